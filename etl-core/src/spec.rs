@@ -1,0 +1,224 @@
+//! What a table in flight is: [`TableSpec`] and [`WriteMode`].
+
+use std::fmt;
+
+use arrow::datatypes::SchemaRef;
+
+use crate::{Error, Result};
+
+/// How a load lands in its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum WriteMode {
+    /// The table afterwards holds exactly the loaded rows, with the load's
+    /// schema. The rows are written to a staging table that is swapped in.
+    #[default]
+    Replace,
+    /// The rows are added to the table; new columns are added to it.
+    Append,
+    /// Upsert on the primary key: a row whose key exists replaces it,
+    /// others are inserted. Within one load the last row of a key wins.
+    Merge,
+}
+
+impl WriteMode {
+    /// The lower-case name used in reports and in `_etl_loads`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteMode::Replace => "replace",
+            WriteMode::Append => "append",
+            WriteMode::Merge => "merge",
+        }
+    }
+}
+
+impl fmt::Display for WriteMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for WriteMode {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "replace" => Ok(WriteMode::Replace),
+            "append" => Ok(WriteMode::Append),
+            "merge" => Ok(WriteMode::Merge),
+            other => Err(Error::Config(format!(
+                "unknown write mode {other:?}: expected replace, append or merge"
+            ))),
+        }
+    }
+}
+
+/// A table in flight: its name, Arrow schema, primary key and write mode.
+///
+/// ```
+/// use etl_core::arrow::datatypes::{DataType, Field, Schema};
+/// use etl_core::{TableSpec, WriteMode};
+///
+/// let schema = Schema::new(vec![
+///     Field::new("id", DataType::Int64, false),
+///     Field::new("name", DataType::Utf8, true),
+/// ]);
+/// let spec = TableSpec::new("users", schema)
+///     .with_primary_key(["id"])
+///     .with_mode(WriteMode::Merge);
+/// spec.validate().unwrap();
+/// assert_eq!(spec.primary_key(), ["id"]);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSpec {
+    name: String,
+    schema: SchemaRef,
+    primary_key: Vec<String>,
+    mode: WriteMode,
+}
+
+impl TableSpec {
+    /// A table named `name` with `schema`, no primary key, written in [`WriteMode::Replace`].
+    pub fn new(name: impl Into<String>, schema: impl Into<SchemaRef>) -> Self {
+        TableSpec {
+            name: name.into(),
+            schema: schema.into(),
+            primary_key: Vec::new(),
+            mode: WriteMode::default(),
+        }
+    }
+
+    /// Sets the primary key columns.
+    pub fn with_primary_key<I, S>(mut self, columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.primary_key = columns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the write mode.
+    pub fn with_mode(mut self, mode: WriteMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Replaces the schema (the name, key and mode stay).
+    pub fn with_schema(mut self, schema: impl Into<SchemaRef>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// The table's name, exactly as it will appear in the warehouse.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The table's Arrow schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The primary key columns, empty when the table has none.
+    pub fn primary_key(&self) -> &[String] {
+        &self.primary_key
+    }
+
+    /// How the table is written.
+    pub fn mode(&self) -> WriteMode {
+        self.mode
+    }
+
+    /// Checks the spec before any data moves: a non-empty name, no duplicate
+    /// column, key columns that exist, and a key for [`WriteMode::Merge`].
+    pub fn validate(&self) -> Result<()> {
+        let table = &self.name;
+        if table.is_empty() {
+            return Err(Error::Config("a table name must not be empty".into()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for field in self.schema.fields() {
+            if field.name().is_empty() {
+                return Err(Error::Schema {
+                    table: table.clone(),
+                    message: "a column name must not be empty".into(),
+                });
+            }
+            if !seen.insert(field.name().as_str()) {
+                return Err(Error::Schema {
+                    table: table.clone(),
+                    message: format!("column {:?} appears twice", field.name()),
+                });
+            }
+        }
+        for key in &self.primary_key {
+            if self.schema.field_with_name(key).is_err() {
+                return Err(Error::Schema {
+                    table: table.clone(),
+                    message: format!("primary key column {key:?} is not in the schema"),
+                });
+            }
+        }
+        if self.mode == WriteMode::Merge && self.primary_key.is_empty() {
+            return Err(Error::Schema {
+                table: table.clone(),
+                message: "merge needs a primary key; set one with TableSpec::with_primary_key"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn schema() -> Schema {
+        Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+        ])
+    }
+
+    #[test]
+    fn merge_without_key_is_refused() {
+        let err = TableSpec::new("t", schema())
+            .with_mode(WriteMode::Merge)
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("merge needs a primary key"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_column_is_named() {
+        let err = TableSpec::new("t", schema())
+            .with_primary_key(["nope"])
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "table \"t\": primary key column \"nope\" is not in the schema"
+        );
+    }
+
+    #[test]
+    fn duplicate_column_is_named() {
+        let s = Schema::new(vec![
+            Field::new("a", DataType::Int64, false),
+            Field::new("a", DataType::Utf8, true),
+        ]);
+        let err = TableSpec::new("t", s).validate().unwrap_err();
+        assert!(err.to_string().contains("column \"a\" appears twice"), "{err}");
+    }
+
+    #[test]
+    fn write_mode_parses_its_own_names() {
+        for mode in [WriteMode::Replace, WriteMode::Append, WriteMode::Merge] {
+            assert_eq!(mode.as_str().parse::<WriteMode>().unwrap(), mode);
+        }
+        assert!("upsert".parse::<WriteMode>().is_err());
+    }
+}

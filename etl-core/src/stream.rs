@@ -1,0 +1,387 @@
+//! Streams of Arrow record batches, and the bridges between them and blocking code.
+//!
+//! A [`BatchStream`] is a schema plus an async stream of [`RecordBatch`]es. File
+//! readers and database drivers are blocking, so two bridges move batches
+//! across a bounded channel: [`BatchStream::from_blocking`] runs a blocking
+//! producer (a file reader) on tokio's blocking pool, and [`consume_blocking`]
+//! hands a stream to a blocking consumer (a database transaction). The channel
+//! holds a few batches at most, so memory stays bounded whatever the table's size.
+//!
+//! Both bridges tell a finished stream from an abandoned one: a consumer whose
+//! stream is dropped half-way sees [`Error::Cancelled`], never a clean end, so
+//! it rolls back instead of committing half a table.
+//!
+//! ```
+//! use etl_core::arrow::array::{Int64Array, RecordBatch};
+//! use etl_core::arrow::datatypes::{DataType, Field, Schema};
+//! use etl_core::stream::{consume_blocking, BatchStream};
+//! use std::sync::Arc;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> etl_core::Result<()> {
+//! let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+//! let producer_schema = schema.clone();
+//! let stream = BatchStream::from_blocking(schema, 2, move |tx| {
+//!     for start in (0..10_i64).step_by(5) {
+//!         let column = Int64Array::from_iter_values(start..start + 5);
+//!         let batch = RecordBatch::try_new(producer_schema.clone(), vec![Arc::new(column)])
+//!             .map_err(|e| etl_core::Error::arrow("building a batch", e))?;
+//!         if !tx.send(batch) {
+//!             break; // the consumer is gone
+//!         }
+//!     }
+//!     Ok(())
+//! });
+//! let rows = consume_blocking("numbers", stream, 2, |batches| {
+//!     let mut rows = 0;
+//!     for batch in batches {
+//!         rows += batch?.num_rows();
+//!     }
+//!     Ok(rows)
+//! })
+//! .await?;
+//! assert_eq!(rows, 10);
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use futures::stream::{BoxStream, Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::{Error, Result};
+
+/// A schema and an async stream of record batches of that schema.
+pub struct BatchStream {
+    schema: SchemaRef,
+    inner: BoxStream<'static, Result<RecordBatch>>,
+}
+
+impl fmt::Debug for BatchStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchStream")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BatchStream {
+    /// Wraps any stream of batches that all have `schema`.
+    pub fn new<S>(schema: SchemaRef, stream: S) -> Self
+    where
+        S: Stream<Item = Result<RecordBatch>> + Send + 'static,
+    {
+        BatchStream {
+            schema,
+            inner: stream.boxed(),
+        }
+    }
+
+    /// A stream over batches already in memory.
+    pub fn from_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
+        Self::new(schema, futures::stream::iter(batches.into_iter().map(Ok)))
+    }
+
+    /// A stream with no batches.
+    pub fn empty(schema: SchemaRef) -> Self {
+        Self::from_batches(schema, Vec::new())
+    }
+
+    /// Runs `produce` on tokio's blocking pool; what it sends through the
+    /// [`BatchSender`] becomes the stream, `capacity` batches ahead at most.
+    ///
+    /// An error `produce` returns ends the stream with that error; a panic in
+    /// `produce` ends it with [`Error::Internal`], never with a clean end.
+    /// Must be called within a tokio runtime.
+    pub fn from_blocking<F>(schema: SchemaRef, capacity: usize, produce: F) -> Self
+    where
+        F: FnOnce(&BatchSender) -> Result<()> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        tokio::task::spawn_blocking(move || {
+            let sender = BatchSender { tx };
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| produce(&sender)));
+            let last = match outcome {
+                Ok(Ok(())) => Message::End,
+                Ok(Err(e)) => Message::Batch(Err(e)),
+                Err(panic) => Message::Batch(Err(Error::Internal(format!(
+                    "a batch producer panicked: {}",
+                    panic_message(&panic)
+                )))),
+            };
+            let _ = sender.tx.blocking_send(last);
+        });
+        let stream = futures::stream::unfold(Some(rx), |state| async move {
+            let mut rx = state?;
+            match rx.recv().await {
+                Some(Message::Batch(Ok(batch))) => Some((Ok(batch), Some(rx))),
+                Some(Message::Batch(Err(e))) => Some((Err(e), None)),
+                Some(Message::End) => None,
+                None => Some((
+                    Err(Error::Internal(
+                        "a batch producer stopped without finishing its stream".into(),
+                    )),
+                    None,
+                )),
+            }
+        });
+        Self::new(schema, stream)
+    }
+
+    /// The schema every batch of the stream has.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Collects the whole stream in memory.
+    pub async fn collect_batches(mut self) -> Result<Vec<RecordBatch>> {
+        let mut batches = Vec::new();
+        while let Some(batch) = self.next().await {
+            batches.push(batch?);
+        }
+        Ok(batches)
+    }
+}
+
+impl Stream for BatchStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+enum Message {
+    Batch(Result<RecordBatch>),
+    End,
+}
+
+/// The sending half given to a blocking producer by [`BatchStream::from_blocking`].
+pub struct BatchSender {
+    tx: mpsc::Sender<Message>,
+}
+
+impl BatchSender {
+    /// Sends a batch, waiting while the channel is full. Returns `false` when
+    /// the stream was dropped: the producer should stop.
+    pub fn send(&self, batch: RecordBatch) -> bool {
+        self.tx.blocking_send(Message::Batch(Ok(batch))).is_ok()
+    }
+}
+
+/// Hands `stream` to `consume`, run on tokio's blocking pool, as an iterator
+/// of batches with `capacity` batches in flight at most; returns what
+/// `consume` returns.
+///
+/// The iterator ends only when the stream has ended. If the caller's future
+/// is dropped before that, the iterator yields [`Error::Cancelled`] naming
+/// `table`, so the consumer rolls back instead of committing a partial load.
+pub async fn consume_blocking<T, F>(
+    table: &str,
+    mut stream: BatchStream,
+    capacity: usize,
+    consume: F,
+) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut BlockingBatches) -> Result<T> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let mut batches = BlockingBatches {
+        rx,
+        table: table.to_owned(),
+        finished: false,
+    };
+    let worker = tokio::task::spawn_blocking(move || consume(&mut batches));
+    while let Some(item) = stream.next().await {
+        let failed = item.is_err();
+        if tx.send(Message::Batch(item)).await.is_err() || failed {
+            break;
+        }
+    }
+    // Fails only when the consumer is gone already; its result says why.
+    let _ = tx.send(Message::End).await;
+    drop(tx);
+    match worker.await {
+        Ok(result) => result,
+        Err(join) => Err(Error::Internal(format!(
+            "the writer of table {table:?} panicked: {}",
+            join.into_panic_message()
+        ))),
+    }
+}
+
+/// The batches of a stream, as a blocking iterator; see [`consume_blocking`].
+pub struct BlockingBatches {
+    rx: mpsc::Receiver<Message>,
+    table: String,
+    finished: bool,
+}
+
+impl Iterator for BlockingBatches {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.finished {
+            return None;
+        }
+        match self.rx.blocking_recv() {
+            Some(Message::Batch(item)) => {
+                if item.is_err() {
+                    self.finished = true;
+                }
+                Some(item)
+            }
+            Some(Message::End) => {
+                self.finished = true;
+                None
+            }
+            None => {
+                self.finished = true;
+                Some(Err(Error::Cancelled {
+                    table: self.table.clone(),
+                }))
+            }
+        }
+    }
+}
+
+trait IntoPanicMessage {
+    fn into_panic_message(self) -> String;
+}
+
+impl IntoPanicMessage for tokio::task::JoinError {
+    fn into_panic_message(self) -> String {
+        match self.try_into_panic() {
+            Ok(panic) => panic_message(&panic),
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]))
+    }
+
+    fn batch(n: i64) -> RecordBatch {
+        RecordBatch::try_new(schema(), vec![Arc::new(Int64Array::from(vec![n]))]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_producer_error_ends_the_stream_with_it() {
+        let stream = BatchStream::from_blocking(schema(), 1, |tx| {
+            tx.send(batch(1));
+            Err(Error::Config("boom".into()))
+        });
+        let items: Vec<_> = stream.collect().await;
+        assert_eq!(items.len(), 2);
+        assert!(items[0].is_ok());
+        assert_eq!(items[1].as_ref().unwrap_err().to_string(), "invalid configuration: boom");
+    }
+
+    #[tokio::test]
+    async fn a_producer_panic_is_an_error_not_an_end() {
+        let stream = BatchStream::from_blocking(schema(), 1, |tx| {
+            tx.send(batch(1));
+            panic!("reader exploded");
+        });
+        let items: Vec<_> = stream.collect().await;
+        let err = items.last().unwrap().as_ref().unwrap_err().to_string();
+        assert!(err.contains("reader exploded"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_stream_stops_its_producer() {
+        let sent = Arc::new(AtomicUsize::new(0));
+        let counter = sent.clone();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let mut stream = BatchStream::from_blocking(schema(), 1, move |tx| {
+            for i in 0..1_000 {
+                if !tx.send(batch(i)) {
+                    break;
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            let _ = done_tx.send(());
+            Ok(())
+        });
+        stream.next().await.unwrap().unwrap();
+        drop(stream);
+        done_rx.await.unwrap();
+        assert!(sent.load(Ordering::SeqCst) < 10, "the producer kept going");
+    }
+
+    #[tokio::test]
+    async fn a_consumer_sees_every_batch_then_the_end() {
+        let stream = BatchStream::from_batches(schema(), (0..5).map(batch).collect());
+        let seen = consume_blocking("t", stream, 1, |batches| {
+            batches.map(|b| b.map(|b| b.num_rows())).sum::<Result<usize>>()
+        })
+        .await
+        .unwrap();
+        assert_eq!(seen, 5);
+    }
+
+    #[tokio::test]
+    async fn a_consumer_whose_caller_is_dropped_sees_cancelled() {
+        let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
+        // A stream that yields one batch, then never ends.
+        let stream = BatchStream::new(
+            schema(),
+            futures::stream::iter(vec![Ok(batch(1))]).chain(futures::stream::pending()),
+        );
+        let write = consume_blocking("orders", stream, 1, move |batches| {
+            let outcome: Vec<_> = batches.map(|b| b.map(|_| ())).collect();
+            let _ = seen_tx.send(outcome);
+            Ok(())
+        });
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(50), write).await;
+        let outcome = seen_rx.await.unwrap();
+        assert!(outcome[0].is_ok());
+        let err = outcome.last().unwrap().as_ref().unwrap_err();
+        assert!(matches!(err, Error::Cancelled { table } if table == "orders"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_stream_error_reaches_the_consumer_and_stops_it() {
+        let stream = BatchStream::new(
+            schema(),
+            futures::stream::iter(vec![
+                Ok(batch(1)),
+                Err(Error::Config("bad row".into())),
+                Ok(batch(2)),
+            ]),
+        );
+        let err = consume_blocking("t", stream, 1, |batches| {
+            for b in batches {
+                b?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.to_string(), "invalid configuration: bad row");
+    }
+}

@@ -1,0 +1,320 @@
+//! [`ETLWorkflow`]: every table of an extractor into a warehouse, in one call.
+
+use std::fmt;
+use std::time::Instant;
+
+use crate::{
+    Error, ExtractOptions, Extractor, Result, TableSpec, Warehouse, WriteMode, WriteOptions,
+};
+
+/// Moves tables from an [`Extractor`] into a [`Warehouse`].
+///
+/// Each table is loaded in its own transaction: a table that fails leaves its
+/// warehouse table as it was, and does not stop the others. [`ETLWorkflow::run`]
+/// returns a [`LoadReport`] when every table loaded, and
+/// [`Error::TablesFailed`] (which carries the report) when any did not.
+///
+/// ```no_run
+/// # async fn demo<E: etl_core::Extractor, W: etl_core::Warehouse>(extractor: E, warehouse: W) -> etl_core::Result<()> {
+/// use etl_core::ETLWorkflow;
+///
+/// let report = ETLWorkflow::new(extractor, warehouse)
+///     .drop_tables(true)
+///     .tables(["customers", "orders"])
+///     .batch_size(16_384)
+///     .run()
+///     .await?;
+/// println!("{report}");
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct ETLWorkflow<E, W> {
+    extractor: E,
+    warehouse: W,
+    drop_tables: bool,
+    tables: Option<Vec<String>>,
+    batch_size: usize,
+    mode: Option<WriteMode>,
+}
+
+impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
+    /// A workflow loading every table `extractor` offers into `warehouse`.
+    pub fn new(extractor: E, warehouse: W) -> Self {
+        ETLWorkflow {
+            extractor,
+            warehouse,
+            drop_tables: false,
+            tables: None,
+            batch_size: crate::DEFAULT_BATCH_SIZE,
+            mode: None,
+        }
+    }
+
+    /// Drop each table and create it anew from the extracted schema. The drop
+    /// happens in the load's transaction, so a table whose load fails keeps
+    /// its old rows.
+    pub fn drop_tables(mut self, drop: bool) -> Self {
+        self.drop_tables = drop;
+        self
+    }
+
+    /// Load only these tables; naming one the extractor does not offer is an
+    /// error before any data moves.
+    pub fn tables<I, S>(mut self, tables: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tables = Some(tables.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Rows per record batch asked of the extractor.
+    pub fn batch_size(mut self, rows: usize) -> Self {
+        self.batch_size = rows.max(1);
+        self
+    }
+
+    /// Write every table in `mode`, whatever the extractor proposes.
+    pub fn write_mode(mut self, mode: WriteMode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// The extractor.
+    pub fn extractor(&self) -> &E {
+        &self.extractor
+    }
+
+    /// The warehouse.
+    pub fn warehouse(&self) -> &W {
+        &self.warehouse
+    }
+
+    /// Gives back the extractor and the warehouse.
+    pub fn into_parts(self) -> (E, W) {
+        (self.extractor, self.warehouse)
+    }
+
+    /// Loads every selected table, one after another; see the type's docs.
+    pub async fn run(&self) -> Result<LoadReport> {
+        let specs = self.selected_tables().await?;
+        let options = ExtractOptions::with_batch_size(self.batch_size);
+        let write_options = WriteOptions::recreate(self.drop_tables);
+        let mut report = LoadReport::default();
+        for spec in specs {
+            let spec = match self.mode {
+                Some(mode) => spec.with_mode(mode),
+                None => spec,
+            };
+            let started = Instant::now();
+            let outcome = async {
+                spec.validate()?;
+                let stream = self.extractor.extract(&spec, &options).await?;
+                self.warehouse.write(&spec, stream, &write_options).await
+            }
+            .await;
+            let seconds = started.elapsed().as_secs_f64();
+            report.tables.push(match outcome {
+                Ok(summary) => TableReport {
+                    table: spec.name().to_owned(),
+                    mode: spec.mode(),
+                    rows: summary.rows,
+                    columns: summary.columns,
+                    seconds,
+                    error: None,
+                },
+                Err(e) => TableReport {
+                    table: spec.name().to_owned(),
+                    mode: spec.mode(),
+                    rows: 0,
+                    columns: spec.schema().fields().len(),
+                    seconds,
+                    error: Some(e.to_string()),
+                },
+            });
+        }
+        let failed: Vec<(String, String)> = report
+            .tables
+            .iter()
+            .filter_map(|t| Some((t.table.clone(), t.error.clone()?)))
+            .collect();
+        if failed.is_empty() {
+            Ok(report)
+        } else {
+            Err(Error::TablesFailed {
+                failed,
+                total: report.tables.len(),
+                report: Box::new(report),
+            })
+        }
+    }
+
+    async fn selected_tables(&self) -> Result<Vec<TableSpec>> {
+        let offered = self.extractor.tables().await?;
+        let Some(wanted) = &self.tables else {
+            return Ok(offered);
+        };
+        let mut selected = Vec::with_capacity(wanted.len());
+        for name in wanted {
+            match offered.iter().find(|spec| spec.name() == name) {
+                Some(spec) => selected.push(spec.clone()),
+                None => {
+                    return Err(Error::UnknownTable {
+                        table: name.clone(),
+                        offered: offered.iter().map(|s| s.name().to_owned()).collect(),
+                    });
+                }
+            }
+        }
+        Ok(selected)
+    }
+}
+
+/// What one [`ETLWorkflow::run`] did, table by table. Displays as a table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadReport {
+    /// One entry per table, in load order.
+    pub tables: Vec<TableReport>,
+}
+
+impl LoadReport {
+    /// Rows loaded over all tables.
+    pub fn total_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+
+    /// The entry of one table.
+    pub fn table(&self, name: &str) -> Option<&TableReport> {
+        self.tables.iter().find(|t| t.table == name)
+    }
+
+    /// Whether every table loaded.
+    pub fn succeeded(&self) -> bool {
+        self.tables.iter().all(|t| t.error.is_none())
+    }
+}
+
+/// The outcome of one table in a [`LoadReport`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TableReport {
+    /// The table.
+    pub table: String,
+    /// How it was written.
+    pub mode: WriteMode,
+    /// Rows written (0 when it failed).
+    pub rows: u64,
+    /// Columns of the table.
+    pub columns: usize,
+    /// Wall-clock seconds for extract and load together.
+    pub seconds: f64,
+    /// Why it failed; `None` when it loaded.
+    pub error: Option<String>,
+}
+
+impl TableReport {
+    /// `"ok"`, or `"FAILED: "` and the reason.
+    pub fn status(&self) -> String {
+        match &self.error {
+            None => "ok".into(),
+            Some(e) => format!("FAILED: {e}"),
+        }
+    }
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header = ["table", "mode", "rows", "columns", "seconds", "status"];
+        let rows: Vec<[String; 6]> = self
+            .tables
+            .iter()
+            .map(|t| {
+                [
+                    t.table.clone(),
+                    t.mode.to_string(),
+                    t.rows.to_string(),
+                    t.columns.to_string(),
+                    format!("{:.3}", t.seconds),
+                    t.status(),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for row in &rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let numeric = [false, false, true, true, true, false];
+        let line = |f: &mut fmt::Formatter<'_>, cells: &[&str]| -> fmt::Result {
+            let mut out = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                if i > 0 {
+                    out.push_str("  ");
+                }
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                if numeric[i] {
+                    out.push_str(&" ".repeat(pad));
+                    out.push_str(cell);
+                } else {
+                    out.push_str(cell);
+                    if i + 1 < cells.len() {
+                        out.push_str(&" ".repeat(pad));
+                    }
+                }
+            }
+            writeln!(f, "{}", out.trim_end())
+        };
+        line(f, &header)?;
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        line(f, &rule.iter().map(String::as_str).collect::<Vec<_>>())?;
+        for row in &rows {
+            line(f, &row.iter().map(String::as_str).collect::<Vec<_>>())?;
+        }
+        let failed = self.tables.iter().filter(|t| t.error.is_some()).count();
+        write!(
+            f,
+            "{} tables, {} rows, {} failed",
+            self.tables.len(),
+            self.total_rows(),
+            failed
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_displays_as_an_aligned_table() {
+        let report = LoadReport {
+            tables: vec![
+                TableReport {
+                    table: "customers".into(),
+                    mode: WriteMode::Replace,
+                    rows: 1200,
+                    columns: 4,
+                    seconds: 0.0123,
+                    error: None,
+                },
+                TableReport {
+                    table: "o".into(),
+                    mode: WriteMode::Merge,
+                    rows: 0,
+                    columns: 12,
+                    seconds: 1.5,
+                    error: Some("boom".into()),
+                },
+            ],
+        };
+        let expected = "\
+table      mode     rows  columns  seconds  status
+---------  -------  ----  -------  -------  ------------
+customers  replace  1200        4    0.012  ok
+o          merge       0       12    1.500  FAILED: boom
+2 tables, 1200 rows, 1 failed";
+        assert_eq!(report.to_string(), expected);
+    }
+}

@@ -1,0 +1,291 @@
+//! [`FilesExtractor`]: CSV, Parquet and JSON Lines files as tables.
+//!
+//! ```
+//! use etl_core::Extractor;
+//! use etl_extractors::FilesExtractor;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> etl_core::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # std::fs::write(dir.path().join("users.csv"), "id,name\n1,ada\n2,bob\n").unwrap();
+//! let files = FilesExtractor::open(dir.path())?;
+//! let tables = files.tables().await?;
+//! assert_eq!(tables[0].name(), "users");
+//! assert_eq!(tables[0].schema().field(0).name(), "id");
+//! # Ok(()) }
+//! ```
+//!
+//! # Which files, which tables
+//!
+//! [`FilesExtractor::open`] takes a file, a folder or a glob (`data/*.csv`):
+//!
+//! - each file is one table, named after the file without its extension
+//!   (`orders.csv` → `orders`);
+//! - each folder directly inside the given folder (or matched by the glob)
+//!   is one table named after the folder, made of the parts inside it, which
+//!   must share one format and one set of columns (`events/part-0.parquet`,
+//!   `events/part-1.parquet` → `events`);
+//! - formats go by extension: `.csv`, `.tsv` (tab-separated), `.parquet`,
+//!   `.pq`, `.jsonl`, `.ndjson`; other files, and names starting with `.` or
+//!   `_`, are skipped. Two files that would make the same table are an error.
+//!
+//! # Schemas and streaming
+//!
+//! Parquet files carry their schema. CSV and JSON Lines schemas are inferred
+//! from the first [`FilesExtractor::infer_rows`] records of each part (10 000 by
+//! default); parts of one table whose inferred types differ are widened to a
+//! common type (Int64 and Float64 to Float64, anything else to Utf8). CSV files
+//! have a header row.
+//!
+//! Files are read in batches on tokio's blocking pool, a few batches ahead of
+//! the warehouse at most, so memory stays bounded whatever the file's size.
+//!
+//! A record that does not fit the schema (a value that does not parse, a wrong
+//! number of fields, a JSON field not seen while inferring) ends the stream with
+//! [`Error::Malformed`] naming the file, its 1-based line and the column; the
+//! warehouse then rolls the table back.
+
+mod read;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use etl_core::arrow::datatypes::SchemaRef;
+use etl_core::{BatchStream, Error, ExtractOptions, Extractor, Result, TableSpec, WriteMode};
+
+pub use read::FileFormat;
+
+/// Rows sampled per file to infer a CSV or JSON Lines schema, by default.
+pub const DEFAULT_INFER_ROWS: usize = 10_000;
+
+/// Tables from CSV, Parquet and JSON Lines files; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct FilesExtractor {
+    tables: Vec<FileTable>,
+    infer_rows: Option<usize>,
+    keys: BTreeMap<String, Vec<String>>,
+    modes: BTreeMap<String, WriteMode>,
+}
+
+/// One table: its name, format and the files it is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileTable {
+    name: String,
+    format: FileFormat,
+    parts: Vec<PathBuf>,
+}
+
+impl FilesExtractor {
+    /// Finds the tables in a file, a folder, or a glob; see the [module docs](self).
+    ///
+    /// Lists files only: schemas are read when [`Extractor::tables`] is called.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = path.to_string_lossy();
+        let mut tables = Vec::new();
+        if text.contains(['*', '?', '[']) {
+            let matches = glob::glob(&text)
+                .map_err(|e| Error::Config(format!("bad glob {text:?}: {e}")))?;
+            for entry in matches {
+                let entry = entry.map_err(|e| Error::io(e.path().to_owned(), e.into()))?;
+                add_entry(&mut tables, &entry, true)?;
+            }
+        } else {
+            let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+            if meta.is_dir() {
+                for entry in sorted_entries(path)? {
+                    add_entry(&mut tables, &entry, true)?;
+                }
+            } else {
+                add_entry(&mut tables, path, false)?;
+            }
+        }
+        if tables.is_empty() {
+            return Err(Error::Config(format!(
+                "{}: no CSV, Parquet or JSON Lines files found",
+                path.display()
+            )));
+        }
+        tables.sort_by(|a, b| a.name.cmp(&b.name));
+        for pair in tables.windows(2) {
+            if pair[0].name == pair[1].name {
+                return Err(Error::Config(format!(
+                    "{} and {} would both be table {:?}",
+                    pair[0].parts[0].display(),
+                    pair[1].parts[0].display(),
+                    pair[0].name
+                )));
+            }
+        }
+        Ok(FilesExtractor {
+            tables,
+            infer_rows: Some(DEFAULT_INFER_ROWS),
+            keys: BTreeMap::new(),
+            modes: BTreeMap::new(),
+        })
+    }
+
+    /// Records sampled per file to infer CSV and JSON Lines schemas; `None`
+    /// reads whole files (slower to start, never surprised later).
+    pub fn infer_rows(mut self, rows: Option<usize>) -> Self {
+        self.infer_rows = rows.map(|r| r.max(1));
+        self
+    }
+
+    /// Declares the primary key of a table (needed to merge it).
+    pub fn primary_key<I, S>(mut self, table: &str, columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.keys.insert(
+            table.to_owned(),
+            columns.into_iter().map(Into::into).collect(),
+        );
+        self
+    }
+
+    /// Sets how a table is written (replace by default).
+    pub fn write_mode(mut self, table: &str, mode: WriteMode) -> Self {
+        self.modes.insert(table.to_owned(), mode);
+        self
+    }
+
+    /// The names of the tables found, sorted.
+    pub fn table_names(&self) -> Vec<&str> {
+        self.tables.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    fn find(&self, name: &str) -> Result<&FileTable> {
+        self.tables
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| Error::UnknownTable {
+                table: name.to_owned(),
+                offered: self.tables.iter().map(|t| t.name.clone()).collect(),
+            })
+    }
+
+    fn spec(&self, table: &FileTable, schema: SchemaRef) -> TableSpec {
+        let mut spec = TableSpec::new(table.name.clone(), schema);
+        if let Some(key) = self.keys.get(&table.name) {
+            spec = spec.with_primary_key(key.clone());
+        }
+        if let Some(mode) = self.modes.get(&table.name) {
+            spec = spec.with_mode(*mode);
+        }
+        spec
+    }
+}
+
+impl Extractor for FilesExtractor {
+    async fn tables(&self) -> Result<Vec<TableSpec>> {
+        let tables = self.tables.clone();
+        let infer_rows = self.infer_rows;
+        let schemas = tokio::task::spawn_blocking(move || {
+            tables
+                .iter()
+                .map(|t| read::table_schema(t.format, &t.parts, infer_rows))
+                .collect::<Result<Vec<_>>>()
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("schema inference panicked: {e}")))??;
+        Ok(self
+            .tables
+            .iter()
+            .zip(schemas)
+            .map(|(table, schema)| self.spec(table, schema))
+            .collect())
+    }
+
+    async fn extract(&self, table: &TableSpec, options: &ExtractOptions) -> Result<BatchStream> {
+        let found = self.find(table.name())?.clone();
+        let schema = table.schema().clone();
+        let batch_size = options.batch_size;
+        let producer_schema = schema.clone();
+        Ok(BatchStream::from_blocking(schema, 2, move |tx| {
+            for part in &found.parts {
+                let keep_going =
+                    read::read_part(found.format, part, &producer_schema, batch_size, &mut |batch| {
+                        tx.send(batch)
+                    })?;
+                if !keep_going {
+                    break;
+                }
+            }
+            Ok(())
+        }))
+    }
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .map(|entry| entry.map(|e| e.path()).map_err(|e| Error::io(dir, e)))
+        .collect::<Result<Vec<_>>>()?;
+    entries.sort();
+    Ok(entries)
+}
+
+fn skipped(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_none_or(|n| n.starts_with('.') || n.starts_with('_'))
+}
+
+/// Adds the table a file (or, when `folders` is set, a folder of parts) makes.
+fn add_entry(tables: &mut Vec<FileTable>, path: &Path, folders: bool) -> Result<()> {
+    if skipped(path) {
+        return Ok(());
+    }
+    if path.is_dir() {
+        if !folders {
+            return Ok(());
+        }
+        let parts: Vec<(PathBuf, FileFormat)> = sorted_entries(path)?
+            .into_iter()
+            .filter(|p| p.is_file() && !skipped(p))
+            .filter_map(|p| FileFormat::from_path(&p).map(|f| (p, f)))
+            .collect();
+        let Some((first, format)) = parts.first().cloned() else {
+            return Ok(());
+        };
+        if let Some((other, other_format)) = parts.iter().find(|(_, f)| *f != format) {
+            return Err(Error::Config(format!(
+                "{}: parts of one table must share a format, but {} is {format} and {} is {other_format}",
+                path.display(),
+                first.display(),
+                other.display()
+            )));
+        }
+        tables.push(FileTable {
+            name: file_name(path),
+            format,
+            parts: parts.into_iter().map(|(p, _)| p).collect(),
+        });
+    } else if let Some(format) = FileFormat::from_path(path) {
+        tables.push(FileTable {
+            name: table_name(path),
+            format,
+            parts: vec![path.to_owned()],
+        });
+    } else if !folders {
+        return Err(Error::Config(format!(
+            "{}: not a CSV, TSV, Parquet or JSON Lines file (by its extension)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn table_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

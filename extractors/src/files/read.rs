@@ -1,0 +1,407 @@
+//! Schema inference and batch reading for each file format, with errors that
+//! name the file, line and column.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek};
+use std::path::Path;
+use std::sync::Arc;
+
+use etl_core::arrow::array::RecordBatch;
+use etl_core::arrow::csv;
+use etl_core::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use etl_core::arrow::error::ArrowError;
+use etl_core::arrow::json;
+use etl_core::{Error, Result};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// The formats [`super::FilesExtractor`] reads, chosen by file extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FileFormat {
+    /// Comma-separated values with a header row (`.csv`).
+    Csv,
+    /// Tab-separated values with a header row (`.tsv`).
+    Tsv,
+    /// Apache Parquet (`.parquet`, `.pq`).
+    Parquet,
+    /// One JSON object per line (`.jsonl`, `.ndjson`).
+    JsonLines,
+}
+
+impl FileFormat {
+    /// The format of a file, by its extension.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "csv" => FileFormat::Csv,
+            "tsv" => FileFormat::Tsv,
+            "parquet" | "pq" => FileFormat::Parquet,
+            "jsonl" | "ndjson" => FileFormat::JsonLines,
+            _ => return None,
+        })
+    }
+
+    fn delimiter(self) -> u8 {
+        if self == FileFormat::Tsv { b'\t' } else { b',' }
+    }
+}
+
+impl fmt::Display for FileFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileFormat::Csv => "CSV",
+            FileFormat::Tsv => "TSV",
+            FileFormat::Parquet => "Parquet",
+            FileFormat::JsonLines => "JSON Lines",
+        })
+    }
+}
+
+fn open(path: &Path) -> Result<File> {
+    File::open(path).map_err(|e| Error::io(path, e))
+}
+
+fn malformed(path: &Path, line: Option<u64>, column: Option<String>, message: String) -> Error {
+    Error::Malformed {
+        path: path.to_owned(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// The schema of a table made of `parts`: read (Parquet) or inferred and
+/// unified across parts (CSV, JSON Lines).
+pub(crate) fn table_schema(
+    format: FileFormat,
+    parts: &[std::path::PathBuf],
+    infer_rows: Option<usize>,
+) -> Result<SchemaRef> {
+    let mut unified: Option<(Schema, &Path)> = None;
+    for part in parts {
+        let schema = part_schema(format, part, infer_rows)?;
+        unified = Some(match unified {
+            None => (schema, part),
+            Some((so_far, first)) => (unify(format, &so_far, first, &schema, part)?, first),
+        });
+    }
+    let schema = unified.map(|(s, _)| s).unwrap_or_else(Schema::empty);
+    Ok(Arc::new(schema))
+}
+
+fn part_schema(format: FileFormat, path: &Path, infer_rows: Option<usize>) -> Result<Schema> {
+    match format {
+        FileFormat::Parquet => {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(open(path)?)
+                .map_err(|e| malformed(path, None, None, e.to_string()))?;
+            // Keep the fields, not the file's key-value metadata.
+            Ok(Schema::new(builder.schema().fields().clone()))
+        }
+        FileFormat::Csv | FileFormat::Tsv => {
+            let (schema, _) = csv::reader::Format::default()
+                .with_header(true)
+                .with_delimiter(format.delimiter())
+                .infer_schema(open(path)?, infer_rows)
+                .map_err(|e| csv_error(path, None, e))?;
+            Ok(schema)
+        }
+        FileFormat::JsonLines => {
+            let (schema, _) =
+                json::reader::infer_json_schema_from_seekable(BufReader::new(open(path)?), infer_rows)
+                    .map_err(|e| malformed(path, None, None, format!("inferring the schema: {e}")))?;
+            Ok(schema)
+        }
+    }
+}
+
+/// Widens two inferred schemas of parts of one table to one.
+fn unify(format: FileFormat, a: &Schema, a_path: &Path, b: &Schema, b_path: &Path) -> Result<Schema> {
+    let differ = |what: String| {
+        Error::Config(format!(
+            "parts of one table disagree: {} and {} {what}",
+            a_path.display(),
+            b_path.display()
+        ))
+    };
+    if format == FileFormat::Parquet {
+        let same = a.fields().len() == b.fields().len()
+            && a.fields()
+                .iter()
+                .zip(b.fields())
+                .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type());
+        return if same {
+            Ok(a.clone())
+        } else {
+            Err(differ("have different columns".into()))
+        };
+    }
+    let names = |s: &Schema| s.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
+    if format != FileFormat::JsonLines && names(a) != names(b) {
+        return Err(differ(format!(
+            "have different headers ({} / {})",
+            names(a).join(","),
+            names(b).join(",")
+        )));
+    }
+    let mut fields: Vec<Field> = a.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for field in b.fields() {
+        match fields.iter_mut().find(|f| f.name() == field.name()) {
+            Some(existing) => {
+                let widened = widen(existing.data_type(), field.data_type()).ok_or_else(|| {
+                    differ(format!(
+                        "give column {:?} the types {} and {}",
+                        field.name(),
+                        existing.data_type(),
+                        field.data_type()
+                    ))
+                })?;
+                *existing = existing.clone().with_data_type(widened).with_nullable(true);
+            }
+            None => fields.push(field.as_ref().clone().with_nullable(true)),
+        }
+    }
+    Ok(Schema::new(fields))
+}
+
+fn widen(a: &DataType, b: &DataType) -> Option<DataType> {
+    use DataType::*;
+    Some(match (a, b) {
+        _ if a == b => a.clone(),
+        (Null, other) | (other, Null) => other.clone(),
+        (Int64, Float64) | (Float64, Int64) => Float64,
+        _ if !a.is_nested() && !b.is_nested() => Utf8,
+        _ => return None,
+    })
+}
+
+/// Streams one part into `sink` in batches of `schema`; returns false when
+/// `sink` asked to stop.
+pub(crate) fn read_part(
+    format: FileFormat,
+    path: &Path,
+    schema: &SchemaRef,
+    batch_size: usize,
+    sink: &mut dyn FnMut(RecordBatch) -> bool,
+) -> Result<bool> {
+    match format {
+        FileFormat::Csv | FileFormat::Tsv => {
+            let reader = csv::ReaderBuilder::new(schema.clone())
+                .with_header(true)
+                .with_delimiter(format.delimiter())
+                .with_batch_size(batch_size)
+                .build(open(path)?)
+                .map_err(|e| csv_error(path, Some(schema), e))?;
+            for batch in reader {
+                if !sink(batch.map_err(|e| csv_error(path, Some(schema), e))?) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        FileFormat::JsonLines => read_json_lines(path, schema, batch_size, sink),
+        FileFormat::Parquet => {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(open(path)?)
+                .and_then(|b| b.with_batch_size(batch_size).build())
+                .map_err(|e| malformed(path, None, None, e.to_string()))?;
+            for batch in reader {
+                let batch = batch.map_err(|e| malformed(path, None, None, e.to_string()))?;
+                // Same columns, re-labelled with the table's schema (no file metadata).
+                let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+                    .map_err(|e| {
+                        Error::Config(format!(
+                            "{}: its columns differ from the table's: {e}",
+                            path.display()
+                        ))
+                    })?;
+                if !sink(batch) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// Finds `word` followed by a number in an Arrow message: `line 17`, `column 2`.
+fn number_after(message: &str, word: &str) -> Option<u64> {
+    let at = message.find(word)? + word.len();
+    let digits: String = message[at..]
+        .chars()
+        .skip_while(|c| *c == ' ')
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// A CSV reader error as [`Error::Malformed`] with file, 1-based line and column name.
+///
+/// Arrow counts value errors from 0 with the header as line 0, and field-count
+/// and UTF-8 errors from 1 with the header as line 1; both become the line
+/// number a text editor shows.
+fn csv_error(path: &Path, schema: Option<&SchemaRef>, e: ArrowError) -> Error {
+    let message = match &e {
+        ArrowError::CsvError(m) | ArrowError::ParseError(m) => m.clone(),
+        other => other.to_string(),
+    };
+    let (line, column) = if message.contains("incorrect number of fields") {
+        (number_after(&message, "for line"), None)
+    } else if message.contains("invalid UTF-8") {
+        (
+            number_after(&message, "for line"),
+            number_after(&message, "field"),
+        )
+    } else {
+        (
+            number_after(&message, "at line").map(|l| l + 1),
+            number_after(&message, "column"),
+        )
+    };
+    let column = column.and_then(|i| {
+        let fields = schema?.fields();
+        // UTF-8 errors count fields from 0; value errors count columns from 0.
+        fields.get(i as usize).map(|f| f.name().clone())
+    });
+    let message = message
+        .split(". Row data:")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
+    malformed(path, line, column, message)
+}
+
+fn read_json_lines(
+    path: &Path,
+    schema: &SchemaRef,
+    batch_size: usize,
+    sink: &mut dyn FnMut(RecordBatch) -> bool,
+) -> Result<bool> {
+    let mut reader = BufReader::with_capacity(1 << 16, open(path)?);
+    reader.rewind().map_err(|e| Error::io(path, e))?;
+    let mut chunk = JsonChunk::default();
+    let mut line_no: u64 = 0;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        chunk.push(&line, line_no);
+        if chunk.lines.len() >= batch_size {
+            let batch = chunk.decode(path, schema)?;
+            if !sink(batch) {
+                return Ok(false);
+            }
+        }
+    }
+    if !chunk.lines.is_empty() {
+        let batch = chunk.decode(path, schema)?;
+        if !sink(batch) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Raw JSON lines waiting to become one batch, with where each line starts.
+#[derive(Default)]
+struct JsonChunk {
+    bytes: Vec<u8>,
+    /// (offset into `bytes`, 1-based line number in the file)
+    lines: Vec<(usize, u64)>,
+}
+
+impl JsonChunk {
+    fn push(&mut self, line: &[u8], line_no: u64) {
+        self.lines.push((self.bytes.len(), line_no));
+        self.bytes.extend_from_slice(line);
+        if !line.ends_with(b"\n") {
+            self.bytes.push(b'\n');
+        }
+    }
+
+    fn decode(&mut self, path: &Path, schema: &SchemaRef) -> Result<RecordBatch> {
+        let result = decode_json(&self.bytes, schema, self.lines.len());
+        let batch = match result {
+            Ok(batch) => batch,
+            Err(e) => return Err(self.locate(path, schema, e)),
+        };
+        self.bytes.clear();
+        self.lines.clear();
+        Ok(batch)
+    }
+
+    /// Decodes line by line to find the one that failed.
+    fn locate(&self, path: &Path, schema: &SchemaRef, batch_error: ArrowError) -> Error {
+        for (i, (start, line_no)) in self.lines.iter().enumerate() {
+            let end = self.lines.get(i + 1).map_or(self.bytes.len(), |(s, _)| *s);
+            if let Err(e) = decode_json(&self.bytes[*start..end], schema, 1) {
+                return json_error(path, Some(*line_no), e);
+            }
+        }
+        json_error(path, None, batch_error)
+    }
+}
+
+fn decode_json(bytes: &[u8], schema: &SchemaRef, rows: usize) -> Result<RecordBatch, ArrowError> {
+    let mut decoder = json::ReaderBuilder::new(schema.clone())
+        .with_batch_size(rows.max(1))
+        .with_strict_mode(true)
+        .with_coerce_primitive(true)
+        .build_decoder()?;
+    let mut rest = bytes;
+    let mut batches = Vec::new();
+    while !rest.is_empty() {
+        let read = decoder.decode(rest)?;
+        rest = &rest[read..];
+        if read == 0 {
+            // The decoder holds a full batch: take it, then go on.
+            match decoder.flush()? {
+                Some(batch) => batches.push(batch),
+                None => {
+                    return Err(ArrowError::JsonError(
+                        "the decoder stopped before the end of the input".into(),
+                    ));
+                }
+            }
+        }
+    }
+    batches.extend(decoder.flush()?);
+    if batches.len() == 1 {
+        Ok(batches.pop().expect("one batch"))
+    } else {
+        etl_core::arrow::compute::concat_batches(schema, &batches)
+    }
+}
+
+fn json_error(path: &Path, line: Option<u64>, e: ArrowError) -> Error {
+    let message = match &e {
+        ArrowError::JsonError(m) | ArrowError::ParseError(m) => m.clone(),
+        other => other.to_string(),
+    };
+    let quoted_after = |word: &str| {
+        let at = message.find(word)? + word.len();
+        let rest = &message[at..];
+        Some(rest[..rest.find('\'')?].to_owned())
+    };
+    let missing = quoted_after("column '").filter(|_| message.contains("missing from schema"));
+    let column = missing
+        .clone()
+        .or_else(|| quoted_after("whilst decoding field '"));
+    let message = if missing.is_some() {
+        format!(
+            "{message} (the field was not in the records sampled to infer the schema; \
+             sample more with FilesExtractor::infer_rows)"
+        )
+    } else {
+        message
+    };
+    malformed(path, line, column, message)
+}

@@ -1,0 +1,320 @@
+//! Integration tests of the files extractor against real files: the fixtures
+//! in `tests/fixtures/` and files written by the tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use etl_core::arrow::array::{Int64Array, RecordBatch, StringArray};
+use etl_core::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use etl_core::arrow::util::pretty::pretty_format_batches;
+use etl_core::{Error, ExtractOptions, Extractor, TableSpec};
+use etl_extractors::FilesExtractor;
+use futures::StreamExt;
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+}
+
+async fn spec(files: &FilesExtractor, table: &str) -> TableSpec {
+    files
+        .tables()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name() == table)
+        .unwrap_or_else(|| panic!("no table {table}"))
+}
+
+async fn extract(files: &FilesExtractor, table: &str, batch_size: usize) -> etl_core::Result<Vec<RecordBatch>> {
+    let spec = spec(files, table).await;
+    files
+        .extract(&spec, &ExtractOptions::with_batch_size(batch_size))
+        .await?
+        .collect_batches()
+        .await
+}
+
+fn pretty(batches: &[RecordBatch]) -> String {
+    pretty_format_batches(batches).unwrap().to_string()
+}
+
+fn types(spec: &TableSpec) -> Vec<String> {
+    spec.schema()
+        .fields()
+        .iter()
+        .map(|f| format!("{}: {}", f.name(), f.data_type()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_folder_gives_one_table_per_file_and_per_folder_of_parts() {
+    let files = FilesExtractor::open(fixture("shop")).unwrap();
+    assert_eq!(files.table_names(), ["customers", "events", "orders", "products"]);
+    let tables = files.tables().await.unwrap();
+    let names: Vec<_> = tables.iter().map(|t| t.name()).collect();
+    assert_eq!(names, ["customers", "events", "orders", "products"]);
+}
+
+#[tokio::test]
+async fn csv_schemas_are_inferred_and_values_parsed() {
+    let files = FilesExtractor::open(fixture("shop")).unwrap();
+    let customers = spec(&files, "customers").await;
+    assert_eq!(
+        types(&customers),
+        ["id: Int64", "name: Utf8", "signed_up: Date32", "vip: Boolean", "balance: Float64"]
+    );
+    let batches = extract(&files, "customers", 1024).await.unwrap();
+    assert_eq!(
+        pretty(&batches),
+        "\
++----+---------------+------------+-------+---------+
+| id | name          | signed_up  | vip   | balance |
++----+---------------+------------+-------+---------+
+| 1  | Ada Lovelace  | 2024-01-05 | true  | 10.5    |
+| 2  | Hopper, Grace | 2024-02-11 | false |         |
+| 3  | Édouard       | 2024-03-01 |       | -3.25   |
++----+---------------+------------+-------+---------+"
+    );
+}
+
+#[tokio::test]
+async fn tsv_files_are_tab_separated() {
+    let files = FilesExtractor::open(fixture("shop/products.tsv")).unwrap();
+    let batches = extract(&files, "products", 1024).await.unwrap();
+    assert_eq!(
+        pretty(&batches),
+        "\
++-----+--------+-------+
+| sku | label  | price |
++-----+--------+-------+
+| A-1 | Tea    | 3.5   |
+| B-2 | Coffee | 4.0   |
++-----+--------+-------+"
+    );
+}
+
+#[tokio::test]
+async fn json_lines_keep_nested_values_and_skip_blank_lines() {
+    let files = FilesExtractor::open(fixture("shop")).unwrap();
+    let orders = spec(&files, "orders").await;
+    assert_eq!(
+        types(&orders),
+        [
+            "order_id: Int64",
+            "customer: Int64",
+            "items: List(Utf8)",
+            "shipping: Struct(\"city\": Utf8, \"express\": Boolean)"
+        ]
+    );
+    let batches = extract(&files, "orders", 1024).await.unwrap();
+    assert_eq!(
+        pretty(&batches),
+        "\
++----------+----------+------------+------------------------------------+
+| order_id | customer | items      | shipping                           |
++----------+----------+------------+------------------------------------+
+| 100      | 1        | [A-1, B-2] | {city: London, express: true}      |
+| 101      | 2        | []         | {city: Arlington, express: false}  |
+| 102      | 3        |            |                                    |
++----------+----------+------------+------------------------------------+"
+    );
+}
+
+#[tokio::test]
+async fn parts_of_a_folder_are_one_table_with_widened_types() {
+    let files = FilesExtractor::open(fixture("shop")).unwrap();
+    let events = spec(&files, "events").await;
+    assert_eq!(types(&events), ["day: Date32", "clicks: Float64"]);
+    let batches = extract(&files, "events", 1).await.unwrap();
+    assert_eq!(batches.len(), 3, "one batch per row at batch size 1");
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    assert_eq!(rows, 3);
+}
+
+#[tokio::test]
+async fn a_glob_picks_the_matching_files() {
+    let pattern = format!("{}/*.csv", fixture("shop").display());
+    let files = FilesExtractor::open(pattern).unwrap();
+    assert_eq!(files.table_names(), ["customers"]);
+}
+
+fn write_parquet(path: &Path, rows: i64, start: i64) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("label", DataType::Utf8, true),
+        Field::new("at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+    ]));
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema.clone(), None).unwrap();
+    let ids: Vec<i64> = (start..start + rows).collect();
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(ids.clone())),
+            Arc::new(StringArray::from_iter_values(ids.iter().map(|i| format!("#{i}")))),
+            Arc::new(
+                etl_core::arrow::array::TimestampMicrosecondArray::from(ids.clone()).with_timezone("UTC"),
+            ),
+        ],
+    )
+    .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[tokio::test]
+async fn parquet_schemas_are_read_and_streamed_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("parts")).unwrap();
+    write_parquet(&dir.path().join("single.parquet"), 10_000, 0);
+    write_parquet(&dir.path().join("parts/a.pq"), 5, 0);
+    write_parquet(&dir.path().join("parts/b.pq"), 5, 5);
+    let files = FilesExtractor::open(dir.path()).unwrap();
+    assert_eq!(files.table_names(), ["parts", "single"]);
+    let single = spec(&files, "single").await;
+    assert_eq!(
+        types(&single),
+        ["id: Int64", "label: Utf8", "at: Timestamp(µs, \"UTC\")"]
+    );
+    let batches = extract(&files, "single", 4096).await.unwrap();
+    let sizes: Vec<_> = batches.iter().map(RecordBatch::num_rows).collect();
+    assert_eq!(sizes, [4096, 4096, 1808]);
+    let parts = extract(&files, "parts", 100).await.unwrap();
+    let ids: Vec<i64> = parts
+        .iter()
+        .flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec())
+        .collect();
+    assert_eq!(ids, (0..10).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn parquet_parts_with_different_columns_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("t")).unwrap();
+    write_parquet(&dir.path().join("t/a.parquet"), 1, 0);
+    std::fs::write(dir.path().join("t/b.parquet"), b"").unwrap();
+    let files = FilesExtractor::open(dir.path()).unwrap();
+    let err = files.tables().await.unwrap_err();
+    assert!(err.to_string().contains("b.parquet"), "{err}");
+}
+
+#[tokio::test]
+async fn a_bad_csv_value_names_file_line_and_column() {
+    let files = FilesExtractor::open(fixture("malformed/bad_value.csv"))
+        .unwrap()
+        .infer_rows(Some(2));
+    let err = extract(&files, "bad_value", 2).await.unwrap_err();
+    match &err {
+        Error::Malformed { path, line, column, .. } => {
+            assert!(path.ends_with("bad_value.csv"));
+            assert_eq!(*line, Some(4), "the header is line 1, the bad row line 4: {err}");
+            assert_eq!(column.as_deref(), Some("amount"));
+        }
+        other => panic!("expected Malformed, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(text.contains("bad_value.csv, line 4, column \"amount\""), "{text}");
+    assert!(text.contains("oops"), "{text}");
+}
+
+#[tokio::test]
+async fn a_csv_row_with_too_many_fields_names_its_line() {
+    let files = FilesExtractor::open(fixture("malformed/bad_width.csv")).unwrap();
+    let err = extract(&files, "bad_width", 1024).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Malformed { line: Some(3), .. }),
+        "the bad row is line 3: {err}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_json_value_names_file_line_and_column() {
+    let files = FilesExtractor::open(fixture("malformed/bad_type.jsonl"))
+        .unwrap()
+        .infer_rows(Some(2));
+    let err = extract(&files, "bad_type", 1024).await.unwrap_err();
+    match &err {
+        Error::Malformed { line, column, .. } => {
+            assert_eq!(*line, Some(3), "{err}");
+            assert_eq!(column.as_deref(), Some("tags"), "{err}");
+        }
+        other => panic!("expected Malformed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_json_field_unseen_while_inferring_is_an_error_not_a_silent_drop() {
+    let files = FilesExtractor::open(fixture("malformed/late_field.jsonl"))
+        .unwrap()
+        .infer_rows(Some(2));
+    let err = extract(&files, "late_field", 1024).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Malformed { line: Some(3), column: Some(c), .. } if c == "surprise"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("infer_rows"), "the error says what to do: {err}");
+    // Sampling every row finds the field.
+    let files = FilesExtractor::open(fixture("malformed/late_field.jsonl"))
+        .unwrap()
+        .infer_rows(None);
+    let batches = extract(&files, "late_field", 1024).await.unwrap();
+    assert_eq!(batches[0].num_columns(), 2);
+}
+
+#[tokio::test]
+async fn two_files_making_one_table_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.csv"), "a\n1\n").unwrap();
+    std::fs::write(dir.path().join("t.jsonl"), "{\"a\": 1}\n").unwrap();
+    let err = FilesExtractor::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("would both be table \"t\""), "{err}");
+}
+
+#[tokio::test]
+async fn an_empty_folder_and_a_missing_path_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = FilesExtractor::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("no CSV, Parquet or JSON Lines files"), "{err}");
+    let err = FilesExtractor::open(dir.path().join("missing")).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_header_only_csv_is_an_empty_table_and_an_empty_file_has_no_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("header.csv"), "a,b\n").unwrap();
+    std::fs::write(dir.path().join("nothing.csv"), "").unwrap();
+    let files = FilesExtractor::open(dir.path()).unwrap();
+    let header = spec(&files, "header").await;
+    assert_eq!(header.schema().fields().len(), 2);
+    assert!(extract(&files, "header", 10).await.unwrap().iter().all(|b| b.num_rows() == 0));
+    let nothing = spec(&files, "nothing").await;
+    assert_eq!(nothing.schema().fields().len(), 0);
+}
+
+#[tokio::test]
+async fn dropping_the_stream_stops_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    write_parquet(&dir.path().join("big.parquet"), 200_000, 0);
+    let files = FilesExtractor::open(dir.path()).unwrap();
+    let spec = spec(&files, "big").await;
+    let mut stream = files
+        .extract(&spec, &ExtractOptions::with_batch_size(1000))
+        .await
+        .unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first.num_rows(), 1000);
+    drop(stream); // the reader thread sees the closed channel and stops
+}
+
+#[tokio::test]
+async fn keys_and_modes_can_be_declared_per_table() {
+    let files = FilesExtractor::open(fixture("shop"))
+        .unwrap()
+        .primary_key("customers", ["id"])
+        .write_mode("customers", etl_core::WriteMode::Merge);
+    let customers = spec(&files, "customers").await;
+    assert_eq!(customers.primary_key(), ["id"]);
+    assert_eq!(customers.mode(), etl_core::WriteMode::Merge);
+    customers.validate().unwrap();
+}

@@ -1,0 +1,219 @@
+//! Pieces both warehouses share: identifier quoting, load ids and times,
+//! and fitting a batch to a table's columns.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use etl_core::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use etl_core::arrow::compute::cast;
+use etl_core::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use etl_core::{Error, Result, TableSpec};
+
+/// Quotes an identifier for SQLite and DuckDB: in double quotes, inner quotes doubled.
+pub(crate) fn quote_ident(name: &str) -> String {
+    let mut quoted = String::with_capacity(name.len() + 2);
+    quoted.push('"');
+    for c in name.chars() {
+        if c == '"' {
+            quoted.push('"');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// A comma-separated list of quoted identifiers.
+pub(crate) fn quote_idents<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names
+        .into_iter()
+        .map(quote_ident)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The staging table a load of `table` writes before it is swapped in.
+pub(crate) fn staging_name(table: &str) -> String {
+    format!("_etl_staging_{table}")
+}
+
+/// A new load id, unique within the warehouse: microseconds, process, counter.
+pub(crate) fn new_load_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{:013x}-{:05x}-{:04x}",
+        now_micros(),
+        std::process::id() & 0xf_ffff,
+        n & 0xffff
+    )
+}
+
+/// Microseconds since the Unix epoch.
+pub(crate) fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// RFC 3339 text of a microsecond timestamp, in UTC.
+pub(crate) fn rfc3339(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Locks a connection; a panic in an earlier writer rolled its transaction
+/// back, so a poisoned lock still guards a usable connection.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Checks what every warehouse refuses before it touches the database.
+pub(crate) fn check_spec(spec: &TableSpec) -> Result<()> {
+    spec.validate()?;
+    if spec.schema().fields().is_empty() {
+        return Err(Error::Schema {
+            table: spec.name().to_owned(),
+            message: "the load has no columns; a warehouse table needs at least one".into(),
+        });
+    }
+    if spec.name().starts_with("_etl_") {
+        return Err(Error::Config(format!(
+            "table {:?}: names starting with _etl_ are reserved for etl's own tables",
+            spec.name()
+        )));
+    }
+    Ok(())
+}
+
+/// Where each column of a fitted batch comes from in an incoming batch.
+#[derive(Debug, Clone)]
+pub(crate) enum ColumnSource {
+    /// Column `index` of the batch, cast to the table's type when `Some`.
+    Batch(usize, Option<DataType>),
+}
+
+/// Fits batches of the incoming schema to the types a table takes.
+#[derive(Debug, Clone)]
+pub(crate) struct BatchFitter {
+    table: String,
+    incoming: SchemaRef,
+    sources: Vec<ColumnSource>,
+    schema: SchemaRef,
+}
+
+impl BatchFitter {
+    /// `sources[i]` says where the table's column `i` (of `fields`) comes from.
+    pub(crate) fn new(
+        table: &str,
+        incoming: SchemaRef,
+        fields: Vec<Field>,
+        sources: Vec<ColumnSource>,
+    ) -> Self {
+        let fields = fields
+            .into_iter()
+            .map(|f| f.with_nullable(true))
+            .collect::<Vec<_>>();
+        BatchFitter {
+            table: table.to_owned(),
+            incoming,
+            sources,
+            schema: Arc::new(Schema::new(fields)),
+        }
+    }
+
+    /// The batch with the table's columns, in the table's order and types.
+    pub(crate) fn fit(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        check_batch_schema(&self.table, &self.incoming, batch)?;
+        let rows = batch.num_rows();
+        let columns = self
+            .sources
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(source, field)| -> Result<ArrayRef> {
+                match source {
+                    ColumnSource::Batch(i, None) => Ok(batch.column(*i).clone()),
+                    ColumnSource::Batch(i, Some(to)) => cast(batch.column(*i), to).map_err(|e| {
+                        Error::arrow(
+                            format!(
+                                "table {:?}, column {:?}: converting {} to {to}",
+                                self.table,
+                                field.name(),
+                                batch.column(*i).data_type()
+                            ),
+                            e,
+                        )
+                    }),
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )
+        .map_err(|e| Error::arrow(format!("table {:?}: fitting a batch", self.table), e))
+    }
+}
+
+/// A batch must carry the columns of the stream it came in, by name and type.
+pub(crate) fn check_batch_schema(
+    table: &str,
+    expected: &SchemaRef,
+    batch: &RecordBatch,
+) -> Result<()> {
+    let got = batch.schema();
+    if Arc::ptr_eq(expected, &got) {
+        return Ok(());
+    }
+    let same = got.fields().len() == expected.fields().len()
+        && got
+            .fields()
+            .iter()
+            .zip(expected.fields())
+            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+    if same {
+        Ok(())
+    } else {
+        Err(Error::Schema {
+            table: table.to_owned(),
+            message: format!(
+                "a batch's columns ({}) differ from the stream's schema ({})",
+                describe(&got),
+                describe(expected)
+            ),
+        })
+    }
+}
+
+fn describe(schema: &Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_and_inner_quotes_doubled() {
+        assert_eq!(quote_ident("plain"), "\"plain\"");
+        assert_eq!(quote_ident("with \"quote\""), "\"with \"\"quote\"\"\"");
+        assert_eq!(quote_ident("select"), "\"select\"");
+        assert_eq!(quote_idents(["a", "b c"]), "\"a\", \"b c\"");
+    }
+
+    #[test]
+    fn load_ids_are_unique() {
+        let ids: std::collections::HashSet<_> = (0..1000).map(|_| new_load_id()).collect();
+        assert_eq!(ids.len(), 1000);
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(1_700_000_000_123_456), "2023-11-14T22:13:20.123456Z");
+    }
+}

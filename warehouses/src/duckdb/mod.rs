@@ -1,0 +1,680 @@
+//! [`DuckDbWarehouse`]: tables in one DuckDB file, loaded through DuckDB's Arrow appender.
+//!
+//! ```
+//! use etl_core::arrow::array::{Int64Array, RecordBatch, StringArray};
+//! use etl_core::arrow::datatypes::{DataType, Field, Schema};
+//! use etl_core::{BatchStream, TableSpec, Warehouse, WriteOptions};
+//! use etl_warehouses::DuckDbWarehouse;
+//! use std::sync::Arc;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> etl_core::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let warehouse = DuckDbWarehouse::open(dir.path().join("dwh.duckdb"))?;
+//! let schema = Arc::new(Schema::new(vec![
+//!     Field::new("id", DataType::Int64, false),
+//!     Field::new("name", DataType::Utf8, true),
+//! ]));
+//! let batch = RecordBatch::try_new(
+//!     schema.clone(),
+//!     vec![Arc::new(Int64Array::from(vec![1, 2])), Arc::new(StringArray::from(vec!["ada", "bob"]))],
+//! )
+//! .unwrap();
+//! let spec = TableSpec::new("users", schema.clone()).with_primary_key(["id"]);
+//! let summary = warehouse
+//!     .write(&spec, BatchStream::from_batches(schema, vec![batch]), &WriteOptions::default())
+//!     .await?;
+//! assert_eq!(summary.rows, 2);
+//! # Ok(()) }
+//! ```
+//!
+//! # Types
+//!
+//! | Arrow | DuckDB | reads back as |
+//! | --- | --- | --- |
+//! | Boolean | `BOOLEAN` | Boolean |
+//! | Int8 … Int64 | `TINYINT`, `SMALLINT`, `INTEGER`, `BIGINT` | the same |
+//! | UInt8 … UInt64 | `UTINYINT`, `USMALLINT`, `UINTEGER`, `UBIGINT` | the same |
+//! | Float16, Float32 | `FLOAT` | Float32 |
+//! | Float64 | `DOUBLE` | Float64 |
+//! | Utf8, LargeUtf8, Utf8View | `VARCHAR` | Utf8 |
+//! | Binary, LargeBinary, BinaryView, FixedSizeBinary | `BLOB` | Binary |
+//! | Date32, Date64 | `DATE` | Date32 |
+//! | Time32, Time64 | `TIME` (µs) | Time64(µs) |
+//! | Timestamp(s / ms / µs / ns) | `TIMESTAMP_S`, `TIMESTAMP_MS`, `TIMESTAMP`, `TIMESTAMP_NS` | the same unit |
+//! | Timestamp(unit, tz) | `TIMESTAMPTZ` (µs, the instant in UTC) | Timestamp(µs, tz) |
+//! | Duration, Interval | `INTERVAL` | Interval(MonthDayNano) |
+//! | Decimal32/64/128(p ≤ 38, s ≥ 0) | `DECIMAL(p,s)` | Decimal128(p,s) |
+//! | List, LargeList | `T[]` (LIST) | List |
+//! | FixedSizeList(n) | `T[n]` (ARRAY) | FixedSizeList |
+//! | Struct | `STRUCT(…)` | Struct |
+//! | Map | `MAP(K, V)` | Map |
+//! | Dictionary(_, v) | as v | as v |
+//! | Null | `VARCHAR` | Utf8 |
+//!
+//! Union, Decimal256, run-end encoded and view-list types are refused with
+//! [`Error::UnsupportedType`] naming the table and column. Primary key
+//! columns are declared `NOT NULL`.
+//!
+//! An existing column takes an incoming type that fits it without loss (a
+//! narrower integer, `FLOAT` into `DOUBLE`, a coarser timestamp unit, a
+//! decimal with fewer digits on each side of the point); the load is cast.
+//! Any other change is [`Error::IncompatibleSchema`], before anything is written.
+//!
+//! # Writes
+//!
+//! Rows go through DuckDB's Arrow appender (`append_record_batch`), never
+//! row-by-row SQL, in one transaction per write. [`WriteMode::Replace`] (or
+//! [`WriteOptions::recreate`]) appends to a staging table and swaps it in with
+//! `DROP` + `ALTER TABLE … RENAME`; [`WriteMode::Append`] appends to the table;
+//! [`WriteMode::Merge`] appends to a staging table, then
+//! `INSERT … SELECT … ON CONFLICT (key) DO UPDATE`, the last row of a key winning.
+//! A failure anywhere rolls everything back, and the failed load is recorded
+//! in `_etl_loads`.
+
+mod types;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub use ::duckdb as driver;
+use ::duckdb::{Config, Connection, params};
+use etl_core::arrow::array::RecordBatch;
+use etl_core::arrow::datatypes::{Field, SchemaRef};
+use etl_core::stream::{BlockingBatches, consume_blocking};
+use etl_core::{
+    BatchStream, Error, LOADS_TABLE, LoadRecord, LoadStatus, Result, TableSpec, Warehouse,
+    WriteMode, WriteOptions, WriteSummary,
+};
+
+use crate::common::{
+    BatchFitter, ColumnSource, check_spec, lock, new_load_id, now_micros, quote_ident,
+    quote_idents, rfc3339, staging_name,
+};
+use types::{appendable, column_type, widens};
+
+const WAREHOUSE: &str = "duckdb";
+
+/// Batches in flight between the stream and the writing thread.
+const IN_FLIGHT: usize = 2;
+
+/// A warehouse in one DuckDB file.
+///
+/// Cheap to clone: clones share one connection, used from tokio's blocking
+/// pool, never from the async worker threads.
+#[derive(Clone)]
+pub struct DuckDbWarehouse {
+    conn: Arc<Mutex<Connection>>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for DuckDbWarehouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DuckDbWarehouse")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DuckDbWarehouse {
+    /// Opens (or creates) the DuckDB file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_config(path, Config::default())
+    }
+
+    /// Opens the file with DuckDB settings of your own (memory limit, threads),
+    /// see [`driver::Config`].
+    pub fn open_with_config(path: impl AsRef<Path>, config: Config) -> Result<Self> {
+        let path = path.as_ref();
+        let conn = Connection::open_with_flags(path, config).map_err(|e| Error::Database {
+            warehouse: WAREHOUSE,
+            table: None,
+            retryable: false,
+            source: format!("opening {}: {e}", path.display()).into(),
+        })?;
+        Self::from_connection(conn, Some(path.to_owned()))
+    }
+
+    /// A warehouse in memory, gone when the last clone is dropped.
+    pub fn open_in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory().map_err(db_error)?;
+        Self::from_connection(conn, None)
+    }
+
+    fn from_connection(conn: Connection, path: Option<PathBuf>) -> Result<Self> {
+        conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {LOADS_TABLE} (
+                load_id VARCHAR PRIMARY KEY,
+                table_name VARCHAR NOT NULL,
+                mode VARCHAR NOT NULL,
+                rows UBIGINT NOT NULL,
+                started_at VARCHAR NOT NULL,
+                finished_at VARCHAR NOT NULL,
+                status VARCHAR NOT NULL,
+                error VARCHAR
+            )"
+        ))
+        .map_err(db_error)?;
+        Ok(DuckDbWarehouse {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// The file, `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Runs `f` with the connection on tokio's blocking pool, for queries of your own.
+    pub async fn with_connection<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || f(&lock(&conn)))
+            .await
+            .map_err(|e| Error::Internal(format!("a DuckDB task panicked: {e}")))?
+    }
+}
+
+impl Warehouse for DuckDbWarehouse {
+    fn kind(&self) -> &'static str {
+        WAREHOUSE
+    }
+
+    async fn ensure_table(&self, spec: &TableSpec) -> Result<SchemaRef> {
+        let table = spec.name().to_owned();
+        let spec = spec.clone();
+        self.with_connection(move |conn| {
+            check_spec(&spec)?;
+            let tx = Tx::begin(conn)?;
+            prepare_table(conn, &spec)?;
+            let schema = read_schema(conn, spec.name())?;
+            tx.commit()?;
+            schema.ok_or_else(|| Error::Internal(format!("table {:?} vanished", spec.name())))
+        })
+        .await
+        .map_err(|e| e.in_table(&table))
+    }
+
+    async fn write(
+        &self,
+        spec: &TableSpec,
+        batches: BatchStream,
+        options: &WriteOptions,
+    ) -> Result<WriteSummary> {
+        let conn = self.conn.clone();
+        let spec = spec.clone();
+        let options = options.clone();
+        let table = spec.name().to_owned();
+        consume_blocking(&table, batches, IN_FLIGHT, move |batches| {
+            let conn = lock(&conn);
+            let load_id = new_load_id();
+            let started = now_micros();
+            let outcome = write_in_transaction(&conn, &spec, &options, &load_id, started, batches);
+            if let Err(e) = &outcome {
+                // The transaction rolled back; the failure is recorded on its own.
+                let _ = record_load(&conn, &load_id, &spec, 0, started, LoadStatus::Failed, Some(&e.to_string()));
+            }
+            outcome
+        })
+        .await
+        .map_err(|e| e.in_table(&table))
+    }
+
+    async fn drop_table(&self, table: &str) -> Result<bool> {
+        let table = table.to_owned();
+        self.with_connection(move |conn| {
+            let existed = table_exists(conn, &table)?;
+            conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&table)))
+                .map_err(|e| db_error(e).in_table(&table))?;
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn table_names(&self) -> Result<Vec<String>> {
+        self.with_connection(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT table_name FROM duckdb_tables() \
+                     WHERE database_name = current_database() AND schema_name = current_schema() \
+                     AND NOT starts_with(table_name, '_etl_') ORDER BY table_name",
+                )
+                .map_err(db_error)?;
+            let names = stmt
+                .query_map([], |row| row.get::<_, String>(0))
+                .and_then(|rows| rows.collect::<::duckdb::Result<Vec<_>>>())
+                .map_err(db_error)?;
+            Ok(names)
+        })
+        .await
+    }
+
+    async fn table_schema(&self, table: &str) -> Result<Option<SchemaRef>> {
+        let table = table.to_owned();
+        self.with_connection(move |conn| read_schema(conn, &table)).await
+    }
+
+    async fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>> {
+        let table = table.to_owned();
+        self.with_connection(move |conn| {
+            let mut stmt = conn
+                .prepare(&format!("SELECT * FROM {}", quote_ident(&table)))
+                .map_err(|e| db_error(e).in_table(&table))?;
+            let batches = stmt.query_arrow([]).map_err(db_error)?.collect();
+            Ok(batches)
+        })
+        .await
+    }
+
+    async fn loads(&self) -> Result<Vec<LoadRecord>> {
+        self.with_connection(|conn| {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT load_id, table_name, mode, rows, started_at, finished_at, status, error \
+                     FROM {LOADS_TABLE} ORDER BY started_at, load_id"
+                ))
+                .map_err(db_error)?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok(LoadRecord::new(
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                        LoadStatus::parse(&row.get::<_, String>(6)?).unwrap_or(LoadStatus::Failed),
+                        row.get(7)?,
+                    ))
+                })
+                .and_then(|rows| rows.collect::<::duckdb::Result<Vec<_>>>())
+                .map_err(db_error)?;
+            Ok(rows)
+        })
+        .await
+    }
+}
+
+fn db_error(e: ::duckdb::Error) -> Error {
+    let message = e.to_string();
+    // Two transactions touching the same rows or catalog entry: the later one may succeed.
+    let retryable = message.contains("Conflict") || message.contains("conflict");
+    Error::Database {
+        warehouse: WAREHOUSE,
+        table: None,
+        source: Box::new(e),
+        retryable,
+    }
+}
+
+/// An open transaction, rolled back when dropped uncommitted.
+struct Tx<'c> {
+    conn: &'c Connection,
+    open: bool,
+}
+
+impl<'c> Tx<'c> {
+    fn begin(conn: &'c Connection) -> Result<Self> {
+        conn.execute_batch("BEGIN TRANSACTION").map_err(db_error)?;
+        Ok(Tx { conn, open: true })
+    }
+
+    fn commit(mut self) -> Result<()> {
+        self.open = false;
+        self.conn.execute_batch("COMMIT").map_err(db_error)
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+fn write_in_transaction(
+    conn: &Connection,
+    spec: &TableSpec,
+    options: &WriteOptions,
+    load_id: &str,
+    started: i64,
+    batches: &mut BlockingBatches,
+) -> Result<WriteSummary> {
+    check_spec(spec)?;
+    let table = spec.name();
+    let incoming = incoming_columns(spec)?;
+    let tx = Tx::begin(conn)?;
+    let fresh = options.recreate || spec.mode() == WriteMode::Replace;
+    let staging = staging_name(table);
+    let (rows, added_columns) = match spec.mode() {
+        WriteMode::Merge => {
+            execute(conn, &format!("DROP TABLE IF EXISTS {}", quote_ident(&staging)))?;
+            create_table(conn, &staging, &incoming, &[])?;
+            let rows = append(conn, spec, &staging, &incoming.fitter(spec, None), batches)?;
+            let added = if fresh {
+                execute(conn, &format!("DROP TABLE IF EXISTS {}", quote_ident(table)))?;
+                create_table(conn, table, &incoming, spec.primary_key())?;
+                Vec::new()
+            } else {
+                prepare_table(conn, spec)?.1
+            };
+            merge_from_staging(conn, spec, &staging)?;
+            execute(conn, &format!("DROP TABLE {}", quote_ident(&staging)))?;
+            (rows, added)
+        }
+        _ if fresh => {
+            execute(conn, &format!("DROP TABLE IF EXISTS {}", quote_ident(&staging)))?;
+            create_table(conn, &staging, &incoming, spec.primary_key())?;
+            let rows = append(conn, spec, &staging, &incoming.fitter(spec, None), batches)?;
+            execute(
+                conn,
+                &format!(
+                    "DROP TABLE IF EXISTS {table_q}; ALTER TABLE {staging_q} RENAME TO {table_q};",
+                    table_q = quote_ident(table),
+                    staging_q = quote_ident(&staging),
+                ),
+            )?;
+            (rows, Vec::new())
+        }
+        _ => {
+            let (fitter, added) = prepare_table(conn, spec)?;
+            let rows = append(conn, spec, table, &fitter, batches)?;
+            (rows, added)
+        }
+    };
+    let columns = read_schema(conn, table)?.map_or(0, |s| s.fields().len());
+    record_load(conn, load_id, spec, rows, started, LoadStatus::Succeeded, None)?;
+    tx.commit()?;
+    Ok(WriteSummary::new(load_id.to_owned(), rows, columns, added_columns))
+}
+
+fn execute(conn: &Connection, sql: &str) -> Result<()> {
+    conn.execute_batch(sql).map_err(db_error)
+}
+
+fn record_load(
+    conn: &Connection,
+    load_id: &str,
+    spec: &TableSpec,
+    rows: u64,
+    started: i64,
+    status: LoadStatus,
+    error: Option<&str>,
+) -> Result<()> {
+    conn.execute(
+        &format!(
+            "INSERT INTO {LOADS_TABLE} (load_id, table_name, mode, rows, started_at, finished_at, status, error) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        ),
+        params![
+            load_id,
+            spec.name(),
+            spec.mode().as_str(),
+            rows,
+            rfc3339(started),
+            rfc3339(now_micros()),
+            status.as_str(),
+            error,
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// The load's columns with their DuckDB types.
+struct Incoming {
+    /// (field, DuckDB type as written in DDL)
+    columns: Vec<(Field, String)>,
+}
+
+fn incoming_columns(spec: &TableSpec) -> Result<Incoming> {
+    let columns = spec
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| Ok((f.as_ref().clone(), column_type(spec.name(), f)?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Incoming { columns })
+}
+
+impl Incoming {
+    /// A fitter that keeps the load's columns, casting each to `targets[i]`
+    /// when given, else to what the appender takes.
+    fn fitter(&self, spec: &TableSpec, targets: Option<&[Option<Field>]>) -> BatchFitter {
+        let mut fields = Vec::with_capacity(self.columns.len());
+        let mut sources = Vec::with_capacity(self.columns.len());
+        for (i, (field, _)) in self.columns.iter().enumerate() {
+            let to = targets
+                .and_then(|t| t[i].as_ref().map(|f| f.data_type().clone()))
+                .or_else(|| appendable(field.data_type()));
+            fields.push(field.clone().with_data_type(to.clone().unwrap_or(field.data_type().clone())));
+            sources.push(ColumnSource::Batch(i, to));
+        }
+        BatchFitter::new(spec.name(), spec.schema().clone(), fields, sources)
+    }
+}
+
+fn table_exists(conn: &Connection, table: &str) -> Result<bool> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() \
+             AND schema_name = current_schema() AND table_name = ?",
+        )
+        .map_err(db_error)?;
+    let n: i64 = stmt.query_row([table], |row| row.get(0)).map_err(db_error)?;
+    Ok(n > 0)
+}
+
+/// The table's columns and their canonical DuckDB types, `None` when it does not exist.
+fn table_columns(conn: &Connection, table: &str) -> Result<Option<Vec<(String, String)>>> {
+    if !table_exists(conn, table)? {
+        return Ok(None);
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() \
+             AND schema_name = current_schema() AND table_name = ? ORDER BY column_index",
+        )
+        .map_err(db_error)?;
+    let columns = stmt
+        .query_map([table], |row| Ok((row.get(0)?, row.get(1)?)))
+        .and_then(|rows| rows.collect::<::duckdb::Result<Vec<_>>>())
+        .map_err(db_error)?;
+    Ok(Some(columns))
+}
+
+fn primary_key(conn: &Connection, table: &str) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT unnest(constraint_column_names) FROM duckdb_constraints() \
+             WHERE database_name = current_database() AND schema_name = current_schema() \
+             AND table_name = ? AND constraint_type = 'PRIMARY KEY'",
+        )
+        .map_err(db_error)?;
+    let key = stmt
+        .query_map([table], |row| row.get(0))
+        .and_then(|rows| rows.collect::<::duckdb::Result<Vec<String>>>())
+        .map_err(db_error)?;
+    Ok(key)
+}
+
+/// DuckDB's own spelling of each DDL type, as its catalog reports it.
+fn canonical_types(conn: &Connection, types: &[&str]) -> Result<Vec<String>> {
+    let select = types
+        .iter()
+        .map(|t| format!("typeof(CAST(NULL AS {t}))"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut stmt = conn.prepare(&format!("SELECT {select}")).map_err(db_error)?;
+    stmt.query_row([], |row| (0..types.len()).map(|i| row.get(i)).collect())
+        .map_err(db_error)
+}
+
+fn create_table(
+    conn: &Connection,
+    name: &str,
+    incoming: &Incoming,
+    primary_key: &[String],
+) -> Result<()> {
+    let key: HashSet<&str> = primary_key.iter().map(String::as_str).collect();
+    let mut columns: Vec<String> = incoming
+        .columns
+        .iter()
+        .map(|(field, ty)| {
+            let not_null = if key.contains(field.name().as_str()) { " NOT NULL" } else { "" };
+            format!("{} {ty}{not_null}", quote_ident(field.name()))
+        })
+        .collect();
+    if !primary_key.is_empty() {
+        columns.push(format!(
+            "PRIMARY KEY ({})",
+            quote_idents(primary_key.iter().map(String::as_str))
+        ));
+    }
+    execute(
+        conn,
+        &format!("CREATE TABLE {} ({})", quote_ident(name), columns.join(", ")),
+    )
+}
+
+/// Creates the table, or checks the load against it and adds the columns it
+/// lacks. Returns how to fit the load's batches, and the added columns.
+fn prepare_table(conn: &Connection, spec: &TableSpec) -> Result<(BatchFitter, Vec<String>)> {
+    let table = spec.name();
+    let incoming = incoming_columns(spec)?;
+    let Some(existing) = table_columns(conn, table)? else {
+        create_table(conn, table, &incoming, spec.primary_key())?;
+        return Ok((incoming.fitter(spec, None), Vec::new()));
+    };
+    let ddl: Vec<&str> = incoming.columns.iter().map(|(_, t)| t.as_str()).collect();
+    let canonical = canonical_types(conn, &ddl)?;
+    let existing_schema = read_schema(conn, table)?
+        .ok_or_else(|| Error::Internal(format!("table {table:?} vanished")))?;
+    let mut targets = Vec::with_capacity(incoming.columns.len());
+    let mut to_add = Vec::new();
+    for (i, (field, ddl_type)) in incoming.columns.iter().enumerate() {
+        match existing.iter().position(|(name, _)| name == field.name()) {
+            None => {
+                to_add.push((field.name().clone(), ddl_type.clone()));
+                targets.push(None);
+            }
+            Some(at) if existing[at].1 == canonical[i] => targets.push(None),
+            Some(at) if widens(&existing[at].1, &canonical[i]) => {
+                targets.push(Some(existing_schema.field(at).clone()));
+            }
+            Some(at) => {
+                return Err(Error::IncompatibleSchema {
+                    table: table.to_owned(),
+                    column: field.name().clone(),
+                    existing: existing[at].1.clone(),
+                    incoming: format!("{} ({})", canonical[i], field.data_type()),
+                });
+            }
+        }
+    }
+    if spec.mode() == WriteMode::Merge {
+        let mut existing_key = primary_key(conn, table)?;
+        let mut wanted = spec.primary_key().to_vec();
+        existing_key.sort_unstable();
+        wanted.sort_unstable();
+        if existing_key != wanted {
+            return Err(Error::Schema {
+                table: table.to_owned(),
+                message: format!(
+                    "merge on ({}) needs that primary key, but the table's is ({}); \
+                     load once with drop_tables(true) to rebuild it",
+                    wanted.join(", "),
+                    existing_key.join(", ")
+                ),
+            });
+        }
+    }
+    for (column, ty) in &to_add {
+        execute(
+            conn,
+            &format!(
+                "ALTER TABLE {} ADD COLUMN {} {ty}",
+                quote_ident(table),
+                quote_ident(column)
+            ),
+        )?;
+    }
+    let fitter = incoming.fitter(spec, Some(&targets));
+    Ok((fitter, to_add.into_iter().map(|(c, _)| c).collect()))
+}
+
+/// Appends every batch through the Arrow appender; returns the rows appended.
+fn append(
+    conn: &Connection,
+    spec: &TableSpec,
+    target: &str,
+    fitter: &BatchFitter,
+    batches: &mut BlockingBatches,
+) -> Result<u64> {
+    let columns: Vec<&str> = spec
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    let mut appender = conn
+        .appender_with_columns(target, &columns)
+        .map_err(db_error)?;
+    let mut rows = 0;
+    for batch in batches {
+        let batch = fitter.fit(&batch?)?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        rows += batch.num_rows() as u64;
+        appender.append_record_batch(batch).map_err(db_error)?;
+    }
+    appender.flush().map_err(db_error)?;
+    Ok(rows)
+}
+
+fn merge_from_staging(conn: &Connection, spec: &TableSpec, staging: &str) -> Result<()> {
+    let names = quote_idents(spec.schema().fields().iter().map(|f| f.name().as_str()));
+    let key = quote_idents(spec.primary_key().iter().map(String::as_str));
+    let key_set: HashSet<&str> = spec.primary_key().iter().map(String::as_str).collect();
+    let updates: Vec<String> = spec
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| !key_set.contains(f.name().as_str()))
+        .map(|f| format!("{0} = EXCLUDED.{0}", quote_ident(f.name())))
+        .collect();
+    let action = if updates.is_empty() {
+        "DO NOTHING".to_owned()
+    } else {
+        format!("DO UPDATE SET {}", updates.join(", "))
+    };
+    // The last row of each key wins; DuckDB refuses to update one row twice in one statement.
+    execute(
+        conn,
+        &format!(
+            "INSERT INTO {table} ({names}) SELECT {names} FROM {staging} \
+             QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY rowid DESC) = 1 \
+             ON CONFLICT ({key}) {action}",
+            table = quote_ident(spec.name()),
+            staging = quote_ident(staging),
+        ),
+    )
+}
+
+fn read_schema(conn: &Connection, table: &str) -> Result<Option<SchemaRef>> {
+    if !table_exists(conn, table)? {
+        return Ok(None);
+    }
+    let mut stmt = conn
+        .prepare(&format!("SELECT * FROM {} LIMIT 0", quote_ident(table)))
+        .map_err(db_error)?;
+    let arrow = stmt.query_arrow([]).map_err(db_error)?;
+    Ok(Some(arrow.get_schema()))
+}

@@ -1,0 +1,18 @@
+//! Warehouses for etl: [`SqliteWarehouse`] (feature `sqlite`) and
+//! [`DuckDbWarehouse`] (feature `duckdb`).
+//!
+//! Both implement [`etl_core::Warehouse`]: tables are created and evolved from
+//! Arrow schemas, each write is one transaction, and every load is recorded in
+//! `_etl_loads`. Each module documents its Arrow type mapping as a table.
+
+mod common;
+
+#[cfg(feature = "duckdb")]
+pub mod duckdb;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+#[cfg(feature = "duckdb")]
+pub use duckdb::DuckDbWarehouse;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteWarehouse;

@@ -1,0 +1,644 @@
+//! [`SqliteWarehouse`]: tables in one SQLite file.
+//!
+//! ```
+//! use etl_core::arrow::array::{Int64Array, RecordBatch, StringArray};
+//! use etl_core::arrow::datatypes::{DataType, Field, Schema};
+//! use etl_core::{BatchStream, TableSpec, Warehouse, WriteOptions};
+//! use etl_warehouses::SqliteWarehouse;
+//! use std::sync::Arc;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> etl_core::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let warehouse = SqliteWarehouse::open(dir.path().join("dwh.sqlite"))?;
+//! let schema = Arc::new(Schema::new(vec![
+//!     Field::new("id", DataType::Int64, false),
+//!     Field::new("name", DataType::Utf8, true),
+//! ]));
+//! let batch = RecordBatch::try_new(
+//!     schema.clone(),
+//!     vec![Arc::new(Int64Array::from(vec![1, 2])), Arc::new(StringArray::from(vec!["ada", "bob"]))],
+//! )
+//! .unwrap();
+//! let spec = TableSpec::new("users", schema.clone()).with_primary_key(["id"]);
+//! let summary = warehouse
+//!     .write(&spec, BatchStream::from_batches(schema, vec![batch]), &WriteOptions::default())
+//!     .await?;
+//! assert_eq!(summary.rows, 2);
+//! # Ok(()) }
+//! ```
+//!
+//! # Types
+//!
+//! SQLite stores a few storage classes; the declared type keeps what the
+//! Arrow type was, so the table reads back as close to it as SQLite allows.
+//!
+//! | Arrow | declared type | stored as | reads back as |
+//! | --- | --- | --- | --- |
+//! | Boolean | `BOOLEAN` | INTEGER 0/1 | Boolean |
+//! | Int8, Int16 | `TINYINT`, `SMALLINT` | INTEGER | Int8, Int16 |
+//! | Int32, Int64 | `INTEGER`, `BIGINT` | INTEGER | Int64 |
+//! | UInt8, UInt16, UInt32 | `UTINYINT`, `USMALLINT`, `UINTEGER` | INTEGER | the same |
+//! | UInt64 | `UBIGINT` | INTEGER; a value above 2⁶³−1 is an error naming table, column and row | UInt64 |
+//! | Float16, Float32 | `FLOAT` | REAL | Float32 |
+//! | Float64 | `DOUBLE` | REAL (SQLite stores NaN as NULL) | Float64 |
+//! | Utf8, LargeUtf8, Utf8View | `TEXT` | TEXT | Utf8 |
+//! | Binary, LargeBinary, BinaryView, FixedSizeBinary | `BLOB` | BLOB | Binary |
+//! | Date32, Date64 | `DATE` | TEXT `YYYY-MM-DD` | Date32 |
+//! | Time32, Time64 | `TIME` | TEXT `HH:MM:SS[.fff…]`, the unit's digits | Time64(µs) |
+//! | Timestamp(unit) | `TIMESTAMP_S`, `TIMESTAMP_MS`, `TIMESTAMP`, `TIMESTAMP_NS` | TEXT `YYYY-MM-DD HH:MM:SS[.fff…]` | Timestamp(unit) |
+//! | Timestamp(unit, tz) | `TIMESTAMPTZ`, with the same unit suffixes | TEXT in UTC, ending `+00:00` | Timestamp(unit, "UTC") |
+//! | Decimal32/64/128(p, s) | `DECIMAL_TEXT(p,s)` | TEXT, exact (SQLite's NUMERIC affinity would round to 15 digits) | Decimal128(p, s) |
+//! | List, LargeList, FixedSizeList, Struct, Map | `JSON` | TEXT, JSON with explicit nulls | Utf8 (the JSON) |
+//! | Dictionary(_, v) | as v | as v | as v |
+//! | Null | `TEXT` | NULL | Utf8 |
+//!
+//! Duration, Interval, Union, Decimal256 and negative-scale decimals are
+//! refused with [`Error::UnsupportedType`] naming the table and column.
+//!
+//! Text formats are ISO 8601, which SQLite's date and time functions read and
+//! which sorts in time order. Primary key columns are declared `NOT NULL`.
+//!
+//! # Writes
+//!
+//! Every write is one `IMMEDIATE` transaction: rows go in through cached
+//! prepared statements of many rows each (`INSERT … VALUES (…), (…)`).
+//! [`WriteMode::Replace`] (or [`WriteOptions::recreate`]) writes a staging
+//! table and swaps it in with `DROP` + `ALTER TABLE … RENAME`;
+//! [`WriteMode::Append`] and [`WriteMode::Merge`] write the table itself,
+//! merge as `INSERT … ON CONFLICT (key) DO UPDATE`. A failure anywhere rolls
+//! everything back, and the failed load is recorded in `_etl_loads`.
+//!
+//! The connection runs with [`SqliteWarehouse::PRAGMAS`]: WAL journal,
+//! `synchronous = NORMAL` (durable at checkpoints, never corrupt), a 64 MiB page cache.
+
+mod types;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use etl_core::arrow::array::RecordBatch;
+use etl_core::arrow::datatypes::{Schema, SchemaRef};
+use etl_core::stream::{BlockingBatches, consume_blocking};
+use etl_core::{
+    BatchStream, Error, LOADS_TABLE, LoadRecord, LoadStatus, Result, TableSpec, Warehouse,
+    WriteMode, WriteOptions, WriteSummary,
+};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::common::{
+    check_batch_schema, check_spec, lock, new_load_id, now_micros, quote_ident, quote_idents,
+    rfc3339, staging_name,
+};
+use types::{ColumnReader, SqlColumn, declared_type, family, to_sql_column};
+
+const WAREHOUSE: &str = "sqlite";
+
+/// Most rows one `INSERT` statement carries (fewer when columns are many).
+const MAX_ROWS_PER_STATEMENT: usize = 256;
+
+/// Batches in flight between the stream and the writing thread.
+const IN_FLIGHT: usize = 2;
+
+/// A warehouse in one SQLite file.
+///
+/// Cheap to clone: clones share one connection, used from tokio's blocking
+/// pool, never from the async worker threads.
+#[derive(Clone)]
+pub struct SqliteWarehouse {
+    conn: Arc<Mutex<Connection>>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SqliteWarehouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteWarehouse")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteWarehouse {
+    /// The PRAGMAs every connection runs with, in order.
+    pub const PRAGMAS: &'static [(&'static str, &'static str)] = &[
+        ("journal_mode", "WAL"),
+        ("synchronous", "NORMAL"),
+        ("busy_timeout", "5000"),
+        ("cache_size", "-65536"),
+        ("temp_store", "MEMORY"),
+    ];
+
+    /// Opens (or creates) the SQLite file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let conn = Connection::open(path).map_err(|e| Error::Database {
+            warehouse: WAREHOUSE,
+            table: None,
+            retryable: false,
+            source: format!("opening {}: {e}", path.display()).into(),
+        })?;
+        Self::from_connection(conn, Some(path.to_owned()))
+    }
+
+    /// A warehouse in memory, gone when the last clone is dropped.
+    pub fn open_in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory().map_err(db_error)?;
+        Self::from_connection(conn, None)
+    }
+
+    fn from_connection(conn: Connection, path: Option<PathBuf>) -> Result<Self> {
+        for (name, value) in Self::PRAGMAS {
+            // journal_mode answers with a row; pragma_update_and_check reads it.
+            conn.pragma_update_and_check(None, name, value, |_| Ok(()))
+                .or_else(|_| conn.pragma_update(None, name, value))
+                .map_err(db_error)?;
+        }
+        conn.set_prepared_statement_cache_capacity(64);
+        conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {LOADS_TABLE} (
+                load_id TEXT PRIMARY KEY,
+                table_name TEXT NOT NULL,
+                mode TEXT NOT NULL,
+                rows BIGINT NOT NULL,
+                started_at TEXT NOT NULL,
+                finished_at TEXT NOT NULL,
+                status TEXT NOT NULL,
+                error TEXT
+            )"
+        ))
+        .map_err(db_error)?;
+        Ok(SqliteWarehouse {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// The file, `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Runs `f` with the connection on tokio's blocking pool, for queries of your own.
+    pub async fn with_connection<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        blocking(move || f(&mut lock(&conn))).await
+    }
+}
+
+impl Warehouse for SqliteWarehouse {
+    fn kind(&self) -> &'static str {
+        WAREHOUSE
+    }
+
+    async fn ensure_table(&self, spec: &TableSpec) -> Result<SchemaRef> {
+        let table = spec.name().to_owned();
+        let spec = spec.clone();
+        self.with_connection(move |conn| {
+            check_spec(&spec)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            prepare_table(&tx, &spec, spec.name())?;
+            let schema = read_schema(&tx, spec.name())?;
+            tx.commit().map_err(db_error)?;
+            schema.ok_or_else(|| Error::Internal(format!("table {:?} vanished", spec.name())))
+        })
+        .await
+        .map_err(|e| e.in_table(&table))
+    }
+
+    async fn write(
+        &self,
+        spec: &TableSpec,
+        batches: BatchStream,
+        options: &WriteOptions,
+    ) -> Result<WriteSummary> {
+        let conn = self.conn.clone();
+        let spec = spec.clone();
+        let options = options.clone();
+        let table = spec.name().to_owned();
+        consume_blocking(&table, batches, IN_FLIGHT, move |batches| {
+            let mut conn = lock(&conn);
+            let load_id = new_load_id();
+            let started = now_micros();
+            let outcome = write_in_transaction(&mut conn, &spec, &options, &load_id, started, batches);
+            if let Err(e) = &outcome {
+                // The transaction rolled back; the failure is recorded on its own.
+                let _ = record_load(&conn, &load_id, &spec, 0, started, LoadStatus::Failed, Some(&e.to_string()));
+            }
+            outcome
+        })
+        .await
+        .map_err(|e| e.in_table(&table))
+    }
+
+    async fn drop_table(&self, table: &str) -> Result<bool> {
+        let table = table.to_owned();
+        self.with_connection(move |conn| {
+            let existed = table_exists(conn, &table)?;
+            conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&table)))
+                .map_err(|e| db_error(e).in_table(&table))?;
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn table_names(&self) -> Result<Vec<String>> {
+        self.with_connection(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT name FROM sqlite_schema WHERE type = 'table' \
+                     AND name NOT LIKE '\\_etl\\_%' ESCAPE '\\' \
+                     AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+                )
+                .map_err(db_error)?;
+            let names = stmt
+                .query_map([], |row| row.get::<_, String>(0))
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(db_error)?;
+            Ok(names)
+        })
+        .await
+    }
+
+    async fn table_schema(&self, table: &str) -> Result<Option<SchemaRef>> {
+        let table = table.to_owned();
+        self.with_connection(move |conn| read_schema(conn, &table)).await
+    }
+
+    async fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>> {
+        let table = table.to_owned();
+        self.with_connection(move |conn| read_table(conn, &table)).await
+    }
+
+    async fn loads(&self) -> Result<Vec<LoadRecord>> {
+        self.with_connection(|conn| {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT load_id, table_name, mode, rows, started_at, finished_at, status, error \
+                     FROM {LOADS_TABLE} ORDER BY started_at, rowid"
+                ))
+                .map_err(db_error)?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok(LoadRecord::new(
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get::<_, i64>(3)? as u64,
+                        row.get(4)?,
+                        row.get(5)?,
+                        LoadStatus::parse(&row.get::<_, String>(6)?).unwrap_or(LoadStatus::Failed),
+                        row.get(7)?,
+                    ))
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(db_error)?;
+            Ok(rows)
+        })
+        .await
+    }
+}
+
+async fn blocking<T, F>(f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("a SQLite task panicked: {e}")))?
+}
+
+fn db_error(e: rusqlite::Error) -> Error {
+    let retryable = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    Error::Database {
+        warehouse: WAREHOUSE,
+        table: None,
+        source: Box::new(e),
+        retryable,
+    }
+}
+
+fn write_in_transaction(
+    conn: &mut Connection,
+    spec: &TableSpec,
+    options: &WriteOptions,
+    load_id: &str,
+    started: i64,
+    batches: &mut BlockingBatches,
+) -> Result<WriteSummary> {
+    check_spec(spec)?;
+    let table = spec.name();
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)?;
+    let fresh = options.recreate || spec.mode() == WriteMode::Replace;
+    let (target, added_columns) = if fresh {
+        let staging = staging_name(table);
+        tx.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&staging)))
+            .map_err(db_error)?;
+        create_table(&tx, spec, &staging)?;
+        (staging, Vec::new())
+    } else {
+        let added = prepare_table(&tx, spec, table)?;
+        (table.to_owned(), added)
+    };
+    let upsert = spec.mode() == WriteMode::Merge;
+    let rows = insert_batches(&tx, spec, &target, upsert, batches)?;
+    if fresh {
+        tx.execute_batch(&format!(
+            "DROP TABLE IF EXISTS {table_q}; ALTER TABLE {staging_q} RENAME TO {table_q};",
+            table_q = quote_ident(table),
+            staging_q = quote_ident(&target),
+        ))
+        .map_err(db_error)?;
+    }
+    let columns = table_columns(&tx, table)?.map_or(0, |c| c.len());
+    record_load(&tx, load_id, spec, rows, started, LoadStatus::Succeeded, None)?;
+    tx.commit().map_err(db_error)?;
+    Ok(WriteSummary::new(load_id.to_owned(), rows, columns, added_columns))
+}
+
+fn record_load(
+    conn: &Connection,
+    load_id: &str,
+    spec: &TableSpec,
+    rows: u64,
+    started: i64,
+    status: LoadStatus,
+    error: Option<&str>,
+) -> Result<()> {
+    conn.execute(
+        &format!(
+            "INSERT INTO {LOADS_TABLE} (load_id, table_name, mode, rows, started_at, finished_at, status, error) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        ),
+        params![
+            load_id,
+            spec.name(),
+            spec.mode().as_str(),
+            rows as i64,
+            rfc3339(started),
+            rfc3339(now_micros()),
+            status.as_str(),
+            error,
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+struct ColumnInfo {
+    name: String,
+    declared: String,
+    /// Position in the primary key, from 1; 0 when not part of it.
+    pk: i64,
+}
+
+fn table_exists(conn: &Connection, table: &str) -> Result<bool> {
+    conn.query_row(
+        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        [table],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|found| found.is_some())
+    .map_err(db_error)
+}
+
+fn table_columns(conn: &Connection, table: &str) -> Result<Option<Vec<ColumnInfo>>> {
+    if !table_exists(conn, table)? {
+        return Ok(None);
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT name, type, pk FROM pragma_table_info(?1) ORDER BY cid")
+        .map_err(db_error)?;
+    let columns = stmt
+        .query_map([table], |row| {
+            Ok(ColumnInfo {
+                name: row.get(0)?,
+                declared: row.get(1)?,
+                pk: row.get(2)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(db_error)?;
+    Ok(Some(columns))
+}
+
+fn create_table(conn: &Connection, spec: &TableSpec, name: &str) -> Result<()> {
+    let key: HashSet<&str> = spec.primary_key().iter().map(String::as_str).collect();
+    let mut columns = Vec::with_capacity(spec.schema().fields().len() + 1);
+    for field in spec.schema().fields() {
+        let not_null = if key.contains(field.name().as_str()) { " NOT NULL" } else { "" };
+        columns.push(format!(
+            "{} {}{not_null}",
+            quote_ident(field.name()),
+            declared_type(spec.name(), field)?
+        ));
+    }
+    if !spec.primary_key().is_empty() {
+        columns.push(format!(
+            "PRIMARY KEY ({})",
+            quote_idents(spec.primary_key().iter().map(String::as_str))
+        ));
+    }
+    conn.execute_batch(&format!(
+        "CREATE TABLE {} ({})",
+        quote_ident(name),
+        columns.join(", ")
+    ))
+    .map_err(db_error)
+}
+
+/// Creates the table, or checks the load against it and adds missing
+/// columns; returns the added columns.
+fn prepare_table(conn: &Connection, spec: &TableSpec, name: &str) -> Result<Vec<String>> {
+    let table = spec.name();
+    let Some(existing) = table_columns(conn, name)? else {
+        create_table(conn, spec, name)?;
+        return Ok(Vec::new());
+    };
+    let mut to_add = Vec::new();
+    for field in spec.schema().fields() {
+        let declared = declared_type(table, field)?;
+        match existing.iter().find(|c| &c.name == field.name()) {
+            Some(column) if !family(&column.declared).accepts(family(&declared)) => {
+                return Err(Error::IncompatibleSchema {
+                    table: table.to_owned(),
+                    column: field.name().clone(),
+                    existing: column.declared.clone(),
+                    incoming: format!("{} (declared {declared})", field.data_type()),
+                });
+            }
+            Some(_) => {}
+            None => to_add.push((field.name().clone(), declared)),
+        }
+    }
+    if spec.mode() == WriteMode::Merge {
+        let mut key: Vec<(i64, &str)> = existing
+            .iter()
+            .filter(|c| c.pk > 0)
+            .map(|c| (c.pk, c.name.as_str()))
+            .collect();
+        key.sort();
+        let mut existing_key: Vec<&str> = key.into_iter().map(|(_, n)| n).collect();
+        let mut wanted: Vec<&str> = spec.primary_key().iter().map(String::as_str).collect();
+        existing_key.sort_unstable();
+        wanted.sort_unstable();
+        if existing_key != wanted {
+            return Err(Error::Schema {
+                table: table.to_owned(),
+                message: format!(
+                    "merge on ({}) needs that primary key, but the table's is ({}); \
+                     load once with drop_tables(true) to rebuild it",
+                    wanted.join(", "),
+                    existing_key.join(", ")
+                ),
+            });
+        }
+    }
+    for (column, declared) in &to_add {
+        conn.execute_batch(&format!(
+            "ALTER TABLE {} ADD COLUMN {} {declared}",
+            quote_ident(name),
+            quote_ident(column)
+        ))
+        .map_err(db_error)?;
+    }
+    Ok(to_add.into_iter().map(|(c, _)| c).collect())
+}
+
+fn insert_sql(spec: &TableSpec, target: &str, rows: usize, upsert: bool) -> String {
+    let fields = spec.schema().fields();
+    let names = quote_idents(fields.iter().map(|f| f.name().as_str()));
+    let one_row = format!("({})", vec!["?"; fields.len()].join(","));
+    let mut sql = format!(
+        "INSERT INTO {} ({names}) VALUES {}",
+        quote_ident(target),
+        vec![one_row.as_str(); rows].join(",")
+    );
+    if upsert {
+        let key: HashSet<&str> = spec.primary_key().iter().map(String::as_str).collect();
+        let updates: Vec<String> = fields
+            .iter()
+            .filter(|f| !key.contains(f.name().as_str()))
+            .map(|f| format!("{0} = excluded.{0}", quote_ident(f.name())))
+            .collect();
+        let conflict = quote_idents(spec.primary_key().iter().map(String::as_str));
+        if updates.is_empty() {
+            sql.push_str(&format!(" ON CONFLICT ({conflict}) DO NOTHING"));
+        } else {
+            sql.push_str(&format!(
+                " ON CONFLICT ({conflict}) DO UPDATE SET {}",
+                updates.join(", ")
+            ));
+        }
+    }
+    sql
+}
+
+fn insert_batches(
+    conn: &Connection,
+    spec: &TableSpec,
+    target: &str,
+    upsert: bool,
+    batches: &mut BlockingBatches,
+) -> Result<u64> {
+    let table = spec.name();
+    let width = spec.schema().fields().len();
+    let max_params = conn.limit(rusqlite::limits::Limit::SQLITE_LIMIT_VARIABLE_NUMBER).map_err(db_error)?;
+    let per_statement = (max_params.max(1) as usize / width).clamp(1, MAX_ROWS_PER_STATEMENT);
+    let full_sql = insert_sql(spec, target, per_statement, upsert);
+    let mut rows: u64 = 0;
+    for batch in batches {
+        let batch = batch?;
+        check_batch_schema(table, spec.schema(), &batch)?;
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(batch.schema().fields())
+            .map(|(array, field)| to_sql_column(table, field, array, rows))
+            .collect::<Result<Vec<SqlColumn>>>()?;
+        let n = batch.num_rows();
+        let mut start = 0;
+        while start < n {
+            let count = per_statement.min(n - start);
+            let mut stmt = if count == per_statement {
+                conn.prepare_cached(&full_sql)
+            } else {
+                conn.prepare_cached(&insert_sql(spec, target, count, upsert))
+            }
+            .map_err(db_error)?;
+            let mut index = 1;
+            for row in start..start + count {
+                for column in &columns {
+                    column.bind(&mut stmt, index, row).map_err(db_error)?;
+                    index += 1;
+                }
+            }
+            stmt.raw_execute().map_err(db_error)?;
+            start += count;
+        }
+        rows += n as u64;
+    }
+    Ok(rows)
+}
+
+fn read_schema(conn: &Connection, table: &str) -> Result<Option<SchemaRef>> {
+    Ok(table_columns(conn, table)?.map(|columns| {
+        Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|c| ColumnReader::new(&c.name, &c.declared).field())
+                .collect::<Vec<_>>(),
+        ))
+    }))
+}
+
+fn read_table(conn: &Connection, table: &str) -> Result<Vec<RecordBatch>> {
+    let Some(columns) = table_columns(conn, table)? else {
+        return Err(Error::Schema {
+            table: table.to_owned(),
+            message: "no such table".into(),
+        });
+    };
+    let mut readers: Vec<ColumnReader> = columns
+        .iter()
+        .map(|c| ColumnReader::new(&c.name, &c.declared))
+        .collect();
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {} FROM {}",
+            quote_idents(columns.iter().map(|c| c.name.as_str())),
+            quote_ident(table)
+        ))
+        .map_err(|e| db_error(e).in_table(table))?;
+    let mut rows = stmt.query([]).map_err(db_error)?;
+    let mut n: u64 = 0;
+    while let Some(row) = rows.next().map_err(db_error)? {
+        for (i, reader) in readers.iter_mut().enumerate() {
+            reader.push(table, n, row.get_ref(i).map_err(db_error)?)?;
+        }
+        n += 1;
+    }
+    let schema = Arc::new(Schema::new(
+        readers.iter().map(ColumnReader::field).collect::<Vec<_>>(),
+    ));
+    let arrays = readers
+        .iter_mut()
+        .map(|r| r.finish(table))
+        .collect::<Result<Vec<_>>>()?;
+    let batch = RecordBatch::try_new(schema, arrays)
+        .map_err(|e| Error::arrow(format!("table {table:?}: assembling what was read"), e))?;
+    Ok(vec![batch])
+}
