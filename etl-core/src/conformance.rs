@@ -5,7 +5,7 @@
 //! panics with a message saying what broke. [`warehouse_conformance!`] writes
 //! one `#[tokio::test]` per check:
 //!
-//! ```ignore
+//! ```text
 //! etl_core::warehouse_conformance!(|dir: &std::path::Path| MyWarehouse::open(dir.join("w.db")));
 //! ```
 //!
@@ -340,22 +340,24 @@ pub async fn failed_stream_leaves_table_untouched<W: Warehouse, O: Fn(&Path) -> 
             Field::new("name", DataType::Utf8, true),
             Field::new("extra", DataType::Float64, true),
         ]));
-        let good = RecordBatch::try_new(
-            wider.clone(),
-            vec![
-                Arc::new(Int64Array::from(vec![3, 4])),
-                Arc::new(StringArray::from(vec!["changed", "new"])),
-                Arc::new(Float64Array::from(vec![1.0, 2.0])),
-            ],
-        )
-        .unwrap();
+        let good = |ids: Vec<i64>| {
+            RecordBatch::try_new(
+                wider.clone(),
+                vec![
+                    Arc::new(Int64Array::from(ids)),
+                    Arc::new(StringArray::from(vec!["changed", "new"])),
+                    Arc::new(Float64Array::from(vec![1.0, 2.0])),
+                ],
+            )
+            .unwrap()
+        };
         for mode in [WriteMode::Replace, WriteMode::Append, WriteMode::Merge] {
             for recreate in [false, true] {
                 let spec = people_spec(mode).with_schema(wider.clone());
                 let err = warehouse
                     .write(
                         &spec,
-                        failing_stream(vec![good.clone(), good.clone()], wider.clone()),
+                        failing_stream(vec![good(vec![4, 5]), good(vec![6, 7])], wider.clone()),
                         &WriteOptions::recreate(recreate),
                     )
                     .await
@@ -402,18 +404,27 @@ pub async fn hostile_identifiers<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: 
             .map(|i| Arc::new(Int64Array::from(vec![i as i64, 10 + i as i64])) as ArrayRef)
             .collect();
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
-        for mode in [WriteMode::Replace, WriteMode::Append, WriteMode::Merge] {
-            let spec = TableSpec::new(table, batch.schema())
+        let spec = |mode| {
+            TableSpec::new(table, batch.schema())
                 .with_primary_key(["select"])
-                .with_mode(mode);
-            write(&warehouse, &spec, &batch).await;
-        }
+                .with_mode(mode)
+        };
+        write(&warehouse, &spec(WriteMode::Replace), &batch).await;
+        write(&warehouse, &spec(WriteMode::Merge), &batch).await;
+        // Append brings new keys: 100 + the first column.
+        let more_columns: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .map(|c| arrow::compute::kernels::numeric::add(c, &Int64Array::new_scalar(100)).unwrap())
+            .collect();
+        let more = RecordBatch::try_new(batch.schema(), more_columns).unwrap();
+        write(&warehouse, &spec(WriteMode::Append), &more).await;
         assert_eq!(warehouse.table_names().await.unwrap(), vec![table.to_owned()]);
         let got = read(&warehouse, table).await;
         let got_names: Vec<_> = got.schema().fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(got_names, names.map(String::from));
-        // replace, then append (two copies), then merge (back to one row per key)
-        assert_same_values(&batch, &got, &["select"]);
+        let expected = concat_batches(&batch.schema(), [&batch, &more]).unwrap();
+        assert_same_values(&expected, &got, &["select"]);
         assert!(warehouse.drop_table(table).await.unwrap());
         assert!(warehouse.table_names().await.unwrap().is_empty());
     })

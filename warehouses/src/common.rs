@@ -90,6 +90,8 @@ pub(crate) fn check_spec(spec: &TableSpec) -> Result<()> {
 pub(crate) enum ColumnSource {
     /// Column `index` of the batch, cast to the table's type when `Some`.
     Batch(usize, Option<DataType>),
+    /// Column `index` of the batch, converted by a function of the warehouse's.
+    Convert(usize, fn(&ArrayRef) -> Result<ArrayRef>),
 }
 
 /// Fits batches of the incoming schema to the types a table takes.
@@ -132,6 +134,7 @@ impl BatchFitter {
             .map(|(source, field)| -> Result<ArrayRef> {
                 match source {
                     ColumnSource::Batch(i, None) => Ok(batch.column(*i).clone()),
+                    ColumnSource::Convert(i, convert) => convert(batch.column(*i)).map_err(|e| e.in_table(&self.table)),
                     ColumnSource::Batch(i, Some(to)) => cast(batch.column(*i), to).map_err(|e| {
                         Error::arrow(
                             format!(

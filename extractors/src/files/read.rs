@@ -110,9 +110,86 @@ fn part_schema(format: FileFormat, path: &Path, infer_rows: Option<usize>) -> Re
             let (schema, _) =
                 json::reader::infer_json_schema_from_seekable(BufReader::new(open(path)?), infer_rows)
                     .map_err(|e| malformed(path, None, None, format!("inferring the schema: {e}")))?;
-            Ok(schema)
+            // Arrow sorts inferred fields by name; keep the file's order instead.
+            let order = json_key_order(path, infer_rows)?;
+            let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+            fields.sort_by_key(|f| order.iter().position(|k| k == f.name()).unwrap_or(usize::MAX));
+            Ok(Schema::new(fields))
         }
     }
+}
+
+/// The top-level keys of the first `rows` records, in order of first appearance.
+fn json_key_order(path: &Path, rows: Option<usize>) -> Result<Vec<String>> {
+    let reader = BufReader::new(open(path)?);
+    let mut keys: Vec<String> = Vec::new();
+    let mut records = 0;
+    for line in reader.lines() {
+        let line = line.map_err(|e| Error::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        for key in top_level_keys(&line) {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        records += 1;
+        if rows.is_some_and(|r| records >= r) {
+            break;
+        }
+    }
+    Ok(keys)
+}
+
+/// The keys of a one-line JSON object, in order. A line that is not an object
+/// gives what it can: the decoder reports it properly later.
+fn top_level_keys(line: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut depth = 0_u32;
+    let mut expect_key = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' => {
+                depth += 1;
+                expect_key = depth == 1;
+            }
+            '[' => depth += 1,
+            '}' | ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 1 => expect_key = true,
+            '"' => {
+                let mut text = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => match chars.next() {
+                            Some('n') => text.push('\n'),
+                            Some('t') => text.push('\t'),
+                            Some('r') => text.push('\r'),
+                            Some('b') => text.push('\u{8}'),
+                            Some('f') => text.push('\u{c}'),
+                            Some('u') => {
+                                let hex: String = chars.by_ref().take(4).collect();
+                                if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                                    text.push(c);
+                                }
+                            }
+                            Some(other) => text.push(other),
+                            None => break,
+                        },
+                        other => text.push(other),
+                    }
+                }
+                if depth == 1 && expect_key {
+                    keys.push(text);
+                    expect_key = false;
+                }
+            }
+            _ => {}
+        }
+    }
+    keys
 }
 
 /// Widens two inferred schemas of parts of one table to one.
@@ -246,6 +323,9 @@ fn csv_error(path: &Path, schema: Option<&SchemaRef>, e: ArrowError) -> Error {
     };
     let (line, column) = if message.contains("incorrect number of fields") {
         (number_after(&message, "for line"), None)
+    } else if message.contains("unequal lengths") {
+        // From schema inference: the csv crate counts lines from 1, header included.
+        (number_after(&message, "at line"), None)
     } else if message.contains("invalid UTF-8") {
         (
             number_after(&message, "for line"),
@@ -404,4 +484,43 @@ fn json_error(path: &Path, line: Option<u64>, e: ArrowError) -> Error {
         message
     };
     malformed(path, line, column, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_level_keys_come_in_file_order_nested_ones_are_skipped() {
+        let line = r#"{"b": 1, "a": {"z": [1, {"y": 2}]}, "c\"q": "x,\"d\": 1", "\u00e9": null}"#;
+        assert_eq!(top_level_keys(line), ["b", "a", "c\"q", "é"]);
+    }
+
+    #[test]
+    fn numbers_widen_to_float_and_mixed_scalars_to_text() {
+        assert_eq!(widen(&DataType::Int64, &DataType::Float64), Some(DataType::Float64));
+        assert_eq!(widen(&DataType::Null, &DataType::Date32), Some(DataType::Date32));
+        assert_eq!(widen(&DataType::Boolean, &DataType::Int64), Some(DataType::Utf8));
+        let list = DataType::List(Arc::new(Field::new("item", DataType::Int64, true)));
+        assert_eq!(widen(&list, &DataType::Utf8), None);
+    }
+
+    #[test]
+    fn arrow_csv_messages_become_lines_and_column_names() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("amount", DataType::Int64, true),
+        ]));
+        let e = ArrowError::ParseError(
+            "Error while parsing value 'x' as type 'Int64' for column 1 at line 3. Row data: '[3, x]'".into(),
+        );
+        match csv_error(Path::new("f.csv"), Some(&schema), e) {
+            Error::Malformed { line, column, message, .. } => {
+                assert_eq!(line, Some(4));
+                assert_eq!(column.as_deref(), Some("amount"));
+                assert!(!message.contains("Row data"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -110,13 +110,13 @@ async fn json_lines_keep_nested_values_and_skip_blank_lines() {
     assert_eq!(
         pretty(&batches),
         "\
-+----------+----------+------------+------------------------------------+
-| order_id | customer | items      | shipping                           |
-+----------+----------+------------+------------------------------------+
-| 100      | 1        | [A-1, B-2] | {city: London, express: true}      |
-| 101      | 2        | []         | {city: Arlington, express: false}  |
-| 102      | 3        |            |                                    |
-+----------+----------+------------+------------------------------------+"
++----------+----------+------------+-----------------------------------+
+| order_id | customer | items      | shipping                          |
++----------+----------+------------+-----------------------------------+
+| 100      | 1        | [A-1, B-2] | {city: London, express: true}     |
+| 101      | 2        | []         | {city: Arlington, express: false} |
+| 102      | 3        |            |                                   |
++----------+----------+------------+-----------------------------------+"
     );
 }
 
@@ -219,12 +219,21 @@ async fn a_bad_csv_value_names_file_line_and_column() {
 
 #[tokio::test]
 async fn a_csv_row_with_too_many_fields_names_its_line() {
+    // Seen while inferring the schema: the error comes before any data moves.
     let files = FilesExtractor::open(fixture("malformed/bad_width.csv")).unwrap();
+    let err = files.tables().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Malformed { line: Some(3), .. }),
+        "the bad row is line 3: {err}"
+    );
+    // Past the rows sampled: the stream ends with the error.
+    let files = files.infer_rows(Some(1));
     let err = extract(&files, "bad_width", 1024).await.unwrap_err();
     assert!(
         matches!(&err, Error::Malformed { line: Some(3), .. }),
         "the bad row is line 3: {err}"
     );
+    assert!(err.to_string().contains("bad_width.csv, line 3"), "{err}");
 }
 
 #[tokio::test]

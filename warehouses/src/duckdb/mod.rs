@@ -81,7 +81,7 @@ use std::sync::{Arc, Mutex};
 pub use ::duckdb as driver;
 use ::duckdb::{Config, Connection, params};
 use etl_core::arrow::array::RecordBatch;
-use etl_core::arrow::datatypes::{Field, SchemaRef};
+use etl_core::arrow::datatypes::{DataType, Field, SchemaRef};
 use etl_core::stream::{BlockingBatches, consume_blocking};
 use etl_core::{
     BatchStream, Error, LOADS_TABLE, LoadRecord, LoadStatus, Result, TableSpec, Warehouse,
@@ -92,7 +92,7 @@ use crate::common::{
     BatchFitter, ColumnSource, check_spec, lock, new_load_id, now_micros, quote_ident,
     quote_idents, rfc3339, staging_name,
 };
-use types::{appendable, column_type, widens};
+use types::{appendable, column_type, interval_text, is_interval, widens};
 
 const WAREHOUSE: &str = "duckdb";
 
@@ -450,6 +450,11 @@ impl Incoming {
         let mut fields = Vec::with_capacity(self.columns.len());
         let mut sources = Vec::with_capacity(self.columns.len());
         for (i, (field, _)) in self.columns.iter().enumerate() {
+            if is_interval(field.data_type()) {
+                fields.push(field.clone().with_data_type(DataType::Utf8));
+                sources.push(ColumnSource::Convert(i, interval_text));
+                continue;
+            }
             let to = targets
                 .and_then(|t| t[i].as_ref().map(|f| f.data_type().clone()))
                 .or_else(|| appendable(field.data_type()));

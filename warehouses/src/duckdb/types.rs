@@ -1,7 +1,14 @@
 //! Arrow → DuckDB column types, and which changes of type a table accepts.
 //! The table in the module docs of [`super`] is the contract this file keeps.
 
-use etl_core::arrow::datatypes::{DataType, Field, TimeUnit};
+use std::sync::Arc;
+
+use etl_core::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use etl_core::arrow::datatypes::{
+    DataType, DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
+    DurationSecondType, Field, IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit,
+    IntervalYearMonthType, TimeUnit,
+};
 use etl_core::{Error, Result};
 
 use crate::common::quote_ident;
@@ -76,6 +83,48 @@ pub(crate) fn appendable(data_type: &DataType) -> Option<DataType> {
         DataType::Dictionary(_, value) => Some(appendable(value).unwrap_or((**value).clone())),
         _ => None,
     }
+}
+
+/// Whether a column is appended as interval text (see [`interval_text`]).
+pub(crate) fn is_interval(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Duration(_) | DataType::Interval(_))
+}
+
+/// Durations and intervals as text DuckDB casts to `INTERVAL`
+/// (`"1 months 2 days 3 microseconds"`), nulls kept.
+///
+/// duckdb-rs's own Arrow path for intervals writes nulls as zero intervals,
+/// so these columns go through DuckDB's appender cast from `VARCHAR` instead.
+/// DuckDB's intervals count microseconds: finer units are truncated.
+pub(crate) fn interval_text(array: &ArrayRef) -> Result<ArrayRef> {
+    let mut out = StringBuilder::with_capacity(array.len(), array.len() * 24);
+    let micros = |v: i64, per_micro: i64, micros_per: i64| v.saturating_mul(micros_per) / per_micro;
+    for row in 0..array.len() {
+        if array.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        let (months, days, us) = match array.data_type() {
+            DataType::Duration(TimeUnit::Second) => (0, 0, micros(array.as_primitive::<DurationSecondType>().value(row), 1, 1_000_000)),
+            DataType::Duration(TimeUnit::Millisecond) => (0, 0, micros(array.as_primitive::<DurationMillisecondType>().value(row), 1, 1_000)),
+            DataType::Duration(TimeUnit::Microsecond) => (0, 0, array.as_primitive::<DurationMicrosecondType>().value(row)),
+            DataType::Duration(TimeUnit::Nanosecond) => (0, 0, micros(array.as_primitive::<DurationNanosecondType>().value(row), 1_000, 1)),
+            DataType::Interval(IntervalUnit::YearMonth) => (array.as_primitive::<IntervalYearMonthType>().value(row), 0, 0),
+            DataType::Interval(IntervalUnit::DayTime) => {
+                let v = array.as_primitive::<IntervalDayTimeType>().value(row);
+                (0, v.days, i64::from(v.milliseconds) * 1_000)
+            }
+            DataType::Interval(IntervalUnit::MonthDayNano) => {
+                let v = array.as_primitive::<IntervalMonthDayNanoType>().value(row);
+                (v.months, v.days, v.nanoseconds / 1_000)
+            }
+            other => {
+                return Err(Error::Internal(format!("interval_text called on {other}")));
+            }
+        };
+        out.append_value(format!("{months} months {days} days {us} microseconds"));
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 /// Whether a column of canonical DuckDB type `existing` takes every value of
