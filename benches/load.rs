@@ -55,13 +55,27 @@ fn batches() -> Vec<RecordBatch> {
                 vec![
                     Arc::new(Int64Array::from(ids.clone())),
                     Arc::new(Int64Array::from_iter_values(ids.iter().map(|i| i % 50_000))),
-                    Arc::new(Int32Array::from_iter_values(ids.iter().map(|i| (i % 7) as i32 + 1))),
-                    Arc::new(Float64Array::from_iter_values(ids.iter().map(|i| (i % 1000) as f64 * 0.25))),
-                    Arc::new(Float64Array::from_iter_values(ids.iter().map(|i| (i % 5) as f64 / 10.0))),
-                    Arc::new(Float64Array::from_iter_values(ids.iter().map(|i| 0.5 + (i % 300) as f64))),
-                    Arc::new(StringArray::from_iter_values(ids.iter().map(|i| format!("product-{:06}", i % 100_000)))),
-                    Arc::new(StringArray::from_iter_values(ids.iter().map(|i| CATEGORIES[*i as usize % 5]))),
-                    Arc::new(TimestampMicrosecondArray::from_iter_values(ids.iter().map(|i| base + i * 1_000_000))),
+                    Arc::new(Int32Array::from_iter_values(
+                        ids.iter().map(|i| (i % 7) as i32 + 1),
+                    )),
+                    Arc::new(Float64Array::from_iter_values(
+                        ids.iter().map(|i| (i % 1000) as f64 * 0.25),
+                    )),
+                    Arc::new(Float64Array::from_iter_values(
+                        ids.iter().map(|i| (i % 5) as f64 / 10.0),
+                    )),
+                    Arc::new(Float64Array::from_iter_values(
+                        ids.iter().map(|i| 0.5 + (i % 300) as f64),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        ids.iter().map(|i| format!("product-{:06}", i % 100_000)),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        ids.iter().map(|i| CATEGORIES[*i as usize % 5]),
+                    )),
+                    Arc::new(TimestampMicrosecondArray::from_iter_values(
+                        ids.iter().map(|i| base + i * 1_000_000),
+                    )),
                     Arc::new(TimestampMicrosecondArray::from(
                         ids.iter()
                             .map(|i| (i % 10 != 0).then_some(base + i * 1_000_000 + 86_400_000_000))
@@ -92,7 +106,11 @@ fn median(name: &str) -> Option<f64> {
     Some(samples[samples.len() / 2])
 }
 
-fn load<W: Warehouse>(rt: &tokio::runtime::Runtime, warehouse: &W, batches: &[RecordBatch]) -> Duration {
+fn load<W: Warehouse>(
+    rt: &tokio::runtime::Runtime,
+    warehouse: &W,
+    batches: &[RecordBatch],
+) -> Duration {
     let spec = TableSpec::new("orders", schema());
     let stream = BatchStream::from_batches(schema(), batches.to_vec());
     let started = Instant::now();
@@ -129,16 +147,47 @@ fn sqlite_hand_loop(path: &Path, batches: &[RecordBatch]) -> Duration {
         let mut shipped = String::new();
         let text = |out: &mut String, micros: i64| {
             out.clear();
-            let t = chrono::DateTime::from_timestamp_micros(micros).unwrap().naive_utc();
+            let t = chrono::DateTime::from_timestamp_micros(micros)
+                .unwrap()
+                .naive_utc();
             write!(out, "{}", t.format("%Y-%m-%d %H:%M:%S%.6f")).unwrap();
         };
         for batch in batches {
-            let i64s = |i: usize| batch.column(i).as_any().downcast_ref::<Int64Array>().unwrap();
-            let f64s = |i: usize| batch.column(i).as_any().downcast_ref::<Float64Array>().unwrap();
-            let strs = |i: usize| batch.column(i).as_any().downcast_ref::<StringArray>().unwrap();
-            let tss = |i: usize| batch.column(i).as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
-            let quantity = batch.column(2).as_any().downcast_ref::<Int32Array>().unwrap();
-            let (id, customer, price, discount, weight) = (i64s(0), i64s(1), f64s(3), f64s(4), f64s(5));
+            let i64s = |i: usize| {
+                batch
+                    .column(i)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+            };
+            let f64s = |i: usize| {
+                batch
+                    .column(i)
+                    .as_any()
+                    .downcast_ref::<Float64Array>()
+                    .unwrap()
+            };
+            let strs = |i: usize| {
+                batch
+                    .column(i)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .unwrap()
+            };
+            let tss = |i: usize| {
+                batch
+                    .column(i)
+                    .as_any()
+                    .downcast_ref::<TimestampMicrosecondArray>()
+                    .unwrap()
+            };
+            let quantity = batch
+                .column(2)
+                .as_any()
+                .downcast_ref::<Int32Array>()
+                .unwrap();
+            let (id, customer, price, discount, weight) =
+                (i64s(0), i64s(1), f64s(3), f64s(4), f64s(5));
             let (product, category, ordered_at, shipped_at) = (strs(6), strs(7), tss(8), tss(9));
             for row in 0..batch.num_rows() {
                 text(&mut ordered, ordered_at.value(row));
@@ -199,10 +248,13 @@ fn bench_loads(c: &mut Criterion) {
     load(&rt, &source, &data);
     let copy_once = |source: &DuckDbWarehouse| -> Duration {
         rt.block_on(source.with_connection(|conn| {
-            conn.execute_batch("DROP TABLE IF EXISTS t2; CREATE TABLE t2 AS SELECT * FROM orders LIMIT 0")
-                .unwrap();
+            conn.execute_batch(
+                "DROP TABLE IF EXISTS t2; CREATE TABLE t2 AS SELECT * FROM orders LIMIT 0",
+            )
+            .unwrap();
             let started = Instant::now();
-            conn.execute_batch("INSERT INTO t2 SELECT * FROM orders").unwrap();
+            conn.execute_batch("INSERT INTO t2 SELECT * FROM orders")
+                .unwrap();
             Ok(started.elapsed())
         }))
         .unwrap()

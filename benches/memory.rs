@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use etl::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use etl::arrow::array::{
+    Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use etl::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use etl::{DuckDbWarehouse, ETLWorkflow, FilesExtractor, SqliteWarehouse};
 
@@ -41,13 +43,27 @@ fn write_parquet(path: &Path, rows: usize) {
                 Arc::new(Int64Array::from(ids.clone())),
                 Arc::new(Int64Array::from_iter_values(ids.iter().map(|i| i % 1000))),
                 Arc::new(Int64Array::from_iter_values(ids.iter().map(|i| i * 7))),
-                Arc::new(Float64Array::from_iter_values(ids.iter().map(|i| *i as f64 * 0.5))),
-                Arc::new(Float64Array::from_iter_values(ids.iter().map(|i| (i % 13) as f64))),
-                Arc::new(Float64Array::from_iter_values(ids.iter().map(|i| 1.0 / (*i as f64 + 1.0)))),
-                Arc::new(StringArray::from_iter_values(ids.iter().map(|i| format!("name-{i}")))),
-                Arc::new(StringArray::from_iter_values(ids.iter().map(|i| ["x", "yy", "zzz"][*i as usize % 3]))),
-                Arc::new(TimestampMicrosecondArray::from_iter_values(ids.iter().map(|i| i * 1_000_000))),
-                Arc::new(TimestampMicrosecondArray::from_iter_values(ids.iter().map(|i| i * 2_000_000))),
+                Arc::new(Float64Array::from_iter_values(
+                    ids.iter().map(|i| *i as f64 * 0.5),
+                )),
+                Arc::new(Float64Array::from_iter_values(
+                    ids.iter().map(|i| (i % 13) as f64),
+                )),
+                Arc::new(Float64Array::from_iter_values(
+                    ids.iter().map(|i| 1.0 / (*i as f64 + 1.0)),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    ids.iter().map(|i| format!("name-{i}")),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    ids.iter().map(|i| ["x", "yy", "zzz"][*i as usize % 3]),
+                )),
+                Arc::new(TimestampMicrosecondArray::from_iter_values(
+                    ids.iter().map(|i| i * 1_000_000),
+                )),
+                Arc::new(TimestampMicrosecondArray::from_iter_values(
+                    ids.iter().map(|i| i * 2_000_000),
+                )),
             ],
         )
         .unwrap();
@@ -69,7 +85,11 @@ fn peak_rss_mib() -> f64 {
 fn run_case(case: &str) {
     let (warehouse, file, out) = {
         let mut parts = case.splitn(3, '|');
-        (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap())
+        (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        )
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -88,7 +108,11 @@ fn run_case(case: &str) {
             .unwrap()
             .total_rows(),
     };
-    println!("{rows} {:.1} {:.2}", peak_rss_mib(), started.elapsed().as_secs_f64());
+    println!(
+        "{rows} {:.1} {:.2}",
+        peak_rss_mib(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn main() {
@@ -102,19 +126,36 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let me = std::env::current_exe().unwrap();
     println!("peak resident memory, Parquet (10 columns) streamed into each warehouse:");
-    println!("{:<8} {:>12} {:>12} {:>10}", "target", "rows", "peak MiB", "seconds");
+    println!(
+        "{:<8} {:>12} {:>12} {:>10}",
+        "target", "rows", "peak MiB", "seconds"
+    );
     for rows in SIZES {
         let parquet = dir.path().join(format!("rows_{rows}.parquet"));
         write_parquet(&parquet, rows);
         for warehouse in ["sqlite", "duckdb"] {
             let out = dir.path().join(format!("{warehouse}_{rows}.db"));
             let case = format!("{warehouse}|{}|{}", parquet.display(), out.display());
-            let output = Command::new(&me).env("ETL_MEMORY_CASE", case).output().unwrap();
-            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            let output = Command::new(&me)
+                .env("ETL_MEMORY_CASE", case)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
             let text = String::from_utf8_lossy(&output.stdout);
             let fields: Vec<&str> = text.split_whitespace().collect();
-            assert_eq!(fields[0].parse::<usize>().unwrap(), rows, "every row loaded");
-            println!("{warehouse:<8} {rows:>12} {:>12} {:>10}", fields[1], fields[2]);
+            assert_eq!(
+                fields[0].parse::<usize>().unwrap(),
+                rows,
+                "every row loaded"
+            );
+            println!(
+                "{warehouse:<8} {rows:>12} {:>12} {:>10}",
+                fields[1], fields[2]
+            );
             std::fs::remove_file(&out).ok();
         }
         std::fs::remove_file(&parquet).ok();

@@ -17,8 +17,11 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "load_files.duckdb".to_owned());
 
-    let workflow = ETLWorkflow::new(FilesExtractor::open(&data)?, DuckDbWarehouse::open(&target)?)
-        .drop_tables(true);
+    let workflow = ETLWorkflow::new(
+        FilesExtractor::open(&data)?,
+        DuckDbWarehouse::open(&target)?,
+    )
+    .drop_tables(true);
     let report = workflow.run().await?;
     println!("{report}\n");
 

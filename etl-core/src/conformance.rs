@@ -29,18 +29,19 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Date64Array, Decimal128Array,
-    DictionaryArray, FixedSizeBinaryArray, Float32Array, Float64Array, Int8Array,
-    Int16Array, Int32Array, Int64Array, LargeBinaryArray, LargeStringArray, ListArray,
-    RecordBatch, StringArray, StringViewArray, StructArray, Time32SecondArray,
-    Time64MicrosecondArray, TimestampMicrosecondArray, TimestampMillisecondArray,
-    TimestampNanosecondArray, TimestampSecondArray, UInt8Array, UInt16Array, UInt32Array,
-    UInt64Array, new_null_array,
+    DictionaryArray, FixedSizeBinaryArray, Float32Array, Float64Array, Int8Array, Int16Array,
+    Int32Array, Int64Array, LargeBinaryArray, LargeStringArray, ListArray, RecordBatch,
+    StringArray, StringViewArray, StructArray, Time32SecondArray, Time64MicrosecondArray,
+    TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
+    TimestampSecondArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array, new_null_array,
 };
 use arrow::compute::{SortOptions, concat_batches, lexsort_to_indices, take_record_batch};
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
 use arrow::util::pretty::pretty_format_batches;
 
-use crate::{BatchStream, Error, LoadStatus, Result, TableSpec, Warehouse, WriteMode, WriteOptions};
+use crate::{
+    BatchStream, Error, LoadStatus, Result, TableSpec, Warehouse, WriteMode, WriteOptions,
+};
 
 /// Writes one `#[tokio::test]` per conformance check, for a warehouse opened
 /// by `$open`, a `Fn(&Path) -> Result<W>` given a fresh temporary folder.
@@ -159,7 +160,11 @@ pub fn assert_same_values(expected: &RecordBatch, got: &RecordBatch, keys: &[&st
             panic!(
                 "column {:?} is missing; got columns {:?}",
                 field.name(),
-                got.schema().fields().iter().map(|f| f.name()).collect::<Vec<_>>()
+                got.schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
             )
         });
         assert_column(field.name(), want, have);
@@ -168,17 +173,27 @@ pub fn assert_same_values(expected: &RecordBatch, got: &RecordBatch, keys: &[&st
 
 fn assert_column(name: &str, want: &ArrayRef, have: &ArrayRef) {
     if want.data_type() == &DataType::Null {
-        assert_eq!(have.null_count(), have.len(), "column {name:?} should be all nulls");
+        assert_eq!(
+            have.null_count(),
+            have.len(),
+            "column {name:?} should be all nulls"
+        );
         return;
     }
-    if want.data_type().is_nested() && matches!(have.data_type(), DataType::Utf8 | DataType::LargeUtf8) {
+    if want.data_type().is_nested()
+        && matches!(have.data_type(), DataType::Utf8 | DataType::LargeUtf8)
+    {
         let have = arrow::compute::cast(have, &DataType::Utf8).expect("text");
         let have = have.as_any().downcast_ref::<StringArray>().expect("utf8");
         let want_json = json_rows(name, want);
         for (row, want) in want_json.iter().enumerate() {
             let got = (!have.is_null(row)).then(|| {
-                serde_json::from_str::<serde_json::Value>(have.value(row))
-                    .unwrap_or_else(|e| panic!("column {name:?}, row {row}: not JSON ({e}): {}", have.value(row)))
+                serde_json::from_str::<serde_json::Value>(have.value(row)).unwrap_or_else(|e| {
+                    panic!(
+                        "column {name:?}, row {row}: not JSON ({e}): {}",
+                        have.value(row)
+                    )
+                })
             });
             assert_eq!(&got, want, "column {name:?}, row {row}");
         }
@@ -243,37 +258,187 @@ pub fn all_types_batch() -> RecordBatch {
             Arc::new(StringArray::from(vec![Some("a"), Some("b"), None])) as ArrayRef,
         ),
     ]);
-    let dictionary: DictionaryArray<Int32Type> = vec![Some("red"), None, Some("red")].into_iter().collect();
+    let dictionary: DictionaryArray<Int32Type> =
+        vec![Some("red"), None, Some("red")].into_iter().collect();
     let columns: Vec<(&str, ArrayRef)> = vec![
         ("id", Arc::new(Int64Array::from(vec![1, 2, 3]))),
-        ("bool", Arc::new(BooleanArray::from(vec![Some(true), Some(false), None]))),
-        ("i8", Arc::new(Int8Array::from(vec![Some(i8::MIN), Some(i8::MAX), None]))),
-        ("i16", Arc::new(Int16Array::from(vec![Some(i16::MIN), Some(i16::MAX), None]))),
-        ("i32", Arc::new(Int32Array::from(vec![Some(i32::MIN), Some(i32::MAX), None]))),
-        ("i64", Arc::new(Int64Array::from(vec![Some(i64::MIN), Some(i64::MAX), None]))),
-        ("u8", Arc::new(UInt8Array::from(vec![Some(0), Some(u8::MAX), None]))),
-        ("u16", Arc::new(UInt16Array::from(vec![Some(0), Some(u16::MAX), None]))),
-        ("u32", Arc::new(UInt32Array::from(vec![Some(0), Some(u32::MAX), None]))),
-        ("u64", Arc::new(UInt64Array::from(vec![Some(0), Some(i64::MAX as u64), None]))),
-        ("f16", arrow::compute::cast(&Float32Array::from(vec![Some(1.5), Some(-2.25), None]), &DataType::Float16).expect("f16")),
-        ("f32", Arc::new(Float32Array::from(vec![Some(1.5), Some(-3.25e10), None]))),
-        ("f64", Arc::new(Float64Array::from(vec![Some(0.1), Some(-1.7976931348623157e308), None]))),
-        ("utf8", Arc::new(StringArray::from(vec![Some("héllo ✓"), Some(""), None]))),
-        ("large_utf8", Arc::new(LargeStringArray::from(vec![Some("large"), Some("'quoted'"), None]))),
-        ("utf8_view", Arc::new(StringViewArray::from(vec![Some("a view string longer than twelve bytes"), Some("short"), None]))),
-        ("binary", Arc::new(BinaryArray::from(vec![Some(&b"\x00\x01\xff"[..]), Some(&b""[..]), None]))),
-        ("large_binary", Arc::new(LargeBinaryArray::from(vec![Some(&b"xyz"[..]), Some(&b"\n"[..]), None]))),
-        ("fixed_binary", Arc::new(FixedSizeBinaryArray::try_from_sparse_iter_with_size(vec![Some(*b"abcd"), Some(*b"\x00\x00\x00\x00"), None].into_iter(), 4).expect("fixed binary"))),
-        ("date32", Arc::new(Date32Array::from(vec![Some(0), Some(19_723), None]))),
-        ("date64", Arc::new(Date64Array::from(vec![Some(0), Some(19_723 * day), None]))),
-        ("time32", Arc::new(Time32SecondArray::from(vec![Some(0), Some(86_399), None]))),
-        ("time64", Arc::new(Time64MicrosecondArray::from(vec![Some(1), Some(86_399_999_999), None]))),
-        ("ts_s", Arc::new(TimestampSecondArray::from(vec![Some(0), Some(1_700_000_000), None]))),
-        ("ts_ms", Arc::new(TimestampMillisecondArray::from(vec![Some(-1), Some(1_700_000_000_123), None]))),
-        ("ts_us", Arc::new(TimestampMicrosecondArray::from(vec![Some(1), Some(1_700_000_000_123_456), None]))),
-        ("ts_ns", Arc::new(TimestampNanosecondArray::from(vec![Some(1_000), Some(1_700_000_000_123_456_000), None]))),
-        ("ts_tz", Arc::new(TimestampMicrosecondArray::from(vec![Some(0), Some(1_700_000_000_123_456), None]).with_timezone("+02:00"))),
-        ("decimal", Arc::new(Decimal128Array::from(vec![Some(12_345_678_901_234_567_890_123_456_789_i128), Some(-1), None]).with_precision_and_scale(38, 10).expect("decimal"))),
+        (
+            "bool",
+            Arc::new(BooleanArray::from(vec![Some(true), Some(false), None])),
+        ),
+        (
+            "i8",
+            Arc::new(Int8Array::from(vec![Some(i8::MIN), Some(i8::MAX), None])),
+        ),
+        (
+            "i16",
+            Arc::new(Int16Array::from(vec![Some(i16::MIN), Some(i16::MAX), None])),
+        ),
+        (
+            "i32",
+            Arc::new(Int32Array::from(vec![Some(i32::MIN), Some(i32::MAX), None])),
+        ),
+        (
+            "i64",
+            Arc::new(Int64Array::from(vec![Some(i64::MIN), Some(i64::MAX), None])),
+        ),
+        (
+            "u8",
+            Arc::new(UInt8Array::from(vec![Some(0), Some(u8::MAX), None])),
+        ),
+        (
+            "u16",
+            Arc::new(UInt16Array::from(vec![Some(0), Some(u16::MAX), None])),
+        ),
+        (
+            "u32",
+            Arc::new(UInt32Array::from(vec![Some(0), Some(u32::MAX), None])),
+        ),
+        (
+            "u64",
+            Arc::new(UInt64Array::from(vec![
+                Some(0),
+                Some(i64::MAX as u64),
+                None,
+            ])),
+        ),
+        (
+            "f16",
+            arrow::compute::cast(
+                &Float32Array::from(vec![Some(1.5), Some(-2.25), None]),
+                &DataType::Float16,
+            )
+            .expect("f16"),
+        ),
+        (
+            "f32",
+            Arc::new(Float32Array::from(vec![Some(1.5), Some(-3.25e10), None])),
+        ),
+        (
+            "f64",
+            Arc::new(Float64Array::from(vec![
+                Some(0.1),
+                Some(-1.7976931348623157e308),
+                None,
+            ])),
+        ),
+        (
+            "utf8",
+            Arc::new(StringArray::from(vec![Some("héllo ✓"), Some(""), None])),
+        ),
+        (
+            "large_utf8",
+            Arc::new(LargeStringArray::from(vec![
+                Some("large"),
+                Some("'quoted'"),
+                None,
+            ])),
+        ),
+        (
+            "utf8_view",
+            Arc::new(StringViewArray::from(vec![
+                Some("a view string longer than twelve bytes"),
+                Some("short"),
+                None,
+            ])),
+        ),
+        (
+            "binary",
+            Arc::new(BinaryArray::from(vec![
+                Some(&b"\x00\x01\xff"[..]),
+                Some(&b""[..]),
+                None,
+            ])),
+        ),
+        (
+            "large_binary",
+            Arc::new(LargeBinaryArray::from(vec![
+                Some(&b"xyz"[..]),
+                Some(&b"\n"[..]),
+                None,
+            ])),
+        ),
+        (
+            "fixed_binary",
+            Arc::new(
+                FixedSizeBinaryArray::try_from_sparse_iter_with_size(
+                    vec![Some(*b"abcd"), Some(*b"\x00\x00\x00\x00"), None].into_iter(),
+                    4,
+                )
+                .expect("fixed binary"),
+            ),
+        ),
+        (
+            "date32",
+            Arc::new(Date32Array::from(vec![Some(0), Some(19_723), None])),
+        ),
+        (
+            "date64",
+            Arc::new(Date64Array::from(vec![Some(0), Some(19_723 * day), None])),
+        ),
+        (
+            "time32",
+            Arc::new(Time32SecondArray::from(vec![Some(0), Some(86_399), None])),
+        ),
+        (
+            "time64",
+            Arc::new(Time64MicrosecondArray::from(vec![
+                Some(1),
+                Some(86_399_999_999),
+                None,
+            ])),
+        ),
+        (
+            "ts_s",
+            Arc::new(TimestampSecondArray::from(vec![
+                Some(0),
+                Some(1_700_000_000),
+                None,
+            ])),
+        ),
+        (
+            "ts_ms",
+            Arc::new(TimestampMillisecondArray::from(vec![
+                Some(-1),
+                Some(1_700_000_000_123),
+                None,
+            ])),
+        ),
+        (
+            "ts_us",
+            Arc::new(TimestampMicrosecondArray::from(vec![
+                Some(1),
+                Some(1_700_000_000_123_456),
+                None,
+            ])),
+        ),
+        (
+            "ts_ns",
+            Arc::new(TimestampNanosecondArray::from(vec![
+                Some(1_000),
+                Some(1_700_000_000_123_456_000),
+                None,
+            ])),
+        ),
+        (
+            "ts_tz",
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![Some(0), Some(1_700_000_000_123_456), None])
+                    .with_timezone("+02:00"),
+            ),
+        ),
+        (
+            "decimal",
+            Arc::new(
+                Decimal128Array::from(vec![
+                    Some(12_345_678_901_234_567_890_123_456_789_i128),
+                    Some(-1),
+                    None,
+                ])
+                .with_precision_and_scale(38, 10)
+                .expect("decimal"),
+            ),
+        ),
         ("list", Arc::new(list)),
         ("struct", Arc::new(strukt)),
         ("dictionary", Arc::new(dictionary)),
@@ -320,8 +485,18 @@ pub async fn type_round_trips<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) 
         assert_eq!(summary.rows, 3);
         assert_eq!(summary.columns, batch.num_columns());
         let got = read(&warehouse, "all_types").await;
-        let names: Vec<_> = got.schema().fields().iter().map(|f| f.name().clone()).collect();
-        let want: Vec<_> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let names: Vec<_> = got
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let want: Vec<_> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         assert_eq!(names, want, "columns come back in their order");
         assert_same_values(&batch, &got, &["id"]);
     })
@@ -329,7 +504,9 @@ pub async fn type_round_trips<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) 
 }
 
 /// A stream failing half-way leaves the table exactly as it was, in every mode.
-pub async fn failed_stream_leaves_table_untouched<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) {
+pub async fn failed_stream_leaves_table_untouched<W: Warehouse, O: Fn(&Path) -> Result<W>>(
+    open: O,
+) {
     with_warehouse(open, |warehouse| async move {
         let before = people(&[1, 2, 3], &["ada", "bob", "cy"]);
         write(&warehouse, &people_spec(WriteMode::Replace), &before).await;
@@ -381,12 +558,17 @@ pub async fn failed_stream_leaves_table_untouched<W: Warehouse, O: Fn(&Path) -> 
             }
         }
         let loads = warehouse.loads().await.unwrap();
-        let failed = loads.iter().filter(|l| l.status == LoadStatus::Failed).count();
-        assert_eq!(failed, 6, "every failed load is recorded: {loads:?}");
-        assert!(loads
+        let failed = loads
             .iter()
             .filter(|l| l.status == LoadStatus::Failed)
-            .all(|l| l.rows == 0 && l.error.as_deref().is_some_and(|e| e.contains("injected"))));
+            .count();
+        assert_eq!(failed, 6, "every failed load is recorded: {loads:?}");
+        assert!(
+            loads
+                .iter()
+                .filter(|l| l.status == LoadStatus::Failed)
+                .all(|l| l.rows == 0 && l.error.as_deref().is_some_and(|e| e.contains("injected")))
+        );
     })
     .await;
 }
@@ -395,7 +577,16 @@ pub async fn failed_stream_leaves_table_untouched<W: Warehouse, O: Fn(&Path) -> 
 pub async fn hostile_identifiers<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) {
     with_warehouse(open, |warehouse| async move {
         let table = "we\"ird table ✓; DROP TABLE x; --";
-        let names = ["select", "a b", "quo\"te", "ünïcödé", "semi;colon", "--dash", "'single'", "order"];
+        let names = [
+            "select",
+            "a b",
+            "quo\"te",
+            "ünïcödé",
+            "semi;colon",
+            "--dash",
+            "'single'",
+            "order",
+        ];
         let fields: Vec<Field> = names
             .iter()
             .map(|n| Field::new(*n, DataType::Int64, *n != "select"))
@@ -415,13 +606,23 @@ pub async fn hostile_identifiers<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: 
         let more_columns: Vec<ArrayRef> = batch
             .columns()
             .iter()
-            .map(|c| arrow::compute::kernels::numeric::add(c, &Int64Array::new_scalar(100)).unwrap())
+            .map(|c| {
+                arrow::compute::kernels::numeric::add(c, &Int64Array::new_scalar(100)).unwrap()
+            })
             .collect();
         let more = RecordBatch::try_new(batch.schema(), more_columns).unwrap();
         write(&warehouse, &spec(WriteMode::Append), &more).await;
-        assert_eq!(warehouse.table_names().await.unwrap(), vec![table.to_owned()]);
+        assert_eq!(
+            warehouse.table_names().await.unwrap(),
+            vec![table.to_owned()]
+        );
         let got = read(&warehouse, table).await;
-        let got_names: Vec<_> = got.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let got_names: Vec<_> = got
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         assert_eq!(got_names, names.map(String::from));
         let expected = concat_batches(&batch.schema(), [&batch, &more]).unwrap();
         assert_same_values(&expected, &got, &["select"]);
@@ -434,7 +635,12 @@ pub async fn hostile_identifiers<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: 
 /// New columns are added; missing ones are left null; old rows read null in new columns.
 pub async fn schema_evolution<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) {
     with_warehouse(open, |warehouse| async move {
-        write(&warehouse, &people_spec(WriteMode::Append), &people(&[1], &["ada"])).await;
+        write(
+            &warehouse,
+            &people_spec(WriteMode::Append),
+            &people(&[1], &["ada"]),
+        )
+        .await;
         let wider = RecordBatch::try_new(
             Arc::new(Schema::new(vec![
                 Field::new("id", DataType::Int64, false),
@@ -452,7 +658,10 @@ pub async fn schema_evolution<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) 
         .unwrap();
         let spec = people_spec(WriteMode::Append).with_schema(wider.schema());
         let summary = write(&warehouse, &spec, &wider).await;
-        assert_eq!(summary.added_columns, vec!["score".to_owned(), "new col ✓".to_owned()]);
+        assert_eq!(
+            summary.added_columns,
+            vec!["score".to_owned(), "new col ✓".to_owned()]
+        );
         assert_eq!(summary.columns, 4);
         // A load without some columns leaves them null; a narrower integer is accepted.
         let narrow = RecordBatch::try_new(
@@ -518,7 +727,12 @@ pub async fn incompatible_type_change_is_refused<W: Warehouse, O: Fn(&Path) -> R
 pub async fn merge_upserts_on_primary_key<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) {
     with_warehouse(open, |warehouse| async move {
         let spec = people_spec(WriteMode::Merge);
-        write(&warehouse, &spec, &people(&[1, 2, 3], &["ada", "bob", "cy"])).await;
+        write(
+            &warehouse,
+            &spec,
+            &people(&[1, 2, 3], &["ada", "bob", "cy"]),
+        )
+        .await;
         let summary = write(
             &warehouse,
             &spec,
@@ -535,10 +749,17 @@ pub async fn merge_upserts_on_primary_key<W: Warehouse, O: Fn(&Path) -> Result<W
             .with_primary_key(["name"])
             .with_mode(WriteMode::Merge);
         let err = warehouse
-            .write(&other, stream_of(&people(&[9], &["zed"])), &WriteOptions::default())
+            .write(
+                &other,
+                stream_of(&people(&[9], &["zed"])),
+                &WriteOptions::default(),
+            )
             .await
             .expect_err("a different key is refused");
-        assert!(err.to_string().contains("people") && err.to_string().contains("name"), "{err}");
+        assert!(
+            err.to_string().contains("people") && err.to_string().contains("name"),
+            "{err}"
+        );
         assert_same_values(&expected, &read(&warehouse, "people").await, &["id"]);
 
         // A composite key.
@@ -561,10 +782,28 @@ pub async fn merge_upserts_on_primary_key<W: Warehouse, O: Fn(&Path) -> Result<W
         let spec = TableSpec::new("sales", schema.clone())
             .with_primary_key(["day", "shop"])
             .with_mode(WriteMode::Merge);
-        write(&warehouse, &spec, &sales(vec![1, 1, 2], vec!["a", "b", "a"], vec![10, 20, 30])).await;
-        write(&warehouse, &spec, &sales(vec![1, 2], vec!["b", "b"], vec![21, 40])).await;
-        let expected = sales(vec![1, 1, 2, 2], vec!["a", "b", "a", "b"], vec![10, 21, 30, 40]);
-        assert_same_values(&expected, &read(&warehouse, "sales").await, &["day", "shop"]);
+        write(
+            &warehouse,
+            &spec,
+            &sales(vec![1, 1, 2], vec!["a", "b", "a"], vec![10, 20, 30]),
+        )
+        .await;
+        write(
+            &warehouse,
+            &spec,
+            &sales(vec![1, 2], vec!["b", "b"], vec![21, 40]),
+        )
+        .await;
+        let expected = sales(
+            vec![1, 1, 2, 2],
+            vec!["a", "b", "a", "b"],
+            vec![10, 21, 30, 40],
+        );
+        assert_same_values(
+            &expected,
+            &read(&warehouse, "sales").await,
+            &["day", "shop"],
+        );
     })
     .await;
 }
@@ -572,7 +811,12 @@ pub async fn merge_upserts_on_primary_key<W: Warehouse, O: Fn(&Path) -> Result<W
 /// `recreate` drops the table and creates it anew from the load's schema.
 pub async fn recreate_drops_and_recreates<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) {
     with_warehouse(open, |warehouse| async move {
-        write(&warehouse, &people_spec(WriteMode::Append), &people(&[1, 2], &["ada", "bob"])).await;
+        write(
+            &warehouse,
+            &people_spec(WriteMode::Append),
+            &people(&[1, 2], &["ada", "bob"]),
+        )
+        .await;
         let other = RecordBatch::try_new(
             Arc::new(Schema::new(vec![
                 Field::new("id", DataType::Utf8, false),
@@ -593,7 +837,12 @@ pub async fn recreate_drops_and_recreates<W: Warehouse, O: Fn(&Path) -> Result<W
                 .await
                 .unwrap_or_else(|e| panic!("{mode}: recreate failed: {e}"));
             let got = read(&warehouse, "people").await;
-            let names: Vec<_> = got.schema().fields().iter().map(|f| f.name().clone()).collect();
+            let names: Vec<_> = got
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
             assert_eq!(names, vec!["id", "value"], "{mode}: only the new columns");
             assert_same_values(&other, &got, &["id"]);
         }
@@ -613,7 +862,11 @@ pub async fn empty_tables<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) {
                 .with_primary_key(["id"])
                 .with_mode(mode);
             let summary = warehouse
-                .write(&spec, BatchStream::empty(spec.schema().clone()), &WriteOptions::default())
+                .write(
+                    &spec,
+                    BatchStream::empty(spec.schema().clone()),
+                    &WriteOptions::default(),
+                )
                 .await
                 .unwrap_or_else(|e| panic!("{mode}: an empty load fails: {e}"));
             assert_eq!(summary.rows, 0);
@@ -624,10 +877,19 @@ pub async fn empty_tables<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) {
         // Zero-row batches in a stream are fine too.
         let spec = people_spec(WriteMode::Append);
         let empty = people(&[], &[]);
-        let stream = BatchStream::from_batches(empty.schema(), vec![empty.clone(), people(&[1], &["ada"]), empty]);
-        let summary = warehouse.write(&spec, stream, &WriteOptions::default()).await.unwrap();
+        let stream = BatchStream::from_batches(
+            empty.schema(),
+            vec![empty.clone(), people(&[1], &["ada"]), empty],
+        );
+        let summary = warehouse
+            .write(&spec, stream, &WriteOptions::default())
+            .await
+            .unwrap();
         assert_eq!(summary.rows, 1);
-        let schema = warehouse.ensure_table(&people_spec(WriteMode::Append)).await.unwrap();
+        let schema = warehouse
+            .ensure_table(&people_spec(WriteMode::Append))
+            .await
+            .unwrap();
         assert_eq!(schema.fields().len(), 2);
     })
     .await;
@@ -645,10 +907,17 @@ pub async fn zero_column_loads_are_refused<W: Warehouse, O: Fn(&Path) -> Result<
         )
         .unwrap();
         let err = warehouse
-            .write(&spec, BatchStream::from_batches(schema, vec![batch]), &WriteOptions::default())
+            .write(
+                &spec,
+                BatchStream::from_batches(schema, vec![batch]),
+                &WriteOptions::default(),
+            )
             .await
             .expect_err("no columns, no table");
-        assert!(err.to_string().contains("\"nothing\""), "the error names the table: {err}");
+        assert!(
+            err.to_string().contains("\"nothing\""),
+            "the error names the table: {err}"
+        );
         assert_eq!(warehouse.table_schema("nothing").await.unwrap(), None);
         assert!(warehouse.ensure_table(&spec).await.is_err());
     })
@@ -674,7 +943,13 @@ pub async fn unsupported_types_are_named<W: Warehouse, O: Fn(&Path) -> Result<W>
             Err(other) => panic!("expected UnsupportedType naming the column, got {other}"),
             Ok(_) => {
                 // A warehouse that stores it must read it back.
-                assert!(warehouse.table_schema("wide_numbers").await.unwrap().is_some());
+                assert!(
+                    warehouse
+                        .table_schema("wide_numbers")
+                        .await
+                        .unwrap()
+                        .is_some()
+                );
             }
         }
     })
@@ -684,31 +959,65 @@ pub async fn unsupported_types_are_named<W: Warehouse, O: Fn(&Path) -> Result<W>
 /// Every load, succeeded or failed, is in `_etl_loads` with its numbers.
 pub async fn loads_are_recorded<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) {
     with_warehouse(open, |warehouse| async move {
-        let first = write(&warehouse, &people_spec(WriteMode::Replace), &people(&[1, 2], &["a", "b"])).await;
-        let second = write(&warehouse, &people_spec(WriteMode::Merge), &people(&[3], &["c"])).await;
+        let first = write(
+            &warehouse,
+            &people_spec(WriteMode::Replace),
+            &people(&[1, 2], &["a", "b"]),
+        )
+        .await;
+        let second = write(
+            &warehouse,
+            &people_spec(WriteMode::Merge),
+            &people(&[3], &["c"]),
+        )
+        .await;
         let spec = people_spec(WriteMode::Append);
         warehouse
-            .write(&spec, failing_stream(vec![people(&[4], &["d"])], spec.schema().clone()), &WriteOptions::default())
+            .write(
+                &spec,
+                failing_stream(vec![people(&[4], &["d"])], spec.schema().clone()),
+                &WriteOptions::default(),
+            )
             .await
             .expect_err("fails");
         let loads = warehouse.loads().await.unwrap();
         assert_eq!(loads.len(), 3, "{loads:?}");
         assert_eq!(loads[0].load_id, first.load_id);
-        assert_eq!((loads[0].table.as_str(), loads[0].mode.as_str(), loads[0].rows), ("people", "replace", 2));
+        assert_eq!(
+            (
+                loads[0].table.as_str(),
+                loads[0].mode.as_str(),
+                loads[0].rows
+            ),
+            ("people", "replace", 2)
+        );
         assert_eq!(loads[0].status, LoadStatus::Succeeded);
         assert_eq!(loads[0].error, None);
         assert_eq!(loads[1].load_id, second.load_id);
         assert_eq!((loads[1].mode.as_str(), loads[1].rows), ("merge", 1));
         assert_eq!(loads[2].status, LoadStatus::Failed);
         assert_eq!(loads[2].mode, "append");
-        assert!(loads.iter().all(|l| l.started_at <= l.finished_at && l.started_at.ends_with('Z')));
-        assert!(!warehouse.table_names().await.unwrap().iter().any(|t| t.starts_with("_etl")));
+        assert!(
+            loads
+                .iter()
+                .all(|l| l.started_at <= l.finished_at && l.started_at.ends_with('Z'))
+        );
+        assert!(
+            !warehouse
+                .table_names()
+                .await
+                .unwrap()
+                .iter()
+                .any(|t| t.starts_with("_etl"))
+        );
     })
     .await;
 }
 
 /// A write whose caller gives up half-way (a timeout) rolls back and is recorded as failed.
-pub async fn cancelled_write_leaves_table_untouched<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) {
+pub async fn cancelled_write_leaves_table_untouched<W: Warehouse, O: Fn(&Path) -> Result<W>>(
+    open: O,
+) {
     with_warehouse(open, |warehouse| async move {
         let before = people(&[1, 2], &["ada", "bob"]);
         write(&warehouse, &people_spec(WriteMode::Replace), &before).await;
@@ -724,17 +1033,33 @@ pub async fn cancelled_write_leaves_table_untouched<W: Warehouse, O: Fn(&Path) -
             );
             let options = WriteOptions::default();
             let write = warehouse.write(&spec, stream, &options);
-            let timed_out = tokio::time::timeout(std::time::Duration::from_millis(200), write).await;
+            let timed_out =
+                tokio::time::timeout(std::time::Duration::from_millis(200), write).await;
             assert!(timed_out.is_err(), "{mode}: the write cannot finish");
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
             loop {
                 let loads = warehouse.loads().await.unwrap();
-                let failed = loads.iter().filter(|l| l.status == LoadStatus::Failed).count();
+                let failed = loads
+                    .iter()
+                    .filter(|l| l.status == LoadStatus::Failed)
+                    .count();
                 if failed == 1 + (mode == WriteMode::Append) as usize {
-                    assert!(loads.last().unwrap().error.as_deref().unwrap_or_default().contains("cancelled"), "{loads:?}");
+                    assert!(
+                        loads
+                            .last()
+                            .unwrap()
+                            .error
+                            .as_deref()
+                            .unwrap_or_default()
+                            .contains("cancelled"),
+                        "{loads:?}"
+                    );
                     break;
                 }
-                assert!(std::time::Instant::now() < deadline, "{mode}: the cancelled load is never recorded: {loads:?}");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{mode}: the cancelled load is never recorded: {loads:?}"
+                );
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
             assert_same_values(&before, &read(&warehouse, "people").await, &["id"]);
@@ -761,16 +1086,25 @@ pub async fn million_rows<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) {
                 batch_schema.clone(),
                 vec![
                     Arc::new(Int64Array::from(ids.clone())),
-                    Arc::new(Float64Array::from_iter(ids.iter().map(|i| (*i as f64) * 0.5))),
-                    Arc::new(StringArray::from_iter_values(ids.iter().map(|i| format!("row {i}")))),
-                    Arc::new(TimestampMicrosecondArray::from_iter_values(ids.iter().map(|i| i * 1_000_000))),
+                    Arc::new(Float64Array::from_iter(
+                        ids.iter().map(|i| (*i as f64) * 0.5),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        ids.iter().map(|i| format!("row {i}")),
+                    )),
+                    Arc::new(TimestampMicrosecondArray::from_iter_values(
+                        ids.iter().map(|i| i * 1_000_000),
+                    )),
                 ],
             )
             .map_err(|e| Error::arrow("building a batch", e))
         });
         let stream = BatchStream::new(schema.clone(), futures::stream::iter(batches));
         let spec = TableSpec::new("big", schema);
-        let summary = warehouse.write(&spec, stream, &WriteOptions::default()).await.unwrap();
+        let summary = warehouse
+            .write(&spec, stream, &WriteOptions::default())
+            .await
+            .unwrap();
         assert_eq!(summary.rows, ROWS as u64);
         let got = read(&warehouse, "big").await;
         assert_eq!(got.num_rows(), ROWS as usize);
@@ -779,7 +1113,11 @@ pub async fn million_rows<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) {
         assert_eq!(arrow::compute::sum(ids), Some(ROWS * (ROWS - 1) / 2));
         let labels = arrow::compute::cast(got.column(2), &DataType::Utf8).unwrap();
         let labels = labels.as_any().downcast_ref::<StringArray>().unwrap();
-        let at = ids.values().iter().position(|i| *i == 765_432).expect("row 765432");
+        let at = ids
+            .values()
+            .iter()
+            .position(|i| *i == 765_432)
+            .expect("row 765432");
         assert_eq!(labels.value(at), "row 765432");
     })
     .await;

@@ -32,7 +32,9 @@ pub enum Error {
     },
 
     /// A column has an Arrow type the warehouse cannot store.
-    #[error("table {table:?}, column {column:?}: the {warehouse} warehouse cannot store Arrow type {data_type}")]
+    #[error(
+        "table {table:?}, column {column:?}: the {warehouse} warehouse cannot store Arrow type {data_type}"
+    )]
     UnsupportedType {
         /// The table being written.
         table: String,
@@ -45,7 +47,9 @@ pub enum Error {
     },
 
     /// The incoming schema cannot be written into the existing table.
-    #[error("table {table:?}, column {column:?}: incompatible type change, the table has {existing} but the load brings {incoming}; nothing was written")]
+    #[error(
+        "table {table:?}, column {column:?}: incompatible type change, the table has {existing} but the load brings {incoming}; nothing was written"
+    )]
     IncompatibleSchema {
         /// The table being written.
         table: String,
@@ -140,7 +144,9 @@ pub enum Error {
 
     /// A write was abandoned before its stream ended (the caller was dropped or
     /// cancelled); the transaction was rolled back.
-    #[error("table {table:?}: the write was cancelled before its stream ended; nothing was written")]
+    #[error(
+        "table {table:?}: the write was cancelled before its stream ended; nothing was written"
+    )]
     Cancelled {
         /// The table being written.
         table: String,

@@ -49,7 +49,5 @@ pub use error::{BoxError, Error, Result};
 pub use extract::{DEFAULT_BATCH_SIZE, ExtractOptions, Extractor};
 pub use spec::{TableSpec, WriteMode};
 pub use stream::BatchStream;
-pub use warehouse::{
-    LOADS_TABLE, LoadRecord, LoadStatus, Warehouse, WriteOptions, WriteSummary,
-};
+pub use warehouse::{LOADS_TABLE, LoadRecord, LoadStatus, Warehouse, WriteOptions, WriteSummary};
 pub use workflow::{ETLWorkflow, LoadReport, TableReport};

@@ -189,7 +189,10 @@ mod tests {
             .with_mode(WriteMode::Merge)
             .validate()
             .unwrap_err();
-        assert!(err.to_string().contains("merge needs a primary key"), "{err}");
+        assert!(
+            err.to_string().contains("merge needs a primary key"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -211,7 +214,10 @@ mod tests {
             Field::new("a", DataType::Utf8, true),
         ]);
         let err = TableSpec::new("t", s).validate().unwrap_err();
-        assert!(err.to_string().contains("column \"a\" appears twice"), "{err}");
+        assert!(
+            err.to_string().contains("column \"a\" appears twice"),
+            "{err}"
+        );
     }
 
     #[test]

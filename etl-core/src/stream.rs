@@ -104,7 +104,8 @@ impl BatchStream {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         tokio::task::spawn_blocking(move || {
             let sender = BatchSender { tx };
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| produce(&sender)));
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| produce(&sender)));
             let last = match outcome {
                 Ok(Ok(())) => Message::End,
                 Ok(Err(e)) => Message::Batch(Err(e)),
@@ -298,7 +299,10 @@ mod tests {
         let items: Vec<_> = stream.collect().await;
         assert_eq!(items.len(), 2);
         assert!(items[0].is_ok());
-        assert_eq!(items[1].as_ref().unwrap_err().to_string(), "invalid configuration: boom");
+        assert_eq!(
+            items[1].as_ref().unwrap_err().to_string(),
+            "invalid configuration: boom"
+        );
     }
 
     #[tokio::test]
@@ -337,7 +341,9 @@ mod tests {
     async fn a_consumer_sees_every_batch_then_the_end() {
         let stream = BatchStream::from_batches(schema(), (0..5).map(batch).collect());
         let seen = consume_blocking("t", stream, 1, |batches| {
-            batches.map(|b| b.map(|b| b.num_rows())).sum::<Result<usize>>()
+            batches
+                .map(|b| b.map(|b| b.num_rows()))
+                .sum::<Result<usize>>()
         })
         .await
         .unwrap();
@@ -361,7 +367,10 @@ mod tests {
         let outcome = seen_rx.await.unwrap();
         assert!(outcome[0].is_ok());
         let err = outcome.last().unwrap().as_ref().unwrap_err();
-        assert!(matches!(err, Error::Cancelled { table } if table == "orders"), "{err}");
+        assert!(
+            matches!(err, Error::Cancelled { table } if table == "orders"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use etl::arrow::array::{Array, Int64Array};
-use etl::{DuckDbWarehouse, ETLWorkflow, Error, FilesExtractor, SqliteWarehouse, Warehouse, WriteMode};
+use etl::{
+    DuckDbWarehouse, ETLWorkflow, Error, FilesExtractor, SqliteWarehouse, Warehouse, WriteMode,
+};
 
 fn example_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data")
@@ -24,7 +26,10 @@ async fn loads_the_example_data<W: Warehouse>(warehouse: W) {
         .drop_tables(true);
     let report = workflow.run().await.unwrap();
     let tables: Vec<_> = report.tables.iter().map(|t| t.table.as_str()).collect();
-    assert_eq!(tables, ["customers", "inventory", "orders", "page_views", "products"]);
+    assert_eq!(
+        tables,
+        ["customers", "inventory", "orders", "page_views", "products"]
+    );
     assert!(report.succeeded());
     assert_eq!(report.table("customers").unwrap().rows, 5);
     assert_eq!(report.table("page_views").unwrap().rows, 4);
@@ -61,33 +66,61 @@ async fn a_failing_table_does_not_stop_the_others_and_keeps_its_old_rows() {
     std::fs::write(data.path().join("good.csv"), "id\n1\n2\n").unwrap();
     std::fs::write(data.path().join("later.csv"), "id,amount\n1,10\n2,20\n").unwrap();
     let warehouse = DuckDbWarehouse::open(dwh.path().join("dwh.duckdb")).unwrap();
-    let first = ETLWorkflow::new(FilesExtractor::open(data.path()).unwrap(), warehouse.clone());
+    let first = ETLWorkflow::new(
+        FilesExtractor::open(data.path()).unwrap(),
+        warehouse.clone(),
+    );
     first.run().await.unwrap();
 
     // `later.csv` gains a bad row after the rows schema inference samples.
     std::fs::write(data.path().join("good.csv"), "id\n1\n2\n3\n").unwrap();
-    std::fs::write(data.path().join("later.csv"), "id,amount\n1,10\n2,20\n3,thirty\n").unwrap();
-    let files = FilesExtractor::open(data.path()).unwrap().infer_rows(Some(2));
+    std::fs::write(
+        data.path().join("later.csv"),
+        "id,amount\n1,10\n2,20\n3,thirty\n",
+    )
+    .unwrap();
+    let files = FilesExtractor::open(data.path())
+        .unwrap()
+        .infer_rows(Some(2));
     let err = ETLWorkflow::new(files, warehouse.clone())
         .batch_size(1)
         .run()
         .await
         .unwrap_err();
-    let Error::TablesFailed { failed, total, report } = &err else {
+    let Error::TablesFailed {
+        failed,
+        total,
+        report,
+    } = &err
+    else {
         panic!("expected TablesFailed, got {err:?}");
     };
     assert_eq!(*total, 2);
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].0, "later");
-    assert!(failed[0].1.contains("later.csv, line 4, column \"amount\""), "{}", failed[0].1);
+    assert!(
+        failed[0].1.contains("later.csv, line 4, column \"amount\""),
+        "{}",
+        failed[0].1
+    );
     assert!(err.to_string().contains("1 of 2 tables failed"), "{err}");
     assert_eq!(report.table("good").unwrap().rows, 3);
-    assert!(report.table("later").unwrap().status().starts_with("FAILED: "));
+    assert!(
+        report
+            .table("later")
+            .unwrap()
+            .status()
+            .starts_with("FAILED: ")
+    );
     assert!(report.to_string().contains("FAILED"), "{report}");
 
     assert_eq!(rows(&warehouse, "good").await, 3, "the good table loaded");
     let later = warehouse.read_table("later").await.unwrap();
-    let amounts = later[0].column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+    let amounts = later[0]
+        .column(1)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
     assert_eq!(amounts.len(), 2, "the failed table kept its old rows");
     assert_eq!(amounts.values(), &[10, 20]);
 }
@@ -96,13 +129,23 @@ async fn a_failing_table_does_not_stop_the_others_and_keeps_its_old_rows() {
 async fn naming_an_unknown_table_fails_before_any_data_moves() {
     let dwh = tempfile::tempdir().unwrap();
     let warehouse = SqliteWarehouse::open(dwh.path().join("dwh.sqlite")).unwrap();
-    let err = ETLWorkflow::new(FilesExtractor::open(example_data()).unwrap(), warehouse.clone())
-        .tables(["customers", "nope"])
-        .run()
-        .await
-        .unwrap_err();
-    assert!(matches!(&err, Error::UnknownTable { table, .. } if table == "nope"), "{err:?}");
-    assert!(err.to_string().contains("it offers: customers, inventory, orders"), "{err}");
+    let err = ETLWorkflow::new(
+        FilesExtractor::open(example_data()).unwrap(),
+        warehouse.clone(),
+    )
+    .tables(["customers", "nope"])
+    .run()
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::UnknownTable { table, .. } if table == "nope"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("it offers: customers, inventory, orders"),
+        "{err}"
+    );
     assert!(warehouse.table_names().await.unwrap().is_empty());
     assert!(warehouse.loads().await.unwrap().is_empty());
 }
@@ -111,21 +154,27 @@ async fn naming_an_unknown_table_fails_before_any_data_moves() {
 async fn a_subset_of_tables_and_an_append_mode_can_be_chosen() {
     let dwh = tempfile::tempdir().unwrap();
     let warehouse = SqliteWarehouse::open(dwh.path().join("dwh.sqlite")).unwrap();
-    let workflow = ETLWorkflow::new(FilesExtractor::open(example_data()).unwrap(), warehouse.clone())
-        .tables(["customers"])
-        .write_mode(WriteMode::Append);
+    let workflow = ETLWorkflow::new(
+        FilesExtractor::open(example_data()).unwrap(),
+        warehouse.clone(),
+    )
+    .tables(["customers"])
+    .write_mode(WriteMode::Append);
     workflow.run().await.unwrap();
     workflow.run().await.unwrap();
     assert_eq!(warehouse.table_names().await.unwrap(), ["customers"]);
     assert_eq!(rows(&warehouse, "customers").await, 10, "appended twice");
     // drop_tables rebuilds the table from this load alone.
-    let report = ETLWorkflow::new(FilesExtractor::open(example_data()).unwrap(), warehouse.clone())
-        .tables(["customers"])
-        .write_mode(WriteMode::Append)
-        .drop_tables(true)
-        .run()
-        .await
-        .unwrap();
+    let report = ETLWorkflow::new(
+        FilesExtractor::open(example_data()).unwrap(),
+        warehouse.clone(),
+    )
+    .tables(["customers"])
+    .write_mode(WriteMode::Append)
+    .drop_tables(true)
+    .run()
+    .await
+    .unwrap();
     assert_eq!(report.table("customers").unwrap().mode, WriteMode::Append);
     assert_eq!(rows(&warehouse, "customers").await, 5);
 }

@@ -64,7 +64,9 @@ pub(crate) fn rfc3339(micros: i64) -> String {
 /// Locks a connection; a panic in an earlier writer rolled its transaction
 /// back, so a poisoned lock still guards a usable connection.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Checks what every warehouse refuses before it touches the database.
@@ -134,7 +136,9 @@ impl BatchFitter {
             .map(|(source, field)| -> Result<ArrayRef> {
                 match source {
                     ColumnSource::Batch(i, None) => Ok(batch.column(*i).clone()),
-                    ColumnSource::Convert(i, convert) => convert(batch.column(*i)).map_err(|e| e.in_table(&self.table)),
+                    ColumnSource::Convert(i, convert) => {
+                        convert(batch.column(*i)).map_err(|e| e.in_table(&self.table))
+                    }
                     ColumnSource::Batch(i, Some(to)) => cast(batch.column(*i), to).map_err(|e| {
                         Error::arrow(
                             format!(
@@ -217,6 +221,9 @@ mod tests {
 
     #[test]
     fn times_are_rfc3339_utc() {
-        assert_eq!(rfc3339(1_700_000_000_123_456), "2023-11-14T22:13:20.123456Z");
+        assert_eq!(
+            rfc3339(1_700_000_000_123_456),
+            "2023-11-14T22:13:20.123456Z"
+        );
     }
 }

@@ -84,8 +84,8 @@ impl FilesExtractor {
         let text = path.to_string_lossy();
         let mut tables = Vec::new();
         if text.contains(['*', '?', '[']) {
-            let matches = glob::glob(&text)
-                .map_err(|e| Error::Config(format!("bad glob {text:?}: {e}")))?;
+            let matches =
+                glob::glob(&text).map_err(|e| Error::Config(format!("bad glob {text:?}: {e}")))?;
             for entry in matches {
                 let entry = entry.map_err(|e| Error::io(e.path().to_owned(), e.into()))?;
                 add_entry(&mut tables, &entry, true)?;
@@ -205,10 +205,13 @@ impl Extractor for FilesExtractor {
         let producer_schema = schema.clone();
         Ok(BatchStream::from_blocking(schema, 2, move |tx| {
             for part in &found.parts {
-                let keep_going =
-                    read::read_part(found.format, part, &producer_schema, batch_size, &mut |batch| {
-                        tx.send(batch)
-                    })?;
+                let keep_going = read::read_part(
+                    found.format,
+                    part,
+                    &producer_schema,
+                    batch_size,
+                    &mut |batch| tx.send(batch),
+                )?;
                 if !keep_going {
                     break;
                 }

@@ -107,13 +107,20 @@ fn part_schema(format: FileFormat, path: &Path, infer_rows: Option<usize>) -> Re
             Ok(schema)
         }
         FileFormat::JsonLines => {
-            let (schema, _) =
-                json::reader::infer_json_schema_from_seekable(BufReader::new(open(path)?), infer_rows)
-                    .map_err(|e| malformed(path, None, None, format!("inferring the schema: {e}")))?;
+            let (schema, _) = json::reader::infer_json_schema_from_seekable(
+                BufReader::new(open(path)?),
+                infer_rows,
+            )
+            .map_err(|e| malformed(path, None, None, format!("inferring the schema: {e}")))?;
             // Arrow sorts inferred fields by name; keep the file's order instead.
             let order = json_key_order(path, infer_rows)?;
             let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
-            fields.sort_by_key(|f| order.iter().position(|k| k == f.name()).unwrap_or(usize::MAX));
+            fields.sort_by_key(|f| {
+                order
+                    .iter()
+                    .position(|k| k == f.name())
+                    .unwrap_or(usize::MAX)
+            });
             Ok(Schema::new(fields))
         }
     }
@@ -171,7 +178,9 @@ fn top_level_keys(line: &str) -> Vec<String> {
                             Some('f') => text.push('\u{c}'),
                             Some('u') => {
                                 let hex: String = chars.by_ref().take(4).collect();
-                                if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                                if let Some(c) =
+                                    u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32)
+                                {
                                     text.push(c);
                                 }
                             }
@@ -193,7 +202,13 @@ fn top_level_keys(line: &str) -> Vec<String> {
 }
 
 /// Widens two inferred schemas of parts of one table to one.
-fn unify(format: FileFormat, a: &Schema, a_path: &Path, b: &Schema, b_path: &Path) -> Result<Schema> {
+fn unify(
+    format: FileFormat,
+    a: &Schema,
+    a_path: &Path,
+    b: &Schema,
+    b_path: &Path,
+) -> Result<Schema> {
     let differ = |what: String| {
         Error::Config(format!(
             "parts of one table disagree: {} and {} {what}",
@@ -213,7 +228,12 @@ fn unify(format: FileFormat, a: &Schema, a_path: &Path, b: &Schema, b_path: &Pat
             Err(differ("have different columns".into()))
         };
     }
-    let names = |s: &Schema| s.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
+    let names = |s: &Schema| {
+        s.fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect::<Vec<_>>()
+    };
     if format != FileFormat::JsonLines && names(a) != names(b) {
         return Err(differ(format!(
             "have different headers ({} / {})",
@@ -498,9 +518,18 @@ mod tests {
 
     #[test]
     fn numbers_widen_to_float_and_mixed_scalars_to_text() {
-        assert_eq!(widen(&DataType::Int64, &DataType::Float64), Some(DataType::Float64));
-        assert_eq!(widen(&DataType::Null, &DataType::Date32), Some(DataType::Date32));
-        assert_eq!(widen(&DataType::Boolean, &DataType::Int64), Some(DataType::Utf8));
+        assert_eq!(
+            widen(&DataType::Int64, &DataType::Float64),
+            Some(DataType::Float64)
+        );
+        assert_eq!(
+            widen(&DataType::Null, &DataType::Date32),
+            Some(DataType::Date32)
+        );
+        assert_eq!(
+            widen(&DataType::Boolean, &DataType::Int64),
+            Some(DataType::Utf8)
+        );
         let list = DataType::List(Arc::new(Field::new("item", DataType::Int64, true)));
         assert_eq!(widen(&list, &DataType::Utf8), None);
     }
@@ -515,7 +544,12 @@ mod tests {
             "Error while parsing value 'x' as type 'Int64' for column 1 at line 3. Row data: '[3, x]'".into(),
         );
         match csv_error(Path::new("f.csv"), Some(&schema), e) {
-            Error::Malformed { line, column, message, .. } => {
+            Error::Malformed {
+                line,
+                column,
+                message,
+                ..
+            } => {
                 assert_eq!(line, Some(4));
                 assert_eq!(column.as_deref(), Some("amount"));
                 assert!(!message.contains("Row data"), "{message}");

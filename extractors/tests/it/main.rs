@@ -12,7 +12,9 @@ use etl_extractors::FilesExtractor;
 use futures::StreamExt;
 
 fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
 }
 
 async fn spec(files: &FilesExtractor, table: &str) -> TableSpec {
@@ -25,7 +27,11 @@ async fn spec(files: &FilesExtractor, table: &str) -> TableSpec {
         .unwrap_or_else(|| panic!("no table {table}"))
 }
 
-async fn extract(files: &FilesExtractor, table: &str, batch_size: usize) -> etl_core::Result<Vec<RecordBatch>> {
+async fn extract(
+    files: &FilesExtractor,
+    table: &str,
+    batch_size: usize,
+) -> etl_core::Result<Vec<RecordBatch>> {
     let spec = spec(files, table).await;
     files
         .extract(&spec, &ExtractOptions::with_batch_size(batch_size))
@@ -49,7 +55,10 @@ fn types(spec: &TableSpec) -> Vec<String> {
 #[tokio::test]
 async fn a_folder_gives_one_table_per_file_and_per_folder_of_parts() {
     let files = FilesExtractor::open(fixture("shop")).unwrap();
-    assert_eq!(files.table_names(), ["customers", "events", "orders", "products"]);
+    assert_eq!(
+        files.table_names(),
+        ["customers", "events", "orders", "products"]
+    );
     let tables = files.tables().await.unwrap();
     let names: Vec<_> = tables.iter().map(|t| t.name()).collect();
     assert_eq!(names, ["customers", "events", "orders", "products"]);
@@ -61,7 +70,13 @@ async fn csv_schemas_are_inferred_and_values_parsed() {
     let customers = spec(&files, "customers").await;
     assert_eq!(
         types(&customers),
-        ["id: Int64", "name: Utf8", "signed_up: Date32", "vip: Boolean", "balance: Float64"]
+        [
+            "id: Int64",
+            "name: Utf8",
+            "signed_up: Date32",
+            "vip: Boolean",
+            "balance: Float64"
+        ]
     );
     let batches = extract(&files, "customers", 1024).await.unwrap();
     assert_eq!(
@@ -142,7 +157,11 @@ fn write_parquet(path: &Path, rows: i64, start: i64) {
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("label", DataType::Utf8, true),
-        Field::new("at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+        Field::new(
+            "at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
     ]));
     let file = std::fs::File::create(path).unwrap();
     let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema.clone(), None).unwrap();
@@ -151,9 +170,12 @@ fn write_parquet(path: &Path, rows: i64, start: i64) {
         schema,
         vec![
             Arc::new(Int64Array::from(ids.clone())),
-            Arc::new(StringArray::from_iter_values(ids.iter().map(|i| format!("#{i}")))),
+            Arc::new(StringArray::from_iter_values(
+                ids.iter().map(|i| format!("#{i}")),
+            )),
             Arc::new(
-                etl_core::arrow::array::TimestampMicrosecondArray::from(ids.clone()).with_timezone("UTC"),
+                etl_core::arrow::array::TimestampMicrosecondArray::from(ids.clone())
+                    .with_timezone("UTC"),
             ),
         ],
     )
@@ -182,7 +204,14 @@ async fn parquet_schemas_are_read_and_streamed_in_batches() {
     let parts = extract(&files, "parts", 100).await.unwrap();
     let ids: Vec<i64> = parts
         .iter()
-        .flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec())
+        .flat_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        })
         .collect();
     assert_eq!(ids, (0..10).collect::<Vec<_>>());
 }
@@ -205,15 +234,24 @@ async fn a_bad_csv_value_names_file_line_and_column() {
         .infer_rows(Some(2));
     let err = extract(&files, "bad_value", 2).await.unwrap_err();
     match &err {
-        Error::Malformed { path, line, column, .. } => {
+        Error::Malformed {
+            path, line, column, ..
+        } => {
             assert!(path.ends_with("bad_value.csv"));
-            assert_eq!(*line, Some(4), "the header is line 1, the bad row line 4: {err}");
+            assert_eq!(
+                *line,
+                Some(4),
+                "the header is line 1, the bad row line 4: {err}"
+            );
             assert_eq!(column.as_deref(), Some("amount"));
         }
         other => panic!("expected Malformed, got {other:?}"),
     }
     let text = err.to_string();
-    assert!(text.contains("bad_value.csv, line 4, column \"amount\""), "{text}");
+    assert!(
+        text.contains("bad_value.csv, line 4, column \"amount\""),
+        "{text}"
+    );
     assert!(text.contains("oops"), "{text}");
 }
 
@@ -261,7 +299,10 @@ async fn a_json_field_unseen_while_inferring_is_an_error_not_a_silent_drop() {
         matches!(&err, Error::Malformed { line: Some(3), column: Some(c), .. } if c == "surprise"),
         "{err:?}"
     );
-    assert!(err.to_string().contains("infer_rows"), "the error says what to do: {err}");
+    assert!(
+        err.to_string().contains("infer_rows"),
+        "the error says what to do: {err}"
+    );
     // Sampling every row finds the field.
     let files = FilesExtractor::open(fixture("malformed/late_field.jsonl"))
         .unwrap()
@@ -276,14 +317,21 @@ async fn two_files_making_one_table_are_an_error() {
     std::fs::write(dir.path().join("t.csv"), "a\n1\n").unwrap();
     std::fs::write(dir.path().join("t.jsonl"), "{\"a\": 1}\n").unwrap();
     let err = FilesExtractor::open(dir.path()).unwrap_err();
-    assert!(err.to_string().contains("would both be table \"t\""), "{err}");
+    assert!(
+        err.to_string().contains("would both be table \"t\""),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn an_empty_folder_and_a_missing_path_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let err = FilesExtractor::open(dir.path()).unwrap_err();
-    assert!(err.to_string().contains("no CSV, Parquet or JSON Lines files"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no CSV, Parquet or JSON Lines files"),
+        "{err}"
+    );
     let err = FilesExtractor::open(dir.path().join("missing")).unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
 }
@@ -296,7 +344,13 @@ async fn a_header_only_csv_is_an_empty_table_and_an_empty_file_has_no_columns() 
     let files = FilesExtractor::open(dir.path()).unwrap();
     let header = spec(&files, "header").await;
     assert_eq!(header.schema().fields().len(), 2);
-    assert!(extract(&files, "header", 10).await.unwrap().iter().all(|b| b.num_rows() == 0));
+    assert!(
+        extract(&files, "header", 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|b| b.num_rows() == 0)
+    );
     let nothing = spec(&files, "nothing").await;
     assert_eq!(nothing.schema().fields().len(), 0);
 }

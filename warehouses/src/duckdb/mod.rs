@@ -217,7 +217,15 @@ impl Warehouse for DuckDbWarehouse {
             let outcome = write_in_transaction(&conn, &spec, &options, &load_id, started, batches);
             if let Err(e) = &outcome {
                 // The transaction rolled back; the failure is recorded on its own.
-                let _ = record_load(&conn, &load_id, &spec, 0, started, LoadStatus::Failed, Some(&e.to_string()));
+                let _ = record_load(
+                    &conn,
+                    &load_id,
+                    &spec,
+                    0,
+                    started,
+                    LoadStatus::Failed,
+                    Some(&e.to_string()),
+                );
             }
             outcome
         })
@@ -256,7 +264,8 @@ impl Warehouse for DuckDbWarehouse {
 
     async fn table_schema(&self, table: &str) -> Result<Option<SchemaRef>> {
         let table = table.to_owned();
-        self.with_connection(move |conn| read_schema(conn, &table)).await
+        self.with_connection(move |conn| read_schema(conn, &table))
+            .await
     }
 
     async fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>> {
@@ -354,11 +363,17 @@ fn write_in_transaction(
     let staging = staging_name(table);
     let (rows, added_columns) = match spec.mode() {
         WriteMode::Merge => {
-            execute(conn, &format!("DROP TABLE IF EXISTS {}", quote_ident(&staging)))?;
+            execute(
+                conn,
+                &format!("DROP TABLE IF EXISTS {}", quote_ident(&staging)),
+            )?;
             create_table(conn, &staging, &incoming, &[])?;
             let rows = append(conn, spec, &staging, &incoming.fitter(spec, None), batches)?;
             let added = if fresh {
-                execute(conn, &format!("DROP TABLE IF EXISTS {}", quote_ident(table)))?;
+                execute(
+                    conn,
+                    &format!("DROP TABLE IF EXISTS {}", quote_ident(table)),
+                )?;
                 create_table(conn, table, &incoming, spec.primary_key())?;
                 Vec::new()
             } else {
@@ -369,7 +384,10 @@ fn write_in_transaction(
             (rows, added)
         }
         _ if fresh => {
-            execute(conn, &format!("DROP TABLE IF EXISTS {}", quote_ident(&staging)))?;
+            execute(
+                conn,
+                &format!("DROP TABLE IF EXISTS {}", quote_ident(&staging)),
+            )?;
             create_table(conn, &staging, &incoming, spec.primary_key())?;
             let rows = append(conn, spec, &staging, &incoming.fitter(spec, None), batches)?;
             execute(
@@ -389,9 +407,22 @@ fn write_in_transaction(
         }
     };
     let columns = read_schema(conn, table)?.map_or(0, |s| s.fields().len());
-    record_load(conn, load_id, spec, rows, started, LoadStatus::Succeeded, None)?;
+    record_load(
+        conn,
+        load_id,
+        spec,
+        rows,
+        started,
+        LoadStatus::Succeeded,
+        None,
+    )?;
     tx.commit()?;
-    Ok(WriteSummary::new(load_id.to_owned(), rows, columns, added_columns))
+    Ok(WriteSummary::new(
+        load_id.to_owned(),
+        rows,
+        columns,
+        added_columns,
+    ))
 }
 
 fn execute(conn: &Connection, sql: &str) -> Result<()> {
@@ -458,7 +489,11 @@ impl Incoming {
             let to = targets
                 .and_then(|t| t[i].as_ref().map(|f| f.data_type().clone()))
                 .or_else(|| appendable(field.data_type()));
-            fields.push(field.clone().with_data_type(to.clone().unwrap_or(field.data_type().clone())));
+            fields.push(
+                field
+                    .clone()
+                    .with_data_type(to.clone().unwrap_or(field.data_type().clone())),
+            );
             sources.push(ColumnSource::Batch(i, to));
         }
         BatchFitter::new(spec.name(), spec.schema().clone(), fields, sources)
@@ -472,7 +507,9 @@ fn table_exists(conn: &Connection, table: &str) -> Result<bool> {
              AND schema_name = current_schema() AND table_name = ?",
         )
         .map_err(db_error)?;
-    let n: i64 = stmt.query_row([table], |row| row.get(0)).map_err(db_error)?;
+    let n: i64 = stmt
+        .query_row([table], |row| row.get(0))
+        .map_err(db_error)?;
     Ok(n > 0)
 }
 
@@ -516,7 +553,9 @@ fn canonical_types(conn: &Connection, types: &[&str]) -> Result<Vec<String>> {
         .map(|t| format!("typeof(CAST(NULL AS {t}))"))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut stmt = conn.prepare(&format!("SELECT {select}")).map_err(db_error)?;
+    let mut stmt = conn
+        .prepare(&format!("SELECT {select}"))
+        .map_err(db_error)?;
     stmt.query_row([], |row| (0..types.len()).map(|i| row.get(i)).collect())
         .map_err(db_error)
 }
@@ -532,7 +571,11 @@ fn create_table(
         .columns
         .iter()
         .map(|(field, ty)| {
-            let not_null = if key.contains(field.name().as_str()) { " NOT NULL" } else { "" };
+            let not_null = if key.contains(field.name().as_str()) {
+                " NOT NULL"
+            } else {
+                ""
+            };
             format!("{} {ty}{not_null}", quote_ident(field.name()))
         })
         .collect();
@@ -544,7 +587,11 @@ fn create_table(
     }
     execute(
         conn,
-        &format!("CREATE TABLE {} ({})", quote_ident(name), columns.join(", ")),
+        &format!(
+            "CREATE TABLE {} ({})",
+            quote_ident(name),
+            columns.join(", ")
+        ),
     )
 }
 

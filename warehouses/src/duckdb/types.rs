@@ -57,7 +57,13 @@ fn type_of(data_type: &DataType) -> Option<String> {
         Struct(fields) if !fields.is_empty() => {
             let members = fields
                 .iter()
-                .map(|f| Some(format!("{} {}", quote_ident(f.name()), type_of(f.data_type())?)))
+                .map(|f| {
+                    Some(format!(
+                        "{} {}",
+                        quote_ident(f.name()),
+                        type_of(f.data_type())?
+                    ))
+                })
                 .collect::<Option<Vec<_>>>()?;
             format!("STRUCT({})", members.join(", "))
         }
@@ -105,11 +111,43 @@ pub(crate) fn interval_text(array: &ArrayRef) -> Result<ArrayRef> {
             continue;
         }
         let (months, days, us) = match array.data_type() {
-            DataType::Duration(TimeUnit::Second) => (0, 0, micros(array.as_primitive::<DurationSecondType>().value(row), 1, 1_000_000)),
-            DataType::Duration(TimeUnit::Millisecond) => (0, 0, micros(array.as_primitive::<DurationMillisecondType>().value(row), 1, 1_000)),
-            DataType::Duration(TimeUnit::Microsecond) => (0, 0, array.as_primitive::<DurationMicrosecondType>().value(row)),
-            DataType::Duration(TimeUnit::Nanosecond) => (0, 0, micros(array.as_primitive::<DurationNanosecondType>().value(row), 1_000, 1)),
-            DataType::Interval(IntervalUnit::YearMonth) => (array.as_primitive::<IntervalYearMonthType>().value(row), 0, 0),
+            DataType::Duration(TimeUnit::Second) => (
+                0,
+                0,
+                micros(
+                    array.as_primitive::<DurationSecondType>().value(row),
+                    1,
+                    1_000_000,
+                ),
+            ),
+            DataType::Duration(TimeUnit::Millisecond) => (
+                0,
+                0,
+                micros(
+                    array.as_primitive::<DurationMillisecondType>().value(row),
+                    1,
+                    1_000,
+                ),
+            ),
+            DataType::Duration(TimeUnit::Microsecond) => (
+                0,
+                0,
+                array.as_primitive::<DurationMicrosecondType>().value(row),
+            ),
+            DataType::Duration(TimeUnit::Nanosecond) => (
+                0,
+                0,
+                micros(
+                    array.as_primitive::<DurationNanosecondType>().value(row),
+                    1_000,
+                    1,
+                ),
+            ),
+            DataType::Interval(IntervalUnit::YearMonth) => (
+                array.as_primitive::<IntervalYearMonthType>().value(row),
+                0,
+                0,
+            ),
             DataType::Interval(IntervalUnit::DayTime) => {
                 let v = array.as_primitive::<IntervalDayTimeType>().value(row);
                 (0, v.days, i64::from(v.milliseconds) * 1_000)
@@ -132,12 +170,7 @@ pub(crate) fn interval_text(array: &ArrayRef) -> Result<ArrayRef> {
 pub(crate) fn widens(existing: &str, incoming: &str) -> bool {
     const SIGNED: [&str; 5] = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"];
     const UNSIGNED: [&str; 4] = ["UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"];
-    const TIMESTAMPS: [&str; 4] = [
-        "TIMESTAMP_S",
-        "TIMESTAMP_MS",
-        "TIMESTAMP",
-        "TIMESTAMP_NS",
-    ];
+    const TIMESTAMPS: [&str; 4] = ["TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP", "TIMESTAMP_NS"];
     let rank = |list: &[&str], t: &str| list.iter().position(|x| *x == t);
     if let (Some(e), Some(i)) = (rank(&SIGNED, existing), rank(&SIGNED, incoming)) {
         return e > i;
@@ -188,8 +221,12 @@ mod tests {
             ]
             .into(),
         );
-        assert_eq!(type_of(&strukt).unwrap(), "STRUCT(\"a b\" VARCHAR, \"n\" BIGINT[])");
-        let fixed = DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), 3);
+        assert_eq!(
+            type_of(&strukt).unwrap(),
+            "STRUCT(\"a b\" VARCHAR, \"n\" BIGINT[])"
+        );
+        let fixed =
+            DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), 3);
         assert_eq!(type_of(&fixed).unwrap(), "FLOAT[3]");
     }
 

@@ -226,10 +226,19 @@ impl Warehouse for SqliteWarehouse {
             let mut conn = lock(&conn);
             let load_id = new_load_id();
             let started = now_micros();
-            let outcome = write_in_transaction(&mut conn, &spec, &options, &load_id, started, batches);
+            let outcome =
+                write_in_transaction(&mut conn, &spec, &options, &load_id, started, batches);
             if let Err(e) = &outcome {
                 // The transaction rolled back; the failure is recorded on its own.
-                let _ = record_load(&conn, &load_id, &spec, 0, started, LoadStatus::Failed, Some(&e.to_string()));
+                let _ = record_load(
+                    &conn,
+                    &load_id,
+                    &spec,
+                    0,
+                    started,
+                    LoadStatus::Failed,
+                    Some(&e.to_string()),
+                );
             }
             outcome
         })
@@ -268,12 +277,14 @@ impl Warehouse for SqliteWarehouse {
 
     async fn table_schema(&self, table: &str) -> Result<Option<SchemaRef>> {
         let table = table.to_owned();
-        self.with_connection(move |conn| read_schema(conn, &table)).await
+        self.with_connection(move |conn| read_schema(conn, &table))
+            .await
     }
 
     async fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>> {
         let table = table.to_owned();
-        self.with_connection(move |conn| read_table(conn, &table)).await
+        self.with_connection(move |conn| read_table(conn, &table))
+            .await
     }
 
     async fn loads(&self) -> Result<Vec<LoadRecord>> {
@@ -363,9 +374,22 @@ fn write_in_transaction(
         .map_err(db_error)?;
     }
     let columns = table_columns(&tx, table)?.map_or(0, |c| c.len());
-    record_load(&tx, load_id, spec, rows, started, LoadStatus::Succeeded, None)?;
+    record_load(
+        &tx,
+        load_id,
+        spec,
+        rows,
+        started,
+        LoadStatus::Succeeded,
+        None,
+    )?;
     tx.commit().map_err(db_error)?;
-    Ok(WriteSummary::new(load_id.to_owned(), rows, columns, added_columns))
+    Ok(WriteSummary::new(
+        load_id.to_owned(),
+        rows,
+        columns,
+        added_columns,
+    ))
 }
 
 fn record_load(
@@ -439,7 +463,11 @@ fn create_table(conn: &Connection, spec: &TableSpec, name: &str) -> Result<()> {
     let key: HashSet<&str> = spec.primary_key().iter().map(String::as_str).collect();
     let mut columns = Vec::with_capacity(spec.schema().fields().len() + 1);
     for field in spec.schema().fields() {
-        let not_null = if key.contains(field.name().as_str()) { " NOT NULL" } else { "" };
+        let not_null = if key.contains(field.name().as_str()) {
+            " NOT NULL"
+        } else {
+            ""
+        };
         columns.push(format!(
             "{} {}{not_null}",
             quote_ident(field.name()),
@@ -556,7 +584,9 @@ fn insert_batches(
 ) -> Result<u64> {
     let table = spec.name();
     let width = spec.schema().fields().len();
-    let max_params = conn.limit(rusqlite::limits::Limit::SQLITE_LIMIT_VARIABLE_NUMBER).map_err(db_error)?;
+    let max_params = conn
+        .limit(rusqlite::limits::Limit::SQLITE_LIMIT_VARIABLE_NUMBER)
+        .map_err(db_error)?;
     let per_statement = (max_params.max(1) as usize / width).clamp(1, MAX_ROWS_PER_STATEMENT);
     let full_sql = insert_sql(spec, target, per_statement, upsert);
     let mut rows: u64 = 0;

@@ -5,10 +5,9 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use etl_core::arrow::array::{
-    Array, ArrayRef, ArrowPrimitiveType, BinaryArray, BinaryBuilder, BinaryViewArray,
-    BooleanArray, BooleanBuilder, Float64Array, Float64Builder, Int64Array, Int64Builder,
-    LargeBinaryArray, LargeStringArray, PrimitiveArray, StringArray, StringBuilder,
-    StringViewArray,
+    Array, ArrayRef, ArrowPrimitiveType, BinaryArray, BinaryBuilder, BinaryViewArray, BooleanArray,
+    BooleanBuilder, Float64Array, Float64Builder, Int64Array, Int64Builder, LargeBinaryArray,
+    LargeStringArray, PrimitiveArray, StringArray, StringBuilder, StringViewArray,
 };
 use etl_core::arrow::compute::{CastOptions, cast, cast_with_options};
 use etl_core::arrow::datatypes::{
@@ -228,14 +227,23 @@ pub(crate) fn to_sql_column(
     use DataType::*;
     let arrow_err = |e| {
         Error::arrow(
-            format!("table {table:?}, column {:?}: converting for SQLite", field.name()),
+            format!(
+                "table {table:?}, column {:?}: converting for SQLite",
+                field.name()
+            ),
             e,
         )
     };
     let cast_to = |to: &DataType| cast(array, to).map_err(arrow_err);
     Ok(match array.data_type() {
         Null => SqlColumn::Null,
-        Boolean => SqlColumn::Boolean(array.as_any().downcast_ref::<BooleanArray>().cloned().unwrap_or_else(|| unreachable_type(array))),
+        Boolean => SqlColumn::Boolean(
+            array
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .cloned()
+                .unwrap_or_else(|| unreachable_type(array)),
+        ),
         Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 => {
             SqlColumn::Integer(downcast::<Int64Array>(&cast_to(&Int64)?))
         }
@@ -267,7 +275,9 @@ pub(crate) fn to_sql_column(
                 }
             }
         }
-        Float16 | Float32 | Float64 => SqlColumn::Real(downcast::<Float64Array>(&cast_to(&Float64)?)),
+        Float16 | Float32 | Float64 => {
+            SqlColumn::Real(downcast::<Float64Array>(&cast_to(&Float64)?))
+        }
         Utf8 => SqlColumn::Text(downcast(array)),
         LargeUtf8 => SqlColumn::LargeText(downcast(array)),
         Utf8View => SqlColumn::TextView(downcast(array)),
@@ -275,19 +285,71 @@ pub(crate) fn to_sql_column(
         LargeBinary => SqlColumn::LargeBlob(downcast(array)),
         BinaryView => SqlColumn::BlobView(downcast(array)),
         FixedSizeBinary(_) => SqlColumn::Blob(downcast::<BinaryArray>(&cast_to(&Binary)?)),
-        Date32 => SqlColumn::Text(format_temporal::<Date32Type, _>(array, "%Y-%m-%d", "", as_datetime::<Date32Type>)),
-        Date64 => SqlColumn::Text(format_temporal::<Date64Type, _>(array, "%Y-%m-%d", "", as_datetime::<Date64Type>)),
-        Time32(TimeUnit::Second) => SqlColumn::Text(format_temporal::<Time32SecondType, _>(array, "%H:%M:%S", "", as_time::<Time32SecondType>)),
-        Time32(_) => SqlColumn::Text(format_temporal::<Time32MillisecondType, _>(array, "%H:%M:%S%.3f", "", as_time::<Time32MillisecondType>)),
-        Time64(TimeUnit::Nanosecond) => SqlColumn::Text(format_temporal::<Time64NanosecondType, _>(array, "%H:%M:%S%.9f", "", as_time::<Time64NanosecondType>)),
-        Time64(_) => SqlColumn::Text(format_temporal::<Time64MicrosecondType, _>(array, "%H:%M:%S%.6f", "", as_time::<Time64MicrosecondType>)),
+        Date32 => SqlColumn::Text(format_temporal::<Date32Type, _>(
+            array,
+            "%Y-%m-%d",
+            "",
+            as_datetime::<Date32Type>,
+        )),
+        Date64 => SqlColumn::Text(format_temporal::<Date64Type, _>(
+            array,
+            "%Y-%m-%d",
+            "",
+            as_datetime::<Date64Type>,
+        )),
+        Time32(TimeUnit::Second) => SqlColumn::Text(format_temporal::<Time32SecondType, _>(
+            array,
+            "%H:%M:%S",
+            "",
+            as_time::<Time32SecondType>,
+        )),
+        Time32(_) => SqlColumn::Text(format_temporal::<Time32MillisecondType, _>(
+            array,
+            "%H:%M:%S%.3f",
+            "",
+            as_time::<Time32MillisecondType>,
+        )),
+        Time64(TimeUnit::Nanosecond) => {
+            SqlColumn::Text(format_temporal::<Time64NanosecondType, _>(
+                array,
+                "%H:%M:%S%.9f",
+                "",
+                as_time::<Time64NanosecondType>,
+            ))
+        }
+        Time64(_) => SqlColumn::Text(format_temporal::<Time64MicrosecondType, _>(
+            array,
+            "%H:%M:%S%.6f",
+            "",
+            as_time::<Time64MicrosecondType>,
+        )),
         Timestamp(unit, tz) => {
             let suffix = if tz.is_some() { "+00:00" } else { "" };
             SqlColumn::Text(match unit {
-                TimeUnit::Second => format_temporal::<TimestampSecondType, _>(array, "%Y-%m-%d %H:%M:%S", suffix, as_datetime::<TimestampSecondType>),
-                TimeUnit::Millisecond => format_temporal::<TimestampMillisecondType, _>(array, "%Y-%m-%d %H:%M:%S%.3f", suffix, as_datetime::<TimestampMillisecondType>),
-                TimeUnit::Microsecond => format_temporal::<TimestampMicrosecondType, _>(array, "%Y-%m-%d %H:%M:%S%.6f", suffix, as_datetime::<TimestampMicrosecondType>),
-                TimeUnit::Nanosecond => format_temporal::<TimestampNanosecondType, _>(array, "%Y-%m-%d %H:%M:%S%.9f", suffix, as_datetime::<TimestampNanosecondType>),
+                TimeUnit::Second => format_temporal::<TimestampSecondType, _>(
+                    array,
+                    "%Y-%m-%d %H:%M:%S",
+                    suffix,
+                    as_datetime::<TimestampSecondType>,
+                ),
+                TimeUnit::Millisecond => format_temporal::<TimestampMillisecondType, _>(
+                    array,
+                    "%Y-%m-%d %H:%M:%S%.3f",
+                    suffix,
+                    as_datetime::<TimestampMillisecondType>,
+                ),
+                TimeUnit::Microsecond => format_temporal::<TimestampMicrosecondType, _>(
+                    array,
+                    "%Y-%m-%d %H:%M:%S%.6f",
+                    suffix,
+                    as_datetime::<TimestampMicrosecondType>,
+                ),
+                TimeUnit::Nanosecond => format_temporal::<TimestampNanosecondType, _>(
+                    array,
+                    "%Y-%m-%d %H:%M:%S%.9f",
+                    suffix,
+                    as_datetime::<TimestampNanosecondType>,
+                ),
             })
         }
         Decimal32(_, _) | Decimal64(_, _) | Decimal128(_, _) => {
@@ -298,7 +360,12 @@ pub(crate) fn to_sql_column(
         }
         Dictionary(_, value) => {
             let values = cast_to(value)?;
-            let field = Arc::new(field.as_ref().clone().with_data_type(value.as_ref().clone()));
+            let field = Arc::new(
+                field
+                    .as_ref()
+                    .clone()
+                    .with_data_type(value.as_ref().clone()),
+            );
             return to_sql_column(table, &field, &values, first_row);
         }
         other => {
@@ -523,7 +590,11 @@ mod tests {
         ];
         for (written, read) in cases {
             let declared = declared_type_of(&written).unwrap();
-            assert_eq!(arrow_type(&declared), read, "{written} declared as {declared}");
+            assert_eq!(
+                arrow_type(&declared),
+                read,
+                "{written} declared as {declared}"
+            );
         }
     }
 
@@ -533,7 +604,10 @@ mod tests {
         assert_eq!(family("NUMERIC"), Family::Real);
         assert_eq!(family("int"), Family::Integer);
         assert_eq!(family(""), Family::Blob);
-        assert_eq!(arrow_type("DATETIME"), DataType::Timestamp(TimeUnit::Microsecond, None));
+        assert_eq!(
+            arrow_type("DATETIME"),
+            DataType::Timestamp(TimeUnit::Microsecond, None)
+        );
     }
 
     #[test]

@@ -27,9 +27,13 @@ fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
 
 async fn append(w: &DuckDbWarehouse, table: &str, b: &RecordBatch) -> etl_core::Result<()> {
     let spec = TableSpec::new(table, b.schema()).with_mode(WriteMode::Append);
-    w.write(&spec, BatchStream::from_batches(b.schema(), vec![b.clone()]), &WriteOptions::default())
-        .await
-        .map(|_| ())
+    w.write(
+        &spec,
+        BatchStream::from_batches(b.schema(), vec![b.clone()]),
+        &WriteOptions::default(),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Runs `sql`, which selects `columns` VARCHAR columns, and flattens the rows.
@@ -37,7 +41,11 @@ async fn query_strings(w: &DuckDbWarehouse, sql: &'static str, columns: usize) -
     w.with_connection(move |c| {
         let mut stmt = c.prepare(sql).unwrap();
         let rows = stmt
-            .query_map([], |r| (0..columns).map(|i| r.get::<_, String>(i)).collect::<Result<Vec<_>, _>>())
+            .query_map([], |r| {
+                (0..columns)
+                    .map(|i| r.get::<_, String>(i))
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
@@ -53,9 +61,13 @@ async fn nested_types_are_native_duckdb_types() {
     let w = DuckDbWarehouse::open(dir.path().join("t.duckdb")).unwrap();
     let b = etl_core::conformance::all_types_batch();
     let spec = TableSpec::new("all", b.schema()).with_primary_key(["id"]);
-    w.write(&spec, BatchStream::from_batches(b.schema(), vec![b]), &WriteOptions::default())
-        .await
-        .unwrap();
+    w.write(
+        &spec,
+        BatchStream::from_batches(b.schema(), vec![b]),
+        &WriteOptions::default(),
+    )
+    .await
+    .unwrap();
     let types = query_strings(
         &w,
         "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY column_index) \
@@ -85,19 +97,45 @@ async fn nested_types_are_native_duckdb_types() {
 async fn narrower_types_widen_into_existing_columns_and_wider_ones_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let w = DuckDbWarehouse::open(dir.path().join("t.duckdb")).unwrap();
-    append(&w, "n", &batch(vec![("v", Arc::new(Int64Array::from(vec![1])))])).await.unwrap();
-    append(&w, "n", &batch(vec![("v", Arc::new(Int32Array::from(vec![2])))])).await.unwrap();
-    append(&w, "m", &batch(vec![("v", Arc::new(Int32Array::from(vec![1])))])).await.unwrap();
-    let err = append(&w, "m", &batch(vec![("v", Arc::new(Int64Array::from(vec![i64::MAX])))]))
-        .await
-        .unwrap_err();
+    append(
+        &w,
+        "n",
+        &batch(vec![("v", Arc::new(Int64Array::from(vec![1])))]),
+    )
+    .await
+    .unwrap();
+    append(
+        &w,
+        "n",
+        &batch(vec![("v", Arc::new(Int32Array::from(vec![2])))]),
+    )
+    .await
+    .unwrap();
+    append(
+        &w,
+        "m",
+        &batch(vec![("v", Arc::new(Int32Array::from(vec![1])))]),
+    )
+    .await
+    .unwrap();
+    let err = append(
+        &w,
+        "m",
+        &batch(vec![("v", Arc::new(Int64Array::from(vec![i64::MAX])))]),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(&err, Error::IncompatibleSchema { table, column, existing, .. }
             if table == "m" && column == "v" && existing == "INTEGER"),
         "{err:?}"
     );
     let got = w.read_table("n").await.unwrap();
-    let v = got[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+    let v = got[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
     assert_eq!(v.values(), &[1, 2]);
 }
 
@@ -106,8 +144,15 @@ async fn durations_become_intervals() {
     let dir = tempfile::tempdir().unwrap();
     let w = DuckDbWarehouse::open(dir.path().join("t.duckdb")).unwrap();
     let d = DurationSecondArray::from(vec![Some(90), None]);
-    append(&w, "spans", &batch(vec![("d", Arc::new(d))])).await.unwrap();
-    let got = query_strings(&w, "SELECT CAST(d AS VARCHAR) FROM spans WHERE d IS NOT NULL", 1).await;
+    append(&w, "spans", &batch(vec![("d", Arc::new(d))]))
+        .await
+        .unwrap();
+    let got = query_strings(
+        &w,
+        "SELECT CAST(d AS VARCHAR) FROM spans WHERE d IS NOT NULL",
+        1,
+    )
+    .await;
     assert_eq!(got, ["00:01:30"]);
 }
 
@@ -117,13 +162,25 @@ async fn loads_persist_in_the_file() {
     let path = dir.path().join("t.duckdb");
     {
         let w = DuckDbWarehouse::open(&path).unwrap();
-        append(&w, "t", &batch(vec![("s", Arc::new(StringArray::from(vec!["kept"])))]))
-            .await
-            .unwrap();
+        append(
+            &w,
+            "t",
+            &batch(vec![("s", Arc::new(StringArray::from(vec!["kept"])))]),
+        )
+        .await
+        .unwrap();
     }
     let w = DuckDbWarehouse::open(&path).unwrap();
     let got = w.read_table("t").await.unwrap();
-    assert_eq!(got[0].column(0).as_any().downcast_ref::<StringArray>().unwrap().value(0), "kept");
+    assert_eq!(
+        got[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .value(0),
+        "kept"
+    );
     assert_eq!(w.loads().await.unwrap().len(), 1);
     let schema = w.table_schema("t").await.unwrap().unwrap();
     assert_eq!(schema.field(0).data_type(), &DataType::Utf8);

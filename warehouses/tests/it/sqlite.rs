@@ -28,9 +28,13 @@ fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
 
 async fn write(w: &SqliteWarehouse, table: &str, b: &RecordBatch) -> etl_core::Result<()> {
     let spec = TableSpec::new(table, b.schema()).with_mode(WriteMode::Append);
-    w.write(&spec, BatchStream::from_batches(b.schema(), vec![b.clone()]), &WriteOptions::default())
-        .await
-        .map(|_| ())
+    w.write(
+        &spec,
+        BatchStream::from_batches(b.schema(), vec![b.clone()]),
+        &WriteOptions::default(),
+    )
+    .await
+    .map(|_| ())
 }
 
 #[tokio::test]
@@ -39,9 +43,13 @@ async fn declared_types_and_storage_classes_follow_the_documented_table() {
     let w = SqliteWarehouse::open(dir.path().join("t.sqlite")).unwrap();
     let b = etl_core::conformance::all_types_batch();
     let spec = TableSpec::new("all", b.schema()).with_primary_key(["id"]);
-    w.write(&spec, BatchStream::from_batches(b.schema(), vec![b]), &WriteOptions::default())
-        .await
-        .unwrap();
+    w.write(
+        &spec,
+        BatchStream::from_batches(b.schema(), vec![b]),
+        &WriteOptions::default(),
+    )
+    .await
+    .unwrap();
     let described = w
         .with_connection(|c| {
             let mut stmt = c
@@ -95,11 +103,17 @@ async fn sqlite_date_functions_read_the_stored_text() {
     let dir = tempfile::tempdir().unwrap();
     let w = SqliteWarehouse::open(dir.path().join("t.sqlite")).unwrap();
     let ts = TimestampNanosecondArray::from(vec![1_700_000_000_123_456_789]);
-    write(&w, "events", &batch(vec![("at", Arc::new(ts))])).await.unwrap();
+    write(&w, "events", &batch(vec![("at", Arc::new(ts))]))
+        .await
+        .unwrap();
     let (day, unix): (String, i64) = w
         .with_connection(|c| {
-            Ok(c.query_row("SELECT date(at), unixepoch(at) FROM events", [], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap())
+            Ok(
+                c.query_row("SELECT date(at), unixepoch(at) FROM events", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap(),
+            )
         })
         .await
         .unwrap();
@@ -119,7 +133,11 @@ async fn a_u64_beyond_sqlite_integers_is_an_error_naming_the_row() {
         "{err:?}"
     );
     assert!(err.to_string().contains("18446744073709551615"), "{err}");
-    assert_eq!(w.table_schema("counters").await.unwrap(), None, "nothing was created");
+    assert_eq!(
+        w.table_schema("counters").await.unwrap(),
+        None,
+        "nothing was created"
+    );
 }
 
 #[tokio::test]
@@ -132,17 +150,33 @@ async fn wide_decimals_stay_exact_and_lists_are_json() {
         let dec = Decimal128Array::from(vec![10_i128.pow(38) - 1])
             .with_precision_and_scale(38, 2)
             .unwrap();
-        let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1), None])]);
-        write(&w, "t", &batch(vec![("d", Arc::new(dec)), ("l", Arc::new(list))]))
-            .await
-            .unwrap();
+        let list =
+            ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1), None])]);
+        write(
+            &w,
+            "t",
+            &batch(vec![("d", Arc::new(dec)), ("l", Arc::new(list))]),
+        )
+        .await
+        .unwrap();
     }
     // Reopened from the file: the rows were committed.
     let w = SqliteWarehouse::open(&path).unwrap();
     let got = w.read_table("t").await.unwrap();
-    let d = got[0].column(0).as_any().downcast_ref::<Decimal128Array>().unwrap();
-    assert_eq!(d.value_as_string(0), "999999999999999999999999999999999999.99");
-    let l = got[0].column(1).as_any().downcast_ref::<StringArray>().unwrap();
+    let d = got[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Decimal128Array>()
+        .unwrap();
+    assert_eq!(
+        d.value_as_string(0),
+        "999999999999999999999999999999999999.99"
+    );
+    let l = got[0]
+        .column(1)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
     assert_eq!(l.value(0), "[1,null]");
 }
 
@@ -161,10 +195,18 @@ async fn a_string_column_of_another_tool_reads_back_by_affinity() {
     .await
     .unwrap();
     let schema = w.table_schema("legacy").await.unwrap().unwrap();
-    let types: Vec<_> = schema.fields().iter().map(|f| f.data_type().clone()).collect();
+    let types: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect();
     assert_eq!(types, [DataType::Int64, DataType::Utf8, DataType::Float64]);
     let got = w.read_table("legacy").await.unwrap();
-    let ids = got[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+    let ids = got[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
     assert_eq!(ids.values(), &[1, 2]);
     assert_eq!(w.table_names().await.unwrap(), vec!["legacy".to_owned()]);
 }
