@@ -6,13 +6,18 @@
 //! cargo run --example load_files -- out.duckdb
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use etl::{DuckDbWarehouse, ETLWorkflow, FilesExtractor, Warehouse};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    // `cargo run` sets CARGO_MANIFEST_DIR; a binary run on its own falls back
+    // to the checkout it was built from.
+    let data = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf())
+        .join("examples/data");
     let target = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "load_files.duckdb".to_owned());

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use etl_core::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use etl_core::arrow::compute::cast;
 use etl_core::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use etl_core::{Error, Result, TableSpec};
+use etl_core::stream::{BlockingBatches, consume_blocking};
+use etl_core::{BatchStream, Error, Result, TableSpec, WriteSummary};
 
 /// Quotes an identifier for SQLite and DuckDB: in double quotes, inner quotes doubled.
 pub(crate) fn quote_ident(name: &str) -> String {
@@ -67,6 +68,52 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Batches in flight between a stream and the thread writing it.
+const IN_FLIGHT: usize = 2;
+
+/// One load being written: its id, what it writes, when it started.
+pub(crate) struct Load {
+    pub(crate) id: String,
+    pub(crate) spec: TableSpec,
+    /// Microseconds since the Unix epoch.
+    pub(crate) started: i64,
+}
+
+/// Writes `batches` with `write`, on tokio's blocking pool, holding the
+/// connection. `write` commits or rolls back before it returns; a failure is
+/// then recorded by `record_failure` (its own error is dropped: the write's
+/// error is the one that says what went wrong).
+pub(crate) async fn write_recorded<C, W, R>(
+    conn: Arc<Mutex<C>>,
+    spec: &TableSpec,
+    batches: BatchStream,
+    write: W,
+    record_failure: R,
+) -> Result<WriteSummary>
+where
+    C: Send + 'static,
+    W: FnOnce(&mut C, &Load, &mut BlockingBatches) -> Result<WriteSummary> + Send + 'static,
+    R: FnOnce(&C, &Load, &Error) -> Result<()> + Send + 'static,
+{
+    let table = spec.name().to_owned();
+    let spec = spec.clone();
+    consume_blocking(&table, batches, IN_FLIGHT, move |batches| {
+        let mut conn = lock(&conn);
+        let load = Load {
+            id: new_load_id(),
+            spec,
+            started: now_micros(),
+        };
+        let outcome = write(&mut conn, &load, batches);
+        if let Err(e) = &outcome {
+            let _ = record_failure(&conn, &load, e);
+        }
+        outcome
+    })
+    .await
+    .map_err(|e| e.in_table(&table))
 }
 
 /// Checks what every warehouse refuses before it touches the database.

@@ -11,10 +11,17 @@ use etl_core::{Error, ExtractOptions, Extractor, TableSpec};
 use etl_extractors::FilesExtractor;
 use futures::StreamExt;
 
+/// The fixtures folder, found at run time: a test binary built from another
+/// checkout of the same sources (a shared target directory) must not read
+/// that checkout's files.
 fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path)
+    manifest_dir().join("tests/fixtures").join(path)
+}
+
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf())
 }
 
 async fn spec(files: &FilesExtractor, table: &str) -> TableSpec {

@@ -82,22 +82,19 @@ pub use ::duckdb as driver;
 use ::duckdb::{Config, Connection, params};
 use etl_core::arrow::array::RecordBatch;
 use etl_core::arrow::datatypes::{DataType, Field, SchemaRef};
-use etl_core::stream::{BlockingBatches, consume_blocking};
+use etl_core::stream::BlockingBatches;
 use etl_core::{
     BatchStream, Error, LOADS_TABLE, LoadRecord, LoadStatus, Result, TableSpec, Warehouse,
     WriteMode, WriteOptions, WriteSummary,
 };
 
 use crate::common::{
-    BatchFitter, ColumnSource, check_spec, lock, new_load_id, now_micros, quote_ident,
-    quote_idents, rfc3339, staging_name,
+    BatchFitter, ColumnSource, Load, check_spec, lock, now_micros, quote_ident, quote_idents,
+    rfc3339, staging_name, write_recorded,
 };
 use types::{appendable, column_type, interval_text, is_interval, widens};
 
 const WAREHOUSE: &str = "duckdb";
-
-/// Batches in flight between the stream and the writing thread.
-const IN_FLIGHT: usize = 2;
 
 /// A warehouse in one DuckDB file.
 ///
@@ -206,31 +203,17 @@ impl Warehouse for DuckDbWarehouse {
         batches: BatchStream,
         options: &WriteOptions,
     ) -> Result<WriteSummary> {
-        let conn = self.conn.clone();
-        let spec = spec.clone();
         let options = options.clone();
-        let table = spec.name().to_owned();
-        consume_blocking(&table, batches, IN_FLIGHT, move |batches| {
-            let conn = lock(&conn);
-            let load_id = new_load_id();
-            let started = now_micros();
-            let outcome = write_in_transaction(&conn, &spec, &options, &load_id, started, batches);
-            if let Err(e) = &outcome {
-                // The transaction rolled back; the failure is recorded on its own.
-                let _ = record_load(
-                    &conn,
-                    &load_id,
-                    &spec,
-                    0,
-                    started,
-                    LoadStatus::Failed,
-                    Some(&e.to_string()),
-                );
-            }
-            outcome
-        })
+        write_recorded(
+            self.conn.clone(),
+            spec,
+            batches,
+            move |conn, load, batches| write_in_transaction(conn, load, &options, batches),
+            |conn, load, error| {
+                record_load(conn, load, 0, LoadStatus::Failed, Some(&error.to_string()))
+            },
+        )
         .await
-        .map_err(|e| e.in_table(&table))
     }
 
     async fn drop_table(&self, table: &str) -> Result<bool> {
@@ -349,12 +332,11 @@ impl Drop for Tx<'_> {
 
 fn write_in_transaction(
     conn: &Connection,
-    spec: &TableSpec,
+    load: &Load,
     options: &WriteOptions,
-    load_id: &str,
-    started: i64,
     batches: &mut BlockingBatches,
 ) -> Result<WriteSummary> {
+    let spec = &load.spec;
     check_spec(spec)?;
     let table = spec.name();
     let incoming = incoming_columns(spec)?;
@@ -407,18 +389,10 @@ fn write_in_transaction(
         }
     };
     let columns = read_schema(conn, table)?.map_or(0, |s| s.fields().len());
-    record_load(
-        conn,
-        load_id,
-        spec,
-        rows,
-        started,
-        LoadStatus::Succeeded,
-        None,
-    )?;
+    record_load(conn, load, rows, LoadStatus::Succeeded, None)?;
     tx.commit()?;
     Ok(WriteSummary::new(
-        load_id.to_owned(),
+        load.id.clone(),
         rows,
         columns,
         added_columns,
@@ -431,10 +405,8 @@ fn execute(conn: &Connection, sql: &str) -> Result<()> {
 
 fn record_load(
     conn: &Connection,
-    load_id: &str,
-    spec: &TableSpec,
+    load: &Load,
     rows: u64,
-    started: i64,
     status: LoadStatus,
     error: Option<&str>,
 ) -> Result<()> {
@@ -444,11 +416,11 @@ fn record_load(
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         ),
         params![
-            load_id,
-            spec.name(),
-            spec.mode().as_str(),
+            load.id,
+            load.spec.name(),
+            load.spec.mode().as_str(),
             rows,
-            rfc3339(started),
+            rfc3339(load.started),
             rfc3339(now_micros()),
             status.as_str(),
             error,

@@ -80,7 +80,7 @@ use std::sync::{Arc, Mutex};
 
 use etl_core::arrow::array::RecordBatch;
 use etl_core::arrow::datatypes::{Schema, SchemaRef};
-use etl_core::stream::{BlockingBatches, consume_blocking};
+use etl_core::stream::BlockingBatches;
 use etl_core::{
     BatchStream, Error, LOADS_TABLE, LoadRecord, LoadStatus, Result, TableSpec, Warehouse,
     WriteMode, WriteOptions, WriteSummary,
@@ -88,8 +88,8 @@ use etl_core::{
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::common::{
-    check_batch_schema, check_spec, lock, new_load_id, now_micros, quote_ident, quote_idents,
-    rfc3339, staging_name,
+    Load, check_batch_schema, check_spec, lock, now_micros, quote_ident, quote_idents, rfc3339,
+    staging_name, write_recorded,
 };
 use types::{ColumnReader, SqlColumn, declared_type, family, to_sql_column};
 
@@ -97,9 +97,6 @@ const WAREHOUSE: &str = "sqlite";
 
 /// Most rows one `INSERT` statement carries (fewer when columns are many).
 const MAX_ROWS_PER_STATEMENT: usize = 256;
-
-/// Batches in flight between the stream and the writing thread.
-const IN_FLIGHT: usize = 2;
 
 /// A warehouse in one SQLite file.
 ///
@@ -218,32 +215,17 @@ impl Warehouse for SqliteWarehouse {
         batches: BatchStream,
         options: &WriteOptions,
     ) -> Result<WriteSummary> {
-        let conn = self.conn.clone();
-        let spec = spec.clone();
         let options = options.clone();
-        let table = spec.name().to_owned();
-        consume_blocking(&table, batches, IN_FLIGHT, move |batches| {
-            let mut conn = lock(&conn);
-            let load_id = new_load_id();
-            let started = now_micros();
-            let outcome =
-                write_in_transaction(&mut conn, &spec, &options, &load_id, started, batches);
-            if let Err(e) = &outcome {
-                // The transaction rolled back; the failure is recorded on its own.
-                let _ = record_load(
-                    &conn,
-                    &load_id,
-                    &spec,
-                    0,
-                    started,
-                    LoadStatus::Failed,
-                    Some(&e.to_string()),
-                );
-            }
-            outcome
-        })
+        write_recorded(
+            self.conn.clone(),
+            spec,
+            batches,
+            move |conn, load, batches| write_in_transaction(conn, load, &options, batches),
+            |conn, load, error| {
+                record_load(conn, load, 0, LoadStatus::Failed, Some(&error.to_string()))
+            },
+        )
         .await
-        .map_err(|e| e.in_table(&table))
     }
 
     async fn drop_table(&self, table: &str) -> Result<bool> {
@@ -341,12 +323,11 @@ fn db_error(e: rusqlite::Error) -> Error {
 
 fn write_in_transaction(
     conn: &mut Connection,
-    spec: &TableSpec,
+    load: &Load,
     options: &WriteOptions,
-    load_id: &str,
-    started: i64,
     batches: &mut BlockingBatches,
 ) -> Result<WriteSummary> {
+    let spec = &load.spec;
     check_spec(spec)?;
     let table = spec.name();
     let tx = conn
@@ -374,18 +355,10 @@ fn write_in_transaction(
         .map_err(db_error)?;
     }
     let columns = table_columns(&tx, table)?.map_or(0, |c| c.len());
-    record_load(
-        &tx,
-        load_id,
-        spec,
-        rows,
-        started,
-        LoadStatus::Succeeded,
-        None,
-    )?;
+    record_load(&tx, load, rows, LoadStatus::Succeeded, None)?;
     tx.commit().map_err(db_error)?;
     Ok(WriteSummary::new(
-        load_id.to_owned(),
+        load.id.clone(),
         rows,
         columns,
         added_columns,
@@ -394,10 +367,8 @@ fn write_in_transaction(
 
 fn record_load(
     conn: &Connection,
-    load_id: &str,
-    spec: &TableSpec,
+    load: &Load,
     rows: u64,
-    started: i64,
     status: LoadStatus,
     error: Option<&str>,
 ) -> Result<()> {
@@ -407,11 +378,11 @@ fn record_load(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
         ),
         params![
-            load_id,
-            spec.name(),
-            spec.mode().as_str(),
+            load.id,
+            load.spec.name(),
+            load.spec.mode().as_str(),
             rows as i64,
-            rfc3339(started),
+            rfc3339(load.started),
             rfc3339(now_micros()),
             status.as_str(),
             error,
