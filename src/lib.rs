@@ -19,6 +19,8 @@
 //!
 //! | feature | gives | default |
 //! | --- | --- | --- |
+//! | `airtable` | [`AirtableExtractor`]: every table of an Airtable base | yes |
+//! | `http` | [`HttpExtractor`]: REST/JSON APIs, configured in Rust or TOML | yes |
 //! | `files` | [`FilesExtractor`]: CSV, TSV, Parquet, JSON Lines | yes |
 //! | `sqlite` | [`SqliteWarehouse`], SQLite compiled in | yes |
 //! | `duckdb` | [`DuckDbWarehouse`], DuckDB compiled in | yes |
@@ -41,6 +43,10 @@ pub mod warehouses {
 
 #[cfg(feature = "files")]
 pub use etl_extractors::FilesExtractor;
+#[cfg(feature = "airtable")]
+pub use etl_extractors::{AirtableConfig, AirtableExtractor};
+#[cfg(feature = "http")]
+pub use etl_extractors::{HttpConfig, HttpExtractor};
 #[cfg(feature = "duckdb")]
 pub use etl_warehouses::DuckDbWarehouse;
 #[cfg(feature = "sqlite")]

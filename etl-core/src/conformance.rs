@@ -21,7 +21,9 @@
 //!   anything is written;
 //! - merge upserts on the primary key, the last row of a key winning;
 //! - `recreate` drops and recreates, empty tables are created, a load with no
-//!   columns is refused with an error naming the table, and a million rows load.
+//!   columns is refused with an error naming the table, and a million rows load;
+//! - an incremental cursor is stored with the data in the same transaction,
+//!   per (source, table): a failed write leaves the old one.
 
 use std::future::Future;
 use std::path::Path;
@@ -53,7 +55,7 @@ macro_rules! warehouse_conformance {
             schema_evolution, incompatible_type_change_is_refused, merge_upserts_on_primary_key,
             recreate_drops_and_recreates, empty_tables, zero_column_loads_are_refused,
             unsupported_types_are_named, loads_are_recorded, cancelled_write_leaves_table_untouched,
-            million_rows);
+            cursors_are_kept_with_the_data, million_rows);
     };
     (@tests $open:expr; $($check:ident),*) => {
         $(
@@ -568,6 +570,87 @@ pub async fn failed_stream_leaves_table_untouched<W: Warehouse, O: Fn(&Path) -> 
                 .iter()
                 .filter(|l| l.status == LoadStatus::Failed)
                 .all(|l| l.rows == 0 && l.error.as_deref().is_some_and(|e| e.contains("injected")))
+        );
+    })
+    .await;
+}
+
+/// A stream's cursor is stored with its data, per source and table, and a
+/// failed write leaves the cursor where it was.
+pub async fn cursors_are_kept_with_the_data<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) {
+    with_warehouse(open, |warehouse| async move {
+        let spec = people_spec(WriteMode::Merge).with_cursor("updated_at");
+        let table = "people";
+        assert_eq!(warehouse.cursor("src", table).await.unwrap(), None);
+
+        let batch = people(&[1, 2], &["ada", "bob"]);
+        let with_cursor = |batches: Vec<RecordBatch>, cursor: &str| {
+            let stream = BatchStream::from_batches(batch.schema(), batches);
+            stream.notes().set_cursor(cursor);
+            stream
+        };
+        let options = WriteOptions::default().with_source("src");
+        warehouse
+            .write(&spec, with_cursor(vec![batch.clone()], "c1"), &options)
+            .await
+            .unwrap();
+        assert_eq!(
+            warehouse.cursor("src", table).await.unwrap().as_deref(),
+            Some("c1")
+        );
+        assert_eq!(
+            warehouse.cursor("other", table).await.unwrap(),
+            None,
+            "per source"
+        );
+
+        // A write without a source leaves the cursor alone; so does a stream without one.
+        warehouse
+            .write(
+                &spec,
+                with_cursor(vec![batch.clone()], "ignored"),
+                &WriteOptions::default(),
+            )
+            .await
+            .unwrap();
+        warehouse
+            .write(&spec, stream_of(&batch), &options)
+            .await
+            .unwrap();
+        assert_eq!(
+            warehouse.cursor("src", table).await.unwrap().as_deref(),
+            Some("c1")
+        );
+
+        // A failing stream that set a cursor: neither rows nor cursor move.
+        let failing = failing_stream(vec![people(&[3, 4], &["cy", "di"])], batch.schema());
+        failing.notes().set_cursor("c2");
+        warehouse
+            .write(&spec, failing, &options)
+            .await
+            .expect_err("a failing stream fails the write");
+        assert_eq!(
+            warehouse.cursor("src", table).await.unwrap().as_deref(),
+            Some("c1")
+        );
+        assert_eq!(read(&warehouse, table).await.num_rows(), 2);
+
+        warehouse
+            .write(
+                &spec,
+                with_cursor(vec![people(&[3], &["cy"])], "c3"),
+                &options,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            warehouse.cursor("src", table).await.unwrap().as_deref(),
+            Some("c3")
+        );
+        assert_eq!(
+            warehouse.table_names().await.unwrap(),
+            vec![table.to_owned()],
+            "the state table is the warehouse's own"
         );
     })
     .await;

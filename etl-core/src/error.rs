@@ -142,6 +142,21 @@ pub enum Error {
         retryable: bool,
     },
 
+    /// A remote source (a web API) refused or failed a request. `what` names
+    /// the source and the table (`Airtable base "app…", table "Orders"`),
+    /// never a credential.
+    #[error("{what}: {}{message}", status.map(|s| format!("HTTP {s}: ")).unwrap_or_default())]
+    Remote {
+        /// The source and table concerned.
+        what: String,
+        /// The HTTP status, when the source answered.
+        status: Option<u16>,
+        /// What went wrong, with the source's own error type and message.
+        message: String,
+        /// Whether trying again may succeed (rate limited, a server error, a network error).
+        retryable: bool,
+    },
+
     /// A write was abandoned before its stream ended (the caller was dropped or
     /// cancelled); the transaction was rolled back.
     #[error(
@@ -172,7 +187,9 @@ impl Error {
     /// Whether trying the same operation again may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Database { retryable, .. } | Error::Extract { retryable, .. } => *retryable,
+            Error::Database { retryable, .. }
+            | Error::Extract { retryable, .. }
+            | Error::Remote { retryable, .. } => *retryable,
             Error::Io { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::Interrupted

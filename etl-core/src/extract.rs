@@ -13,12 +13,17 @@ pub const DEFAULT_BATCH_SIZE: usize = 8192;
 pub struct ExtractOptions {
     /// Rows per record batch, at most.
     pub batch_size: usize,
+    /// For an incremental table (one whose [`TableSpec::cursor`] is set): the
+    /// cursor the last successful load left, so that only what changed since
+    /// is read. `None` reads everything.
+    pub since: Option<String>,
 }
 
 impl Default for ExtractOptions {
     fn default() -> Self {
         ExtractOptions {
             batch_size: DEFAULT_BATCH_SIZE,
+            since: None,
         }
     }
 }
@@ -28,7 +33,14 @@ impl ExtractOptions {
     pub fn with_batch_size(batch_size: usize) -> Self {
         ExtractOptions {
             batch_size: batch_size.max(1),
+            since: None,
         }
+    }
+
+    /// Reads only what changed since `cursor` (for incremental tables).
+    pub fn with_since(mut self, cursor: Option<String>) -> Self {
+        self.since = cursor;
+        self
     }
 }
 
@@ -38,7 +50,20 @@ impl ExtractOptions {
 /// fails fast and before any data moves. Every batch of a stream opened by
 /// [`Extractor::extract`] has the schema of the [`TableSpec`] it was opened
 /// for, and memory should stay bounded by a few batches whatever the table's size.
+///
+/// An extractor whose tables are incremental declares it with
+/// [`TableSpec::with_cursor`], reads [`ExtractOptions::since`], and gives the
+/// cursor to store for the next run with
+/// [`ExtractNotes::set_cursor`](crate::ExtractNotes::set_cursor) before its
+/// stream ends.
 pub trait Extractor: Send + Sync {
+    /// Who the data comes from, stable across runs (`airtable:app…`,
+    /// `http:https://api.example.com`): the key under which warehouses keep
+    /// this source's incremental cursors.
+    fn source(&self) -> String {
+        std::any::type_name::<Self>().to_owned()
+    }
+
     /// The tables this extractor offers, with their schemas.
     fn tables(&self) -> impl Future<Output = Result<Vec<TableSpec>>> + Send;
 

@@ -48,6 +48,8 @@ pub mod conformance;
 pub use error::{BoxError, Error, Result};
 pub use extract::{DEFAULT_BATCH_SIZE, ExtractOptions, Extractor};
 pub use spec::{TableSpec, WriteMode};
-pub use stream::BatchStream;
-pub use warehouse::{LOADS_TABLE, LoadRecord, LoadStatus, Warehouse, WriteOptions, WriteSummary};
-pub use workflow::{ETLWorkflow, LoadReport, TableReport};
+pub use stream::{AsyncBatchSender, BatchStream, ExtractNotes};
+pub use warehouse::{
+    LOADS_TABLE, LoadRecord, LoadStatus, STATE_TABLE, Warehouse, WriteOptions, WriteSummary,
+};
+pub use workflow::{ETLWorkflow, LoadReport, Progress, TableReport};

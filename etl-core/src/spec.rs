@@ -53,7 +53,8 @@ impl std::str::FromStr for WriteMode {
     }
 }
 
-/// A table in flight: its name, Arrow schema, primary key and write mode.
+/// A table in flight: its name, Arrow schema, primary key, write mode, and
+/// the incremental cursor its extractor keeps, if any.
 ///
 /// ```
 /// use etl_core::arrow::datatypes::{DataType, Field, Schema};
@@ -75,6 +76,7 @@ pub struct TableSpec {
     schema: SchemaRef,
     primary_key: Vec<String>,
     mode: WriteMode,
+    cursor: Option<String>,
 }
 
 impl TableSpec {
@@ -85,6 +87,7 @@ impl TableSpec {
             schema: schema.into(),
             primary_key: Vec::new(),
             mode: WriteMode::default(),
+            cursor: None,
         }
     }
 
@@ -102,6 +105,20 @@ impl TableSpec {
     pub fn with_mode(mut self, mode: WriteMode) -> Self {
         self.mode = mode;
         self
+    }
+
+    /// Declares the table incremental: its extractor can read only what
+    /// changed since a cursor, which the warehouse keeps in `_etl_state`
+    /// with the data; `cursor` says what the cursor tracks, for people
+    /// (`"LAST_MODIFIED_TIME()"`, `"updated_at"`). See [`crate::ETLWorkflow`].
+    pub fn with_cursor(mut self, cursor: impl Into<String>) -> Self {
+        self.cursor = Some(cursor.into());
+        self
+    }
+
+    /// What the table's incremental cursor tracks; `None` for a table read whole every time.
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
     }
 
     /// Replaces the schema (the name, key and mode stay).

@@ -46,6 +46,8 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use arrow::array::RecordBatch;
@@ -56,9 +58,80 @@ use tokio::sync::mpsc;
 use crate::{Error, Result};
 
 /// A schema and an async stream of record batches of that schema.
+///
+/// A stream carries [`ExtractNotes`]: what its producer wants the load's
+/// report to say besides the rows (values it could not convert, warnings).
 pub struct BatchStream {
     schema: SchemaRef,
     inner: BoxStream<'static, Result<RecordBatch>>,
+    notes: ExtractNotes,
+}
+
+/// What an extractor noticed while producing a stream, for the load's report:
+/// values that did not match their column's type and were loaded as null, and
+/// warnings (an unknown source type read as text). Cheap to clone: clones
+/// share the same notes, so a producer can keep one while the stream moves on.
+#[derive(Debug, Clone, Default)]
+pub struct ExtractNotes {
+    inner: Arc<NotesInner>,
+}
+
+#[derive(Debug, Default)]
+struct NotesInner {
+    invalid_values: AtomicU64,
+    warnings: Mutex<Vec<String>>,
+    cursor: Mutex<Option<String>>,
+}
+
+impl ExtractNotes {
+    /// Counts `n` values that were loaded as null because they did not match their column's type.
+    pub fn count_invalid(&self, n: u64) {
+        self.inner.invalid_values.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds a warning, once: the same text twice is kept once.
+    pub fn warn(&self, message: impl Into<String>) {
+        let message = message.into();
+        let mut warnings = self
+            .inner
+            .warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !warnings.contains(&message) {
+            warnings.push(message);
+        }
+    }
+
+    /// Sets the incremental cursor the warehouse stores with this load, for
+    /// the next run's [`ExtractOptions::since`](crate::ExtractOptions::since).
+    /// Set it before the stream's last batch is taken: a warehouse reads it
+    /// once the stream has ended, in the load's transaction.
+    pub fn set_cursor(&self, cursor: impl Into<String>) {
+        *self.inner.cursor.lock().unwrap_or_else(|e| e.into_inner()) = Some(cursor.into());
+    }
+
+    /// The cursor set by [`ExtractNotes::set_cursor`], if any.
+    pub fn cursor(&self) -> Option<String> {
+        self.inner
+            .cursor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Values loaded as null because they did not match their column's type.
+    pub fn invalid_values(&self) -> u64 {
+        self.inner.invalid_values.load(Ordering::Relaxed)
+    }
+
+    /// The warnings so far, in the order they were first given.
+    pub fn warnings(&self) -> Vec<String> {
+        self.inner
+            .warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 impl fmt::Debug for BatchStream {
@@ -78,7 +151,38 @@ impl BatchStream {
         BatchStream {
             schema,
             inner: stream.boxed(),
+            notes: ExtractNotes::default(),
         }
+    }
+
+    /// Attaches `notes`, which the producer keeps a clone of to report into.
+    pub fn with_notes(mut self, notes: ExtractNotes) -> Self {
+        self.notes = notes;
+        self
+    }
+
+    /// The notes of this stream's producer; read them once the stream has ended.
+    pub fn notes(&self) -> &ExtractNotes {
+        &self.notes
+    }
+
+    /// Calls `observe` on every batch as it passes (progress, counting);
+    /// the batches, the schema and the notes are unchanged.
+    pub fn inspect_batches<F>(self, mut observe: F) -> Self
+    where
+        F: FnMut(&RecordBatch) + Send + 'static,
+    {
+        let BatchStream {
+            schema,
+            inner,
+            notes,
+        } = self;
+        let inner = inner.inspect(move |item| {
+            if let Ok(batch) = item {
+                observe(batch);
+            }
+        });
+        BatchStream::new(schema, inner).with_notes(notes)
     }
 
     /// A stream over batches already in memory.
@@ -116,21 +220,38 @@ impl BatchStream {
             };
             let _ = sender.tx.blocking_send(last);
         });
-        let stream = futures::stream::unfold(Some(rx), |state| async move {
-            let mut rx = state?;
-            match rx.recv().await {
-                Some(Message::Batch(Ok(batch))) => Some((Ok(batch), Some(rx))),
-                Some(Message::Batch(Err(e))) => Some((Err(e), None)),
-                Some(Message::End) => None,
-                None => Some((
-                    Err(Error::Internal(
-                        "a batch producer stopped without finishing its stream".into(),
-                    )),
-                    None,
-                )),
-            }
+        Self::new(schema, receive(rx))
+    }
+
+    /// Spawns `produce` as a tokio task; what it sends through the
+    /// [`AsyncBatchSender`] becomes the stream, `capacity` batches ahead at
+    /// most, so fetching the next batches overlaps with writing these.
+    ///
+    /// As with [`BatchStream::from_blocking`], an error `produce` returns ends
+    /// the stream with that error and a panic ends it with [`Error::Internal`];
+    /// dropping the stream makes the sender's `send` return `false`.
+    /// Must be called within a tokio runtime.
+    pub fn from_async<F, Fut>(schema: SchemaRef, capacity: usize, produce: F) -> Self
+    where
+        F: FnOnce(AsyncBatchSender) -> Fut,
+        Fut: std::future::Future<Output = Result<()>> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let task = produce(AsyncBatchSender { tx: tx.clone() });
+        tokio::spawn(async move {
+            let outcome =
+                futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(task)).await;
+            let last = match outcome {
+                Ok(Ok(())) => Message::End,
+                Ok(Err(e)) => Message::Batch(Err(e)),
+                Err(panic) => Message::Batch(Err(Error::Internal(format!(
+                    "a batch producer panicked: {}",
+                    panic_message(&panic)
+                )))),
+            };
+            let _ = tx.send(last).await;
         });
-        Self::new(schema, stream)
+        Self::new(schema, receive(rx))
     }
 
     /// The schema every batch of the stream has.
@@ -156,6 +277,25 @@ impl Stream for BatchStream {
     }
 }
 
+/// The batches a producer sends, until its end marker; a channel that closes
+/// without one is an error, never a clean end.
+fn receive(rx: mpsc::Receiver<Message>) -> impl Stream<Item = Result<RecordBatch>> {
+    futures::stream::unfold(Some(rx), |state| async move {
+        let mut rx = state?;
+        match rx.recv().await {
+            Some(Message::Batch(Ok(batch))) => Some((Ok(batch), Some(rx))),
+            Some(Message::Batch(Err(e))) => Some((Err(e), None)),
+            Some(Message::End) => None,
+            None => Some((
+                Err(Error::Internal(
+                    "a batch producer stopped without finishing its stream".into(),
+                )),
+                None,
+            )),
+        }
+    })
+}
+
 enum Message {
     Batch(Result<RecordBatch>),
     End,
@@ -171,6 +311,19 @@ impl BatchSender {
     /// the stream was dropped: the producer should stop.
     pub fn send(&self, batch: RecordBatch) -> bool {
         self.tx.blocking_send(Message::Batch(Ok(batch))).is_ok()
+    }
+}
+
+/// The sending half given to an async producer by [`BatchStream::from_async`].
+pub struct AsyncBatchSender {
+    tx: mpsc::Sender<Message>,
+}
+
+impl AsyncBatchSender {
+    /// Sends a batch, waiting while the channel is full. Returns `false` when
+    /// the stream was dropped: the producer should stop.
+    pub async fn send(&self, batch: RecordBatch) -> bool {
+        self.tx.send(Message::Batch(Ok(batch))).await.is_ok()
     }
 }
 
@@ -371,6 +524,64 @@ mod tests {
             matches!(err, Error::Cancelled { table } if table == "orders"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn an_async_producer_streams_then_ends_or_fails() {
+        let ok = BatchStream::from_async(schema(), 1, |tx| async move {
+            for i in 0..3 {
+                if !tx.send(batch(i)).await {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        assert_eq!(ok.collect_batches().await.unwrap().len(), 3);
+
+        let failed = BatchStream::from_async(schema(), 1, |tx| async move {
+            tx.send(batch(1)).await;
+            Err(Error::Config("page 2 failed".into()))
+        });
+        let items: Vec<_> = failed.collect().await;
+        assert_eq!(items.len(), 2);
+        assert!(
+            items[1]
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("page 2 failed")
+        );
+
+        let panicked = BatchStream::from_async(schema(), 1, |_tx| async move {
+            panic!("parser exploded");
+        });
+        let err = panicked.collect_batches().await.unwrap_err().to_string();
+        assert!(err.contains("parser exploded"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn notes_and_inspection_travel_with_the_stream() {
+        let notes = ExtractNotes::default();
+        notes.warn("field \"x\" has an unknown type");
+        notes.warn("field \"x\" has an unknown type");
+        let producer_notes = notes.clone();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        let stream = BatchStream::new(
+            schema(),
+            futures::stream::iter((0..3).map(batch).map(Ok)).inspect(move |_| {
+                producer_notes.count_invalid(2);
+            }),
+        )
+        .with_notes(notes)
+        .inspect_batches(move |b| {
+            counter.fetch_add(b.num_rows(), Ordering::SeqCst);
+        });
+        let notes = stream.notes().clone();
+        assert_eq!(stream.collect_batches().await.unwrap().len(), 3);
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        assert_eq!(notes.invalid_values(), 6);
+        assert_eq!(notes.warnings(), ["field \"x\" has an unknown type"]);
     }
 
     #[tokio::test]

@@ -11,6 +11,10 @@ use crate::{BatchStream, Result, TableSpec};
 /// The name of the table in which a warehouse records every load.
 pub const LOADS_TABLE: &str = "_etl_loads";
 
+/// The name of the table in which a warehouse keeps incremental cursors,
+/// one per (source, table), written in the same transaction as the data.
+pub const STATE_TABLE: &str = "_etl_state";
+
 /// Options of one [`Warehouse::write`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -19,12 +23,27 @@ pub struct WriteOptions {
     /// the same transaction as the write: if the write fails, the old table
     /// stays as it was.
     pub recreate: bool,
+    /// The source whose incremental cursor this write carries: when set and
+    /// the stream's [`ExtractNotes`](crate::ExtractNotes) hold a cursor once
+    /// it has ended, the warehouse stores it in [`STATE_TABLE`] under
+    /// (source, table) in the write's transaction, so a failed write leaves
+    /// the cursor where it was.
+    pub source: Option<String>,
 }
 
 impl WriteOptions {
     /// Options that drop and recreate the table when `recreate` is true.
     pub fn recreate(recreate: bool) -> Self {
-        WriteOptions { recreate }
+        WriteOptions {
+            recreate,
+            source: None,
+        }
+    }
+
+    /// Stores the stream's cursor under `source`; see [`WriteOptions::source`].
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
     }
 }
 
@@ -179,4 +198,12 @@ pub trait Warehouse: Send + Sync {
 
     /// Every recorded load, oldest first.
     fn loads(&self) -> impl Future<Output = Result<Vec<LoadRecord>>> + Send;
+
+    /// The incremental cursor stored for `table` of `source` by the last
+    /// successful write that carried one; `None` when there is none.
+    fn cursor(
+        &self,
+        source: &str,
+        table: &str,
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
 }

@@ -1,6 +1,8 @@
 //! [`ETLWorkflow`]: every table of an extractor into a warehouse, in one call.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::{
@@ -13,6 +15,15 @@ use crate::{
 /// warehouse table as it was, and does not stop the others. [`ETLWorkflow::run`]
 /// returns a [`LoadReport`] when every table loaded, and
 /// [`Error::TablesFailed`] (which carries the report) when any did not.
+///
+/// A table whose [`TableSpec::cursor`] is set is read incrementally: the
+/// workflow asks the warehouse for the cursor the table's last successful load
+/// stored ([`Warehouse::cursor`], keyed by [`Extractor::source`]), the
+/// extractor reads only what changed since, and the warehouse writes the rows
+/// (a merge on the primary key) and the new cursor in one transaction, so a
+/// failed load leaves both where they were. [`ETLWorkflow::drop_tables`] and
+/// [`WriteMode::Replace`] read everything. Rows deleted at the source are not
+/// detected by an incremental read: a full reload removes them.
 ///
 /// ```no_run
 /// # async fn demo<E: etl_core::Extractor, W: etl_core::Warehouse>(extractor: E, warehouse: W) -> etl_core::Result<()> {
@@ -27,7 +38,6 @@ use crate::{
 /// println!("{report}");
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct ETLWorkflow<E, W> {
     extractor: E,
     warehouse: W,
@@ -35,6 +45,52 @@ pub struct ETLWorkflow<E, W> {
     tables: Option<Vec<String>>,
     batch_size: usize,
     mode: Option<WriteMode>,
+    progress: Option<ProgressFn>,
+}
+
+type ProgressFn = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
+
+impl<E: fmt::Debug, W: fmt::Debug> fmt::Debug for ETLWorkflow<E, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ETLWorkflow")
+            .field("extractor", &self.extractor)
+            .field("warehouse", &self.warehouse)
+            .field("drop_tables", &self.drop_tables)
+            .field("tables", &self.tables)
+            .field("batch_size", &self.batch_size)
+            .field("mode", &self.mode)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// What a running [`ETLWorkflow`] tells the callback given to
+/// [`ETLWorkflow::on_progress`], as it happens.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Progress<'a> {
+    /// The tables about to load, in order, before any data moves.
+    Planned {
+        /// Their specs.
+        tables: &'a [TableSpec],
+    },
+    /// A table's extract and load began.
+    Started {
+        /// The table.
+        table: &'a str,
+    },
+    /// More rows of a table went into the warehouse's transaction.
+    Rows {
+        /// The table.
+        table: &'a str,
+        /// Rows so far (not yet committed).
+        rows: u64,
+    },
+    /// A table finished, loaded or failed.
+    Finished {
+        /// Its entry of the report.
+        report: &'a TableReport,
+    },
 }
 
 impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
@@ -47,7 +103,18 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
             tables: None,
             batch_size: crate::DEFAULT_BATCH_SIZE,
             mode: None,
+            progress: None,
         }
+    }
+
+    /// Calls `progress` as tables start, stream rows and finish: for a
+    /// progress bar or log lines. It runs on the loading task, so keep it quick.
+    pub fn on_progress<F>(mut self, progress: F) -> Self
+    where
+        F: Fn(Progress<'_>) + Send + Sync + 'static,
+    {
+        self.progress = Some(Arc::new(progress));
+        self
     }
 
     /// Drop each table and create it anew from the extracted schema. The drop
@@ -98,41 +165,74 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
 
     /// Loads every selected table, one after another; see the type's docs.
     pub async fn run(&self) -> Result<LoadReport> {
-        let specs = self.selected_tables().await?;
-        let options = ExtractOptions::with_batch_size(self.batch_size);
-        let write_options = WriteOptions::recreate(self.drop_tables);
-        let mut report = LoadReport::default();
-        for spec in specs {
-            let spec = match self.mode {
+        let specs: Vec<TableSpec> = self
+            .selected_tables()
+            .await?
+            .into_iter()
+            .map(|spec| match self.mode {
                 Some(mode) => spec.with_mode(mode),
                 None => spec,
-            };
+            })
+            .collect();
+        self.tell(Progress::Planned { tables: &specs });
+        let source = self.extractor.source();
+        let mut report = LoadReport::default();
+        for spec in specs {
+            self.tell(Progress::Started { table: spec.name() });
             let started = Instant::now();
+            let mut notes = None;
+            let mut since = None;
             let outcome = async {
                 spec.validate()?;
-                let stream = self.extractor.extract(&spec, &options).await?;
+                let mut options = ExtractOptions::with_batch_size(self.batch_size);
+                let mut write_options = WriteOptions::recreate(self.drop_tables);
+                if spec.cursor().is_some() {
+                    write_options = write_options.with_source(&source);
+                    // A replace holds only what it reads: it reads everything.
+                    if !self.drop_tables && spec.mode() != WriteMode::Replace {
+                        since = self.warehouse.cursor(&source, spec.name()).await?;
+                        options = options.with_since(since.clone());
+                    }
+                }
+                let mut stream = self.extractor.extract(&spec, &options).await?;
+                notes = Some(stream.notes().clone());
+                if let Some(progress) = self.progress.clone() {
+                    let table = spec.name().to_owned();
+                    let rows = AtomicU64::new(0);
+                    stream = stream.inspect_batches(move |batch| {
+                        let rows = rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed)
+                            + batch.num_rows() as u64;
+                        progress(Progress::Rows {
+                            table: &table,
+                            rows,
+                        });
+                    });
+                }
                 self.warehouse.write(&spec, stream, &write_options).await
             }
             .await;
-            let seconds = started.elapsed().as_secs_f64();
-            report.tables.push(match outcome {
-                Ok(summary) => TableReport {
-                    table: spec.name().to_owned(),
-                    mode: spec.mode(),
-                    rows: summary.rows,
-                    columns: summary.columns,
-                    seconds,
-                    error: None,
-                },
-                Err(e) => TableReport {
-                    table: spec.name().to_owned(),
-                    mode: spec.mode(),
-                    rows: 0,
-                    columns: spec.schema().fields().len(),
-                    seconds,
-                    error: Some(e.to_string()),
-                },
-            });
+            let cursor = notes.as_ref().and_then(|n| n.cursor());
+            let (invalid_values, warnings) = notes
+                .map(|n| (n.invalid_values(), n.warnings()))
+                .unwrap_or_default();
+            let (rows, columns, error) = match outcome {
+                Ok(summary) => (summary.rows, summary.columns, None),
+                Err(e) => (0, spec.schema().fields().len(), Some(e.to_string())),
+            };
+            let entry = TableReport {
+                table: spec.name().to_owned(),
+                mode: spec.mode(),
+                rows,
+                columns,
+                seconds: started.elapsed().as_secs_f64(),
+                invalid_values,
+                warnings,
+                since,
+                cursor: if error.is_none() { cursor } else { None },
+                error,
+            };
+            self.tell(Progress::Finished { report: &entry });
+            report.tables.push(entry);
         }
         let failed: Vec<(String, String)> = report
             .tables
@@ -147,6 +247,12 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
                 total: report.tables.len(),
                 report: Box::new(report),
             })
+        }
+    }
+
+    fn tell(&self, event: Progress<'_>) {
+        if let Some(progress) = &self.progress {
+            progress(event);
         }
     }
 
@@ -209,6 +315,16 @@ pub struct TableReport {
     pub columns: usize,
     /// Wall-clock seconds for extract and load together.
     pub seconds: f64,
+    /// Values the extractor loaded as null because they did not match their
+    /// column's type (an Airtable formula's `#ERROR!`, say).
+    pub invalid_values: u64,
+    /// What the extractor warned about (a source type it read as text).
+    pub warnings: Vec<String>,
+    /// For an incremental table: the cursor it was read from (only what
+    /// changed since); `None` when it was read whole.
+    pub since: Option<String>,
+    /// For an incremental table that loaded: the cursor stored for the next run.
+    pub cursor: Option<String>,
     /// Why it failed; `None` when it loaded.
     pub error: Option<String>,
 }
@@ -272,6 +388,30 @@ impl fmt::Display for LoadReport {
         for row in &rows {
             line(f, &row.iter().map(String::as_str).collect::<Vec<_>>())?;
         }
+        for t in &self.tables {
+            if t.invalid_values > 0 {
+                let values = if t.invalid_values == 1 {
+                    "value"
+                } else {
+                    "values"
+                };
+                writeln!(
+                    f,
+                    "note: {:?}: {} {values} did not match the column's type and were loaded as null",
+                    t.table, t.invalid_values
+                )?;
+            }
+            if let Some(since) = &t.since {
+                writeln!(
+                    f,
+                    "note: {:?}: read incrementally, changes since {since}",
+                    t.table
+                )?;
+            }
+            for warning in &t.warnings {
+                writeln!(f, "warning: {:?}: {warning}", t.table)?;
+            }
+        }
         let failed = self.tables.iter().filter(|t| t.error.is_some()).count();
         write!(
             f,
@@ -297,6 +437,12 @@ mod tests {
                     rows: 1200,
                     columns: 4,
                     seconds: 0.0123,
+                    invalid_values: 2,
+                    warnings: vec![
+                        "field \"Vote\" has unknown type \"poll\"; loaded as JSON text".into(),
+                    ],
+                    since: Some("2024-01-31T09:15:00.000Z".into()),
+                    cursor: Some("2024-02-01T00:00:00.000Z".into()),
                     error: None,
                 },
                 TableReport {
@@ -305,6 +451,10 @@ mod tests {
                     rows: 0,
                     columns: 12,
                     seconds: 1.5,
+                    invalid_values: 0,
+                    warnings: Vec::new(),
+                    since: None,
+                    cursor: None,
                     error: Some("boom".into()),
                 },
             ],
@@ -314,6 +464,9 @@ table      mode     rows  columns  seconds  status
 ---------  -------  ----  -------  -------  ------------
 customers  replace  1200        4    0.012  ok
 o          merge       0       12    1.500  FAILED: boom
+note: \"customers\": 2 values did not match the column's type and were loaded as null
+note: \"customers\": read incrementally, changes since 2024-01-31T09:15:00.000Z
+warning: \"customers\": field \"Vote\" has unknown type \"poll\"; loaded as JSON text
 2 tables, 1200 rows, 1 failed";
         assert_eq!(report.to_string(), expected);
     }

@@ -1,4 +1,7 @@
-//! End to end: `ETLWorkflow` from real files into real SQLite and DuckDB files.
+//! End to end: `ETLWorkflow` from real files, and from the local Airtable
+//! server, into real SQLite and DuckDB files.
+
+mod airtable;
 
 use std::path::{Path, PathBuf};
 

@@ -8,7 +8,9 @@ use etl_core::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use etl_core::arrow::compute::cast;
 use etl_core::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use etl_core::stream::{BlockingBatches, consume_blocking};
-use etl_core::{BatchStream, Error, Result, TableSpec, WriteSummary};
+use etl_core::{
+    BatchStream, Error, ExtractNotes, Result, STATE_TABLE, TableSpec, WriteOptions, WriteSummary,
+};
 
 /// Quotes an identifier for SQLite and DuckDB: in double quotes, inner quotes doubled.
 pub(crate) fn quote_ident(name: &str) -> String {
@@ -73,12 +75,52 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Batches in flight between a stream and the thread writing it.
 const IN_FLIGHT: usize = 2;
 
-/// One load being written: its id, what it writes, when it started.
+/// One load being written: its id, what it writes, when it started, and
+/// where its incremental cursor goes.
 pub(crate) struct Load {
     pub(crate) id: String,
     pub(crate) spec: TableSpec,
     /// Microseconds since the Unix epoch.
     pub(crate) started: i64,
+    /// The source to store the stream's cursor under, if any.
+    pub(crate) source: Option<String>,
+    /// The stream's notes: its cursor is final once the stream has ended.
+    pub(crate) notes: ExtractNotes,
+}
+
+impl Load {
+    /// The `(source, cursor)` to store with this load, once its stream has ended.
+    pub(crate) fn cursor(&self) -> Option<(&str, String)> {
+        Some((self.source.as_deref()?, self.notes.cursor()?))
+    }
+}
+
+/// `CREATE TABLE` of [`STATE_TABLE`], the same SQL for SQLite and DuckDB.
+pub(crate) fn create_state_table_sql() -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+            source VARCHAR NOT NULL,
+            table_name VARCHAR NOT NULL,
+            cursor VARCHAR NOT NULL,
+            load_id VARCHAR NOT NULL,
+            updated_at VARCHAR NOT NULL,
+            PRIMARY KEY (source, table_name)
+        )"
+    )
+}
+
+/// The upsert of a cursor: parameters source, table, cursor, load id, time.
+pub(crate) fn save_cursor_sql() -> String {
+    format!(
+        "INSERT INTO {STATE_TABLE} (source, table_name, cursor, load_id, updated_at) \
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, table_name) DO UPDATE SET \
+         cursor = excluded.cursor, load_id = excluded.load_id, updated_at = excluded.updated_at"
+    )
+}
+
+/// The query of a cursor: parameters source, table.
+pub(crate) fn read_cursor_sql() -> String {
+    format!("SELECT cursor FROM {STATE_TABLE} WHERE source = ? AND table_name = ?")
 }
 
 /// Writes `batches` with `write`, on tokio's blocking pool, holding the
@@ -89,6 +131,7 @@ pub(crate) async fn write_recorded<C, W, R>(
     conn: Arc<Mutex<C>>,
     spec: &TableSpec,
     batches: BatchStream,
+    options: &WriteOptions,
     write: W,
     record_failure: R,
 ) -> Result<WriteSummary>
@@ -99,12 +142,16 @@ where
 {
     let table = spec.name().to_owned();
     let spec = spec.clone();
+    let source = options.source.clone();
+    let notes = batches.notes().clone();
     consume_blocking(&table, batches, IN_FLIGHT, move |batches| {
         let mut conn = lock(&conn);
         let load = Load {
             id: new_load_id(),
             spec,
             started: now_micros(),
+            source,
+            notes,
         };
         let outcome = write(&mut conn, &load, batches);
         if let Err(e) = &outcome {

@@ -1,5 +1,9 @@
-//! Integration tests of the files extractor against real files: the fixtures
-//! in `tests/fixtures/` and files written by the tests.
+//! Integration tests of the extractors: the files extractor against real
+//! files (the fixtures in `tests/fixtures/` and files written by the tests),
+//! the Airtable extractor against the local Airtable server.
+
+mod airtable;
+mod http;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

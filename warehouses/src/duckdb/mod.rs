@@ -79,7 +79,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub use ::duckdb as driver;
-use ::duckdb::{Config, Connection, params};
+use ::duckdb::{Config, Connection, OptionalExt, params};
 use etl_core::arrow::array::RecordBatch;
 use etl_core::arrow::datatypes::{DataType, Field, SchemaRef};
 use etl_core::stream::BlockingBatches;
@@ -89,8 +89,9 @@ use etl_core::{
 };
 
 use crate::common::{
-    BatchFitter, ColumnSource, Load, check_spec, lock, now_micros, quote_ident, quote_idents,
-    rfc3339, staging_name, write_recorded,
+    BatchFitter, ColumnSource, Load, check_spec, create_state_table_sql, lock, now_micros,
+    quote_ident, quote_idents, read_cursor_sql, rfc3339, save_cursor_sql, staging_name,
+    write_recorded,
 };
 use types::{appendable, column_type, interval_text, is_interval, widens};
 
@@ -150,7 +151,9 @@ impl DuckDbWarehouse {
                 finished_at VARCHAR NOT NULL,
                 status VARCHAR NOT NULL,
                 error VARCHAR
-            )"
+            );
+            {}",
+            create_state_table_sql()
         ))
         .map_err(db_error)?;
         Ok(DuckDbWarehouse {
@@ -203,12 +206,13 @@ impl Warehouse for DuckDbWarehouse {
         batches: BatchStream,
         options: &WriteOptions,
     ) -> Result<WriteSummary> {
-        let options = options.clone();
+        let owned = options.clone();
         write_recorded(
             self.conn.clone(),
             spec,
             batches,
-            move |conn, load, batches| write_in_transaction(conn, load, &options, batches),
+            options,
+            move |conn, load, batches| write_in_transaction(conn, load, &owned, batches),
             |conn, load, error| {
                 record_load(conn, load, 0, LoadStatus::Failed, Some(&error.to_string()))
             },
@@ -259,6 +263,16 @@ impl Warehouse for DuckDbWarehouse {
                 .map_err(|e| db_error(e).in_table(&table))?;
             let batches = stmt.query_arrow([]).map_err(db_error)?.collect();
             Ok(batches)
+        })
+        .await
+    }
+
+    async fn cursor(&self, source: &str, table: &str) -> Result<Option<String>> {
+        let (source, table) = (source.to_owned(), table.to_owned());
+        self.with_connection(move |conn| {
+            conn.query_row(&read_cursor_sql(), params![source, table], |row| row.get(0))
+                .optional()
+                .map_err(db_error)
         })
         .await
     }
@@ -389,6 +403,13 @@ fn write_in_transaction(
         }
     };
     let columns = read_schema(conn, table)?.map_or(0, |s| s.fields().len());
+    if let Some((source, cursor)) = load.cursor() {
+        conn.execute(
+            &save_cursor_sql(),
+            params![source, table, cursor, load.id, rfc3339(now_micros())],
+        )
+        .map_err(db_error)?;
+    }
     record_load(conn, load, rows, LoadStatus::Succeeded, None)?;
     tx.commit()?;
     Ok(WriteSummary::new(

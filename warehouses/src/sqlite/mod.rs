@@ -88,8 +88,8 @@ use etl_core::{
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::common::{
-    Load, check_batch_schema, check_spec, lock, now_micros, quote_ident, quote_idents, rfc3339,
-    staging_name, write_recorded,
+    Load, check_batch_schema, check_spec, create_state_table_sql, lock, now_micros, quote_ident,
+    quote_idents, read_cursor_sql, rfc3339, save_cursor_sql, staging_name, write_recorded,
 };
 use types::{ColumnReader, SqlColumn, declared_type, family, to_sql_column};
 
@@ -162,7 +162,9 @@ impl SqliteWarehouse {
                 finished_at TEXT NOT NULL,
                 status TEXT NOT NULL,
                 error TEXT
-            )"
+            );
+            {}",
+            create_state_table_sql()
         ))
         .map_err(db_error)?;
         Ok(SqliteWarehouse {
@@ -215,12 +217,13 @@ impl Warehouse for SqliteWarehouse {
         batches: BatchStream,
         options: &WriteOptions,
     ) -> Result<WriteSummary> {
-        let options = options.clone();
+        let owned = options.clone();
         write_recorded(
             self.conn.clone(),
             spec,
             batches,
-            move |conn, load, batches| write_in_transaction(conn, load, &options, batches),
+            options,
+            move |conn, load, batches| write_in_transaction(conn, load, &owned, batches),
             |conn, load, error| {
                 record_load(conn, load, 0, LoadStatus::Failed, Some(&error.to_string()))
             },
@@ -267,6 +270,16 @@ impl Warehouse for SqliteWarehouse {
         let table = table.to_owned();
         self.with_connection(move |conn| read_table(conn, &table))
             .await
+    }
+
+    async fn cursor(&self, source: &str, table: &str) -> Result<Option<String>> {
+        let (source, table) = (source.to_owned(), table.to_owned());
+        self.with_connection(move |conn| {
+            conn.query_row(&read_cursor_sql(), params![source, table], |row| row.get(0))
+                .optional()
+                .map_err(db_error)
+        })
+        .await
     }
 
     async fn loads(&self) -> Result<Vec<LoadRecord>> {
@@ -355,6 +368,13 @@ fn write_in_transaction(
         .map_err(db_error)?;
     }
     let columns = table_columns(&tx, table)?.map_or(0, |c| c.len());
+    if let Some((source, cursor)) = load.cursor() {
+        tx.execute(
+            &save_cursor_sql(),
+            params![source, table, cursor, load.id, rfc3339(now_micros())],
+        )
+        .map_err(db_error)?;
+    }
     record_load(&tx, load, rows, LoadStatus::Succeeded, None)?;
     tx.commit().map_err(db_error)?;
     Ok(WriteSummary::new(

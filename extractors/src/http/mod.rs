@@ -1,0 +1,885 @@
+//! [`HttpExtractor`]: the resources of a REST/JSON API as tables.
+//!
+//! ```no_run
+//! use etl_core::Extractor;
+//! use etl_extractors::http::{HttpConfig, HttpExtractor, Paginator, Resource};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> etl_core::Result<()> {
+//! // In Rust…
+//! let config = HttpConfig::new("https://api.example.com/v1").with_resource(
+//!     Resource::new("users", "users")
+//!         .with_records("data")
+//!         .with_primary_key(["id"])
+//!         .with_paginator(Paginator::Cursor {
+//!             cursor_path: "meta.next".into(),
+//!             param: "cursor".into(),
+//!         }),
+//! );
+//! // …or from a TOML file (see `HttpConfig`).
+//! let config = HttpConfig::from_toml_file("api.toml")?;
+//! let api = HttpExtractor::new(config)?;
+//! for table in api.tables().await? {
+//!     println!("{}: {:?}", table.name(), table.schema());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Requests
+//!
+//! Every resource is one table. Its records are read page by page with the
+//! resource's [`Paginator`] (page number, offset/limit, a cursor in the body,
+//! the `Link` header, or a next URL in the body), from the dotted
+//! [`Resource::records`] path of each answer. A child resource
+//! (`users/{id}/orders` with `parent = "users"`) is read once per record of
+//! its parent, `{id}` taken from that record, and gets one `_parent_<field>`
+//! text column per placeholder. Authentication is a bearer token, an API key
+//! (header or query parameter) or HTTP basic; secrets never appear in errors
+//! or `Debug` output. The rate limit and retries are the Airtable extractor's:
+//! an optional requests-per-second limiter shared by all resources, `429`
+//! waits `Retry-After` and retries, `5xx` and network errors back off
+//! exponentially, other errors fail at once with an [`Error::Remote`] naming
+//! the API and the resource.
+//!
+//! # Schemas
+//!
+//! [`Extractor::tables`] reads the first [`HttpConfig::infer_records`] records
+//! of each resource (for a child, of its first parents) and infers one column
+//! per top-level field, in the order first seen:
+//!
+//! | JSON values seen | Arrow type |
+//! | --- | --- |
+//! | integers | `Int64` |
+//! | numbers, integers among them | `Float64` |
+//! | booleans | `Boolean` |
+//! | strings (times included) | `Utf8` |
+//! | scalars of several types | `Utf8`, each value's text |
+//! | arrays | `List` of the items' type |
+//! | objects | `Struct` of their fields, merged over records |
+//! | objects or arrays mixed with anything else | `Utf8`, the value's JSON text |
+//! | only nulls | `Utf8` |
+//!
+//! A later value that does not fit its column loads as null and is counted in
+//! the report; a field first seen after inference is not loaded, with a
+//! warning in the report. Batches are built as pages arrive, a couple of
+//! batches ahead of the warehouse at most.
+//!
+//! # Incremental loads
+//!
+//! A resource with [`Incremental`] (`cursor_field`, `param`) is merged on its
+//! primary key. After its first load, each load sends the largest
+//! `cursor_field` value the previous one read as `?<param>=<cursor>`, so the
+//! API returns only newer records; the warehouse stores the new cursor with
+//! the data, in one transaction. Deleted records are not detected.
+
+mod config;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use etl_core::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use etl_core::{
+    AsyncBatchSender, BatchStream, Error, ExtractNotes, ExtractOptions, Extractor, Result,
+    TableSpec,
+};
+use reqwest::header::{HeaderMap, LINK};
+use reqwest::{StatusCode, Url};
+use serde_json::{Map, Value};
+
+pub use config::{
+    Auth, DEFAULT_INFER_RECORDS, HttpConfig, Incremental, KeyLocation, Paginator, Resource,
+    RetryPolicy, Secret,
+};
+
+use crate::json::{Kind, Shape, conform, decode};
+use crate::net::{self, RateLimiter};
+
+/// The resources of one REST/JSON API; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct HttpExtractor {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: HttpConfig,
+    http: reqwest::Client,
+    limiter: RateLimiter,
+    /// Inferred tables by resource name.
+    tables: Mutex<HashMap<String, Arc<Table>>>,
+}
+
+/// A resource's table: its spec and how fields become columns.
+#[derive(Debug)]
+struct Table {
+    spec: TableSpec,
+    /// `_parent_<field>` columns, by placeholder.
+    parent_columns: Vec<String>,
+    /// (field, kind) of each record column.
+    columns: Vec<(String, Kind)>,
+}
+
+/// One page: its records and where the next one is.
+struct Page {
+    records: Vec<Value>,
+    next: Option<Url>,
+}
+
+impl HttpExtractor {
+    /// An extractor for the API `config` describes; the config is checked here.
+    pub fn new(config: HttpConfig) -> Result<Self> {
+        config.validate()?;
+        let http = reqwest::Client::builder()
+            .timeout(config.retry.request_timeout)
+            .user_agent(concat!("etl/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))?;
+        let limiter = RateLimiter::new(config.requests_per_second);
+        Ok(HttpExtractor {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                limiter,
+                tables: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The config it was built from.
+    pub fn config(&self) -> &HttpConfig {
+        &self.inner.config
+    }
+}
+
+impl Inner {
+    fn resource(&self, name: &str) -> Result<&Resource> {
+        self.config
+            .resources
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| Error::UnknownTable {
+                table: name.to_owned(),
+                offered: self
+                    .config
+                    .resources
+                    .iter()
+                    .map(|r| r.name.clone())
+                    .collect(),
+            })
+    }
+
+    fn what(&self, resource: &str) -> String {
+        let host = reqwest::Url::parse(&self.config.base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        format!("HTTP API {host:?}, resource {resource:?}")
+    }
+
+    /// The first page's URL of `resource`, placeholders filled from `parent`.
+    fn first_url(
+        &self,
+        resource: &Resource,
+        parent: Option<&Map<String, Value>>,
+        since: Option<&str>,
+    ) -> Result<Url> {
+        let mut path = resource.path.trim_start_matches('/').to_owned();
+        if let Some(parent) = parent {
+            for field in resource.placeholders() {
+                let value = parent_value(parent, &field).ok_or_else(|| Error::Remote {
+                    what: self.what(&resource.name),
+                    status: None,
+                    message: format!(
+                        "a record of the parent {:?} has no value for {{{field}}}",
+                        resource.parent.as_deref().unwrap_or_default()
+                    ),
+                    retryable: false,
+                })?;
+                let encoded: String = url_segment(&value);
+                path = path.replace(&format!("{{{field}}}"), &encoded);
+            }
+        }
+        let base = self.config.base_url.trim_end_matches('/');
+        let mut url = Url::parse(&format!("{base}/{path}"))
+            .map_err(|e| Error::Config(format!("resource {:?}: URL: {e}", resource.name)))?;
+        {
+            let mut query = url.query_pairs_mut();
+            for (k, v) in &resource.params {
+                query.append_pair(k, v);
+            }
+            if let Auth::ApiKey {
+                name,
+                value,
+                location: KeyLocation::Query,
+            } = &self.config.auth
+            {
+                query.append_pair(name, value.expose());
+            }
+        }
+        if let (Some(inc), Some(since)) = (&resource.incremental, since) {
+            set_param(&mut url, &inc.param, since);
+        }
+        match &resource.paginator {
+            Paginator::PageNumber {
+                param,
+                start,
+                size_param,
+                size,
+            } => {
+                set_param(&mut url, param, &start.to_string());
+                if let (Some(p), Some(s)) = (size_param, size) {
+                    set_param(&mut url, p, &s.to_string());
+                }
+            }
+            Paginator::OffsetLimit {
+                offset_param,
+                limit_param,
+                limit,
+            } => {
+                set_param(&mut url, offset_param, "0");
+                set_param(&mut url, limit_param, &limit.to_string());
+            }
+            _ => {}
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        Ok(url)
+    }
+
+    /// Fetches one page and works out the next one's URL.
+    async fn page(&self, resource: &Resource, url: Url, number: usize) -> Result<Page> {
+        let what = self.what(&resource.name);
+        let answer = net::send(
+            &self.limiter,
+            &self.config.retry,
+            &what,
+            || {
+                let mut request = self.http.get(url.clone());
+                for (k, v) in &self.config.headers {
+                    request = request.header(k, v);
+                }
+                match &self.config.auth {
+                    Auth::None => {}
+                    Auth::Bearer { token } => request = request.bearer_auth(token.expose()),
+                    Auth::ApiKey {
+                        name,
+                        value,
+                        location: KeyLocation::Header,
+                    } => request = request.header(name, value.expose()),
+                    Auth::ApiKey { .. } => {}
+                    Auth::Basic { username, password } => {
+                        request = request.basic_auth(username, Some(password.expose()))
+                    }
+                }
+                request
+            },
+            describe,
+        )
+        .await
+        .map_err(|e| match e {
+            Error::Remote {
+                what,
+                status,
+                message,
+                retryable,
+            } => Error::Remote {
+                what,
+                status,
+                message: format!("page {number}: {message}"),
+                retryable,
+            },
+            other => other,
+        })?;
+        let malformed = |message: String| Error::Remote {
+            what: what.clone(),
+            status: None,
+            message: format!("page {number}: {message}"),
+            retryable: false,
+        };
+        let body: Value = serde_json::from_slice(&answer.body)
+            .map_err(|e| malformed(format!("the answer is not JSON: {e}")))?;
+        let records = match at_path(&body, &resource.records) {
+            Some(Value::Array(items)) => items.clone(),
+            Some(Value::Object(_)) => vec![
+                at_path(&body, &resource.records)
+                    .cloned()
+                    .unwrap_or_default(),
+            ],
+            Some(Value::Null) => Vec::new(),
+            Some(other) => {
+                return Err(malformed(format!(
+                    "the records at {:?} are {}, not a list or an object",
+                    resource.records,
+                    json_type(other)
+                )));
+            }
+            None => {
+                return Err(malformed(format!(
+                    "the answer has no {:?} (the resource's records path)",
+                    resource.records
+                )));
+            }
+        };
+        let next = next_url(
+            &resource.paginator,
+            &url,
+            &body,
+            &answer.headers,
+            records.len(),
+        )
+        .map_err(malformed)?;
+        if next.as_ref() == Some(&url) {
+            return Err(malformed(
+                "the next page's URL is this page's: the pagination does not advance".into(),
+            ));
+        }
+        Ok(Page { records, next })
+    }
+
+    /// Infers the table of `resource` from its first records.
+    async fn infer(&self, resource: &Resource) -> Result<Table> {
+        let want = self.config.infer_records;
+        let mut shape: Vec<(String, Shape)> = Vec::new();
+        let mut seen = 0;
+        let mut add = |records: Vec<Value>| {
+            for record in records {
+                seen += 1;
+                if let Value::Object(map) = record {
+                    let merged = Shape::Object(std::mem::take(&mut shape))
+                        .merge(Shape::of(&Value::Object(map)));
+                    if let Shape::Object(fields) = merged {
+                        shape = fields;
+                    }
+                }
+            }
+            seen < want
+        };
+        match &resource.parent {
+            Some(parent) => {
+                let parent = self.resource(parent)?;
+                let mut parent_next = Some(self.first_url(parent, None, None)?);
+                let mut parent_page = 0;
+                'parents: while let Some(url) = parent_next {
+                    parent_page += 1;
+                    let page = self.page(parent, url, parent_page).await?;
+                    parent_next = page.next;
+                    for record in page.records {
+                        let Value::Object(record) = record else {
+                            continue;
+                        };
+                        let mut next = Some(self.first_url(resource, Some(&record), None)?);
+                        let mut number = 0;
+                        while let Some(url) = next {
+                            number += 1;
+                            let page = self.page(resource, url, number).await?;
+                            next = page.next;
+                            if !add(page.records) {
+                                break 'parents;
+                            }
+                        }
+                    }
+                }
+            }
+            None => {
+                let initial = resource
+                    .incremental
+                    .as_ref()
+                    .and_then(|i| i.initial.as_deref());
+                let mut next = Some(self.first_url(resource, None, initial)?);
+                let mut number = 0;
+                while let Some(url) = next {
+                    number += 1;
+                    let page = self.page(resource, url, number).await?;
+                    next = page.next;
+                    if !add(page.records) {
+                        break;
+                    }
+                }
+            }
+        }
+        let parent_columns: Vec<String> = if resource.parent.is_some() {
+            resource.placeholders()
+        } else {
+            Vec::new()
+        };
+        let mut fields: Vec<Field> = parent_columns
+            .iter()
+            .map(|p| Field::new(format!("_parent_{p}"), DataType::Utf8, false))
+            .collect();
+        let mut columns: Vec<(String, Kind)> = shape
+            .into_iter()
+            .map(|(name, s)| (name, s.kind()))
+            .collect();
+        if columns.is_empty() {
+            // Nothing to infer from: the key fields, as text, keep the table loadable.
+            columns = resource
+                .primary_key
+                .iter()
+                .map(|k| (k.clone(), Kind::Text))
+                .collect();
+        }
+        fields.extend(
+            columns
+                .iter()
+                .map(|(name, kind)| Field::new(name, kind.data_type(), true)),
+        );
+        let mut spec = TableSpec::new(&resource.name, Schema::new(fields))
+            .with_primary_key(resource.primary_key.iter().cloned())
+            .with_mode(resource.mode()?);
+        if let Some(inc) = &resource.incremental {
+            spec = spec.with_cursor(&inc.cursor_field);
+        }
+        spec.validate()?;
+        Ok(Table {
+            spec,
+            parent_columns,
+            columns,
+        })
+    }
+}
+
+impl Extractor for HttpExtractor {
+    fn source(&self) -> String {
+        format!("http:{}", self.inner.config.base_url.trim_end_matches('/'))
+    }
+
+    async fn tables(&self) -> Result<Vec<TableSpec>> {
+        let mut specs = Vec::with_capacity(self.inner.config.resources.len());
+        for resource in &self.inner.config.resources {
+            let table = Arc::new(self.inner.infer(resource).await?);
+            specs.push(table.spec.clone());
+            self.inner
+                .tables
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(resource.name.clone(), table);
+        }
+        Ok(specs)
+    }
+
+    async fn extract(&self, spec: &TableSpec, options: &ExtractOptions) -> Result<BatchStream> {
+        let resource = self.inner.resource(spec.name())?.clone();
+        let known = self
+            .inner
+            .tables
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(spec.name())
+            .cloned();
+        let table = match known {
+            Some(table) => table,
+            None => Arc::new(self.inner.infer(&resource).await?),
+        };
+        if spec.schema().fields() != table.spec.schema().fields() {
+            return Err(Error::Schema {
+                table: spec.name().to_owned(),
+                message: "the schema asked for is not the one inferred for this resource; list the tables again".into(),
+            });
+        }
+        let since = match (&resource.incremental, spec.cursor()) {
+            (Some(inc), Some(_)) => options.since.clone().or_else(|| inc.initial.clone()),
+            _ => None,
+        };
+        let notes = ExtractNotes::default();
+        let producer_notes = notes.clone();
+        let inner = self.inner.clone();
+        let batch_size = options.batch_size;
+        let schema = table.spec.schema().clone();
+        let stream = BatchStream::from_async(schema.clone(), 2, move |tx| async move {
+            let what = inner.what(&resource.name);
+            let mut rows: Vec<Value> = Vec::with_capacity(batch_size);
+            let mut cursor: Option<Value> = None;
+            let mut take = |records: Vec<Value>,
+                            parent: Option<&Map<String, Value>>,
+                            rows: &mut Vec<Value>| {
+                for record in records {
+                    let Value::Object(record) = record else {
+                        producer_notes.count_invalid(1);
+                        continue;
+                    };
+                    if let Some(inc) = &resource.incremental
+                        && let Some(value) = record.get(&inc.cursor_field)
+                        && later(value, cursor.as_ref())
+                    {
+                        cursor = Some(value.clone());
+                    }
+                    rows.push(row(&table, record, parent, &producer_notes));
+                }
+            };
+            match &resource.parent {
+                Some(parent) => {
+                    let parent = inner.resource(parent)?;
+                    let mut parent_next = Some(inner.first_url(parent, None, None)?);
+                    let mut parent_page = 0;
+                    while let Some(url) = parent_next {
+                        parent_page += 1;
+                        let page = inner.page(parent, url, parent_page).await?;
+                        parent_next = page.next;
+                        for record in page.records {
+                            let Value::Object(record) = record else {
+                                continue;
+                            };
+                            let mut next = Some(inner.first_url(&resource, Some(&record), None)?);
+                            let mut number = 0;
+                            while let Some(url) = next {
+                                number += 1;
+                                let page = inner.page(&resource, url, number).await?;
+                                next = page.next;
+                                take(page.records, Some(&record), &mut rows);
+                                if rows.len() >= batch_size
+                                    && !flush(&schema, &what, &mut rows, &tx).await?
+                                {
+                                    return Ok(());
+                                }
+                            }
+                        }
+                    }
+                }
+                None => {
+                    let mut next = Some(inner.first_url(&resource, None, since.as_deref())?);
+                    let mut number = 0;
+                    while let Some(url) = next {
+                        number += 1;
+                        let page = inner.page(&resource, url, number).await?;
+                        next = page.next;
+                        take(page.records, None, &mut rows);
+                        if rows.len() >= batch_size
+                            && !flush(&schema, &what, &mut rows, &tx).await?
+                        {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            if resource.incremental.is_some()
+                && let Some(c) = cursor.as_ref().map(cursor_text).or(since)
+            {
+                // Before the last batch goes: the warehouse reads it at the end.
+                producer_notes.set_cursor(c);
+            }
+            flush(&schema, &what, &mut rows, &tx).await?;
+            Ok(())
+        });
+        Ok(stream.with_notes(notes))
+    }
+}
+
+/// Sends `rows` as one batch (nothing when empty); `false` when the stream was dropped.
+async fn flush(
+    schema: &SchemaRef,
+    what: &str,
+    rows: &mut Vec<Value>,
+    tx: &AsyncBatchSender,
+) -> Result<bool> {
+    if rows.is_empty() {
+        return Ok(true);
+    }
+    let batch = decode(schema, rows).map_err(|e| Error::Remote {
+        what: what.to_owned(),
+        status: None,
+        message: e,
+        retryable: false,
+    })?;
+    rows.clear();
+    Ok(tx.send(batch).await)
+}
+
+/// One record as the decoder's row: parent columns, then each column's
+/// value normalised (absent: null; not fitting: null and counted).
+fn row(
+    table: &Table,
+    mut record: Map<String, Value>,
+    parent: Option<&Map<String, Value>>,
+    notes: &ExtractNotes,
+) -> Value {
+    let mut out = Map::with_capacity(table.columns.len() + table.parent_columns.len());
+    if let Some(parent) = parent {
+        for field in &table.parent_columns {
+            if let Some(value) = parent_value(parent, field) {
+                out.insert(format!("_parent_{field}"), Value::String(value));
+            }
+        }
+    }
+    for (name, kind) in &table.columns {
+        if let Some(value) = record.remove(name) {
+            match conform(kind, &value) {
+                Some(v) => {
+                    out.insert(name.clone(), v);
+                }
+                None => notes.count_invalid(1),
+            }
+        }
+    }
+    for unknown in record.keys() {
+        notes.warn(format!(
+            "field {unknown:?} was not in the records the schema was inferred from; it is not loaded"
+        ));
+    }
+    Value::Object(out)
+}
+
+/// A parent's field as path text: strings as they are, numbers and booleans as their JSON.
+fn parent_value(parent: &Map<String, Value>, field: &str) -> Option<String> {
+    match parent.get(field)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// `value` percent-encoded for one path segment.
+fn url_segment(value: &str) -> String {
+    let mut url = Url::parse("http://x/").expect("a valid URL");
+    url.path_segments_mut()
+        .expect("an http URL has a path")
+        .pop_if_empty()
+        .push(value);
+    url.path().trim_start_matches('/').to_owned()
+}
+
+/// Sets a query parameter, replacing any of the same name.
+fn set_param(url: &mut Url, name: &str, value: &str) {
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut query = url.query_pairs_mut();
+    query.clear();
+    for (k, v) in &pairs {
+        query.append_pair(k, v);
+    }
+    query.append_pair(name, value);
+}
+
+fn param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The value at a dotted path (`data.items`); the whole value for `""`.
+fn at_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    if path.is_empty() {
+        return Some(value);
+    }
+    path.split('.').try_fold(value, |v, key| match v {
+        Value::Object(map) => map.get(key),
+        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The next page's URL, `None` at the end.
+fn next_url(
+    paginator: &Paginator,
+    url: &Url,
+    body: &Value,
+    headers: &HeaderMap,
+    records: usize,
+) -> std::result::Result<Option<Url>, String> {
+    Ok(match paginator {
+        Paginator::None => None,
+        Paginator::PageNumber {
+            param: name,
+            start,
+            size,
+            ..
+        } => {
+            if records == 0 || size.is_some_and(|s| (records as u64) < s) {
+                None
+            } else {
+                let page = param(url, name)
+                    .and_then(|p| p.parse::<u64>().ok())
+                    .unwrap_or(*start);
+                let mut next = url.clone();
+                set_param(&mut next, name, &(page + 1).to_string());
+                Some(next)
+            }
+        }
+        Paginator::OffsetLimit {
+            offset_param,
+            limit_param: _,
+            limit,
+        } => {
+            if (records as u64) < *limit {
+                None
+            } else {
+                let offset = param(url, offset_param)
+                    .and_then(|p| p.parse::<u64>().ok())
+                    .unwrap_or(0);
+                let mut next = url.clone();
+                set_param(&mut next, offset_param, &(offset + limit).to_string());
+                Some(next)
+            }
+        }
+        Paginator::Cursor {
+            cursor_path,
+            param: name,
+        } => match at_path(body, cursor_path) {
+            Some(Value::String(c)) if !c.is_empty() => {
+                let mut next = url.clone();
+                set_param(&mut next, name, c);
+                Some(next)
+            }
+            Some(Value::Number(n)) => {
+                let mut next = url.clone();
+                set_param(&mut next, name, &n.to_string());
+                Some(next)
+            }
+            _ => None,
+        },
+        Paginator::LinkHeader => {
+            let mut next = None;
+            for value in headers.get_all(LINK) {
+                let text = value
+                    .to_str()
+                    .map_err(|_| "a Link header is not text".to_owned())?;
+                if let Some(target) = link_next(text) {
+                    next = Some(
+                        url.join(&target)
+                            .map_err(|e| format!("the Link header's next URL {target:?}: {e}"))?,
+                    );
+                }
+            }
+            next
+        }
+        Paginator::NextUrl { path } => match at_path(body, path) {
+            Some(Value::String(next)) if !next.is_empty() => Some(
+                url.join(next)
+                    .map_err(|e| format!("the next URL {next:?} at {path:?}: {e}"))?,
+            ),
+            _ => None,
+        },
+    })
+}
+
+/// The `rel="next"` target of a `Link` header (RFC 8288).
+fn link_next(header: &str) -> Option<String> {
+    header.split(',').find_map(|link| {
+        let mut parts = link.split(';');
+        let target = parts.next()?.trim();
+        let target = target.strip_prefix('<')?.strip_suffix('>')?;
+        parts
+            .any(|p| {
+                let p = p.trim();
+                p.eq_ignore_ascii_case("rel=\"next\"") || p.eq_ignore_ascii_case("rel=next")
+            })
+            .then(|| target.to_owned())
+    })
+}
+
+/// Whether `value` is past `current` (numbers as numbers, text as text).
+fn later(value: &Value, current: Option<&Value>) -> bool {
+    match (value, current) {
+        (Value::Null, _) => false,
+        (_, None) => matches!(value, Value::Number(_) | Value::String(_)),
+        (Value::Number(a), Some(Value::Number(b))) => {
+            a.as_f64().unwrap_or(f64::MIN) > b.as_f64().unwrap_or(f64::MIN)
+        }
+        (Value::String(a), Some(Value::String(b))) => a > b,
+        _ => false,
+    }
+}
+
+fn cursor_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// An error answer: the status and the start of the body.
+fn describe(status: StatusCode, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let mut message: String = text.chars().take(300).collect();
+    if message.is_empty() {
+        message = status.canonical_reason().unwrap_or("no message").to_owned();
+    }
+    match status.as_u16() {
+        401 | 403 => format!("{message} (check the credentials in the config's [auth])"),
+        404 => format!("{message} (check base_url and the resource's path)"),
+        _ => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn link_headers_give_their_next_target() {
+        let header = r#"<https://api.github.com/repos?page=3>; rel="next", <https://api.github.com/repos?page=50>; rel="last""#;
+        assert_eq!(
+            link_next(header).as_deref(),
+            Some("https://api.github.com/repos?page=3")
+        );
+        assert_eq!(link_next(r#"<https://x/?page=1>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn dotted_paths_reach_into_objects_and_lists() {
+        let body = json!({"data": {"items": [1, 2]}, "meta": {"next": null}});
+        assert_eq!(at_path(&body, "data.items.1"), Some(&json!(2)));
+        assert_eq!(at_path(&body, "meta.next"), Some(&Value::Null));
+        assert_eq!(at_path(&body, "nope"), None);
+        assert_eq!(at_path(&body, ""), Some(&body));
+    }
+
+    #[test]
+    fn cursors_compare_by_type() {
+        assert!(later(&json!(10), Some(&json!(9.5))));
+        assert!(later(
+            &json!("2024-02-01T00:00:00Z"),
+            Some(&json!("2024-01-31T23:59:59Z"))
+        ));
+        assert!(!later(&json!(null), None));
+        assert!(later(&json!("a"), None));
+    }
+
+    #[test]
+    fn page_numbers_and_offsets_advance() {
+        let url = Url::parse("http://x/users?page=2&per_page=2").unwrap();
+        let paginator = Paginator::PageNumber {
+            param: "page".into(),
+            start: 1,
+            size_param: Some("per_page".into()),
+            size: Some(2),
+        };
+        let next = next_url(&paginator, &url, &json!([]), &HeaderMap::new(), 2).unwrap();
+        assert_eq!(next.unwrap().as_str(), "http://x/users?per_page=2&page=3");
+        assert!(
+            next_url(&paginator, &url, &json!([]), &HeaderMap::new(), 1)
+                .unwrap()
+                .is_none()
+        );
+        let offsets = Paginator::OffsetLimit {
+            offset_param: "offset".into(),
+            limit_param: "limit".into(),
+            limit: 10,
+        };
+        let url = Url::parse("http://x/e?offset=20&limit=10").unwrap();
+        let next = next_url(&offsets, &url, &json!([]), &HeaderMap::new(), 10).unwrap();
+        assert_eq!(next.unwrap().as_str(), "http://x/e?limit=10&offset=30");
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(url_segment("a b/c"), "a%20b%2Fc");
+    }
+}
