@@ -173,3 +173,117 @@ async fn a_failed_page_leaves_the_sqlite_table_untouched() {
     )
     .await;
 }
+
+fn incremental(server: &AirtableServer) -> AirtableExtractor {
+    AirtableExtractor::new(
+        AirtableConfig::new(server.token(), server.base_id())
+            .with_api_url(server.url())
+            .with_requests_per_second(None)
+            .with_tables(["Orders"])
+            .with_incremental(true)
+            .with_retry(RetryPolicy::default().with_max_attempts(1)),
+    )
+    .unwrap()
+}
+
+fn note(text: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("Gift note".into(), text.into());
+    fields
+}
+
+async fn incremental_runs_read_only_what_changed<W: Warehouse + Clone>(warehouse: W) {
+    let server = server().await;
+    let source = format!("airtable:{}", server.base_id());
+    let first = ETLWorkflow::new(incremental(&server), warehouse.clone())
+        .run()
+        .await
+        .unwrap();
+    let orders = first.table("Orders").unwrap();
+    assert_eq!(orders.mode, etl::WriteMode::Merge);
+    assert_eq!((orders.rows, orders.since.as_deref()), (2000, None));
+    let cursor = warehouse.cursor(&source, "Orders").await.unwrap();
+    assert!(cursor.is_some() && cursor == orders.cursor, "{cursor:?}");
+
+    // Two edits and a new record: the next run reads those three only.
+    let table = warehouse.read_table("Orders").await.unwrap();
+    let ids: &StringArray = table[0].column(0).as_any().downcast_ref().unwrap();
+    let (a, b) = (ids.value(0).to_owned(), ids.value(1).to_owned());
+    assert!(server.update_record("Orders", &a, note("first edit")));
+    assert!(server.update_record("Orders", &b, note("second edit")));
+    server.create_record("Orders", note("a new order")).unwrap();
+    let second = ETLWorkflow::new(incremental(&server), warehouse.clone())
+        .run()
+        .await
+        .unwrap();
+    let orders = second.table("Orders").unwrap();
+    assert_eq!(orders.rows, 3);
+    assert_eq!(orders.since, cursor, "read from the stored cursor");
+    assert!(
+        second
+            .to_string()
+            .contains("read incrementally, changes since"),
+        "{second}"
+    );
+    assert_eq!(
+        rows(&warehouse, "Orders").await,
+        2001,
+        "merged, not appended"
+    );
+    let cursor = warehouse.cursor(&source, "Orders").await.unwrap();
+
+    // A run that fails leaves rows and cursor as they were.
+    assert!(server.update_record("Orders", &a, note("third edit")));
+    server.set_faults(Faults {
+        fail_page: Some(FailPage {
+            table: Some("Orders".into()),
+            page: 1,
+            status: 500,
+            times: None,
+        }),
+        ..Faults::default()
+    });
+    ETLWorkflow::new(incremental(&server), warehouse.clone())
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(warehouse.cursor(&source, "Orders").await.unwrap(), cursor);
+    server.set_faults(Faults::default());
+
+    // The cursor is a minute before the last run began (edits made during a
+    // run are read again, not lost): the three records of the last run come
+    // again with the new edit, and merge to the same rows.
+    let fourth = ETLWorkflow::new(incremental(&server), warehouse.clone())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(fourth.table("Orders").unwrap().rows, 3);
+    assert_eq!(rows(&warehouse, "Orders").await, 2001);
+
+    // drop_tables reads everything again.
+    let full = ETLWorkflow::new(incremental(&server), warehouse.clone())
+        .drop_tables(true)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(full.table("Orders").unwrap().rows, 2001);
+    assert_eq!(full.table("Orders").unwrap().since, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_runs_into_duckdb_read_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    incremental_runs_read_only_what_changed(
+        DuckDbWarehouse::open(dir.path().join("a.duckdb")).unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_runs_into_sqlite_read_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    incremental_runs_read_only_what_changed(
+        SqliteWarehouse::open(dir.path().join("a.sqlite")).unwrap(),
+    )
+    .await;
+}
