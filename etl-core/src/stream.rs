@@ -210,14 +210,7 @@ impl BatchStream {
             let sender = BatchSender { tx };
             let outcome =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| produce(&sender)));
-            let last = match outcome {
-                Ok(Ok(())) => Message::End,
-                Ok(Err(e)) => Message::Batch(Err(e)),
-                Err(panic) => Message::Batch(Err(Error::Internal(format!(
-                    "a batch producer panicked: {}",
-                    panic_message(&panic)
-                )))),
-            };
+            let last = Message::last(outcome);
             let _ = sender.tx.blocking_send(last);
         });
         Self::new(schema, receive(rx))
@@ -241,14 +234,7 @@ impl BatchStream {
         tokio::spawn(async move {
             let outcome =
                 futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(task)).await;
-            let last = match outcome {
-                Ok(Ok(())) => Message::End,
-                Ok(Err(e)) => Message::Batch(Err(e)),
-                Err(panic) => Message::Batch(Err(Error::Internal(format!(
-                    "a batch producer panicked: {}",
-                    panic_message(&panic)
-                )))),
-            };
+            let last = Message::last(outcome);
             let _ = tx.send(last).await;
         });
         Self::new(schema, receive(rx))
@@ -299,6 +285,20 @@ fn receive(rx: mpsc::Receiver<Message>) -> impl Stream<Item = Result<RecordBatch
 enum Message {
     Batch(Result<RecordBatch>),
     End,
+}
+
+impl Message {
+    /// What ends a producer's stream: the end marker, its error, or its panic as an error.
+    fn last(outcome: std::thread::Result<Result<()>>) -> Message {
+        match outcome {
+            Ok(Ok(())) => Message::End,
+            Ok(Err(e)) => Message::Batch(Err(e)),
+            Err(panic) => Message::Batch(Err(Error::Internal(format!(
+                "a batch producer panicked: {}",
+                panic_message(&panic)
+            )))),
+        }
+    }
 }
 
 /// The sending half given to a blocking producer by [`BatchStream::from_blocking`].

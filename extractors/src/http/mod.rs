@@ -119,6 +119,36 @@ struct Table {
     columns: Vec<(String, Kind)>,
 }
 
+/// The pages of one resource from a first URL, one at a time.
+struct Pager<'a> {
+    inner: &'a Inner,
+    resource: &'a Resource,
+    next: Option<Url>,
+    number: usize,
+}
+
+impl<'a> Pager<'a> {
+    fn new(inner: &'a Inner, resource: &'a Resource, first: Url) -> Self {
+        Pager {
+            inner,
+            resource,
+            next: Some(first),
+            number: 0,
+        }
+    }
+
+    /// The next page's records; `None` after the last page.
+    async fn next(&mut self) -> Result<Option<Vec<Value>>> {
+        let Some(url) = self.next.take() else {
+            return Ok(None);
+        };
+        self.number += 1;
+        let page = self.inner.page(self.resource, url, self.number).await?;
+        self.next = page.next;
+        Ok(Some(page.records))
+    }
+}
+
 /// One page: its records and where the next one is.
 struct Page {
     records: Vec<Value>,
@@ -358,23 +388,16 @@ impl Inner {
         match &resource.parent {
             Some(parent) => {
                 let parent = self.resource(parent)?;
-                let mut parent_next = Some(self.first_url(parent, None, None)?);
-                let mut parent_page = 0;
-                'parents: while let Some(url) = parent_next {
-                    parent_page += 1;
-                    let page = self.page(parent, url, parent_page).await?;
-                    parent_next = page.next;
-                    for record in page.records {
+                let mut parents = Pager::new(self, parent, self.first_url(parent, None, None)?);
+                'parents: while let Some(records) = parents.next().await? {
+                    for record in records {
                         let Value::Object(record) = record else {
                             continue;
                         };
-                        let mut next = Some(self.first_url(resource, Some(&record), None)?);
-                        let mut number = 0;
-                        while let Some(url) = next {
-                            number += 1;
-                            let page = self.page(resource, url, number).await?;
-                            next = page.next;
-                            if !add(page.records) {
+                        let url = self.first_url(resource, Some(&record), None)?;
+                        let mut children = Pager::new(self, resource, url);
+                        while let Some(records) = children.next().await? {
+                            if !add(records) {
                                 break 'parents;
                             }
                         }
@@ -386,13 +409,10 @@ impl Inner {
                     .incremental
                     .as_ref()
                     .and_then(|i| i.initial.as_deref());
-                let mut next = Some(self.first_url(resource, None, initial)?);
-                let mut number = 0;
-                while let Some(url) = next {
-                    number += 1;
-                    let page = self.page(resource, url, number).await?;
-                    next = page.next;
-                    if !add(page.records) {
+                let mut pages =
+                    Pager::new(self, resource, self.first_url(resource, None, initial)?);
+                while let Some(records) = pages.next().await? {
+                    if !add(records) {
                         break;
                     }
                 }
@@ -510,23 +530,17 @@ impl Extractor for HttpExtractor {
             match &resource.parent {
                 Some(parent) => {
                     let parent = inner.resource(parent)?;
-                    let mut parent_next = Some(inner.first_url(parent, None, None)?);
-                    let mut parent_page = 0;
-                    while let Some(url) = parent_next {
-                        parent_page += 1;
-                        let page = inner.page(parent, url, parent_page).await?;
-                        parent_next = page.next;
-                        for record in page.records {
+                    let mut parents =
+                        Pager::new(&inner, parent, inner.first_url(parent, None, None)?);
+                    while let Some(records) = parents.next().await? {
+                        for record in records {
                             let Value::Object(record) = record else {
                                 continue;
                             };
-                            let mut next = Some(inner.first_url(&resource, Some(&record), None)?);
-                            let mut number = 0;
-                            while let Some(url) = next {
-                                number += 1;
-                                let page = inner.page(&resource, url, number).await?;
-                                next = page.next;
-                                take(page.records, Some(&record), &mut rows);
+                            let url = inner.first_url(&resource, Some(&record), None)?;
+                            let mut children = Pager::new(&inner, &resource, url);
+                            while let Some(records) = children.next().await? {
+                                take(records, Some(&record), &mut rows);
                                 if rows.len() >= batch_size
                                     && !flush(&schema, &what, &mut rows, &tx).await?
                                 {
@@ -537,13 +551,10 @@ impl Extractor for HttpExtractor {
                     }
                 }
                 None => {
-                    let mut next = Some(inner.first_url(&resource, None, since.as_deref())?);
-                    let mut number = 0;
-                    while let Some(url) = next {
-                        number += 1;
-                        let page = inner.page(&resource, url, number).await?;
-                        next = page.next;
-                        take(page.records, None, &mut rows);
+                    let first = inner.first_url(&resource, None, since.as_deref())?;
+                    let mut pages = Pager::new(&inner, &resource, first);
+                    while let Some(records) = pages.next().await? {
+                        take(records, None, &mut rows);
                         if rows.len() >= batch_size
                             && !flush(&schema, &what, &mut rows, &tx).await?
                         {

@@ -71,6 +71,9 @@
 //! `INSERT … SELECT … ON CONFLICT (key) DO UPDATE`, the last row of a key winning.
 //! A failure anywhere rolls everything back, and the failed load is recorded
 //! in `_etl_loads`.
+//! A stream carrying an incremental cursor (see
+//! [`WriteOptions::source`](etl_core::WriteOptions::source)) has it stored in
+//! `_etl_state` by the same transaction.
 
 mod types;
 

@@ -68,6 +68,9 @@
 //! [`WriteMode::Append`] and [`WriteMode::Merge`] write the table itself,
 //! merge as `INSERT … ON CONFLICT (key) DO UPDATE`. A failure anywhere rolls
 //! everything back, and the failed load is recorded in `_etl_loads`.
+//! A stream carrying an incremental cursor (see
+//! [`WriteOptions::source`](etl_core::WriteOptions::source)) has it stored in
+//! `_etl_state` by the same transaction.
 //!
 //! The connection runs with [`SqliteWarehouse::PRAGMAS`]: WAL journal,
 //! `synchronous = NORMAL` (durable at checkpoints, never corrupt), a 64 MiB page cache.
