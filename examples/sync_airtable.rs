@@ -120,6 +120,9 @@ async fn sync<W: Warehouse + 'static>(
     let bars = Bars::default();
     let workflow = ETLWorkflow::new(extractor, warehouse)
         .drop_tables(true)
+        // Five pages a batch: the progress lines move about once a second
+        // at Airtable's 5 requests per second.
+        .batch_size(500)
         .on_progress(move |event| bars.show(event));
     workflow.run().await
 }

@@ -287,3 +287,47 @@ async fn incremental_runs_into_sqlite_read_only_what_changed() {
     )
     .await;
 }
+
+async fn hostile_names_round_trip<W: Warehouse>(warehouse: W) {
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .join("extractors/tests/fixtures/airtable/kinds");
+    let server = AirtableServer::start_with(
+        Base::load(&dir).unwrap(),
+        ServerOptions::default().with_rate_limit(None),
+    )
+    .await
+    .unwrap();
+    let workflow = ETLWorkflow::new(extractor(&server), warehouse);
+    let report = workflow.run().await.unwrap();
+    let table = "Every \"kind\" 🚀";
+    assert_eq!(report.table(table).unwrap().rows, 4);
+    assert_eq!(report.table(table).unwrap().invalid_values, 4);
+    assert!(
+        report
+            .to_string()
+            .contains("warning: \"Every \\\"kind\\\" 🚀\": field \"Poll\""),
+        "{report}"
+    );
+    let warehouse = workflow.warehouse();
+    assert_eq!(warehouse.table_names().await.unwrap(), [table]);
+    let schema = warehouse.table_schema(table).await.unwrap().unwrap();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    for name in ["select", "Price ($)", "Done?", "Linked names"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    assert_eq!(rows(warehouse, table).await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_airtable_names_round_trip_in_duckdb() {
+    let dir = tempfile::tempdir().unwrap();
+    hostile_names_round_trip(DuckDbWarehouse::open(dir.path().join("a.duckdb")).unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_airtable_names_round_trip_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    hostile_names_round_trip(SqliteWarehouse::open(dir.path().join("a.sqlite")).unwrap()).await;
+}

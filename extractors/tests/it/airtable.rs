@@ -383,3 +383,36 @@ async fn snake_case_names_on_request() {
         ]
     );
 }
+
+#[tokio::test]
+async fn slow_answers_time_out_and_are_retried_then_reported() {
+    let server = serve(Base::sample(), unlimited()).await;
+    let airtable = AirtableExtractor::new(
+        config(&server).with_retry(
+            RetryPolicy::default()
+                .with_backoff(Duration::from_millis(5), Duration::from_millis(10))
+                .with_request_timeout(Duration::from_millis(100))
+                .with_max_attempts(2),
+        ),
+    )
+    .unwrap();
+    let spec = spec(&airtable, "Products").await;
+    server.set_faults(Faults {
+        delay: Some(Duration::from_millis(400)),
+        ..Faults::default()
+    });
+    let err = airtable
+        .extract(&spec, &ExtractOptions::default())
+        .await
+        .unwrap()
+        .collect_batches()
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable());
+    let text = err.to_string();
+    assert!(
+        text.starts_with("Airtable base \"appSampleShop0001\", table \"Products\": timed out"),
+        "{text}"
+    );
+    assert!(text.ends_with("(gave up after 2 attempts)"), "{text}");
+}
