@@ -2,7 +2,7 @@
 //!
 //! Each check takes a function that opens the warehouse in a folder it is
 //! given (a fresh temporary folder per check), runs against real files, and
-//! panics with a message saying what broke. [`warehouse_conformance!`] writes
+//! panics with a message saying what broke. [`warehouse_conformance!`](crate::warehouse_conformance) writes
 //! one `#[tokio::test]` per check:
 //!
 //! ```text
