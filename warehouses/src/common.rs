@@ -219,6 +219,11 @@ impl BatchFitter {
         }
     }
 
+    /// The schema of the batches [`BatchFitter::fit`] returns.
+    pub(crate) fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
     /// The batch with the table's columns, in the table's order and types.
     pub(crate) fn fit(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         check_batch_schema(&self.table, &self.incoming, batch)?;
