@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::{
@@ -198,10 +197,9 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
                 notes = Some(stream.notes().clone());
                 if let Some(progress) = self.progress.clone() {
                     let table = spec.name().to_owned();
-                    let rows = AtomicU64::new(0);
+                    let mut rows = 0;
                     stream = stream.inspect_batches(move |batch| {
-                        let rows = rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed)
-                            + batch.num_rows() as u64;
+                        rows += batch.num_rows() as u64;
                         progress(Progress::Rows {
                             table: &table,
                             rows,

@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::{manifest_dir, rows};
 use etl::arrow::array::{Array, StringArray};
 use etl::extractors::airtable::RetryPolicy;
 use etl::{
@@ -32,16 +33,6 @@ fn extractor(server: &AirtableServer) -> AirtableExtractor {
             ),
     )
     .unwrap()
-}
-
-async fn rows<W: Warehouse>(warehouse: &W, table: &str) -> usize {
-    warehouse
-        .read_table(table)
-        .await
-        .unwrap()
-        .iter()
-        .map(|b| b.num_rows())
-        .sum()
 }
 
 async fn syncs_the_sample_base<W: Warehouse>(warehouse: W) {
@@ -289,10 +280,7 @@ async fn incremental_runs_into_sqlite_read_only_what_changed() {
 }
 
 async fn hostile_names_round_trip<W: Warehouse>(warehouse: W) {
-    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-        .join("extractors/tests/fixtures/airtable/kinds");
+    let dir = manifest_dir().join("extractors/tests/fixtures/airtable/kinds");
     let server = AirtableServer::start_with(
         Base::load(&dir).unwrap(),
         ServerOptions::default().with_rate_limit(None),

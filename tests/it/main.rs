@@ -10,13 +10,17 @@ use etl::{
     DuckDbWarehouse, ETLWorkflow, Error, FilesExtractor, SqliteWarehouse, Warehouse, WriteMode,
 };
 
-/// Found at run time: a test binary built from another checkout of the same
-/// sources (a shared target directory) must not read that checkout's files.
-fn example_data() -> PathBuf {
+/// The checkout's root, found at run time: a test binary built from another
+/// checkout of the same sources (a shared target directory) must not read
+/// that checkout's files.
+fn manifest_dir() -> PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf())
-        .join("examples/data")
+}
+
+fn example_data() -> PathBuf {
+    manifest_dir().join("examples/data")
 }
 
 async fn rows<W: Warehouse>(warehouse: &W, table: &str) -> usize {

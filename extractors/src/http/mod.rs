@@ -103,6 +103,8 @@ pub struct HttpExtractor {
 #[derive(Debug)]
 struct Inner {
     config: HttpConfig,
+    /// The base URL's host, for errors.
+    host: String,
     http: reqwest::Client,
     limiter: RateLimiter,
     /// Inferred tables by resource name.
@@ -165,9 +167,14 @@ impl HttpExtractor {
             .build()
             .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))?;
         let limiter = RateLimiter::new(config.requests_per_second);
+        let host = Url::parse(&config.base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
         Ok(HttpExtractor {
             inner: Arc::new(Inner {
                 config,
+                host,
                 http,
                 limiter,
                 tables: Mutex::new(HashMap::new()),
@@ -199,11 +206,7 @@ impl Inner {
     }
 
     fn what(&self, resource: &str) -> String {
-        let host = reqwest::Url::parse(&self.config.base_url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
-        format!("HTTP API {host:?}, resource {resource:?}")
+        format!("HTTP API {:?}, resource {resource:?}", self.host)
     }
 
     /// The first page's URL of `resource`, placeholders filled from `parent`.
