@@ -178,6 +178,38 @@ pub enum Error {
         report: Box<crate::LoadReport>,
     },
 
+    /// A workflow's graph is wrong: each problem (duplicate or unknown step,
+    /// cycle, bad schedule) is listed.
+    #[error("workflow {workflow:?} is invalid: {}", problems.join("; "))]
+    InvalidWorkflow {
+        /// The workflow.
+        workflow: String,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+
+    /// A step asked for an input it does not have, or as the wrong type.
+    #[error("step {step:?}, input {input:?}: {message}")]
+    StepInput {
+        /// The step asking.
+        step: String,
+        /// The input asked for.
+        input: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// Steps of a workflow run failed, were skipped or were cancelled.
+    #[error("workflow {workflow:?}: {} step(s) did not succeed: {}", failed.len(), failed.iter().map(|(s, e)| format!("{s:?} {e}")).collect::<Vec<_>>().join("; "))]
+    StepsFailed {
+        /// The workflow.
+        workflow: String,
+        /// Each step that did not succeed, with its status and error.
+        failed: Vec<(String, String)>,
+        /// The whole run's report, outputs of the steps that succeeded included.
+        report: Box<crate::RunReport>,
+    },
+
     /// A bug or broken invariant inside etl (a panicked worker thread).
     #[error("internal error: {0}")]
     Internal(String),

@@ -339,12 +339,11 @@ impl TableReport {
 
 impl fmt::Display for LoadReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let header = ["table", "mode", "rows", "columns", "seconds", "status"];
-        let rows: Vec<[String; 6]> = self
+        let rows: Vec<Vec<String>> = self
             .tables
             .iter()
             .map(|t| {
-                [
+                vec![
                     t.table.clone(),
                     t.mode.to_string(),
                     t.rows.to_string(),
@@ -354,38 +353,12 @@ impl fmt::Display for LoadReport {
                 ]
             })
             .collect();
-        let mut widths = header.map(str::len);
-        for row in &rows {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
-            }
-        }
-        let numeric = [false, false, true, true, true, false];
-        let line = |f: &mut fmt::Formatter<'_>, cells: &[&str]| -> fmt::Result {
-            let mut out = String::new();
-            for (i, cell) in cells.iter().enumerate() {
-                if i > 0 {
-                    out.push_str("  ");
-                }
-                let pad = widths[i].saturating_sub(cell.chars().count());
-                if numeric[i] {
-                    out.push_str(&" ".repeat(pad));
-                    out.push_str(cell);
-                } else {
-                    out.push_str(cell);
-                    if i + 1 < cells.len() {
-                        out.push_str(&" ".repeat(pad));
-                    }
-                }
-            }
-            writeln!(f, "{}", out.trim_end())
-        };
-        line(f, &header)?;
-        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-        line(f, &rule.iter().map(String::as_str).collect::<Vec<_>>())?;
-        for row in &rows {
-            line(f, &row.iter().map(String::as_str).collect::<Vec<_>>())?;
-        }
+        crate::text::write_table(
+            f,
+            &["table", "mode", "rows", "columns", "seconds", "status"],
+            &[false, false, true, true, true, false],
+            &rows,
+        )?;
         for t in &self.tables {
             if t.invalid_values > 0 {
                 let values = if t.invalid_values == 1 {

@@ -1,0 +1,712 @@
+//! Workflows of steps: a [`Dag`] of async steps whose outputs feed the steps
+//! that depend on them, run on tokio with retries, timeouts and cancellation.
+//!
+//! Most workflows are written with `#[workflow]` and `#[step]` (the `etl`
+//! crate's macros), which check the graph and the types passed between steps
+//! at compile time and generate a [`Dag`]. A workflow known only at run time
+//! (read from a config file) is assembled with [`Dag::builder`], which makes
+//! the same checks when it is built:
+//!
+//! ```
+//! use etl_core::dag::{Dag, Step, StepContext, StepInputs};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> etl_core::Result<()> {
+//! let dag = Dag::builder("numbers")
+//!     .step(Step::new("two", |_cx: StepContext, _inputs: StepInputs| async {
+//!         Ok::<_, etl_core::Error>(2_u64)
+//!     }))
+//!     .step(Step::new("three", |_cx: StepContext, _inputs: StepInputs| async {
+//!         Ok::<_, etl_core::Error>(3_u64)
+//!     }))
+//!     .step(
+//!         Step::new("product", |_cx: StepContext, inputs: StepInputs| async move {
+//!             let (two, three) = (inputs.get::<u64>("two")?, inputs.get::<u64>("three")?);
+//!             Ok::<_, etl_core::Error>(two * three)
+//!         })
+//!         .inputs(["two", "three"]),
+//!     )
+//!     .build()?;
+//! assert_eq!(dag.order(), ["two", "three", "product"]);
+//!
+//! let report = dag.run().await.into_result()?;
+//! assert_eq!(report.output::<u64>("product"), Some(&6));
+//! println!("{report}");
+//! # Ok(()) }
+//! ```
+//!
+//! A step starts the moment every step it depends on has succeeded;
+//! independent steps run at the same time, up to [`DagBuilder::max_parallel`].
+//! A step that fails is retried ([`Step::retries`]) after a backoff with
+//! jitter; each attempt may have a [`Step::timeout`]. When a step fails for
+//! good its dependents are skipped and the independent branches finish, or
+//! everything still running is cancelled with [`DagBuilder::fail_fast`].
+
+mod report;
+mod run;
+mod syntax;
+
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use report::{RunReport, StepReport, StepStatus};
+pub use run::{Runner, StepEvent};
+pub use syntax::{Cron, parse_duration};
+pub use tokio_util::sync::CancellationToken;
+
+use crate::{BoxError, Error, Result};
+
+/// What a step produced, shared with the steps that take it.
+pub(crate) type Output = Arc<dyn Any + Send + Sync>;
+
+type StepFuture = Pin<Box<dyn Future<Output = std::result::Result<Produced, BoxError>> + Send>>;
+type StepFn = Arc<dyn Fn(StepContext, StepInputs) -> StepFuture + Send + Sync>;
+
+/// A step's output with the name of its type, for error messages.
+#[derive(Clone)]
+pub(crate) struct Produced {
+    pub(crate) value: Output,
+    pub(crate) type_name: &'static str,
+}
+
+/// A step's result type: `Result<T, E>`, where `T` is what the steps after
+/// it receive and `E` is any error (etl's [`Error`], `anyhow::Error`, a
+/// `String`).
+pub trait StepResult: Send + 'static {
+    /// The output passed to dependent steps.
+    type Ok: Send + Sync + 'static;
+    /// Splits the result.
+    fn into_step_result(self) -> std::result::Result<Self::Ok, BoxError>;
+}
+
+impl<T, E> StepResult for std::result::Result<T, E>
+where
+    T: Send + Sync + 'static,
+    E: Into<BoxError> + Send + 'static,
+{
+    type Ok = T;
+    fn into_step_result(self) -> std::result::Result<T, BoxError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// How long to wait before retrying a failed step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backoff {
+    /// Retry at once.
+    None,
+    /// The same delay before every retry.
+    Fixed(Duration),
+    /// `initial`, doubling each retry up to `max`.
+    Exponential {
+        /// The delay before the first retry.
+        initial: Duration,
+        /// The longest delay.
+        max: Duration,
+    },
+}
+
+impl Default for Backoff {
+    /// Exponential from 1 s up to 1 min.
+    fn default() -> Self {
+        Backoff::Exponential {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Backoff {
+    /// Parses `"none"`, `"fixed"`, `"exponential"`, optionally followed by the
+    /// (first) delay: `"fixed 5s"`, `"exponential 200ms"`. Without a delay,
+    /// 1 s; exponential stops growing at 1 min (or at the first delay, if larger).
+    pub fn parse(text: &str) -> std::result::Result<Backoff, String> {
+        let mut words = text.split_whitespace();
+        let kind = words.next().unwrap_or_default();
+        let delay = match words.next() {
+            Some(d) => parse_duration(d)?,
+            None => Duration::from_secs(1),
+        };
+        if let Some(extra) = words.next() {
+            return Err(format!("backoff {text:?}: unexpected {extra:?}"));
+        }
+        match kind {
+            "none" if text.split_whitespace().count() == 1 => Ok(Backoff::None),
+            "fixed" => Ok(Backoff::Fixed(delay)),
+            "exponential" => Ok(Backoff::Exponential {
+                initial: delay,
+                max: delay.max(Duration::from_secs(60)),
+            }),
+            _ => Err(format!(
+                "backoff {text:?}: expected \"none\", \"fixed [delay]\" or \"exponential [first delay]\""
+            )),
+        }
+    }
+
+    /// The delay before retry number `retry` (1 for the first), before jitter.
+    pub fn delay(&self, retry: u32) -> Duration {
+        match *self {
+            Backoff::None => Duration::ZERO,
+            Backoff::Fixed(d) => d,
+            Backoff::Exponential { initial, max } => initial
+                .saturating_mul(2_u32.saturating_pow(retry.saturating_sub(1)))
+                .min(max),
+        }
+    }
+}
+
+/// How a step is retried and timed out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StepOptions {
+    /// Retries after the first attempt fails (0: one attempt).
+    pub retries: u32,
+    /// The wait before each retry.
+    pub backoff: Backoff,
+    /// The longest one attempt may take; `None` waits for ever.
+    pub timeout: Option<Duration>,
+}
+
+/// One step of a workflow under construction: its name, what it runs, and
+/// the steps it needs.
+pub struct Step {
+    name: String,
+    inputs: Vec<String>,
+    after: Vec<String>,
+    options: StepOptions,
+    run: StepFn,
+}
+
+impl fmt::Debug for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Step")
+            .field("name", &self.name)
+            .field("inputs", &self.inputs)
+            .field("after", &self.after)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Step {
+    /// A step named `name` that runs `f`. `f` gets the step's [`StepContext`]
+    /// and the outputs of its [`inputs`](Step::inputs), and returns a
+    /// `Result` whose `Ok` value the steps after it receive.
+    pub fn new<F, Fut>(name: impl Into<String>, f: F) -> Step
+    where
+        F: Fn(StepContext, StepInputs) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: StepResult,
+    {
+        let run: StepFn = Arc::new(move |cx, inputs| {
+            let fut = f(cx, inputs);
+            Box::pin(async move {
+                let value = fut.await.into_step_result()?;
+                Ok(Produced {
+                    value: Arc::new(value),
+                    type_name: std::any::type_name::<<Fut::Output as StepResult>::Ok>(),
+                })
+            })
+        });
+        Step {
+            name: name.into(),
+            inputs: Vec::new(),
+            after: Vec::new(),
+            options: StepOptions::default(),
+            run,
+        }
+    }
+
+    /// Steps whose outputs this step takes, by name, in the order
+    /// [`StepInputs`] holds them.
+    pub fn inputs<I, S>(mut self, steps: I) -> Step
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.inputs.extend(steps.into_iter().map(Into::into));
+        self
+    }
+
+    /// Steps that must succeed before this one starts, without passing data.
+    pub fn after<I, S>(mut self, steps: I) -> Step
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.after.extend(steps.into_iter().map(Into::into));
+        self
+    }
+
+    /// Retries after a failed attempt (default 0).
+    pub fn retries(mut self, retries: u32) -> Step {
+        self.options.retries = retries;
+        self
+    }
+
+    /// The wait between attempts (default exponential from 1 s).
+    pub fn backoff(mut self, backoff: Backoff) -> Step {
+        self.options.backoff = backoff;
+        self
+    }
+
+    /// The longest one attempt may take.
+    pub fn timeout(mut self, timeout: Duration) -> Step {
+        self.options.timeout = Some(timeout);
+        self
+    }
+
+    /// All options at once.
+    pub fn options(mut self, options: StepOptions) -> Step {
+        self.options = options;
+        self
+    }
+}
+
+/// The outputs of the steps a step takes, in the order of [`Step::inputs`].
+#[derive(Clone, Default)]
+pub struct StepInputs {
+    step: Arc<str>,
+    values: Vec<(Arc<str>, Produced)>,
+}
+
+impl fmt::Debug for StepInputs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.values.iter().map(|(n, p)| (n, p.type_name)))
+            .finish()
+    }
+}
+
+impl StepInputs {
+    /// The output of step `name`, which must be a `T`. An error names this
+    /// step, the input and both types when it is not, or when `name` is not
+    /// one of this step's inputs.
+    pub fn get<T: Any>(&self, name: &str) -> Result<&T> {
+        let Some((_, produced)) = self.values.iter().find(|(n, _)| &**n == name) else {
+            return Err(Error::StepInput {
+                step: self.step.to_string(),
+                input: name.to_string(),
+                message: format!(
+                    "not an input of this step; its inputs are: {}",
+                    self.names().collect::<Vec<_>>().join(", ")
+                ),
+            });
+        };
+        produced
+            .value
+            .downcast_ref::<T>()
+            .ok_or_else(|| Error::StepInput {
+                step: self.step.to_string(),
+                input: name.to_string(),
+                message: format!(
+                    "it produced a {}, not a {}",
+                    produced.type_name,
+                    std::any::type_name::<T>()
+                ),
+            })
+    }
+
+    /// The names of the inputs, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().map(|(n, _)| &**n)
+    }
+
+    /// The input at `index`, for code generated by `#[workflow]`, where rustc
+    /// has already checked the type.
+    #[doc(hidden)]
+    pub fn __at<T: Any>(&self, index: usize) -> &T {
+        let (name, produced) = &self.values[index];
+        match produced.value.downcast_ref::<T>() {
+            Some(value) => value,
+            None => panic!(
+                "step {:?}: input {name:?} is a {}, not a {} (a bug in #[workflow])",
+                self.step,
+                produced.type_name,
+                std::any::type_name::<T>()
+            ),
+        }
+    }
+}
+
+/// What a running step knows about its run.
+#[derive(Debug, Clone)]
+pub struct StepContext {
+    pub(crate) run_id: Arc<str>,
+    pub(crate) workflow: Arc<str>,
+    pub(crate) step: Arc<str>,
+    pub(crate) attempt: u32,
+    pub(crate) span: tracing::Span,
+    pub(crate) cancel: CancellationToken,
+}
+
+impl StepContext {
+    /// The run's id, unique per run.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    /// The workflow's name.
+    pub fn workflow(&self) -> &str {
+        &self.workflow
+    }
+    /// This step's name.
+    pub fn step(&self) -> &str {
+        &self.step
+    }
+    /// The attempt, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+    /// The `tracing` span the step runs in (`step{workflow, step, run_id, attempt}`).
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+    /// Cancelled when the run is (Ctrl-C, a [`Runner::cancel_token`], fail-fast).
+    /// The runner drops a cancelled step at its next `.await`; a long
+    /// computation without awaits can check [`CancellationToken::is_cancelled`].
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+}
+
+/// A step in a built [`Dag`].
+pub(crate) struct Node {
+    pub(crate) name: Arc<str>,
+    pub(crate) inputs: Vec<usize>,
+    pub(crate) after: Vec<usize>,
+    pub(crate) options: StepOptions,
+    pub(crate) run: StepFn,
+}
+
+/// A checked workflow: steps, the order they may run in, and how. Build one
+/// with [`Dag::builder`] or `#[workflow]`; run it with [`Dag::run`] or
+/// [`Dag::runner`]. The graph is data: [`Dag::steps`] and [`Dag::order`] serve
+/// command-line tools and exporters.
+pub struct Dag {
+    pub(crate) name: Arc<str>,
+    pub(crate) schedule: Option<String>,
+    pub(crate) max_parallel: Option<usize>,
+    pub(crate) fail_fast: bool,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) order: Vec<usize>,
+}
+
+impl fmt::Debug for Dag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dag")
+            .field("name", &self.name)
+            .field("schedule", &self.schedule)
+            .field("max_parallel", &self.max_parallel)
+            .field("fail_fast", &self.fail_fast)
+            .field("steps", &self.steps().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// One step of a [`Dag`], as data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepInfo<'a> {
+    /// The step's name.
+    pub name: &'a str,
+    /// The steps whose outputs it takes.
+    pub inputs: Vec<&'a str>,
+    /// The steps it runs after without taking their output.
+    pub after: Vec<&'a str>,
+    /// Retries, backoff, timeout.
+    pub options: &'a StepOptions,
+}
+
+impl<'a> StepInfo<'a> {
+    /// Every step this one waits for: inputs, then `after`.
+    pub fn depends_on(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.inputs.iter().chain(&self.after).copied()
+    }
+}
+
+impl Dag {
+    /// Starts a workflow named `name`.
+    pub fn builder(name: impl Into<String>) -> DagBuilder {
+        DagBuilder {
+            name: name.into(),
+            schedule: None,
+            max_parallel: None,
+            fail_fast: false,
+            steps: Vec::new(),
+        }
+    }
+
+    /// The workflow's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its cron schedule, if it has one (checked when built).
+    pub fn schedule(&self) -> Option<&str> {
+        self.schedule.as_deref()
+    }
+
+    /// The most steps that run at once (`None`: no limit).
+    pub fn max_parallel(&self) -> Option<usize> {
+        self.max_parallel
+    }
+
+    /// Whether a failed step cancels the rest of the run.
+    pub fn fail_fast(&self) -> bool {
+        self.fail_fast
+    }
+
+    /// The steps in declaration order.
+    pub fn steps(&self) -> impl Iterator<Item = StepInfo<'_>> {
+        self.nodes.iter().map(|n| self.info(n))
+    }
+
+    /// The step named `name`.
+    pub fn step(&self, name: &str) -> Option<StepInfo<'_>> {
+        self.nodes
+            .iter()
+            .find(|n| &*n.name == name)
+            .map(|n| self.info(n))
+    }
+
+    fn info<'a>(&'a self, node: &'a Node) -> StepInfo<'a> {
+        StepInfo {
+            name: &node.name,
+            inputs: node.inputs.iter().map(|&i| &*self.nodes[i].name).collect(),
+            after: node.after.iter().map(|&i| &*self.nodes[i].name).collect(),
+            options: &node.options,
+        }
+    }
+
+    /// The step names in an order that runs every step after those it
+    /// depends on (declaration order among independent steps).
+    pub fn order(&self) -> Vec<&str> {
+        self.order.iter().map(|&i| &*self.nodes[i].name).collect()
+    }
+
+    /// Runs the workflow with its own settings; see [`Dag::runner`] for more.
+    pub async fn run(&self) -> RunReport {
+        self.runner().run().await
+    }
+
+    /// A run to configure: cancellation, Ctrl-C, events, parallelism.
+    pub fn runner(&self) -> Runner<'_> {
+        Runner::new(self)
+    }
+}
+
+/// Assembles a [`Dag`] at run time; [`DagBuilder::build`] checks it.
+#[derive(Debug)]
+pub struct DagBuilder {
+    name: String,
+    schedule: Option<String>,
+    max_parallel: Option<usize>,
+    fail_fast: bool,
+    steps: Vec<Step>,
+}
+
+impl DagBuilder {
+    /// A cron expression (see [`Cron`]) the scheduler runs the workflow on.
+    pub fn schedule(mut self, cron: impl Into<String>) -> Self {
+        self.schedule = Some(cron.into());
+        self
+    }
+
+    /// The most steps that run at once (at least 1; default no limit).
+    pub fn max_parallel(mut self, n: usize) -> Self {
+        self.max_parallel = Some(n);
+        self
+    }
+
+    /// Cancel everything still running when a step fails for good (default:
+    /// independent branches finish).
+    pub fn fail_fast(mut self, yes: bool) -> Self {
+        self.fail_fast = yes;
+        self
+    }
+
+    /// Adds a step.
+    pub fn step(mut self, step: Step) -> Self {
+        self.steps.push(step);
+        self
+    }
+
+    /// Checks the workflow: every problem (a duplicate step, an unknown
+    /// dependency, a cycle, a bad schedule) is listed in one
+    /// [`Error::InvalidWorkflow`].
+    pub fn build(self) -> Result<Dag> {
+        let mut problems = Vec::new();
+        if self.name.trim().is_empty() {
+            problems.push("the workflow has no name".to_string());
+        }
+        if let Some(cron) = &self.schedule
+            && let Err(e) = Cron::parse(cron)
+        {
+            problems.push(e);
+        }
+        if self.max_parallel == Some(0) {
+            problems.push("max_parallel is 0: no step could run".to_string());
+        }
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            if step.name.trim().is_empty() {
+                problems.push(format!("step {} has no name", i + 1));
+            }
+            if index.contains_key(step.name.as_str()) {
+                problems.push(format!("duplicate step {:?}", step.name));
+            } else {
+                index.insert(&step.name, i);
+            }
+        }
+        let mut resolve = |step: &Step, names: &[String], what: &str| -> Vec<usize> {
+            let mut seen = HashSet::new();
+            names
+                .iter()
+                .filter_map(|name| {
+                    if !seen.insert(name) {
+                        problems.push(format!(
+                            "step {:?} lists {name:?} twice in its {what}",
+                            step.name
+                        ));
+                        return None;
+                    }
+                    let found = index.get(name.as_str()).copied();
+                    if found.is_none() {
+                        problems.push(format!(
+                            "step {:?} depends on unknown step {name:?}",
+                            step.name
+                        ));
+                    }
+                    found
+                })
+                .collect()
+        };
+        let edges: Vec<(Vec<usize>, Vec<usize>)> = self
+            .steps
+            .iter()
+            .map(|s| {
+                (
+                    resolve(s, &s.inputs, "inputs"),
+                    resolve(s, &s.after, "after"),
+                )
+            })
+            .collect();
+        let deps: Vec<Vec<usize>> = edges
+            .iter()
+            .map(|(i, a)| i.iter().chain(a).copied().collect())
+            .collect();
+        let order = match topological_order(&deps) {
+            Ok(order) => order,
+            Err(cycle) => {
+                let names: Vec<&str> = cycle.iter().map(|&i| &*self.steps[i].name).collect();
+                problems.push(format!("dependency cycle: {}", names.join(" -> ")));
+                Vec::new()
+            }
+        };
+        if !problems.is_empty() {
+            return Err(Error::InvalidWorkflow {
+                workflow: self.name,
+                problems,
+            });
+        }
+        let nodes = self
+            .steps
+            .into_iter()
+            .zip(edges)
+            .map(|(step, (inputs, after))| Node {
+                name: step.name.into(),
+                inputs,
+                after,
+                options: step.options,
+                run: step.run,
+            })
+            .collect();
+        Ok(Dag {
+            name: self.name.into(),
+            schedule: self.schedule,
+            max_parallel: self.max_parallel,
+            fail_fast: self.fail_fast,
+            nodes,
+            order,
+        })
+    }
+
+    /// Builds a graph `#[workflow]` has checked at compile time.
+    #[doc(hidden)]
+    pub fn __build_checked(self) -> Dag {
+        match self.build() {
+            Ok(dag) => dag,
+            Err(e) => panic!("#[workflow] checked this workflow at compile time, yet: {e}"),
+        }
+    }
+}
+
+/// Kahn's algorithm, declaration order among ready steps. On a cycle,
+/// returns one cycle as step indices, its first step repeated at the end.
+pub(crate) fn topological_order(
+    deps: &[Vec<usize>],
+) -> std::result::Result<Vec<usize>, Vec<usize>> {
+    let n = deps.len();
+    let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut dependents = vec![Vec::new(); n];
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            dependents[d].push(i);
+        }
+    }
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..n).filter(|&i| waiting[i] == 0).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
+        for &d in &dependents[i] {
+            waiting[d] -= 1;
+            if waiting[d] == 0 {
+                ready.insert(d);
+            }
+        }
+    }
+    if order.len() == n {
+        return Ok(order);
+    }
+    // Every step left waits on another left: walk back along dependencies
+    // until a step repeats.
+    let start = (0..n).find(|&i| waiting[i] > 0).unwrap_or(0);
+    let mut path = vec![start];
+    let mut at = start;
+    loop {
+        at = deps[at]
+            .iter()
+            .copied()
+            .find(|&d| waiting[d] > 0)
+            .unwrap_or(at);
+        if let Some(pos) = path.iter().position(|&p| p == at) {
+            let mut cycle: Vec<usize> = path[pos..].to_vec();
+            cycle.reverse(); // dependency first: a -> b means b needs a.
+            let first = (0..cycle.len()).min_by_key(|&k| cycle[k]).unwrap_or(0);
+            cycle.rotate_left(first); // from the step declared first
+            cycle.push(cycle[0]);
+            return Err(cycle);
+        }
+        path.push(at);
+    }
+}
+
+/// A type whose `impl` block carries `#[workflow]`: it becomes a [`Dag`].
+pub trait Workflow: Send + Sync + Sized + 'static {
+    /// The workflow's graph, its steps calling methods of `self`.
+    fn into_dag(self: Arc<Self>) -> Dag;
+
+    /// The workflow's graph.
+    fn dag(self) -> Dag {
+        Arc::new(self).into_dag()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,225 @@
+//! What a run of a [`Dag`](super::Dag) did: [`RunReport`].
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use arrow::array::RecordBatch;
+
+use super::Produced;
+use crate::{Batches, Error, LoadReport, Result, WriteSummary};
+
+/// Where a step is, or how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StepStatus {
+    /// Waiting for the steps it depends on.
+    Pending,
+    /// An attempt is running.
+    Running,
+    /// An attempt failed; waiting to try again.
+    Retrying,
+    /// Done; its output went to the steps after it.
+    Succeeded,
+    /// Every attempt failed.
+    Failed,
+    /// Not run, because a step it depends on failed.
+    Skipped,
+    /// Stopped or never started, because the run was cancelled.
+    Cancelled,
+}
+
+impl StepStatus {
+    /// The status in capitals, as the report and the state store write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "PENDING",
+            StepStatus::Running => "RUNNING",
+            StepStatus::Retrying => "RETRYING",
+            StepStatus::Succeeded => "SUCCEEDED",
+            StepStatus::Failed => "FAILED",
+            StepStatus::Skipped => "SKIPPED",
+            StepStatus::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+impl fmt::Display for StepStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How one step of a run went.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct StepReport {
+    /// The step.
+    pub name: String,
+    /// How it ended.
+    pub status: StepStatus,
+    /// Attempts made (0 if it never started).
+    pub attempts: u32,
+    /// When its first attempt started.
+    pub started: Option<SystemTime>,
+    /// From its first attempt's start to its end, retries and backoff included.
+    pub duration: Option<Duration>,
+    /// Rows of its output, when that is Arrow data or a load report.
+    pub rows: Option<u64>,
+    /// The Rust type of its output.
+    pub output_type: Option<&'static str>,
+    /// Why it failed, was skipped or was cancelled.
+    pub error: Option<String>,
+}
+
+impl StepReport {
+    pub(super) fn pending(name: &str) -> Self {
+        StepReport {
+            name: name.to_string(),
+            status: StepStatus::Pending,
+            attempts: 0,
+            started: None,
+            duration: None,
+            rows: None,
+            output_type: None,
+            error: None,
+        }
+    }
+}
+
+/// The rows in a step's output, for the outputs that are tables.
+pub(super) fn rows_of(produced: &Produced) -> Option<u64> {
+    let value: &dyn Any = &*produced.value;
+    if let Some(b) = value.downcast_ref::<Batches>() {
+        Some(b.num_rows() as u64)
+    } else if let Some(b) = value.downcast_ref::<Vec<RecordBatch>>() {
+        Some(b.iter().map(|b| b.num_rows() as u64).sum())
+    } else if let Some(b) = value.downcast_ref::<RecordBatch>() {
+        Some(b.num_rows() as u64)
+    } else if let Some(r) = value.downcast_ref::<LoadReport>() {
+        Some(r.total_rows())
+    } else {
+        value.downcast_ref::<WriteSummary>().map(|s| s.rows)
+    }
+}
+
+/// How a run went: every step's status, attempts, times, rows and error,
+/// and the steps' outputs. Displays as a table.
+pub struct RunReport {
+    /// The workflow.
+    pub workflow: String,
+    /// This run's id.
+    pub run_id: String,
+    /// When the run started.
+    pub started: SystemTime,
+    /// How long it took.
+    pub duration: Duration,
+    /// One entry per step, in declaration order.
+    pub steps: Vec<StepReport>,
+    pub(super) outputs: HashMap<String, Produced>,
+}
+
+impl fmt::Debug for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunReport")
+            .field("workflow", &self.workflow)
+            .field("run_id", &self.run_id)
+            .field("duration", &self.duration)
+            .field("steps", &self.steps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunReport {
+    /// Whether every step succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.steps.iter().all(|s| s.status == StepStatus::Succeeded)
+    }
+
+    /// The report of step `name`.
+    pub fn step(&self, name: &str) -> Option<&StepReport> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+
+    /// The output of step `name`, if it succeeded and produced a `T`.
+    pub fn output<T: Any>(&self, name: &str) -> Option<&T> {
+        self.outputs.get(name)?.value.downcast_ref()
+    }
+
+    /// `Ok(self)` when every step succeeded, else [`Error::StepsFailed`]
+    /// naming each step that did not, with this report inside.
+    pub fn into_result(self) -> Result<RunReport> {
+        if self.succeeded() {
+            return Ok(self);
+        }
+        let failed = self
+            .steps
+            .iter()
+            .filter(|s| s.status != StepStatus::Succeeded)
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    format!(
+                        "{}{}",
+                        s.status,
+                        s.error
+                            .as_deref()
+                            .map(|e| format!(": {e}"))
+                            .unwrap_or_default()
+                    ),
+                )
+            })
+            .collect();
+        Err(Error::StepsFailed {
+            workflow: self.workflow.clone(),
+            failed,
+            report: Box::new(self),
+        })
+    }
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let counted = |status| self.steps.iter().filter(|s| s.status == status).count();
+        writeln!(
+            f,
+            "workflow {:?}, run {}: {} of {} steps succeeded in {:.3} s",
+            self.workflow,
+            self.run_id,
+            counted(StepStatus::Succeeded),
+            self.steps.len(),
+            self.duration.as_secs_f64()
+        )?;
+        let rows: Vec<Vec<String>> = self
+            .steps
+            .iter()
+            .map(|s| {
+                let started = s
+                    .started
+                    .and_then(|t| t.duration_since(self.started).ok())
+                    .map(|d| format!("+{:.3}", d.as_secs_f64()))
+                    .unwrap_or_default();
+                vec![
+                    s.name.clone(),
+                    s.status.to_string(),
+                    s.attempts.to_string(),
+                    started,
+                    s.duration
+                        .map(|d| format!("{:.3}", d.as_secs_f64()))
+                        .unwrap_or_default(),
+                    s.rows.map(|r| r.to_string()).unwrap_or_default(),
+                    s.error.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        crate::text::write_table(
+            f,
+            &[
+                "step", "status", "attempts", "started", "seconds", "rows", "error",
+            ],
+            &[false, false, true, true, true, true, false],
+            &rows,
+        )
+    }
+}

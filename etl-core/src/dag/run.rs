@@ -1,0 +1,490 @@
+//! Executing a [`Dag`]: the [`Runner`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::report::{RunReport, StepReport, StepStatus};
+use super::{Dag, Node, Produced, StepContext, StepInputs};
+
+/// A step changed status; given to [`Runner::on_event`] as it happens.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StepEvent<'a> {
+    /// The run.
+    pub run_id: &'a str,
+    /// The step.
+    pub step: &'a str,
+    /// Its new status: RUNNING at each attempt, RETRYING after a failed one,
+    /// then SUCCEEDED, FAILED, SKIPPED or CANCELLED.
+    pub status: StepStatus,
+    /// The attempt (from 1; 0 for a step that never started).
+    pub attempt: u32,
+    /// The error of a failed attempt, or why the step was skipped or cancelled.
+    pub error: Option<&'a str>,
+}
+
+type EventFn = Arc<dyn Fn(&StepEvent<'_>) + Send + Sync>;
+
+/// One run of a [`Dag`], configured before it starts.
+///
+/// ```
+/// # use etl_core::dag::{Dag, Step, StepContext, StepInputs};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> etl_core::Result<()> {
+/// # let dag = Dag::builder("w").step(Step::new("a", |_: StepContext, _: StepInputs| async { Ok::<_, String>(()) })).build()?;
+/// let cancel = etl_core::dag::CancellationToken::new();
+/// let report = dag
+///     .runner()
+///     .cancel_token(cancel.clone()) // cancel.cancel() from anywhere stops the run
+///     .on_event(|e| eprintln!("{} {}", e.step, e.status))
+///     .run()
+///     .await;
+/// assert!(report.succeeded());
+/// # Ok(()) }
+/// ```
+pub struct Runner<'d> {
+    dag: &'d Dag,
+    cancel: CancellationToken,
+    ctrl_c: bool,
+    fail_fast: bool,
+    max_parallel: Option<usize>,
+    run_id: Option<String>,
+    on_event: Option<EventFn>,
+}
+
+impl<'d> Runner<'d> {
+    pub(super) fn new(dag: &'d Dag) -> Self {
+        Runner {
+            dag,
+            cancel: CancellationToken::new(),
+            ctrl_c: false,
+            fail_fast: dag.fail_fast,
+            max_parallel: dag.max_parallel,
+            run_id: None,
+            on_event: None,
+        }
+    }
+
+    /// Stops the run when `token` is cancelled: running steps are dropped at
+    /// their next `.await`, and every step not finished is CANCELLED.
+    pub fn cancel_token(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// Cancels the run on Ctrl-C (SIGINT), as [`Runner::cancel_token`] does.
+    pub fn cancel_on_ctrl_c(mut self) -> Self {
+        self.ctrl_c = true;
+        self
+    }
+
+    /// Overrides the workflow's [`fail_fast`](super::DagBuilder::fail_fast).
+    pub fn fail_fast(mut self, yes: bool) -> Self {
+        self.fail_fast = yes;
+        self
+    }
+
+    /// Overrides the workflow's [`max_parallel`](super::DagBuilder::max_parallel).
+    pub fn max_parallel(mut self, n: usize) -> Self {
+        self.max_parallel = Some(n.max(1));
+        self
+    }
+
+    /// The run's id (default: a new one from the clock, the process and a counter).
+    pub fn run_id(mut self, id: impl Into<String>) -> Self {
+        self.run_id = Some(id.into());
+        self
+    }
+
+    /// Called at every status change of a step, from the thread the step ran on.
+    pub fn on_event(mut self, f: impl Fn(&StepEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs every step; the report says how each ended.
+    pub async fn run(self) -> RunReport {
+        let dag = self.dag;
+        let run_id: Arc<str> = self.run_id.unwrap_or_else(new_run_id).into();
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        // The run's own token: cancelled by the caller's, by Ctrl-C, or by fail-fast.
+        let cancel = self.cancel.child_token();
+        let _ctrl_c = self.ctrl_c.then(|| {
+            let cancel = cancel.clone();
+            let listener = tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    cancel.cancel();
+                }
+            });
+            AbortOnDrop(listener.abort_handle())
+        });
+        let emit = |step: &str, status, attempt, error: Option<&str>| {
+            if let Some(f) = &self.on_event {
+                f(&StepEvent {
+                    run_id: &run_id,
+                    step,
+                    status,
+                    attempt,
+                    error,
+                });
+            }
+        };
+
+        let n = dag.nodes.len();
+        let mut steps: Vec<StepReport> = dag
+            .nodes
+            .iter()
+            .map(|node| StepReport::pending(&node.name))
+            .collect();
+        let mut outputs: Vec<Option<Produced>> = vec![None; n];
+        let mut waiting: Vec<usize> = dag
+            .nodes
+            .iter()
+            .map(|node| node.inputs.len() + node.after.len())
+            .collect();
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, node) in dag.nodes.iter().enumerate() {
+            for &d in node.inputs.iter().chain(&node.after) {
+                dependents[d].push(i);
+            }
+        }
+        // Ready steps start in topological order, which is declaration order
+        // among independent steps.
+        let rank: Vec<usize> = {
+            let mut rank = vec![0; n];
+            for (r, &i) in dag.order.iter().enumerate() {
+                rank[i] = r;
+            }
+            rank
+        };
+        let mut ready: std::collections::BTreeSet<(usize, usize)> = (0..n)
+            .filter(|&i| waiting[i] == 0)
+            .map(|i| (rank[i], i))
+            .collect();
+        let limit = self.max_parallel.unwrap_or(usize::MAX).max(1);
+        let mut running: JoinSet<(usize, Attempted)> = JoinSet::new();
+        let mut failed_any = false;
+
+        loop {
+            while running.len() < limit && !cancel.is_cancelled() {
+                let Some((_, i)) = ready.pop_first() else {
+                    break;
+                };
+                let node = &dag.nodes[i];
+                let inputs = StepInputs {
+                    step: node.name.clone(),
+                    values: node
+                        .inputs
+                        .iter()
+                        .map(|&d| {
+                            let produced = outputs[d].clone();
+                            (
+                                dag.nodes[d].name.clone(),
+                                produced.expect("inputs ran first"),
+                            )
+                        })
+                        .collect(),
+                };
+                steps[i].status = StepStatus::Running;
+                steps[i].started = Some(SystemTime::now());
+                let task = StepTask {
+                    run_id: run_id.clone(),
+                    workflow: dag.name.clone(),
+                    cancel: cancel.clone(),
+                    on_event: self.on_event.clone(),
+                };
+                let run = node_runner(node);
+                running.spawn(async move { (i, task.attempt_all(run, inputs).await) });
+            }
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            let (i, attempted) = match joined {
+                Ok(done) => done,
+                // Steps catch their own panics; a JoinError here means the
+                // task was aborted, which this loop never does.
+                Err(e) => unreachable!("step task ended abnormally: {e}"),
+            };
+            let report = &mut steps[i];
+            report.attempts = attempted.attempts;
+            report.duration = Some(attempted.duration);
+            match attempted.outcome {
+                Outcome::Succeeded(produced) => {
+                    report.status = StepStatus::Succeeded;
+                    report.rows = super::report::rows_of(&produced);
+                    report.output_type = Some(produced.type_name);
+                    outputs[i] = Some(produced);
+                    for &d in &dependents[i] {
+                        waiting[d] -= 1;
+                        if waiting[d] == 0 {
+                            ready.insert((rank[d], d));
+                        }
+                    }
+                }
+                Outcome::Failed(error) => {
+                    report.status = StepStatus::Failed;
+                    report.error = Some(error);
+                    failed_any = true;
+                    if self.fail_fast {
+                        cancel.cancel();
+                    }
+                    // Everything downstream is skipped, naming the failed step.
+                    let failed_name = dag.nodes[i].name.clone();
+                    let mut stack = dependents[i].clone();
+                    while let Some(d) = stack.pop() {
+                        if steps[d].status == StepStatus::Pending {
+                            let why = format!("step {failed_name:?} failed");
+                            emit(&dag.nodes[d].name, StepStatus::Skipped, 0, Some(&why));
+                            steps[d].status = StepStatus::Skipped;
+                            steps[d].error = Some(why);
+                            stack.extend(&dependents[d]);
+                        }
+                    }
+                }
+                Outcome::Cancelled => {
+                    report.status = StepStatus::Cancelled;
+                    report.error = Some(cancel_reason(failed_any, self.fail_fast));
+                }
+            }
+        }
+        for (i, report) in steps.iter_mut().enumerate() {
+            if report.status == StepStatus::Pending {
+                let why = cancel_reason(failed_any, self.fail_fast);
+                emit(&dag.nodes[i].name, StepStatus::Cancelled, 0, Some(&why));
+                report.status = StepStatus::Cancelled;
+                report.error = Some(why);
+            }
+        }
+        let outputs = dag
+            .nodes
+            .iter()
+            .zip(outputs)
+            .filter_map(|(node, o)| Some((node.name.to_string(), o?)))
+            .collect();
+        RunReport {
+            workflow: dag.name.to_string(),
+            run_id: run_id.to_string(),
+            started,
+            duration: clock.elapsed(),
+            steps,
+            outputs,
+        }
+    }
+}
+
+fn cancel_reason(failed_any: bool, fail_fast: bool) -> String {
+    if failed_any && fail_fast {
+        "cancelled: another step failed and the workflow is fail-fast".into()
+    } else {
+        "cancelled: the run was cancelled".into()
+    }
+}
+
+/// What one step needs to run, cloned out of the [`Dag`] into its task.
+struct NodeRun {
+    name: Arc<str>,
+    options: super::StepOptions,
+    run: super::StepFn,
+}
+
+fn node_runner(node: &Node) -> NodeRun {
+    NodeRun {
+        name: node.name.clone(),
+        options: node.options.clone(),
+        run: node.run.clone(),
+    }
+}
+
+struct StepTask {
+    run_id: Arc<str>,
+    workflow: Arc<str>,
+    cancel: CancellationToken,
+    on_event: Option<EventFn>,
+}
+
+struct Attempted {
+    attempts: u32,
+    duration: Duration,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    Succeeded(Produced),
+    Failed(String),
+    Cancelled,
+}
+
+impl StepTask {
+    fn emit(&self, step: &str, status: StepStatus, attempt: u32, error: Option<&str>) {
+        if let Some(f) = &self.on_event {
+            f(&StepEvent {
+                run_id: &self.run_id,
+                step,
+                status,
+                attempt,
+                error,
+            });
+        }
+    }
+
+    /// Every attempt of one step: timeouts, retries with backoff, cancellation.
+    async fn attempt_all(self, node: NodeRun, inputs: StepInputs) -> Attempted {
+        let clock = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.emit(&node.name, StepStatus::Running, attempt, None);
+            let span = tracing::info_span!(
+                "step",
+                workflow = &*self.workflow,
+                step = &*node.name,
+                run_id = &*self.run_id,
+                attempt
+            );
+            let cx = StepContext {
+                run_id: self.run_id.clone(),
+                workflow: self.workflow.clone(),
+                step: node.name.clone(),
+                attempt,
+                span: span.clone(),
+                cancel: self.cancel.clone(),
+            };
+            // The step runs in a task of its own so that a panic is caught
+            // and reported as the step's failure.
+            let step = tokio::spawn((node.run)(cx, inputs.clone()).instrument(span));
+            // A timed-out or cancelled attempt (or a dropped run) stops at its next await.
+            let _abort = AbortOnDrop(step.abort_handle());
+            let timed = async {
+                match node.options.timeout {
+                    Some(limit) => tokio::time::timeout(limit, step)
+                        .await
+                        .unwrap_or_else(|_| Ok(Err(format!("timed out after {limit:?}").into()))),
+                    None => step.await,
+                }
+            };
+            let result = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => None,
+                r = timed => Some(r),
+            };
+            let error = match result {
+                None => {
+                    self.emit(
+                        &node.name,
+                        StepStatus::Cancelled,
+                        attempt,
+                        Some("the run was cancelled"),
+                    );
+                    return Attempted {
+                        attempts: attempt,
+                        duration: clock.elapsed(),
+                        outcome: Outcome::Cancelled,
+                    };
+                }
+                Some(Ok(Ok(produced))) => {
+                    self.emit(&node.name, StepStatus::Succeeded, attempt, None);
+                    return Attempted {
+                        attempts: attempt,
+                        duration: clock.elapsed(),
+                        outcome: Outcome::Succeeded(produced),
+                    };
+                }
+                Some(Ok(Err(e))) => error_chain(&*e),
+                Some(Err(join)) => match join.try_into_panic() {
+                    Ok(panic) => format!("panicked: {}", panic_message(&*panic)),
+                    Err(e) => format!("aborted: {e}"),
+                },
+            };
+            if attempt > node.options.retries {
+                self.emit(&node.name, StepStatus::Failed, attempt, Some(&error));
+                let error = if attempt > 1 {
+                    format!("{error} (after {attempt} attempts)")
+                } else {
+                    error
+                };
+                return Attempted {
+                    attempts: attempt,
+                    duration: clock.elapsed(),
+                    outcome: Outcome::Failed(error),
+                };
+            }
+            self.emit(&node.name, StepStatus::Retrying, attempt, Some(&error));
+            tracing::warn!(workflow = &*self.workflow, step = &*node.name, attempt, %error, "step failed; retrying");
+            let wait = jitter(node.options.backoff.delay(attempt));
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => {
+                    self.emit(&node.name, StepStatus::Cancelled, attempt, Some("the run was cancelled"));
+                    return Attempted {
+                        attempts: attempt,
+                        duration: clock.elapsed(),
+                        outcome: Outcome::Cancelled,
+                    };
+                }
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+/// The error's message with its sources, `outer: inner: innermost`.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    message
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic".into())
+}
+
+/// Between half and all of `delay`, so retries of many steps spread out.
+fn jitter(delay: Duration) -> Duration {
+    use std::hash::{BuildHasher, RandomState};
+    if delay.is_zero() {
+        return delay;
+    }
+    let random = RandomState::new().hash_one(Instant::now());
+    let fraction = 0.5 + (random % 1_000) as f64 / 2_000.0;
+    delay.mul_f64(fraction)
+}
+
+/// A run id: start time in microseconds, process id, counter (hex).
+fn new_run_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let micros = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros();
+    format!(
+        "{micros:013x}-{:05x}-{:04x}",
+        std::process::id() & 0xf_ffff,
+        COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff
+    )
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

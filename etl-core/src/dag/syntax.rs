@@ -1,0 +1,308 @@
+//! The text a workflow is configured with: durations (`"2m"`, `"1h30m"`,
+//! `"500ms"`) and cron expressions (`"0 6 * * *"`).
+//!
+//! Standard library only: `etl-macros` compiles this same file (through
+//! `#[path]`) so that `#[workflow(schedule = "…")]` and
+//! `#[step(timeout = "…")]` are checked at compile time by exactly the rules
+//! the runtime builder applies.
+
+use std::time::Duration;
+
+/// Parses a duration: one or more `<number><unit>` parts, units `ms`, `s`,
+/// `m`, `h`, `d` (`"90s"`, `"2m"`, `"1h30m"`, `"250ms"`). Zero is refused: a
+/// timeout or delay of nothing is a mistake.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("a duration is empty; write e.g. \"30s\", \"2m\", \"1h30m\"".into());
+    }
+    let mut total: u128 = 0;
+    let mut rest = trimmed;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!(
+                "duration {text:?}: expected a number at {rest:?}; write e.g. \"30s\", \"2m\", \"1h30m\""
+            ));
+        }
+        let number: u128 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("duration {text:?}: {} is too large", &rest[..digits]))?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+        let millis_per_unit: u128 = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "" => {
+                return Err(format!(
+                    "duration {text:?}: {number} has no unit; add ms, s, m, h or d"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "duration {text:?}: unknown unit {other:?}; use ms, s, m, h or d"
+                ));
+            }
+        };
+        rest = &rest[unit_len..];
+        total = total
+            .checked_add(number.saturating_mul(millis_per_unit))
+            .filter(|t| *t <= u128::from(u64::MAX))
+            .ok_or_else(|| format!("duration {text:?} is too large"))?;
+    }
+    if total == 0 {
+        return Err(format!("duration {text:?} is zero"));
+    }
+    Ok(Duration::from_millis(total as u64))
+}
+
+/// A parsed five-field cron expression: minute, hour, day of month, month,
+/// day of week (`0 6 * * *` is 06:00 every day). Each field takes `*`, a
+/// number, a range `a-b`, a step `*/n` or `a-b/n`, and lists of those
+/// (`1,15,30`); months and days of week also take names (`JAN`, `MON`;
+/// Sunday is 0 or 7). `@hourly`, `@daily` (`@midnight`), `@weekly`,
+/// `@monthly` and `@yearly` (`@annually`) stand for their usual expressions.
+/// As in Vixie cron, when both day of month and day of week are restricted,
+/// a day matching either runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cron {
+    /// Bit `n` set: minute `n` matches.
+    pub(crate) minutes: u64,
+    pub(crate) hours: u64,
+    pub(crate) days_of_month: u64,
+    pub(crate) months: u64,
+    /// Sunday is bit 0.
+    pub(crate) days_of_week: u64,
+    pub(crate) dom_restricted: bool,
+    pub(crate) dow_restricted: bool,
+}
+
+struct FieldRule {
+    name: &'static str,
+    min: u32,
+    max: u32,
+    names: &'static [&'static str],
+}
+
+const FIELDS: [FieldRule; 5] = [
+    FieldRule {
+        name: "minute",
+        min: 0,
+        max: 59,
+        names: &[],
+    },
+    FieldRule {
+        name: "hour",
+        min: 0,
+        max: 23,
+        names: &[],
+    },
+    FieldRule {
+        name: "day of month",
+        min: 1,
+        max: 31,
+        names: &[],
+    },
+    FieldRule {
+        name: "month",
+        min: 1,
+        max: 12,
+        names: &[
+            "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+        ],
+    },
+    FieldRule {
+        name: "day of week",
+        min: 0,
+        max: 7,
+        names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
+    },
+];
+
+impl Cron {
+    /// Parses `text`; the error says which field is wrong and why.
+    pub fn parse(text: &str) -> Result<Cron, String> {
+        let expanded = match text.trim() {
+            "@yearly" | "@annually" => "0 0 1 1 *",
+            "@monthly" => "0 0 1 * *",
+            "@weekly" => "0 0 * * 0",
+            "@daily" | "@midnight" => "0 0 * * *",
+            "@hourly" => "0 * * * *",
+            other if other.starts_with('@') => {
+                return Err(format!(
+                    "cron {text:?}: unknown shorthand {other:?}; use @hourly, @daily, @weekly, @monthly or @yearly"
+                ));
+            }
+            other => other,
+        };
+        let parts: Vec<&str> = expanded.split_whitespace().collect();
+        if parts.len() != 5 {
+            return Err(format!(
+                "cron {text:?}: expected 5 fields (minute hour day-of-month month day-of-week), found {}",
+                parts.len()
+            ));
+        }
+        let mut sets = [0u64; 5];
+        for (i, (part, rule)) in parts.iter().zip(&FIELDS).enumerate() {
+            sets[i] = parse_field(part, rule).map_err(|e| format!("cron {text:?}: {e}"))?;
+        }
+        // Sunday is 0 or 7.
+        if sets[4] & (1 << 7) != 0 {
+            sets[4] = (sets[4] | 1) & !(1 << 7);
+        }
+        Ok(Cron {
+            minutes: sets[0],
+            hours: sets[1],
+            days_of_month: sets[2],
+            months: sets[3],
+            days_of_week: sets[4],
+            dom_restricted: !parts[2].starts_with('*'),
+            dow_restricted: !parts[4].starts_with('*'),
+        })
+    }
+}
+
+fn parse_field(text: &str, rule: &FieldRule) -> Result<u64, String> {
+    let mut set = 0u64;
+    for item in text.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((range, step)) => {
+                let step: u32 = step.parse().map_err(|_| {
+                    format!(
+                        "{} field {text:?}: step {step:?} is not a number",
+                        rule.name
+                    )
+                })?;
+                if step == 0 {
+                    return Err(format!("{} field {text:?}: a step of 0", rule.name));
+                }
+                (range, step)
+            }
+            None => (item, 1),
+        };
+        let (low, high) = if range == "*" {
+            (rule.min, rule.max)
+        } else if let Some((a, b)) = range.split_once('-') {
+            (value(a, text, rule)?, value(b, text, rule)?)
+        } else {
+            let v = value(range, text, rule)?;
+            // `5/15` means from 5 to the end, every 15.
+            (v, if step > 1 { rule.max } else { v })
+        };
+        if low > high {
+            return Err(format!(
+                "{} field {text:?}: range {low}-{high} runs backwards",
+                rule.name
+            ));
+        }
+        for v in (low..=high).step_by(step as usize) {
+            set |= 1 << v;
+        }
+    }
+    Ok(set)
+}
+
+fn value(text: &str, field: &str, rule: &FieldRule) -> Result<u32, String> {
+    let upper = text.to_ascii_uppercase();
+    if let Some(i) = rule.names.iter().position(|n| *n == upper) {
+        return Ok(i as u32 + if rule.min == 1 { 1 } else { 0 });
+    }
+    let v: u32 = text.parse().map_err(|_| {
+        let names = if rule.names.is_empty() {
+            String::new()
+        } else {
+            format!(" or a name ({})", rule.names.join(", "))
+        };
+        format!(
+            "{} field {field:?}: {text:?} is not a number{names}",
+            rule.name
+        )
+    })?;
+    if v < rule.min || v > rule.max {
+        return Err(format!(
+            "{} field {field:?}: {v} is out of range {}-{}",
+            rule.name, rule.min, rule.max
+        ));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_add_up() {
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration(" 250ms "), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        for bad in [
+            "",
+            "2",
+            "m",
+            "2x",
+            "0s",
+            "1.5s",
+            "-1s",
+            "99999999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(
+            parse_duration("2x")
+                .unwrap_err()
+                .contains("unknown unit \"x\"")
+        );
+    }
+
+    #[test]
+    fn cron_fields_parse() {
+        let c = Cron::parse("0 6 * * *").unwrap();
+        assert_eq!((c.minutes, c.hours), (1, 1 << 6));
+        assert_eq!(c.days_of_week, 0b111_1111);
+        assert!(!c.dom_restricted && !c.dow_restricted);
+
+        let c = Cron::parse("*/15 9-17 1,15 JAN-mar mon-FRI").unwrap();
+        assert_eq!(c.minutes, 1 | 1 << 15 | 1 << 30 | 1 << 45);
+        assert_eq!(c.hours, ((1u64 << 18) - 1) & !((1 << 9) - 1));
+        assert_eq!(c.days_of_month, 1 << 1 | 1 << 15);
+        assert_eq!(c.months, 1 << 1 | 1 << 2 | 1 << 3);
+        assert_eq!(c.days_of_week, 0b011_1110);
+        assert!(c.dom_restricted && c.dow_restricted);
+
+        assert_eq!(Cron::parse("0 0 * * 7").unwrap().days_of_week, 1);
+        assert_eq!(Cron::parse("@daily"), Cron::parse("0 0 * * *"));
+        assert_eq!(
+            Cron::parse("5/20 * * * *").unwrap().minutes,
+            1 << 5 | 1 << 25 | 1 << 45
+        );
+    }
+
+    #[test]
+    fn bad_cron_says_which_field() {
+        let cases = [
+            ("0 6 * *", "expected 5 fields"),
+            ("0 25 * * *", "hour field \"25\": 25 is out of range 0-23"),
+            ("61 * * * *", "minute field"),
+            (
+                "* * 0 * *",
+                "day of month field \"0\": 0 is out of range 1-31",
+            ),
+            (
+                "* * * FOO *",
+                "month field \"FOO\": \"FOO\" is not a number or a name",
+            ),
+            ("*/0 * * * *", "a step of 0"),
+            ("* 9-5 * * *", "runs backwards"),
+            ("@often", "unknown shorthand"),
+        ];
+        for (text, expected) in cases {
+            let err = Cron::parse(text).unwrap_err();
+            assert!(err.contains(expected), "{text:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,505 @@
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::Error;
+
+type Intervals = Arc<Mutex<Vec<(String, Instant, Instant)>>>;
+
+/// A step that sleeps `ms` and records when it ran.
+fn sleeper(name: &str, ms: u64, log: &Intervals) -> Step {
+    let log = log.clone();
+    let label = name.to_string();
+    Step::new(name, move |_cx: StepContext, _in: StepInputs| {
+        let log = log.clone();
+        let label = label.clone();
+        async move {
+            let start = Instant::now();
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            log.lock().unwrap().push((label, start, Instant::now()));
+            Ok::<_, Error>(ms)
+        }
+    })
+}
+
+fn ok_step(name: &str) -> Step {
+    Step::new(name, |_cx: StepContext, _in: StepInputs| async {
+        Ok::<_, Error>(())
+    })
+}
+
+fn failing(name: &str) -> Step {
+    Step::new(name, |_cx: StepContext, _in: StepInputs| async {
+        Err::<(), _>(Error::Config("the source is down".into()))
+    })
+}
+
+fn interval(log: &Intervals, name: &str) -> (Instant, Instant) {
+    let log = log.lock().unwrap();
+    let (_, a, b) = log.iter().find(|(n, _, _)| n == name).unwrap();
+    (*a, *b)
+}
+
+fn status(report: &RunReport, step: &str) -> StepStatus {
+    report.step(step).unwrap().status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn independent_steps_overlap_and_dependents_wait() {
+    let log = Intervals::default();
+    let dag = Dag::builder("overlap")
+        .step(sleeper("a", 200, &log))
+        .step(sleeper("b", 200, &log))
+        .step(sleeper("c", 10, &log).after(["a", "b"]))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let report = dag.run().await;
+    let elapsed = started.elapsed();
+    assert!(report.succeeded(), "{report}");
+    let (a, b, c) = (
+        interval(&log, "a"),
+        interval(&log, "b"),
+        interval(&log, "c"),
+    );
+    assert!(a.0 < b.1 && b.0 < a.1, "a and b ran at the same time");
+    assert!(c.0 >= a.1 && c.0 >= b.1, "c started after both finished");
+    // Generous: sequential would be 410 ms.
+    assert!(elapsed < Duration::from_millis(380), "{elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_parallel_one_runs_steps_one_at_a_time() {
+    let log = Intervals::default();
+    let dag = Dag::builder("serial")
+        .max_parallel(1)
+        .step(sleeper("a", 50, &log))
+        .step(sleeper("b", 50, &log))
+        .step(sleeper("c", 50, &log))
+        .build()
+        .unwrap();
+    assert!(dag.run().await.succeeded());
+    let mut spans: Vec<_> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, a, b)| (*a, *b))
+        .collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "no overlap with max_parallel(1)");
+    }
+}
+
+#[tokio::test]
+async fn outputs_flow_to_dependents_and_rows_are_counted() {
+    use arrow::array::{Int64Array, RecordBatch};
+    let dag = Dag::builder("flow")
+        .step(Step::new(
+            "numbers",
+            |_cx: StepContext, _in: StepInputs| async {
+                let batch = RecordBatch::try_from_iter([(
+                    "n",
+                    Arc::new(Int64Array::from(vec![1, 2, 3])) as _,
+                )])
+                .unwrap();
+                Ok::<_, Error>(crate::Batches::from_batch(batch))
+            },
+        ))
+        .step(
+            Step::new("total", |_cx: StepContext, inputs: StepInputs| async move {
+                let numbers = inputs.get::<crate::Batches>("numbers")?;
+                Ok::<_, Error>(numbers.num_rows() * 10)
+            })
+            .inputs(["numbers"]),
+        )
+        .build()
+        .unwrap();
+    let report = dag.run().await.into_result().unwrap();
+    assert_eq!(report.output::<usize>("total"), Some(&30));
+    assert_eq!(report.step("numbers").unwrap().rows, Some(3));
+    assert_eq!(report.step("total").unwrap().rows, None);
+    let text = report.to_string();
+    assert!(text.contains("2 of 2 steps succeeded"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("numbers") && l.contains("SUCCEEDED")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn asking_for_the_wrong_type_names_step_input_and_types() {
+    let dag = Dag::builder("types")
+        .step(Step::new("a", |_cx: StepContext, _in: StepInputs| async {
+            Ok::<_, Error>(1_u32)
+        }))
+        .step(
+            Step::new("b", |_cx: StepContext, inputs: StepInputs| async move {
+                let _ = inputs.get::<String>("a")?;
+                Ok::<_, Error>(())
+            })
+            .inputs(["a"]),
+        )
+        .build()
+        .unwrap();
+    let report = dag.run().await;
+    let error = report.step("b").unwrap().error.clone().unwrap();
+    assert!(
+        error.contains("step \"b\", input \"a\": it produced a u32, not a alloc::string::String"),
+        "{error}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_step_is_retried_with_backoff() {
+    let tries = Arc::new(AtomicU32::new(0));
+    let seen = tries.clone();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let log = events.clone();
+    let dag = Dag::builder("retry")
+        .step(
+            Step::new("flaky", move |cx: StepContext, _in: StepInputs| {
+                let tries = seen.clone();
+                async move {
+                    tries.fetch_add(1, Ordering::SeqCst);
+                    if cx.attempt() < 3 {
+                        Err(format!("attempt {} failed", cx.attempt()))
+                    } else {
+                        Ok(cx.attempt())
+                    }
+                }
+            })
+            .retries(3)
+            .backoff(Backoff::Exponential {
+                initial: Duration::from_secs(10),
+                max: Duration::from_secs(60),
+            }),
+        )
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let report = dag
+        .runner()
+        .on_event(move |e| log.lock().unwrap().push((e.status, e.attempt)))
+        .run()
+        .await;
+    assert!(report.succeeded(), "{report}");
+    assert_eq!(tries.load(Ordering::SeqCst), 3);
+    assert_eq!(report.step("flaky").unwrap().attempts, 3);
+    assert_eq!(report.output::<u32>("flaky"), Some(&3));
+    // Backoffs of 10 s then 20 s, each jittered to between half and all.
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(15) && waited <= Duration::from_secs(30),
+        "{waited:?}"
+    );
+    use StepStatus::*;
+    assert_eq!(
+        *events.lock().unwrap(),
+        [
+            (Running, 1),
+            (Retrying, 1),
+            (Running, 2),
+            (Retrying, 2),
+            (Running, 3),
+            (Succeeded, 3)
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_run_out_and_the_error_says_how_many_attempts() {
+    let dag = Dag::builder("retry")
+        .step(
+            failing("down")
+                .retries(2)
+                .backoff(Backoff::Fixed(Duration::from_secs(1))),
+        )
+        .build()
+        .unwrap();
+    let report = dag.run().await;
+    let step = report.step("down").unwrap();
+    assert_eq!((step.status, step.attempts), (StepStatus::Failed, 3));
+    assert_eq!(
+        step.error.as_deref(),
+        Some("invalid configuration: the source is down (after 3 attempts)")
+    );
+    let err = report.into_result().unwrap_err();
+    assert!(matches!(err, Error::StepsFailed { ref failed, .. } if failed[0].0 == "down"));
+    assert!(err.to_string().contains("\"down\" FAILED"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_over_its_timeout_fails_and_is_stopped() {
+    let finished = Arc::new(AtomicU32::new(0));
+    let flag = finished.clone();
+    let dag = Dag::builder("timeout")
+        .step(
+            Step::new("slow", move |_cx: StepContext, _in: StepInputs| {
+                let flag = flag.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                    flag.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, Error>(())
+                }
+            })
+            .timeout(Duration::from_secs(2))
+            .retries(1)
+            .backoff(Backoff::None),
+        )
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let report = dag.run().await;
+    let step = report.step("slow").unwrap();
+    assert_eq!((step.status, step.attempts), (StepStatus::Failed, 2));
+    assert!(
+        step.error
+            .as_deref()
+            .unwrap()
+            .starts_with("timed out after 2s"),
+        "{step:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_secs(1200)).await;
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        0,
+        "timed-out attempts were stopped"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_step_skips_its_dependents_and_independent_branches_finish() {
+    let dag = Dag::builder("skip")
+        .step(failing("extract"))
+        .step(ok_step("transform").after(["extract"]))
+        .step(ok_step("load").after(["transform"]))
+        .step(ok_step("other"))
+        .build()
+        .unwrap();
+    let report = dag.run().await;
+    assert_eq!(status(&report, "extract"), StepStatus::Failed);
+    assert_eq!(status(&report, "transform"), StepStatus::Skipped);
+    assert_eq!(status(&report, "load"), StepStatus::Skipped);
+    assert_eq!(status(&report, "other"), StepStatus::Succeeded);
+    assert_eq!(
+        report.step("load").unwrap().error.as_deref(),
+        Some("step \"extract\" failed")
+    );
+    assert_eq!(report.step("load").unwrap().attempts, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_fast_cancels_what_is_running_and_what_is_pending() {
+    let log = Intervals::default();
+    let dag = Dag::builder("fail-fast")
+        .fail_fast(true)
+        .step(sleeper("long", 5_000, &log))
+        .step(Step::new(
+            "bad",
+            |_cx: StepContext, _in: StepInputs| async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Err::<(), _>("broken")
+            },
+        ))
+        .step(ok_step("later").after(["long"]))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let report = dag.run().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the long step was stopped"
+    );
+    assert_eq!(status(&report, "bad"), StepStatus::Failed);
+    assert_eq!(status(&report, "long"), StepStatus::Cancelled);
+    assert_eq!(status(&report, "later"), StepStatus::Cancelled);
+    assert!(
+        report
+            .step("later")
+            .unwrap()
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("fail-fast"),
+        "{report}"
+    );
+    assert!(
+        log.lock().unwrap().is_empty(),
+        "the long step never finished"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_stops_running_steps_and_marks_the_rest() {
+    let log = Intervals::default();
+    let saw_token = Arc::new(AtomicU32::new(0));
+    let saw = saw_token.clone();
+    let dag = Dag::builder("cancel")
+        .step(Step::new(
+            "watch",
+            move |cx: StepContext, _in: StepInputs| {
+                let saw = saw.clone();
+                async move {
+                    cx.cancellation().cancelled().await;
+                    saw.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, Error>(())
+                }
+            },
+        ))
+        .step(sleeper("long", 10_000, &log))
+        .step(ok_step("after").after(["long"]))
+        .build()
+        .unwrap();
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        trigger.cancel();
+    });
+    let started = Instant::now();
+    let report = dag.runner().cancel_token(cancel).run().await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    for step in ["watch", "long", "after"] {
+        assert_eq!(status(&report, step), StepStatus::Cancelled, "{report}");
+    }
+    assert_eq!(report.step("after").unwrap().attempts, 0);
+    assert!(log.lock().unwrap().is_empty());
+    assert!(!report.succeeded());
+}
+
+#[tokio::test]
+async fn a_panicking_step_fails_with_its_message() {
+    let dag = Dag::builder("panic")
+        .step(Step::new(
+            "boom",
+            |_cx: StepContext, _in: StepInputs| async {
+                if true {
+                    panic!("index out of range");
+                }
+                Ok::<_, Error>(())
+            },
+        ))
+        .step(ok_step("next").after(["boom"]))
+        .build()
+        .unwrap();
+    let report = dag.run().await;
+    assert_eq!(
+        report.step("boom").unwrap().error.as_deref(),
+        Some("panicked: index out of range")
+    );
+    assert_eq!(status(&report, "next"), StepStatus::Skipped);
+}
+
+#[tokio::test]
+async fn the_context_names_run_step_and_attempt() {
+    let dag = Dag::builder("context")
+        .step(Step::new(
+            "who",
+            |cx: StepContext, _in: StepInputs| async move {
+                Ok::<_, Error>(format!(
+                    "{}/{}/{}/{}",
+                    cx.workflow(),
+                    cx.step(),
+                    cx.attempt(),
+                    cx.run_id()
+                ))
+            },
+        ))
+        .build()
+        .unwrap();
+    let report = dag.runner().run_id("run-7").run().await;
+    assert_eq!(
+        report.output::<String>("who").unwrap(),
+        "context/who/1/run-7"
+    );
+    assert_eq!(report.run_id, "run-7");
+}
+
+#[test]
+fn build_lists_every_problem() {
+    let err = Dag::builder("broken")
+        .schedule("0 25 * * *")
+        .max_parallel(0)
+        .step(ok_step("a").after(["c"]))
+        .step(ok_step("b").after(["a"]))
+        .step(ok_step("c").after(["b"]))
+        .step(ok_step("a"))
+        .step(ok_step("d").inputs(["nope"]).after(["a", "a"]))
+        .build()
+        .unwrap_err();
+    let Error::InvalidWorkflow { workflow, problems } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(workflow, "broken");
+    assert_eq!(
+        problems,
+        &[
+            "cron \"0 25 * * *\": hour field \"25\": 25 is out of range 0-23",
+            "max_parallel is 0: no step could run",
+            "duplicate step \"a\"",
+            "step \"d\" depends on unknown step \"nope\"",
+            "step \"d\" lists \"a\" twice in its after",
+            "dependency cycle: a -> b -> c -> a",
+        ]
+    );
+}
+
+#[test]
+fn the_graph_is_data() {
+    let dag = Dag::builder("shape")
+        .schedule("0 6 * * *")
+        .step(
+            ok_step("load")
+                .inputs(["join"])
+                .timeout(Duration::from_secs(120)),
+        )
+        .step(ok_step("users"))
+        .step(ok_step("orders"))
+        .step(ok_step("join").inputs(["users", "orders"]))
+        .build()
+        .unwrap();
+    assert_eq!(dag.order(), ["users", "orders", "join", "load"]);
+    assert_eq!(dag.schedule(), Some("0 6 * * *"));
+    let load = dag.step("load").unwrap();
+    assert_eq!(load.inputs, ["join"]);
+    assert_eq!(load.options.timeout, Some(Duration::from_secs(120)));
+    let join = dag.step("join").unwrap();
+    assert_eq!(join.depends_on().collect::<Vec<_>>(), ["users", "orders"]);
+    assert_eq!(dag.steps().count(), 4);
+}
+
+#[test]
+fn cycles_are_found_whole() {
+    // 0 needs 2, 1 needs 0, 2 needs 1, 3 needs 2 (downstream of the cycle).
+    let deps = vec![vec![2], vec![0], vec![1], vec![2]];
+    let cycle = topological_order(&deps).unwrap_err();
+    assert_eq!(cycle.len(), 4);
+    assert_eq!(cycle.first(), cycle.last());
+    for pair in cycle.windows(2) {
+        assert!(deps[pair[1]].contains(&pair[0]), "{cycle:?}");
+    }
+    assert_eq!(topological_order(&[vec![0]]).unwrap_err(), [0, 0]);
+    assert_eq!(
+        topological_order(&[vec![], vec![0], vec![]]).unwrap(),
+        [0, 1, 2]
+    );
+}
+
+#[test]
+fn backoff_parses_and_grows() {
+    assert_eq!(Backoff::parse("none"), Ok(Backoff::None));
+    assert_eq!(
+        Backoff::parse("fixed 5s"),
+        Ok(Backoff::Fixed(Duration::from_secs(5)))
+    );
+    let exp = Backoff::parse("exponential 200ms").unwrap();
+    assert_eq!(exp.delay(1), Duration::from_millis(200));
+    assert_eq!(exp.delay(3), Duration::from_millis(800));
+    assert_eq!(exp.delay(30), Duration::from_secs(60));
+    assert!(Backoff::parse("linear").is_err());
+    assert!(Backoff::parse("none 5s").is_err());
+}
