@@ -52,7 +52,9 @@ pub use etl_warehouses::DuckDbWarehouse;
 #[cfg(feature = "sqlite")]
 pub use etl_warehouses::SqliteWarehouse;
 
+pub use etl_macros::{step, workflow};
+
 #[doc(hidden)]
 pub mod __private {
-    pub use etl_macros;
+    pub use etl_core::__private::*;
 }

@@ -2,6 +2,7 @@
 //! server, into real SQLite and DuckDB files.
 
 mod airtable;
+mod workflow;
 
 use std::path::{Path, PathBuf};
 

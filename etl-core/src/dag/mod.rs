@@ -42,6 +42,7 @@
 //! good its dependents are skipped and the independent branches finish, or
 //! everything still running is cancelled with [`DagBuilder::fail_fast`].
 
+mod graph;
 mod report;
 mod run;
 mod syntax;
@@ -54,9 +55,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) use graph::topological_order;
 pub use report::{RunReport, StepReport, StepStatus};
 pub use run::{Runner, StepEvent};
-pub use syntax::{Cron, parse_duration};
+pub use syntax::{Backoff, Cron, parse_duration};
 pub use tokio_util::sync::CancellationToken;
 
 use crate::{BoxError, Error, Result};
@@ -92,72 +94,6 @@ where
     type Ok = T;
     fn into_step_result(self) -> std::result::Result<T, BoxError> {
         self.map_err(Into::into)
-    }
-}
-
-/// How long to wait before retrying a failed step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Backoff {
-    /// Retry at once.
-    None,
-    /// The same delay before every retry.
-    Fixed(Duration),
-    /// `initial`, doubling each retry up to `max`.
-    Exponential {
-        /// The delay before the first retry.
-        initial: Duration,
-        /// The longest delay.
-        max: Duration,
-    },
-}
-
-impl Default for Backoff {
-    /// Exponential from 1 s up to 1 min.
-    fn default() -> Self {
-        Backoff::Exponential {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(60),
-        }
-    }
-}
-
-impl Backoff {
-    /// Parses `"none"`, `"fixed"`, `"exponential"`, optionally followed by the
-    /// (first) delay: `"fixed 5s"`, `"exponential 200ms"`. Without a delay,
-    /// 1 s; exponential stops growing at 1 min (or at the first delay, if larger).
-    pub fn parse(text: &str) -> std::result::Result<Backoff, String> {
-        let mut words = text.split_whitespace();
-        let kind = words.next().unwrap_or_default();
-        let delay = match words.next() {
-            Some(d) => parse_duration(d)?,
-            None => Duration::from_secs(1),
-        };
-        if let Some(extra) = words.next() {
-            return Err(format!("backoff {text:?}: unexpected {extra:?}"));
-        }
-        match kind {
-            "none" if text.split_whitespace().count() == 1 => Ok(Backoff::None),
-            "fixed" => Ok(Backoff::Fixed(delay)),
-            "exponential" => Ok(Backoff::Exponential {
-                initial: delay,
-                max: delay.max(Duration::from_secs(60)),
-            }),
-            _ => Err(format!(
-                "backoff {text:?}: expected \"none\", \"fixed [delay]\" or \"exponential [first delay]\""
-            )),
-        }
-    }
-
-    /// The delay before retry number `retry` (1 for the first), before jitter.
-    pub fn delay(&self, retry: u32) -> Duration {
-        match *self {
-            Backoff::None => Duration::ZERO,
-            Backoff::Fixed(d) => d,
-            Backoff::Exponential { initial, max } => initial
-                .saturating_mul(2_u32.saturating_pow(retry.saturating_sub(1)))
-                .min(max),
-        }
     }
 }
 
@@ -260,6 +196,24 @@ impl Step {
     pub fn timeout(mut self, timeout: Duration) -> Step {
         self.options.timeout = Some(timeout);
         self
+    }
+
+    /// A backoff `#[step]` has checked at compile time.
+    #[doc(hidden)]
+    pub fn __backoff_checked(self, text: &str) -> Step {
+        match Backoff::parse(text) {
+            Ok(backoff) => self.backoff(backoff),
+            Err(e) => panic!("#[step] checked this backoff at compile time, yet: {e}"),
+        }
+    }
+
+    /// A timeout `#[step]` has checked at compile time.
+    #[doc(hidden)]
+    pub fn __timeout_checked(self, text: &str) -> Step {
+        match parse_duration(text) {
+            Ok(timeout) => self.timeout(timeout),
+            Err(e) => panic!("#[step] checked this timeout at compile time, yet: {e}"),
+        }
     }
 
     /// All options at once.
@@ -643,57 +597,6 @@ impl DagBuilder {
             Ok(dag) => dag,
             Err(e) => panic!("#[workflow] checked this workflow at compile time, yet: {e}"),
         }
-    }
-}
-
-/// Kahn's algorithm, declaration order among ready steps. On a cycle,
-/// returns one cycle as step indices, its first step repeated at the end.
-pub(crate) fn topological_order(
-    deps: &[Vec<usize>],
-) -> std::result::Result<Vec<usize>, Vec<usize>> {
-    let n = deps.len();
-    let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
-    let mut dependents = vec![Vec::new(); n];
-    for (i, ds) in deps.iter().enumerate() {
-        for &d in ds {
-            dependents[d].push(i);
-        }
-    }
-    let mut ready: std::collections::BTreeSet<usize> =
-        (0..n).filter(|&i| waiting[i] == 0).collect();
-    let mut order = Vec::with_capacity(n);
-    while let Some(i) = ready.pop_first() {
-        order.push(i);
-        for &d in &dependents[i] {
-            waiting[d] -= 1;
-            if waiting[d] == 0 {
-                ready.insert(d);
-            }
-        }
-    }
-    if order.len() == n {
-        return Ok(order);
-    }
-    // Every step left waits on another left: walk back along dependencies
-    // until a step repeats.
-    let start = (0..n).find(|&i| waiting[i] > 0).unwrap_or(0);
-    let mut path = vec![start];
-    let mut at = start;
-    loop {
-        at = deps[at]
-            .iter()
-            .copied()
-            .find(|&d| waiting[d] > 0)
-            .unwrap_or(at);
-        if let Some(pos) = path.iter().position(|&p| p == at) {
-            let mut cycle: Vec<usize> = path[pos..].to_vec();
-            cycle.reverse(); // dependency first: a -> b means b needs a.
-            let first = (0..cycle.len()).min_by_key(|&k| cycle[k]).unwrap_or(0);
-            cycle.rotate_left(first); // from the step declared first
-            cycle.push(cycle[0]);
-            return Err(cycle);
-        }
-        path.push(at);
     }
 }
 

@@ -8,6 +8,72 @@
 
 use std::time::Duration;
 
+/// How long to wait before retrying a failed step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backoff {
+    /// Retry at once.
+    None,
+    /// The same delay before every retry.
+    Fixed(Duration),
+    /// `initial`, doubling each retry up to `max`.
+    Exponential {
+        /// The delay before the first retry.
+        initial: Duration,
+        /// The longest delay.
+        max: Duration,
+    },
+}
+
+impl Default for Backoff {
+    /// Exponential from 1 s up to 1 min.
+    fn default() -> Self {
+        Backoff::Exponential {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Backoff {
+    /// Parses `"none"`, `"fixed"`, `"exponential"`, optionally followed by the
+    /// (first) delay: `"fixed 5s"`, `"exponential 200ms"`. Without a delay,
+    /// 1 s; exponential stops growing at 1 min (or at the first delay, if larger).
+    pub fn parse(text: &str) -> std::result::Result<Backoff, String> {
+        let mut words = text.split_whitespace();
+        let kind = words.next().unwrap_or_default();
+        let delay = match words.next() {
+            Some(d) => parse_duration(d)?,
+            None => Duration::from_secs(1),
+        };
+        if let Some(extra) = words.next() {
+            return Err(format!("backoff {text:?}: unexpected {extra:?}"));
+        }
+        match kind {
+            "none" if text.split_whitespace().count() == 1 => Ok(Backoff::None),
+            "fixed" => Ok(Backoff::Fixed(delay)),
+            "exponential" => Ok(Backoff::Exponential {
+                initial: delay,
+                max: delay.max(Duration::from_secs(60)),
+            }),
+            _ => Err(format!(
+                "backoff {text:?}: expected \"none\", \"fixed [delay]\" or \"exponential [first delay]\""
+            )),
+        }
+    }
+
+    /// The delay before retry number `retry` (1 for the first), before jitter.
+    pub fn delay(&self, retry: u32) -> Duration {
+        match *self {
+            Backoff::None => Duration::ZERO,
+            Backoff::Fixed(d) => d,
+            Backoff::Exponential { initial, max } => initial
+                .saturating_mul(2_u32.saturating_pow(retry.saturating_sub(1)))
+                .min(max),
+        }
+    }
+}
+
 /// Parses a duration: one or more `<number><unit>` parts, units `ms`, `s`,
 /// `m`, `h`, `d` (`"90s"`, `"2m"`, `"1h30m"`, `"250ms"`). Zero is refused: a
 /// timeout or delay of nothing is a mistake.

@@ -1,0 +1,196 @@
+//! Graph and validate: resolve each step's dependencies to steps, and report
+//! unknown steps, duplicates, cycles and bad option values, each at its token.
+
+use std::collections::HashMap;
+
+use crate::Errors;
+use crate::parse::{StepDef, WorkflowArgs};
+use crate::shared::{Backoff, Cron, parse_duration, topological_order};
+
+/// The checked graph: for each step (in declaration order), the indices of
+/// the steps each of its dependencies names, in `StepDef::dependencies` order.
+pub(crate) struct Graph {
+    pub(crate) deps: Vec<Vec<Option<usize>>>,
+}
+
+pub(crate) fn check(args: &WorkflowArgs, steps: &[StepDef], errors: &mut Errors) -> Graph {
+    if let Some(cron) = &args.schedule
+        && let Err(e) = Cron::parse(&cron.value())
+    {
+        errors.push(syn::Error::new(cron.span(), e));
+    }
+    if let Some(n) = &args.max_parallel {
+        match n.base10_parse::<usize>() {
+            Ok(0) => errors.push(syn::Error::new(
+                n.span(),
+                "max_parallel is 0: no step could run",
+            )),
+            Ok(_) => {}
+            Err(e) => errors.push(syn::Error::new(n.span(), format!("max_parallel: {e}"))),
+        }
+    }
+    if let Some(name) = &args.name
+        && name.value().trim().is_empty()
+    {
+        errors.push(syn::Error::new(
+            name.span(),
+            "a workflow name cannot be empty",
+        ));
+    }
+    for step in steps {
+        if let Some(t) = &step.timeout
+            && let Err(e) = parse_duration(&t.value())
+        {
+            errors.push(syn::Error::new(t.span(), e));
+        }
+        if let Some(b) = &step.backoff
+            && let Err(e) = Backoff::parse(&b.value())
+        {
+            errors.push(syn::Error::new(b.span(), e));
+        }
+    }
+
+    // Steps are referred to by method name; `name = "..."` only renames them in reports.
+    let mut by_method: HashMap<String, usize> = HashMap::new();
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    for (i, step) in steps.iter().enumerate() {
+        by_method.entry(step.method.to_string()).or_insert(i);
+        if let Some(&first) = by_name.get(step.name.as_str()) {
+            errors.push(syn::Error::new(
+                step.name_span,
+                format!(
+                    "duplicate step {:?}: step `{}` has this name already",
+                    step.name, steps[first].method
+                ),
+            ));
+        } else {
+            by_name.insert(&step.name, i);
+        }
+    }
+    let known = || {
+        steps
+            .iter()
+            .map(|s| format!("`{}`", s.method))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let deps: Vec<Vec<Option<usize>>> = steps
+        .iter()
+        .map(|step| {
+            let mut seen = Vec::new();
+            step.dependencies()
+                .map(|ident| {
+                    let found = by_method.get(&ident.to_string()).copied();
+                    match found {
+                        None => errors.push(syn::Error::new(
+                            ident.span(),
+                            format!(
+                                "unknown step `{ident}`; the steps of this workflow are {}",
+                                known()
+                            ),
+                        )),
+                        Some(d) if seen.contains(&d) => errors.push(syn::Error::new(
+                            ident.span(),
+                            format!("step `{ident}` is named twice among this step's dependencies"),
+                        )),
+                        Some(d) => seen.push(d),
+                    }
+                    found
+                })
+                .collect()
+        })
+        .collect();
+
+    let plain: Vec<Vec<usize>> = deps
+        .iter()
+        .map(|d| d.iter().flatten().copied().collect())
+        .collect();
+    if let Err(cycle) = topological_order(&plain) {
+        let names: Vec<String> = cycle.iter().map(|&i| steps[i].method.to_string()).collect();
+        // Point at the dependency that closes the cycle: in its last step,
+        // the token naming the step before it.
+        let (last, before) = (cycle[cycle.len() - 1], cycle[cycle.len() - 2]);
+        let at = steps[last]
+            .dependencies()
+            .zip(&deps[last])
+            .find(|(_, d)| **d == Some(before))
+            .map(|(ident, _)| ident.span())
+            .unwrap_or(steps[last].name_span);
+        errors.push(syn::Error::new(
+            at,
+            format!("dependency cycle: {}", names.join(" -> ")),
+        ));
+    }
+    Graph { deps }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::{ItemImpl, parse_quote};
+
+    fn check_impl(mut item: ItemImpl, args: proc_macro2::TokenStream) -> Vec<String> {
+        let mut errors = Errors::default();
+        let args = WorkflowArgs::parse(args, &mut errors);
+        let steps = crate::parse::steps(&mut item, &mut errors);
+        check(&args, &steps, &mut errors);
+        errors.messages()
+    }
+
+    #[test]
+    fn a_valid_graph_has_no_errors() {
+        let errors = check_impl(
+            parse_quote! {
+                impl W {
+                    #[step] async fn a(&self) -> Result<u8> { todo!() }
+                    #[step(after = [a])] async fn b(&self) -> Result<u8> { todo!() }
+                    #[step] async fn c(&self, b: &u8, cx: &StepContext) -> Result<u8> { todo!() }
+                }
+            },
+            quote::quote!(schedule = "@daily", max_parallel = 2),
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn every_graph_error_is_collected() {
+        let errors = check_impl(
+            parse_quote! {
+                impl W {
+                    #[step] async fn a(&self, c: &u8) -> Result<u8> { todo!() }
+                    #[step] async fn b(&self, a: &u8) -> Result<u8> { todo!() }
+                    #[step(after = [b, missing], timeout = "2min", backoff = "linear")]
+                    async fn c(&self) -> Result<u8> { todo!() }
+                    #[step(name = "a")] async fn d(&self, b: &u8, b2: &u8) -> Result<u8> { todo!() }
+                }
+            },
+            quote::quote!(schedule = "0 6 * *", max_parallel = 0),
+        );
+        assert_eq!(
+            errors,
+            [
+                "cron \"0 6 * *\": expected 5 fields (minute hour day-of-month month day-of-week), found 4",
+                "max_parallel is 0: no step could run",
+                "duration \"2min\": unknown unit \"min\"; use ms, s, m, h or d",
+                "backoff \"linear\": expected \"none\", \"fixed [delay]\" or \"exponential [first delay]\"",
+                "duplicate step \"a\": step `a` has this name already",
+                "unknown step `missing`; the steps of this workflow are `a`, `b`, `c`, `d`",
+                "unknown step `b2`; the steps of this workflow are `a`, `b`, `c`, `d`",
+                "dependency cycle: a -> b -> c -> a",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_step_depending_on_itself_is_a_cycle() {
+        let errors = check_impl(
+            parse_quote! {
+                impl W {
+                    #[step] async fn a(&self, a: &u8) -> Result<u8> { todo!() }
+                }
+            },
+            quote::quote!(),
+        );
+        assert_eq!(errors, ["dependency cycle: a -> a"]);
+    }
+}
