@@ -61,7 +61,7 @@ pub(crate) enum Param {
     /// `cx: &StepContext`.
     Context,
     /// `users: &Batches`: the output of step `users`.
-    Input { ident: Ident, ty: Type },
+    Input { ident: Ident, ty: Box<Type> },
 }
 
 /// One `#[step]` method.
@@ -272,7 +272,7 @@ fn step(method: &ImplItemFn, attr: &syn::Attribute, errors: &mut Errors) -> Step
             Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
                 def.params.push(Param::Input {
                     ident: p.ident.clone(),
-                    ty: (*typed.ty).clone(),
+                    ty: typed.ty.clone(),
                 })
             }
             other => errors.push(syn::Error::new_spanned(
