@@ -1,7 +1,7 @@
 //! Generate: the `Workflow` impl that builds the step graph as a `Dag`.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 use syn::ItemImpl;
 use syn::spanned::Spanned;
 
@@ -61,41 +61,34 @@ fn build_step(
     let name = &step.name;
     let mut inputs = Vec::new();
     let mut takes = Vec::new();
-    let mut args = Vec::new();
+    let mut call_args = Vec::new();
+    // The graph is checked before codegen: the first deps are the inputs,
+    // in parameter order, each a step returning a `Result`.
+    let mut input_deps = deps.iter();
     let mut index = 0usize;
-    for (param, dep) in step
-        .params
-        .iter()
-        .filter(|p| matches!(p, Param::Input { .. }))
-        .zip(deps)
-    {
+    for param in &step.params {
         let Param::Input { ty, .. } = param else {
+            call_args.push(quote!(&__etl_cx));
             continue;
         };
-        let (Some(dep), Some(output)) = (dep, dep.and_then(|d| steps[d].output.as_ref())) else {
+        let Some(Some(dep)) = input_deps.next() else {
             continue;
         };
-        let var = format_ident!("__etl_input_{}", index);
+        let Some(output) = steps[*dep].output.as_ref() else {
+            continue;
+        };
+        // Spanned at the parameter's type, where rustc reports a mismatch.
+        let var = syn::Ident::new(&format!("__etl_input_{index}"), ty.span());
         let dep_name = &steps[*dep].name;
         inputs.push(quote!(#dep_name));
         // The input is the producing step's `Ok` type; passing it where the
-        // parameter's type is expected makes rustc check the two are the
-        // same, and report a mismatch at the parameter.
+        // parameter's type is expected makes rustc check the two are the same.
         takes.push(quote! {
             let #var: &<#output as #rt::StepResult>::Ok = __etl_inputs.__at(#index);
         });
-        let arg = syn::Ident::new(&var.to_string(), ty.span());
-        args.push((param, quote!(#arg)));
+        call_args.push(quote!(#var));
         index += 1;
     }
-    let call_args = step.params.iter().map(|param| match param {
-        Param::Context => quote!(&__etl_cx),
-        Param::Input { .. } => args
-            .iter()
-            .find(|(p, _)| std::ptr::eq(*p, param))
-            .map(|(_, tokens)| tokens.clone())
-            .unwrap_or_else(|| quote!(unreachable!())),
-    });
     let after = step
         .after
         .iter()
@@ -165,9 +158,9 @@ mod tests {
     fn inputs_are_typed_by_the_producing_step() {
         let mut item: ItemImpl = parse_quote! {
             impl Daily {
-                #[step] async fn users(&self) -> etl::Result<Batches> { todo!() }
+                #[step] async fn users(&self) -> etl::Result<Batches> { Ok(Default::default()) }
                 #[step(retries = 2, timeout = "1m")]
-                async fn count(&self, cx: &StepContext, users: &Batches) -> etl::Result<u64> { todo!() }
+                async fn count(&self, cx: &StepContext, users: &Batches) -> etl::Result<u64> { Ok(Default::default()) }
             }
         };
         let mut errors = Errors::default();

@@ -142,9 +142,9 @@ mod tests {
         let errors = check_impl(
             parse_quote! {
                 impl W {
-                    #[step] async fn a(&self) -> Result<u8> { todo!() }
-                    #[step(after = [a])] async fn b(&self) -> Result<u8> { todo!() }
-                    #[step] async fn c(&self, b: &u8, cx: &StepContext) -> Result<u8> { todo!() }
+                    #[step] async fn a(&self) -> Result<u8> { Ok(Default::default()) }
+                    #[step(after = [a])] async fn b(&self) -> Result<u8> { Ok(Default::default()) }
+                    #[step] async fn c(&self, b: &u8, cx: &StepContext) -> Result<u8> { Ok(Default::default()) }
                 }
             },
             quote::quote!(schedule = "@daily", max_parallel = 2),
@@ -157,11 +157,11 @@ mod tests {
         let errors = check_impl(
             parse_quote! {
                 impl W {
-                    #[step] async fn a(&self, c: &u8) -> Result<u8> { todo!() }
-                    #[step] async fn b(&self, a: &u8) -> Result<u8> { todo!() }
+                    #[step] async fn a(&self, c: &u8) -> Result<u8> { Ok(Default::default()) }
+                    #[step] async fn b(&self, a: &u8) -> Result<u8> { Ok(Default::default()) }
                     #[step(after = [b, missing], timeout = "2min", backoff = "linear")]
-                    async fn c(&self) -> Result<u8> { todo!() }
-                    #[step(name = "a")] async fn d(&self, b: &u8, b2: &u8) -> Result<u8> { todo!() }
+                    async fn c(&self) -> Result<u8> { Ok(Default::default()) }
+                    #[step(name = "a")] async fn d(&self, b: &u8, b2: &u8) -> Result<u8> { Ok(Default::default()) }
                 }
             },
             quote::quote!(schedule = "0 6 * *", max_parallel = 0),
@@ -186,7 +186,7 @@ mod tests {
         let errors = check_impl(
             parse_quote! {
                 impl W {
-                    #[step] async fn a(&self, a: &u8) -> Result<u8> { todo!() }
+                    #[step] async fn a(&self, a: &u8) -> Result<u8> { Ok(Default::default()) }
                 }
             },
             quote::quote!(),

@@ -170,12 +170,14 @@ fn step(method: &ImplItemFn, attr: &syn::Attribute, errors: &mut Errors) -> Step
                     }
                     let list: ExprArray = meta.value()?.parse()?;
                     for elem in &list.elems {
-                        match elem {
-                            Expr::Path(p) if p.path.get_ident().is_some() && p.qself.is_none() => {
-                                def.after.push(p.path.get_ident().cloned().unwrap_or_else(|| unreachable!()));
-                            }
-                            other => errors.push(syn::Error::new_spanned(
-                                other,
+                        let ident = match elem {
+                            Expr::Path(p) if p.qself.is_none() => p.path.get_ident(),
+                            _ => None,
+                        };
+                        match ident {
+                            Some(ident) => def.after.push(ident.clone()),
+                            None => errors.push(syn::Error::new_spanned(
+                                elem,
                                 "`after` lists steps by name: `after = [extract, clean]`",
                             )),
                         }
@@ -317,9 +319,9 @@ mod tests {
         let (steps, errors) = parse(parse_quote! {
             impl Daily {
                 #[step]
-                async fn users(&self, cx: &StepContext) -> etl::Result<Batches> { todo!() }
+                async fn users(&self, cx: &StepContext) -> etl::Result<Batches> { Ok(Default::default()) }
                 #[step(retries = 3, backoff = "fixed 1s", timeout = "2m", name = "join", after = [users])]
-                async fn revenue(&self, users: &Batches, cx: &etl::StepContext) -> Result<u64, String> { todo!() }
+                async fn revenue(&self, users: &Batches, cx: &etl::StepContext) -> Result<u64, String> { Ok(Default::default()) }
                 fn helper(&self) {}
             }
         });
@@ -340,17 +342,17 @@ mod tests {
         let (_, errors) = parse(parse_quote! {
             impl Daily {
                 #[step]
-                fn not_async(&self) -> etl::Result<u8> { todo!() }
+                fn not_async(&self) -> etl::Result<u8> { Ok(Default::default()) }
                 #[step]
                 async fn no_result(&self) -> u8 { 0 }
                 #[step]
                 async fn nothing(&self) {}
                 #[step]
-                async fn owned(&self, users: Batches) -> etl::Result<u8> { todo!() }
+                async fn owned(&self, users: Batches) -> etl::Result<u8> { Ok(Default::default()) }
                 #[step(retry = 3)]
-                async fn typo(&self) -> etl::Result<u8> { todo!() }
+                async fn typo(&self) -> etl::Result<u8> { Ok(Default::default()) }
                 #[step]
-                async fn by_value(self) -> etl::Result<u8> { todo!() }
+                async fn by_value(self) -> etl::Result<u8> { Ok(Default::default()) }
             }
         });
         assert_eq!(

@@ -123,16 +123,13 @@ impl<'d> Runner<'d> {
             });
             AbortOnDrop(listener.abort_handle())
         });
-        let emit = |step: &str, status, attempt, error: Option<&str>| {
-            if let Some(f) = &self.on_event {
-                f(&StepEvent {
-                    run_id: &run_id,
-                    step,
-                    status,
-                    attempt,
-                    error,
-                });
-            }
+        // What every step's task shares; also emits the events of steps
+        // that never start (skipped, cancelled).
+        let task = StepTask {
+            run_id: run_id.clone(),
+            workflow: dag.name.clone(),
+            cancel: cancel.clone(),
+            on_event: self.on_event.clone(),
         };
 
         let n = dag.nodes.len();
@@ -192,12 +189,7 @@ impl<'d> Runner<'d> {
                 };
                 steps[i].status = StepStatus::Running;
                 steps[i].started = Some(SystemTime::now());
-                let task = StepTask {
-                    run_id: run_id.clone(),
-                    workflow: dag.name.clone(),
-                    cancel: cancel.clone(),
-                    on_event: self.on_event.clone(),
-                };
+                let task = task.clone();
                 let run = node_runner(node);
                 running.spawn(async move { (i, task.attempt_all(run, inputs).await) });
             }
@@ -239,7 +231,7 @@ impl<'d> Runner<'d> {
                     while let Some(d) = stack.pop() {
                         if steps[d].status == StepStatus::Pending {
                             let why = format!("step {failed_name:?} failed");
-                            emit(&dag.nodes[d].name, StepStatus::Skipped, 0, Some(&why));
+                            task.emit(&dag.nodes[d].name, StepStatus::Skipped, 0, Some(&why));
                             steps[d].status = StepStatus::Skipped;
                             steps[d].error = Some(why);
                             stack.extend(&dependents[d]);
@@ -255,7 +247,7 @@ impl<'d> Runner<'d> {
         for (i, report) in steps.iter_mut().enumerate() {
             if report.status == StepStatus::Pending {
                 let why = cancel_reason(failed_any, self.fail_fast);
-                emit(&dag.nodes[i].name, StepStatus::Cancelled, 0, Some(&why));
+                task.emit(&dag.nodes[i].name, StepStatus::Cancelled, 0, Some(&why));
                 report.status = StepStatus::Cancelled;
                 report.error = Some(why);
             }
@@ -300,6 +292,7 @@ fn node_runner(node: &Node) -> NodeRun {
     }
 }
 
+#[derive(Clone)]
 struct StepTask {
     run_id: Arc<str>,
     workflow: Arc<str>,
@@ -335,6 +328,11 @@ impl StepTask {
     /// Every attempt of one step: timeouts, retries with backoff, cancellation.
     async fn attempt_all(self, node: NodeRun, inputs: StepInputs) -> Attempted {
         let clock = Instant::now();
+        let ended = |attempts, outcome| Attempted {
+            attempts,
+            duration: clock.elapsed(),
+            outcome,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -380,19 +378,11 @@ impl StepTask {
                         attempt,
                         Some("the run was cancelled"),
                     );
-                    return Attempted {
-                        attempts: attempt,
-                        duration: clock.elapsed(),
-                        outcome: Outcome::Cancelled,
-                    };
+                    return ended(attempt, Outcome::Cancelled);
                 }
                 Some(Ok(Ok(produced))) => {
                     self.emit(&node.name, StepStatus::Succeeded, attempt, None);
-                    return Attempted {
-                        attempts: attempt,
-                        duration: clock.elapsed(),
-                        outcome: Outcome::Succeeded(produced),
-                    };
+                    return ended(attempt, Outcome::Succeeded(produced));
                 }
                 Some(Ok(Err(e))) => error_chain(&*e),
                 Some(Err(join)) => match join.try_into_panic() {
@@ -407,11 +397,7 @@ impl StepTask {
                 } else {
                     error
                 };
-                return Attempted {
-                    attempts: attempt,
-                    duration: clock.elapsed(),
-                    outcome: Outcome::Failed(error),
-                };
+                return ended(attempt, Outcome::Failed(error));
             }
             self.emit(&node.name, StepStatus::Retrying, attempt, Some(&error));
             tracing::warn!(workflow = &*self.workflow, step = &*node.name, attempt, %error, "step failed; retrying");
@@ -420,11 +406,7 @@ impl StepTask {
                 biased;
                 _ = self.cancel.cancelled() => {
                     self.emit(&node.name, StepStatus::Cancelled, attempt, Some("the run was cancelled"));
-                    return Attempted {
-                        attempts: attempt,
-                        duration: clock.elapsed(),
-                        outcome: Outcome::Cancelled,
-                    };
+                    return ended(attempt, Outcome::Cancelled);
                 }
                 _ = tokio::time::sleep(wait) => {}
             }
