@@ -15,6 +15,56 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Workflows of typed steps
+//!
+//! [`macro@workflow`] and [`macro@step`] turn the async methods of an `impl`
+//! block into a [`Dag`] whose order, dependencies and data types rustc checks:
+//! a parameter named after a step receives that step's output, typed.
+//!
+//! ```
+//! use etl::arrow::array::{Float64Array, RecordBatch};
+//! use etl::arrow::error::ArrowError;
+//! use etl::{Batches, StepContext, Workflow, step, workflow};
+//! use std::sync::Arc;
+//!
+//! struct Prices;
+//!
+//! #[workflow(name = "prices")]
+//! impl Prices {
+//!     #[step]
+//!     async fn euros(&self) -> Result<Batches, ArrowError> {
+//!         let prices = Float64Array::from(vec![9.5, 12.0]);
+//!         Ok(RecordBatch::try_from_iter([("eur", Arc::new(prices) as _)])?.into())
+//!     }
+//!
+//!     #[step(retries = 2, timeout = "10s")]
+//!     async fn rate(&self, cx: &StepContext) -> etl::Result<f64> {
+//!         eprintln!("run {}: {} attempt {}", cx.run_id(), cx.step(), cx.attempt());
+//!         Ok(1.25)
+//!     }
+//!
+//!     #[step]
+//!     async fn total(&self, euros: &Batches, rate: &f64) -> etl::Result<f64> {
+//!         let column = euros.concat()?.column(0).clone();
+//!         let eur = column.as_any().downcast_ref::<Float64Array>().expect("Float64");
+//!         Ok(eur.values().iter().sum::<f64>() * rate)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> etl::Result<()> {
+//! let report = Prices.dag().run().await.into_result()?;
+//! assert_eq!(report.output::<f64>("total"), Some(&26.875));
+//! println!("{report}"); // step, status, attempts, started, seconds, rows, error
+//! # Ok(()) }
+//! ```
+//!
+//! `euros` and `rate` run at the same time; `total` starts when both have
+//! succeeded. Workflows known only at run time are built with
+//! [`Dag::builder`], which makes the same checks. `cargo run --example
+//! daily_metrics` runs a whole one: two extracts in parallel, a transform, a
+//! load into DuckDB.
+//!
 //! ## Features
 //!
 //! | feature | gives | default |
@@ -52,7 +102,114 @@ pub use etl_warehouses::DuckDbWarehouse;
 #[cfg(feature = "sqlite")]
 pub use etl_warehouses::SqliteWarehouse;
 
-pub use etl_macros::{step, workflow};
+/// Turns an `impl` block into a workflow: its `#[step]` async methods become
+/// the steps of a [`Dag`], checked at compile time.
+///
+/// ```
+/// use etl::{Batches, StepContext, Workflow, step, workflow};
+/// use etl::arrow::array::{Int64Array, RecordBatch};
+/// use etl::arrow::error::ArrowError;
+/// use std::sync::Arc;
+///
+/// struct Daily {
+///     factor: i64,
+/// }
+///
+/// #[workflow(name = "daily", schedule = "0 6 * * *", max_parallel = 4)]
+/// impl Daily {
+///     // Any error type will do: this step's is Arrow's.
+///     #[step]
+///     async fn users(&self) -> Result<Batches, ArrowError> {
+///         let ids = Int64Array::from(vec![1, 2, 3]);
+///         Ok(RecordBatch::try_from_iter([("id", Arc::new(ids) as _)])?.into())
+///     }
+///
+///     #[step(retries = 3, backoff = "exponential 200ms", timeout = "2m")]
+///     async fn orders(&self, cx: &StepContext) -> Result<Vec<i64>, String> {
+///         Ok(vec![10, 20 * cx.attempt() as i64])
+///     }
+///
+///     // Takes both outputs by reference: runs once `users` and `orders` succeed.
+///     #[step]
+///     async fn revenue(&self, users: &Batches, orders: &Vec<i64>) -> etl::Result<i64> {
+///         Ok(users.num_rows() as i64 * orders.iter().sum::<i64>() * self.factor)
+///     }
+///
+///     #[step(after = [revenue], name = "notify")]
+///     async fn send_mail(&self) -> etl::Result<()> {
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> etl::Result<()> {
+/// let dag = Daily { factor: 2 }.dag();
+/// assert_eq!(dag.order(), ["users", "orders", "revenue", "notify"]);
+/// assert_eq!(dag.step("revenue").unwrap().inputs, ["users", "orders"]);
+///
+/// let report = dag.run().await.into_result()?;
+/// assert_eq!(report.output::<i64>("revenue"), Some(&180));
+/// println!("{report}");
+/// # Ok(()) }
+/// ```
+///
+/// # Workflow options
+///
+/// | option | meaning |
+/// | --- | --- |
+/// | `name = "daily"` | the workflow's name (default: the type's name in snake case, `Daily` → `daily`) |
+/// | `schedule = "0 6 * * *"` | a five-field cron expression or `@daily`, `@hourly`, …, checked at compile time |
+/// | `max_parallel = 4` | the most steps running at once (default: no limit) |
+/// | `fail_fast = true` | a step failing for good cancels the rest of the run (default: independent branches finish) |
+/// | `crate = "my::etl"` | where the runtime is, when `etl` is not a direct dependency under that name |
+///
+/// # Steps
+///
+/// A step is an `async fn` taking `&self`, then any of:
+///
+/// - a parameter named after another step, of type `&T` where that step
+///   returns `Result<T, _>`: it receives that step's output, and the step
+///   runs after it. The type is checked by rustc at the parameter: a step
+///   declaring `users: &Vec<u8>` where `users` returns `Batches` does not compile.
+/// - `&StepContext`: the run id, the attempt, a tracing span, the cancellation token.
+///
+/// It returns a `Result` whose error is anything that converts into a boxed
+/// error (`etl::Error`, `anyhow::Error`, `String`). Other methods of the block
+/// stay as they are. See [`macro@step`] for the options of each step.
+///
+/// # Compile errors
+///
+/// Every mistake is reported at once, each at its token: a parameter or
+/// `after` naming no step, a dependency cycle (the whole cycle is named), two
+/// steps of one name, an unknown or repeated option, a malformed cron
+/// expression or duration, a step that is not `async`, takes no `&self`,
+/// takes an input by value, or returns no `Result`. The impl block is still
+/// emitted, so the IDE keeps working.
+///
+/// # What it generates
+///
+/// An implementation of `etl::Workflow`: `.dag()` (or `Arc::new(w).into_dag()`)
+/// gives the [`Dag`], whose steps, dependencies,
+/// options and topological order are data for command-line tools and
+/// exporters, and which runs with `.run()` or `.runner()`.
+#[doc(inline)]
+pub use etl_macros::workflow;
+
+/// Marks an `async fn` of a [`macro@workflow`] impl block as a step.
+///
+/// `#[step]` alone, or with options:
+///
+/// | option | meaning |
+/// | --- | --- |
+/// | `after = [load, check]` | steps that must succeed first, passing no data |
+/// | `retries = 3` | attempts after the first fails (default 0) |
+/// | `backoff = "exponential 500ms"` | the wait before a retry: `none`, `fixed 5s`, `exponential` (from 1 s, or the delay given, doubling up to 1 min); jittered |
+/// | `timeout = "2m"` | the longest one attempt may take: `500ms`, `90s`, `1h30m`, `1d` |
+/// | `name = "load_users"` | the step's name in the graph and reports (default: the method's) |
+///
+/// Outside a `#[workflow]` impl block, `#[step]` is an error.
+#[doc(inline)]
+pub use etl_macros::step;
 
 #[doc(hidden)]
 pub mod __private {

@@ -50,13 +50,13 @@ impl Errors {
     }
 }
 
-/// Turns an `impl` block into a workflow; see the `etl` crate's docs.
+/// The `#[workflow]` attribute, documented where it is used: `etl::workflow`.
 #[proc_macro_attribute]
 pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     expand_workflow(args.into(), item.into()).into()
 }
 
-/// Marks a method of a `#[workflow]` impl block as a step; see the `etl` crate's docs.
+/// The `#[step]` attribute, documented where it is used: `etl::step`.
 #[proc_macro_attribute]
 pub fn step(_args: TokenStream, item: TokenStream) -> TokenStream {
     // Inside a #[workflow], the workflow macro removes #[step] before this
