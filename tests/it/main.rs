@@ -2,7 +2,14 @@
 //! server, into real SQLite and DuckDB files.
 
 mod airtable;
+mod daily_metrics;
 mod workflow;
+
+// The example itself, so that its test runs exactly what `cargo run
+// --example daily_metrics` runs; its `main` is not called here.
+#[allow(dead_code)]
+#[path = "../../examples/daily_metrics.rs"]
+mod daily_metrics_example;
 
 use std::path::{Path, PathBuf};
 
