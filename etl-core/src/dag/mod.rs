@@ -347,8 +347,9 @@ pub struct Dag {
     pub(crate) schedule: Option<String>,
     pub(crate) max_parallel: Option<usize>,
     pub(crate) fail_fast: bool,
-    pub(crate) nodes: Vec<Node>,
-    pub(crate) order: Vec<usize>,
+    // Shared with the task that runs them: see `Runner::run`.
+    pub(crate) nodes: Arc<[Node]>,
+    pub(crate) order: Arc<[usize]>,
 }
 
 impl fmt::Debug for Dag {
@@ -568,7 +569,7 @@ impl DagBuilder {
                 problems,
             });
         }
-        let nodes = self
+        let nodes: Vec<Node> = self
             .steps
             .into_iter()
             .zip(edges)
@@ -585,8 +586,8 @@ impl DagBuilder {
             schedule: self.schedule,
             max_parallel: self.max_parallel,
             fail_fast: self.fail_fast,
-            nodes,
-            order,
+            nodes: nodes.into(),
+            order: order.into(),
         })
     }
 

@@ -1,7 +1,10 @@
 //! Executing a [`Dag`]: the [`Runner`].
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+
+use futures::FutureExt as _;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -107,8 +110,60 @@ impl<'d> Runner<'d> {
     }
 
     /// Runs every step; the report says how each ended.
+    ///
+    /// The run's own loop is a task on the runtime, so the steps it starts go
+    /// to the queue of the worker it runs on: awaiting the run from outside
+    /// the runtime's workers (`#[tokio::main]`'s `main`) costs one wake-up per
+    /// run, not one per step. Dropping the returned future cancels the run.
     pub async fn run(self) -> RunReport {
-        let dag = self.dag;
+        let graph = Graph {
+            name: self.dag.name.clone(),
+            nodes: self.dag.nodes.clone(),
+            order: self.dag.order.clone(),
+        };
+        let coordinator = tokio::spawn(self.settings().coordinate(graph));
+        let _abort = AbortOnDrop(coordinator.abort_handle());
+        match coordinator.await {
+            Ok(report) => report,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(e) => unreachable!("the run's task is aborted only with the run: {e}"),
+            },
+        }
+    }
+
+    fn settings(self) -> Settings {
+        Settings {
+            cancel: self.cancel,
+            ctrl_c: self.ctrl_c,
+            fail_fast: self.fail_fast,
+            max_parallel: self.max_parallel,
+            run_id: self.run_id,
+            on_event: self.on_event,
+        }
+    }
+}
+
+/// What a run needs of its [`Dag`], owned, so that the run can be a task.
+struct Graph {
+    name: Arc<str>,
+    nodes: Arc<[Node]>,
+    order: Arc<[usize]>,
+}
+
+/// A [`Runner`]'s settings, owned.
+struct Settings {
+    cancel: CancellationToken,
+    ctrl_c: bool,
+    fail_fast: bool,
+    max_parallel: Option<usize>,
+    run_id: Option<String>,
+    on_event: Option<EventFn>,
+}
+
+impl Settings {
+    async fn coordinate(self, graph: Graph) -> RunReport {
+        let dag = &graph;
         let run_id: Arc<str> = self.run_id.unwrap_or_else(new_run_id).into();
         let started = SystemTime::now();
         let clock = Instant::now();
@@ -352,11 +407,10 @@ impl StepTask {
                 span: span.clone(),
                 cancel: self.cancel.clone(),
             };
-            // The step runs in a task of its own so that a panic is caught
-            // and reported as the step's failure.
-            let step = tokio::spawn((node.run)(cx, inputs.clone()).instrument(span));
-            // A timed-out or cancelled attempt (or a dropped run) stops at its next await.
-            let _abort = AbortOnDrop(step.abort_handle());
+            // A panic is the attempt's failure. A timed-out or cancelled
+            // attempt (or a dropped run) is dropped: it stops at its next await.
+            let step =
+                AssertUnwindSafe((node.run)(cx, inputs.clone()).instrument(span)).catch_unwind();
             let timed = async {
                 match node.options.timeout {
                     Some(limit) => tokio::time::timeout(limit, step)
@@ -385,10 +439,7 @@ impl StepTask {
                     return ended(attempt, Outcome::Succeeded(produced));
                 }
                 Some(Ok(Err(e))) => error_chain(&*e),
-                Some(Err(join)) => match join.try_into_panic() {
-                    Ok(panic) => format!("panicked: {}", panic_message(&*panic)),
-                    Err(e) => format!("aborted: {e}"),
-                },
+                Some(Err(panic)) => format!("panicked: {}", panic_message(&*panic)),
             };
             if attempt > node.options.retries {
                 self.emit(&node.name, StepStatus::Failed, attempt, Some(&error));

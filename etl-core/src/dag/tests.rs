@@ -371,6 +371,34 @@ async fn cancelling_stops_running_steps_and_marks_the_rest() {
     assert!(!report.succeeded());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_run_stops_its_running_steps() {
+    // The step holds the sender: the receiver hears of it when the step's
+    // future is dropped, and never otherwise (the step waits for ever).
+    let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel::<()>();
+    let held = Arc::new(Mutex::new(Some(dropped_tx)));
+    let dag = Dag::builder("dropped")
+        .step(Step::new(
+            "forever",
+            move |_cx: StepContext, _in: StepInputs| {
+                let sender = held.lock().unwrap().take();
+                async move {
+                    let _sender = sender;
+                    std::future::pending::<()>().await;
+                    Ok::<_, Error>(())
+                }
+            },
+        ))
+        .build()
+        .unwrap();
+    let run = tokio::time::timeout(Duration::from_millis(100), dag.run()).await;
+    assert!(run.is_err(), "the run cannot finish on its own");
+    tokio::time::timeout(Duration::from_secs(5), dropped_rx)
+        .await
+        .expect("the step was stopped once the run was dropped")
+        .expect_err("the step never sends; its sender is dropped");
+}
+
 #[tokio::test]
 async fn a_panicking_step_fails_with_its_message() {
     let dag = Dag::builder("panic")
