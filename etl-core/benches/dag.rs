@@ -82,6 +82,15 @@ async fn tokio_fan_out() {
 /// Every sample's seconds per whole run, by case, filled as criterion runs.
 static SECONDS: Mutex<BTreeMap<&'static str, Vec<f64>>> = Mutex::new(BTreeMap::new());
 
+fn record(name: &'static str, elapsed: Duration) {
+    SECONDS
+        .lock()
+        .unwrap()
+        .entry(name)
+        .or_default()
+        .push(elapsed.as_secs_f64());
+}
+
 fn median_micros_per_step(name: &str) -> Option<f64> {
     let mut samples = SECONDS.lock().unwrap().get(name)?.clone();
     samples.sort_by(f64::total_cmp);
@@ -104,12 +113,7 @@ where
                 let started = Instant::now();
                 rt.block_on(run());
                 let elapsed = started.elapsed();
-                SECONDS
-                    .lock()
-                    .unwrap()
-                    .entry(name)
-                    .or_default()
-                    .push(elapsed.as_secs_f64());
+                record(name, elapsed);
                 total += elapsed;
             }
             total
@@ -140,14 +144,8 @@ fn bench_dag(c: &mut Criterion) {
     for _ in 0..10 {
         let started = Instant::now();
         let built = self::chain();
-        let elapsed = started.elapsed();
+        record("build", started.elapsed());
         drop(built);
-        SECONDS
-            .lock()
-            .unwrap()
-            .entry("build")
-            .or_default()
-            .push(elapsed.as_secs_f64());
     }
 }
 

@@ -3,7 +3,7 @@
 //! (`etl::workflow`, `etl::step`), which documents them with examples.
 //!
 //! The crate is thin: the entry points hand over to plain functions,
-//! [`parse`] → [`graph`] (resolve and validate) → [`codegen`], each with unit
+//! `parse` → `graph` (resolve and validate) → `codegen`, each with unit
 //! tests on `parse_quote!` input. Every error is collected and reported at
 //! its token; the original item is emitted with the errors so IDEs keep
 //! working.
@@ -50,13 +50,13 @@ impl Errors {
     }
 }
 
-/// The `#[workflow]` attribute, documented where it is used: `etl::workflow`.
+/// (Implemented in the `etl-macros` crate; use it as `etl::workflow`.)
 #[proc_macro_attribute]
 pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     expand_workflow(args.into(), item.into()).into()
 }
 
-/// The `#[step]` attribute, documented where it is used: `etl::step`.
+/// (Implemented in the `etl-macros` crate; use it as `etl::step`.)
 #[proc_macro_attribute]
 pub fn step(_args: TokenStream, item: TokenStream) -> TokenStream {
     // Inside a #[workflow], the workflow macro removes #[step] before this

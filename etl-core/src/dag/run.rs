@@ -51,61 +51,58 @@ type EventFn = Arc<dyn Fn(&StepEvent<'_>) + Send + Sync>;
 /// ```
 pub struct Runner<'d> {
     dag: &'d Dag,
-    cancel: CancellationToken,
-    ctrl_c: bool,
-    fail_fast: bool,
-    max_parallel: Option<usize>,
-    run_id: Option<String>,
-    on_event: Option<EventFn>,
+    settings: Settings,
 }
 
 impl<'d> Runner<'d> {
     pub(super) fn new(dag: &'d Dag) -> Self {
         Runner {
             dag,
-            cancel: CancellationToken::new(),
-            ctrl_c: false,
-            fail_fast: dag.fail_fast,
-            max_parallel: dag.max_parallel,
-            run_id: None,
-            on_event: None,
+            settings: Settings {
+                cancel: CancellationToken::new(),
+                ctrl_c: false,
+                fail_fast: dag.fail_fast,
+                max_parallel: dag.max_parallel,
+                run_id: None,
+                on_event: None,
+            },
         }
     }
 
     /// Stops the run when `token` is cancelled: running steps are dropped at
     /// their next `.await`, and every step not finished is CANCELLED.
     pub fn cancel_token(mut self, token: CancellationToken) -> Self {
-        self.cancel = token;
+        self.settings.cancel = token;
         self
     }
 
     /// Cancels the run on Ctrl-C (SIGINT), as [`Runner::cancel_token`] does.
     pub fn cancel_on_ctrl_c(mut self) -> Self {
-        self.ctrl_c = true;
+        self.settings.ctrl_c = true;
         self
     }
 
     /// Overrides the workflow's [`fail_fast`](super::DagBuilder::fail_fast).
     pub fn fail_fast(mut self, yes: bool) -> Self {
-        self.fail_fast = yes;
+        self.settings.fail_fast = yes;
         self
     }
 
     /// Overrides the workflow's [`max_parallel`](super::DagBuilder::max_parallel).
     pub fn max_parallel(mut self, n: usize) -> Self {
-        self.max_parallel = Some(n.max(1));
+        self.settings.max_parallel = Some(n.max(1));
         self
     }
 
     /// The run's id (default: a new one from the clock, the process and a counter).
     pub fn run_id(mut self, id: impl Into<String>) -> Self {
-        self.run_id = Some(id.into());
+        self.settings.run_id = Some(id.into());
         self
     }
 
     /// Called at every status change of a step, from the thread the step ran on.
     pub fn on_event(mut self, f: impl Fn(&StepEvent<'_>) + Send + Sync + 'static) -> Self {
-        self.on_event = Some(Arc::new(f));
+        self.settings.on_event = Some(Arc::new(f));
         self
     }
 
@@ -121,7 +118,7 @@ impl<'d> Runner<'d> {
             nodes: self.dag.nodes.clone(),
             order: self.dag.order.clone(),
         };
-        let coordinator = tokio::spawn(self.settings().coordinate(graph));
+        let coordinator = tokio::spawn(self.settings.coordinate(graph));
         let _abort = AbortOnDrop(coordinator.abort_handle());
         match coordinator.await {
             Ok(report) => report,
@@ -129,17 +126,6 @@ impl<'d> Runner<'d> {
                 Ok(panic) => std::panic::resume_unwind(panic),
                 Err(e) => unreachable!("the run's task is aborted only with the run: {e}"),
             },
-        }
-    }
-
-    fn settings(self) -> Settings {
-        Settings {
-            cancel: self.cancel,
-            ctrl_c: self.ctrl_c,
-            fail_fast: self.fail_fast,
-            max_parallel: self.max_parallel,
-            run_id: self.run_id,
-            on_event: self.on_event,
         }
     }
 }
