@@ -371,6 +371,50 @@ async fn cancelling_stops_running_steps_and_marks_the_rest() {
     assert!(!report.succeeded());
 }
 
+#[cfg(unix)]
+#[tokio::test(flavor = "current_thread")]
+async fn ctrl_c_cancels_a_run_that_listens_for_it() {
+    // Installed first, so that SIGINT can never end the test process even if
+    // the runner's own listener were not yet in place.
+    let mut sigint =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).unwrap();
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let started = Arc::new(Mutex::new(Some(started_tx)));
+    let dag = Dag::builder("ctrl_c")
+        .step(Step::new(
+            "wait",
+            move |_cx: StepContext, _in: StepInputs| {
+                let started = started.lock().unwrap().take();
+                async move {
+                    if let Some(started) = started {
+                        let _ = started.send(());
+                    }
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    Ok::<_, Error>(())
+                }
+            },
+        ))
+        .step(ok_step("next").after(["wait"]))
+        .build()
+        .unwrap();
+    // On this one thread, tasks run in the order they were spawned: the
+    // runner's Ctrl-C listener is listening before the step starts.
+    let run = tokio::spawn(async move { dag.runner().cancel_on_ctrl_c().run().await });
+    started_rx.await.unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &std::process::id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    sigint.recv().await;
+    let report = tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("Ctrl-C ended the run")
+        .unwrap();
+    assert_eq!(status(&report, "wait"), StepStatus::Cancelled, "{report}");
+    assert_eq!(status(&report, "next"), StepStatus::Cancelled, "{report}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_run_stops_its_running_steps() {
     // The step holds the sender: the receiver hears of it when the step's
