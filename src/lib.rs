@@ -24,7 +24,7 @@
 //! ```
 //! use etl::arrow::array::{Float64Array, RecordBatch};
 //! use etl::arrow::error::ArrowError;
-//! use etl::{Batches, StepContext, Workflow, step, workflow};
+//! use etl::{Batches, StepContext, Workflow, workflow};
 //! use std::sync::Arc;
 //!
 //! struct Prices;
@@ -106,7 +106,7 @@ pub use etl_warehouses::SqliteWarehouse;
 /// the steps of a [`Dag`], checked at compile time.
 ///
 /// ```
-/// use etl::{Batches, StepContext, Workflow, step, workflow};
+/// use etl::{Batches, StepContext, Workflow, workflow};
 /// use etl::arrow::array::{Int64Array, RecordBatch};
 /// use etl::arrow::error::ArrowError;
 /// use std::sync::Arc;
@@ -175,7 +175,8 @@ pub use etl_warehouses::SqliteWarehouse;
 ///
 /// It returns a `Result` whose error is anything that converts into a boxed
 /// error (`etl::Error`, `anyhow::Error`, `String`). Other methods of the block
-/// stay as they are. See [`macro@step`] for the options of each step.
+/// stay as they are. See [`macro@step`] for the options of each step; inside
+/// a `#[workflow]` block, `#[step]` needs no import.
 ///
 /// # Compile errors
 ///
