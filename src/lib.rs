@@ -158,7 +158,7 @@ pub use etl_warehouses::SqliteWarehouse;
 /// | option | meaning |
 /// | --- | --- |
 /// | `name = "daily"` | the workflow's name (default: the type's name in snake case, `Daily` → `daily`) |
-/// | `schedule = "0 6 * * *"` | a five-field cron expression or `@daily`, `@hourly`, …, checked at compile time |
+/// | `schedule = "0 6 * * *"` | a cron expression, five fields or six with seconds first, or `@daily`, `@hourly`, …, checked at compile time |
 /// | `max_parallel = 4` | the most steps running at once (default: no limit) |
 /// | `fail_fast = true` | a step failing for good cancels the rest of the run (default: independent branches finish) |
 /// | `crate = "my::etl"` | where the runtime is, when `etl` is not a direct dependency under that name |

@@ -125,16 +125,22 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total as u64))
 }
 
-/// A parsed five-field cron expression: minute, hour, day of month, month,
-/// day of week (`0 6 * * *` is 06:00 every day). Each field takes `*`, a
-/// number, a range `a-b`, a step `*/n` or `a-b/n`, and lists of those
-/// (`1,15,30`); months and days of week also take names (`JAN`, `MON`;
-/// Sunday is 0 or 7). `@hourly`, `@daily` (`@midnight`), `@weekly`,
-/// `@monthly` and `@yearly` (`@annually`) stand for their usual expressions.
-/// As in Vixie cron, when both day of month and day of week are restricted,
-/// a day matching either runs.
+/// A parsed cron expression: five fields, minute, hour, day of month, month,
+/// day of week (`0 6 * * *` is 06:00 every day), or six with seconds first
+/// (`*/5 * * * * *` is every five seconds). Each field takes `*`, a number, a
+/// range `a-b`, a step `*/n` or `a-b/n`, and lists of those (`1,15,30`);
+/// months and days of week also take names (`JAN`, `MON`; Sunday is 0 or 7).
+/// `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly` and `@yearly`
+/// (`@annually`) stand for their usual expressions. As in Vixie cron, when
+/// both day of month and day of week are restricted, a day matching either
+/// runs.
+///
+/// [`Cron::next_after`] finds the next time that matches, in wall-clock
+/// (civil) time: which time zone that is, is the scheduler's business.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cron {
+    /// Bit `n` set: second `n` matches (only bit 0 for five fields).
+    pub(crate) seconds: u64,
     /// Bit `n` set: minute `n` matches.
     pub(crate) minutes: u64,
     pub(crate) hours: u64,
@@ -152,6 +158,13 @@ struct FieldRule {
     max: u32,
     names: &'static [&'static str],
 }
+
+const SECONDS: FieldRule = FieldRule {
+    name: "second",
+    min: 0,
+    max: 59,
+    names: &[],
+};
 
 const FIELDS: [FieldRule; 5] = [
     FieldRule {
@@ -188,6 +201,89 @@ const FIELDS: [FieldRule; 5] = [
     },
 ];
 
+/// A wall-clock date and time, to the second, in no particular time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CivilTime {
+    /// The year.
+    pub year: i32,
+    /// 1 to 12.
+    pub month: u32,
+    /// 1 to 31.
+    pub day: u32,
+    /// 0 to 23.
+    pub hour: u32,
+    /// 0 to 59.
+    pub minute: u32,
+    /// 0 to 59.
+    pub second: u32,
+}
+
+impl CivilTime {
+    /// Midnight at the start of the given day.
+    pub fn date(year: i32, month: u32, day: u32) -> CivilTime {
+        CivilTime {
+            year,
+            month,
+            day,
+            hour: 0,
+            minute: 0,
+            second: 0,
+        }
+    }
+
+    /// The same day at `hour:minute:second`.
+    pub fn at(self, hour: u32, minute: u32, second: u32) -> CivilTime {
+        CivilTime {
+            hour,
+            minute,
+            second,
+            ..self
+        }
+    }
+
+    /// Days since 1970-01-01 (negative before).
+    fn days(self) -> i64 {
+        // Howard Hinnant's days_from_civil.
+        let y = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let m = i64::from(self.month);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    /// The day `days` after 1970-01-01, at midnight.
+    fn from_days(days: i64) -> CivilTime {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+        CivilTime::date(year, month, day)
+    }
+
+    /// 0 for Sunday to 6 for Saturday.
+    fn weekday(self) -> u32 {
+        // 1970-01-01 was a Thursday.
+        (self.days() + 4).rem_euclid(7) as u32
+    }
+}
+
+impl std::fmt::Display for CivilTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+}
+
 impl Cron {
     /// Parses `text`; the error says which field is wrong and why.
     pub fn parse(text: &str) -> Result<Cron, String> {
@@ -204,13 +300,18 @@ impl Cron {
             }
             other => other,
         };
-        let parts: Vec<&str> = expanded.split_whitespace().collect();
-        if parts.len() != 5 {
-            return Err(format!(
-                "cron {text:?}: expected 5 fields (minute hour day-of-month month day-of-week), found {}",
-                parts.len()
-            ));
-        }
+        let mut parts: Vec<&str> = expanded.split_whitespace().collect();
+        let seconds = match parts.len() {
+            5 => 1,
+            6 => {
+                parse_field(parts.remove(0), &SECONDS).map_err(|e| format!("cron {text:?}: {e}"))?
+            }
+            n => {
+                return Err(format!(
+                    "cron {text:?}: expected 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first, found {n}"
+                ));
+            }
+        };
         let mut sets = [0u64; 5];
         for (i, (part, rule)) in parts.iter().zip(&FIELDS).enumerate() {
             sets[i] = parse_field(part, rule).map_err(|e| format!("cron {text:?}: {e}"))?;
@@ -219,7 +320,8 @@ impl Cron {
         if sets[4] & (1 << 7) != 0 {
             sets[4] = (sets[4] | 1) & !(1 << 7);
         }
-        Ok(Cron {
+        let cron = Cron {
+            seconds,
             minutes: sets[0],
             hours: sets[1],
             days_of_month: sets[2],
@@ -227,7 +329,72 @@ impl Cron {
             days_of_week: sets[4],
             dom_restricted: !parts[2].starts_with('*'),
             dow_restricted: !parts[4].starts_with('*'),
-        })
+        };
+        if cron.next_after(CivilTime::date(2000, 1, 1)).is_none() {
+            return Err(format!(
+                "cron {text:?}: no date ever matches (day {} of a month that never has it)",
+                parts[2]
+            ));
+        }
+        Ok(cron)
+    }
+
+    /// Whether the schedule runs at most once a minute, at second 0: what a
+    /// five-field expression means, and all that schedulers such as Airflow take.
+    pub fn is_minutely(&self) -> bool {
+        self.seconds == 1
+    }
+
+    /// The first time strictly after `after` that matches, or `None` if none
+    /// does in the next 28 years (a schedule that can never run is refused by
+    /// [`Cron::parse`]).
+    pub fn next_after(&self, after: CivilTime) -> Option<CivilTime> {
+        let has = |set: u64, v: u32| set & (1 << v) != 0;
+        let first_day = after.days();
+        // The Gregorian calendar repeats every 400 years; within 28 years
+        // every day of every month meets every weekday, leap days included.
+        for offset in 0..28 * 366 {
+            let day = CivilTime::from_days(first_day + offset);
+            if !has(self.months, day.month) || !self.day_matches(day) {
+                continue;
+            }
+            let (from_h, from_m, from_s) = if offset == 0 {
+                (after.hour, after.minute, after.second + 1)
+            } else {
+                (0, 0, 0)
+            };
+            for hour in from_h..24 {
+                if !has(self.hours, hour) {
+                    continue;
+                }
+                let minute_start = if hour == from_h { from_m } else { 0 };
+                for minute in minute_start..60 {
+                    if !has(self.minutes, minute) {
+                        continue;
+                    }
+                    let second_start = if hour == from_h && minute == from_m {
+                        from_s
+                    } else {
+                        0
+                    };
+                    if let Some(second) = (second_start..60).find(|&s| has(self.seconds, s)) {
+                        return Some(day.at(hour, minute, second));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn day_matches(&self, day: CivilTime) -> bool {
+        let dom = self.days_of_month & (1 << day.day) != 0;
+        let dow = self.days_of_week & (1 << day.weekday()) != 0;
+        match (self.dom_restricted, self.dow_restricted) {
+            (true, true) => dom || dow,
+            (true, false) => dom,
+            (false, true) => dow,
+            (false, false) => true,
+        }
     }
 }
 
@@ -348,6 +515,104 @@ mod tests {
         );
     }
 
+    fn t(text: &str) -> CivilTime {
+        let (date, time) = text.split_once(' ').unwrap();
+        let d: Vec<u32> = date.split('-').map(|p| p.parse().unwrap()).collect();
+        let h: Vec<u32> = time.split(':').map(|p| p.parse().unwrap()).collect();
+        CivilTime::date(d[0] as i32, d[1], d[2]).at(h[0], h[1], h[2])
+    }
+
+    fn next(cron: &str, after: &str) -> String {
+        Cron::parse(cron)
+            .unwrap()
+            .next_after(t(after))
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn civil_days_round_trip_and_know_their_weekday() {
+        for (date, days, weekday) in [
+            ((1970, 1, 1), 0, 4),
+            ((2000, 2, 29), 11_016, 2),
+            ((2024, 3, 1), 19_783, 5),
+            ((1969, 12, 31), -1, 3),
+            ((2100, 3, 1), 47_541, 1),
+        ] {
+            let c = CivilTime::date(date.0, date.1, date.2);
+            assert_eq!(c.days(), days, "{c}");
+            assert_eq!(CivilTime::from_days(days), c);
+            assert_eq!(c.weekday(), weekday, "{c}");
+        }
+    }
+
+    #[test]
+    fn next_after_finds_the_next_match() {
+        assert_eq!(
+            next("0 6 * * *", "2024-03-01 05:59:59"),
+            "2024-03-01 06:00:00"
+        );
+        assert_eq!(
+            next("0 6 * * *", "2024-03-01 06:00:00"),
+            "2024-03-02 06:00:00"
+        );
+        assert_eq!(
+            next("*/15 * * * *", "2024-03-01 10:07:30"),
+            "2024-03-01 10:15:00"
+        );
+        assert_eq!(
+            next("@hourly", "2024-12-31 23:00:00"),
+            "2025-01-01 00:00:00"
+        );
+        // Seconds: every second, and every 5.
+        assert_eq!(
+            next("* * * * * *", "2024-03-01 10:00:59"),
+            "2024-03-01 10:01:00"
+        );
+        assert_eq!(
+            next("*/5 * * * * *", "2024-03-01 10:00:01"),
+            "2024-03-01 10:00:05"
+        );
+        assert_eq!(
+            next("30 0 12 * * *", "2024-03-01 12:00:30"),
+            "2024-03-02 12:00:30"
+        );
+        // Leap days, months without a 31st, weekdays.
+        assert_eq!(
+            next("0 0 29 2 *", "2024-03-01 00:00:00"),
+            "2028-02-29 00:00:00"
+        );
+        assert_eq!(
+            next("0 0 31 * *", "2024-04-01 00:00:00"),
+            "2024-05-31 00:00:00"
+        );
+        assert_eq!(
+            next("0 9 * * MON", "2024-03-01 09:00:00"),
+            "2024-03-04 09:00:00"
+        );
+        // Day of month and day of week both restricted: either matches.
+        assert_eq!(
+            next("0 0 13 * FRI", "2024-03-09 00:00:00"),
+            "2024-03-13 00:00:00"
+        );
+        assert_eq!(
+            next("0 0 13 * FRI", "2024-03-13 00:00:00"),
+            "2024-03-15 00:00:00"
+        );
+        assert_eq!(
+            next("0 0 29 2 *", "2028-02-29 00:00:00"),
+            "2032-02-29 00:00:00"
+        );
+        // Across the turn of a century that is not a leap year.
+        assert_eq!(
+            next("0 0 29 2 *", "2096-03-01 00:00:00"),
+            "2104-02-29 00:00:00"
+        );
+        assert!(Cron::parse("0 0 * * *").unwrap().is_minutely());
+        assert!(!Cron::parse("*/5 * * * * *").unwrap().is_minutely());
+        assert!(Cron::parse("0 0 0 * * *").unwrap().is_minutely());
+    }
+
     #[test]
     fn bad_cron_says_which_field() {
         let cases = [
@@ -365,6 +630,12 @@ mod tests {
             ("*/0 * * * *", "a step of 0"),
             ("* 9-5 * * *", "runs backwards"),
             ("@often", "unknown shorthand"),
+            (
+                "60 * * * * *",
+                "second field \"60\": 60 is out of range 0-59",
+            ),
+            ("* * * * * * *", "or 6 with seconds first, found 7"),
+            ("0 0 31 2 *", "no date ever matches"),
         ];
         for (text, expected) in cases {
             let err = Cron::parse(text).unwrap_err();
