@@ -48,7 +48,7 @@ impl WriteOptions {
 }
 
 /// What one successful [`Warehouse::write`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct WriteSummary {
     /// The id under which the load is recorded in `_etl_loads`.

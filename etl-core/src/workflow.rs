@@ -276,7 +276,7 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
 }
 
 /// What one [`ETLWorkflow::run`] did, table by table. Displays as a table.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LoadReport {
     /// One entry per table, in load order.
     pub tables: Vec<TableReport>,
@@ -300,7 +300,7 @@ impl LoadReport {
 }
 
 /// The outcome of one table in a [`LoadReport`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct TableReport {
     /// The table.

@@ -94,6 +94,24 @@ fn build_step(
         .iter()
         .filter_map(|ident| steps.iter().find(|s| s.method == *ident))
         .map(|s| &s.name);
+    // The codec: Arrow IPC for Arrow data, JSON for serde types, none else,
+    // chosen by method resolution on the concrete output type. An output
+    // that borrows (`&'static str`) gets none: whether it deserializes
+    // depends on lifetimes, which rustc checks only after choosing, so the
+    // probe would be a hard error instead of falling through.
+    let codec = step
+        .output
+        .as_ref()
+        .filter(|o| !ok_type_borrows(o))
+        .map(|output| {
+            quote! {
+                .__codec({
+                    #[allow(unused_imports)]
+                    use #rt::{ProbeArrow as _, ProbeJson as _, ProbeNone as _};
+                    (&&&#rt::Probe::<<#output as #rt::StepResult>::Ok>::new()).codec()
+                })
+            }
+        });
     let retries = step.retries.iter().map(|r| quote!(.retries(#r)));
     let backoff = step.backoff.iter().map(|b| quote!(.__backoff_checked(#b)));
     let timeout = step.timeout.iter().map(|t| quote!(.__timeout_checked(#t)));
@@ -111,7 +129,36 @@ fn build_step(
         #(#retries)*
         #(#backoff)*
         #(#timeout)*
+        #codec
     }}
+}
+
+/// Whether the `Ok` type of a step's `Result` (its first generic argument;
+/// the whole type when it is not of that shape) holds a reference or a lifetime.
+fn ok_type_borrows(result: &syn::Type) -> bool {
+    use syn::visit::Visit;
+    struct Borrows(bool);
+    impl Visit<'_> for Borrows {
+        fn visit_type_reference(&mut self, _: &syn::TypeReference) {
+            self.0 = true;
+        }
+        fn visit_lifetime(&mut self, _: &syn::Lifetime) {
+            self.0 = true;
+        }
+    }
+    let ok = match result {
+        syn::Type::Path(p) => p.path.segments.last().and_then(|s| match &s.arguments {
+            syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
+                syn::GenericArgument::Type(t) => Some(t),
+                _ => None,
+            }),
+            _ => None,
+        }),
+        _ => None,
+    };
+    let mut found = Borrows(false);
+    found.visit_type(ok.unwrap_or(result));
+    found.0
 }
 
 /// `DailyMetrics` -> `daily_metrics`.
@@ -141,6 +188,16 @@ mod tests {
     fn names_default_to_the_type_in_snake_case() {
         assert_eq!(snake_case("DailyMetrics"), "daily_metrics");
         assert_eq!(snake_case("jobs :: Nightly"), "nightly");
+    }
+
+    #[test]
+    fn outputs_that_borrow_get_no_codec() {
+        let borrows = |ty: syn::Type| ok_type_borrows(&ty);
+        assert!(borrows(parse_quote!(Result<&'static str, String>)));
+        assert!(borrows(parse_quote!(etl::Result<Vec<Cow<'static, str>>>)));
+        assert!(!borrows(parse_quote!(etl::Result<Vec<String>>)));
+        // The error type may borrow: only the output is saved.
+        assert!(!borrows(parse_quote!(Result<u8, &'static str>)));
     }
 
     #[test]
@@ -181,6 +238,10 @@ mod tests {
         assert!(
             code.contains(". retries (2) . __timeout_checked (\"1m\")"),
             "{code}"
+        );
+        assert!(
+            code.contains(":: etl :: __private :: Probe :: << etl :: Result < u64 > as :: etl :: __private :: StepResult > :: Ok > :: new ()) . codec ()"),
+            "the codec is picked from the output type: {code}"
         );
         assert!(
             !code.contains("# [step"),

@@ -169,7 +169,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "cron \"0 6 * *\": expected 5 fields (minute hour day-of-month month day-of-week), found 4",
+                "cron \"0 6 * *\": expected 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first, found 4",
                 "max_parallel is 0: no step could run",
                 "duration \"2min\": unknown unit \"min\"; use ms, s, m, h or d",
                 "backoff \"linear\": expected \"none\", \"fixed [delay]\" or \"exponential [first delay]\"",

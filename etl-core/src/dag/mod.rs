@@ -43,6 +43,7 @@
 //! everything still running is cancelled with [`DagBuilder::fail_fast`].
 
 mod graph;
+pub mod persist;
 mod report;
 mod run;
 mod syntax;
@@ -56,9 +57,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use graph::topological_order;
+pub use persist::{ArrowData, Codec};
 pub use report::{RunReport, StepReport, StepStatus};
 pub use run::{Runner, StepEvent};
-pub use syntax::{Backoff, Cron, parse_duration};
+pub use syntax::{Backoff, CivilTime, Cron, parse_duration};
 pub use tokio_util::sync::CancellationToken;
 
 use crate::{BoxError, Error, Result};
@@ -116,6 +118,7 @@ pub struct Step {
     inputs: Vec<String>,
     after: Vec<String>,
     options: StepOptions,
+    codec: Option<Codec>,
     run: StepFn,
 }
 
@@ -126,6 +129,7 @@ impl fmt::Debug for Step {
             .field("inputs", &self.inputs)
             .field("after", &self.after)
             .field("options", &self.options)
+            .field("codec", &self.codec)
             .finish_non_exhaustive()
     }
 }
@@ -155,6 +159,7 @@ impl Step {
             inputs: Vec::new(),
             after: Vec::new(),
             options: StepOptions::default(),
+            codec: None,
             run,
         }
     }
@@ -219,6 +224,22 @@ impl Step {
     /// All options at once.
     pub fn options(mut self, options: StepOptions) -> Step {
         self.options = options;
+        self
+    }
+
+    /// How the step's output is saved to a file and read back
+    /// ([`Codec::arrow`], [`Codec::json`]), so that a step depending on it can
+    /// run in another process and a resumed run can reuse it. Its type must
+    /// be the step's output type. Without one, the output is not saved.
+    pub fn codec(mut self, codec: Codec) -> Step {
+        self.codec = Some(codec);
+        self
+    }
+
+    /// The codec `#[workflow]` picked from the output type, if any.
+    #[doc(hidden)]
+    pub fn __codec(mut self, codec: Option<Codec>) -> Step {
+        self.codec = codec;
         self
     }
 }
@@ -335,6 +356,7 @@ pub(crate) struct Node {
     pub(crate) inputs: Vec<usize>,
     pub(crate) after: Vec<usize>,
     pub(crate) options: StepOptions,
+    pub(crate) codec: Option<Codec>,
     pub(crate) run: StepFn,
 }
 
@@ -375,6 +397,8 @@ pub struct StepInfo<'a> {
     pub after: Vec<&'a str>,
     /// Retries, backoff, timeout.
     pub options: &'a StepOptions,
+    /// How its output is saved, if it is.
+    pub codec: Option<Codec>,
 }
 
 impl<'a> StepInfo<'a> {
@@ -435,6 +459,7 @@ impl Dag {
             inputs: node.inputs.iter().map(|&i| &*self.nodes[i].name).collect(),
             after: node.after.iter().map(|&i| &*self.nodes[i].name).collect(),
             options: &node.options,
+            codec: node.codec,
         }
     }
 
@@ -578,6 +603,7 @@ impl DagBuilder {
                 inputs,
                 after,
                 options: step.options,
+                codec: step.codec,
                 run: step.run,
             })
             .collect();

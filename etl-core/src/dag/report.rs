@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use arrow::array::RecordBatch;
@@ -69,6 +70,8 @@ pub struct StepReport {
     pub rows: Option<u64>,
     /// The Rust type of its output.
     pub output_type: Option<&'static str>,
+    /// The file its output was saved to ([`Runner::persist_outputs`](super::Runner::persist_outputs)).
+    pub output: Option<PathBuf>,
     /// Why it failed, was skipped or was cancelled.
     pub error: Option<String>,
 }
@@ -83,6 +86,7 @@ impl StepReport {
             duration: None,
             rows: None,
             output_type: None,
+            output: None,
             error: None,
         }
     }

@@ -1,17 +1,19 @@
 //! Executing a [`Dag`]: the [`Runner`].
 
+use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::FutureExt as _;
-
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::report::{RunReport, StepReport, StepStatus};
-use super::{Dag, Node, Produced, StepContext, StepInputs};
+use super::report::{RunReport, StepReport, StepStatus, rows_of};
+use super::{Codec, Dag, Node, Produced, StepContext, StepInputs};
+use crate::{Error, Result};
 
 /// A step changed status; given to [`Runner::on_event`] as it happens.
 #[derive(Debug, Clone)]
@@ -28,6 +30,11 @@ pub struct StepEvent<'a> {
     pub attempt: u32,
     /// The error of a failed attempt, or why the step was skipped or cancelled.
     pub error: Option<&'a str>,
+    /// SUCCEEDED: the rows of its output, when that is a table.
+    pub rows: Option<u64>,
+    /// SUCCEEDED: the file its output was saved to
+    /// ([`Runner::persist_outputs`]).
+    pub output: Option<&'a Path>,
 }
 
 type EventFn = Arc<dyn Fn(&StepEvent<'_>) + Send + Sync>;
@@ -49,6 +56,10 @@ type EventFn = Arc<dyn Fn(&StepEvent<'_>) + Send + Sync>;
 /// assert!(report.succeeded());
 /// # Ok(()) }
 /// ```
+///
+/// A run can also be part of a larger one: [`Runner::only`] runs some steps,
+/// taking the outputs of the others from files an earlier run saved
+/// ([`Runner::persist_outputs`], [`Runner::reuse_output`]).
 pub struct Runner<'d> {
     dag: &'d Dag,
     settings: Settings,
@@ -64,7 +75,10 @@ impl<'d> Runner<'d> {
                 fail_fast: dag.fail_fast,
                 max_parallel: dag.max_parallel,
                 run_id: None,
-                on_event: None,
+                on_event: Vec::new(),
+                only: None,
+                reuse: Vec::new(),
+                persist: None,
             },
         }
     }
@@ -100,13 +114,63 @@ impl<'d> Runner<'d> {
         self
     }
 
-    /// Called at every status change of a step, from the thread the step ran on.
+    /// Called at every status change of a step, from the thread the step ran
+    /// on. Each call adds a listener; every listener gets every event.
     pub fn on_event(mut self, f: impl Fn(&StepEvent<'_>) + Send + Sync + 'static) -> Self {
-        self.settings.on_event = Some(Arc::new(f));
+        self.settings.on_event.push(Arc::new(f));
         self
     }
 
-    /// Runs every step; the report says how each ended.
+    /// Runs only these steps (default: all). A step they take an input from
+    /// must then be given with [`Runner::reuse_output`]; if it is not, the
+    /// step needing it fails, naming the input. Steps they only run `after`
+    /// are taken as done. The report and the events cover these steps only.
+    /// An unknown name is an error naming the workflow's steps.
+    pub fn only<I, S>(mut self, steps: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut only = BTreeSet::new();
+        for name in steps {
+            only.insert(self.index_of(name.as_ref())?);
+        }
+        self.settings.only = Some(only);
+        Ok(self)
+    }
+
+    /// Takes step `step`'s output from `path`, saved by an earlier run with
+    /// [`Runner::persist_outputs`], instead of running it. The step needs a
+    /// [`Codec`]; a file that cannot be read fails the steps that take it.
+    pub fn reuse_output(mut self, step: &str, path: impl Into<PathBuf>) -> Result<Self> {
+        let index = self.index_of(step)?;
+        self.settings.reuse.push((index, path.into()));
+        Ok(self)
+    }
+
+    /// Saves each step's output, when the step has a [`Codec`], to
+    /// `dir/<step>.<arrow|json>` before the step counts as SUCCEEDED (the
+    /// event says where). A save that fails fails the attempt.
+    pub fn persist_outputs(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.settings.persist = Some(dir.into().into());
+        self
+    }
+
+    fn index_of(&self, name: &str) -> Result<usize> {
+        self.dag
+            .nodes
+            .iter()
+            .position(|n| &*n.name == name)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "workflow {:?} has no step {name:?}; its steps are: {}",
+                    self.dag.name,
+                    self.dag.order().join(", ")
+                ))
+            })
+    }
+
+    /// Runs the steps; the report says how each ended.
     ///
     /// The run's own loop is a task on the runtime, so the steps it starts go
     /// to the queue of the worker it runs on: awaiting the run from outside
@@ -144,7 +208,10 @@ struct Settings {
     fail_fast: bool,
     max_parallel: Option<usize>,
     run_id: Option<String>,
-    on_event: Option<EventFn>,
+    on_event: Vec<EventFn>,
+    only: Option<BTreeSet<usize>>,
+    reuse: Vec<(usize, PathBuf)>,
+    persist: Option<Arc<Path>>,
 }
 
 impl Settings {
@@ -170,25 +237,56 @@ impl Settings {
             run_id: run_id.clone(),
             workflow: dag.name.clone(),
             cancel: cancel.clone(),
-            on_event: self.on_event.clone(),
+            on_event: self.on_event.into(),
+            persist: self.persist,
         };
 
         let n = dag.nodes.len();
+        let mut outputs: Vec<Option<Produced>> = vec![None; n];
+        // Why the output of a step that does not run here is not available.
+        let mut unavailable: Vec<Option<String>> = dag
+            .nodes
+            .iter()
+            .map(|node| {
+                Some(format!(
+                    "step {:?} is not part of this run and no saved output of it was given",
+                    node.name
+                ))
+            })
+            .collect();
+        let mut selected: Vec<bool> = match &self.only {
+            Some(only) => (0..n).map(|i| only.contains(&i)).collect(),
+            None => vec![true; n],
+        };
+        for (i, path) in self.reuse {
+            selected[i] = false;
+            let node = &dag.nodes[i];
+            unavailable[i] = match load_output(node.codec, path.clone()).await {
+                Ok(produced) => {
+                    outputs[i] = Some(produced);
+                    None
+                }
+                Err(why) => Some(format!(
+                    "the saved output of step {:?} ({}) cannot be used: {why}",
+                    node.name,
+                    path.display()
+                )),
+            };
+        }
+
         let mut steps: Vec<StepReport> = dag
             .nodes
             .iter()
             .map(|node| StepReport::pending(&node.name))
             .collect();
-        let mut outputs: Vec<Option<Produced>> = vec![None; n];
-        let mut waiting: Vec<usize> = dag
-            .nodes
-            .iter()
-            .map(|node| node.inputs.len() + node.after.len())
-            .collect();
+        let mut waiting: Vec<usize> = vec![0; n];
         let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
         for (i, node) in dag.nodes.iter().enumerate() {
             for &d in node.inputs.iter().chain(&node.after) {
-                dependents[d].push(i);
+                if selected[i] && selected[d] {
+                    dependents[d].push(i);
+                    waiting[i] += 1;
+                }
             }
         }
         // Ready steps start in topological order, which is declaration order
@@ -200,13 +298,33 @@ impl Settings {
             }
             rank
         };
-        let mut ready: std::collections::BTreeSet<(usize, usize)> = (0..n)
-            .filter(|&i| waiting[i] == 0)
-            .map(|i| (rank[i], i))
-            .collect();
+        let mut ready: BTreeSet<(usize, usize)> = BTreeSet::new();
+        let mut failed_any = false;
+        for &i in dag.order.iter() {
+            if !selected[i] || steps[i].status != StepStatus::Pending {
+                continue;
+            }
+            // An input that neither runs here nor was given: the step cannot run.
+            let missing = dag.nodes[i]
+                .inputs
+                .iter()
+                .find_map(|&d| (!selected[d]).then(|| unavailable[d].as_deref()).flatten());
+            if let Some(why) = missing {
+                let why = format!("an input is not available: {why}");
+                task.emit(&dag.nodes[i].name, StepStatus::Failed, 0, Some(&why));
+                steps[i].status = StepStatus::Failed;
+                steps[i].error = Some(why);
+                failed_any = true;
+                skip_dependents(i, dag, &dependents, &mut steps, &task);
+            } else if waiting[i] == 0 {
+                ready.insert((rank[i], i));
+            }
+        }
+        if failed_any && self.fail_fast {
+            cancel.cancel();
+        }
         let limit = self.max_parallel.unwrap_or(usize::MAX).max(1);
         let mut running: JoinSet<(usize, Attempted)> = JoinSet::new();
-        let mut failed_any = false;
 
         loop {
             while running.len() < limit && !cancel.is_cancelled() {
@@ -223,7 +341,7 @@ impl Settings {
                             let produced = outputs[d].clone();
                             (
                                 dag.nodes[d].name.clone(),
-                                produced.expect("inputs ran first"),
+                                produced.expect("inputs ran first or were given"),
                             )
                         })
                         .collect(),
@@ -247,14 +365,19 @@ impl Settings {
             report.attempts = attempted.attempts;
             report.duration = Some(attempted.duration);
             match attempted.outcome {
-                Outcome::Succeeded(produced) => {
+                Outcome::Succeeded {
+                    produced,
+                    rows,
+                    output,
+                } => {
                     report.status = StepStatus::Succeeded;
-                    report.rows = super::report::rows_of(&produced);
+                    report.rows = rows;
                     report.output_type = Some(produced.type_name);
+                    report.output = output;
                     outputs[i] = Some(produced);
                     for &d in &dependents[i] {
                         waiting[d] -= 1;
-                        if waiting[d] == 0 {
+                        if waiting[d] == 0 && steps[d].status == StepStatus::Pending {
                             ready.insert((rank[d], d));
                         }
                     }
@@ -266,18 +389,7 @@ impl Settings {
                     if self.fail_fast {
                         cancel.cancel();
                     }
-                    // Everything downstream is skipped, naming the failed step.
-                    let failed_name = dag.nodes[i].name.clone();
-                    let mut stack = dependents[i].clone();
-                    while let Some(d) = stack.pop() {
-                        if steps[d].status == StepStatus::Pending {
-                            let why = format!("step {failed_name:?} failed");
-                            task.emit(&dag.nodes[d].name, StepStatus::Skipped, 0, Some(&why));
-                            steps[d].status = StepStatus::Skipped;
-                            steps[d].error = Some(why);
-                            stack.extend(&dependents[d]);
-                        }
-                    }
+                    skip_dependents(i, dag, &dependents, &mut steps, &task);
                 }
                 Outcome::Cancelled => {
                     report.status = StepStatus::Cancelled;
@@ -286,7 +398,7 @@ impl Settings {
             }
         }
         for (i, report) in steps.iter_mut().enumerate() {
-            if report.status == StepStatus::Pending {
+            if selected[i] && report.status == StepStatus::Pending {
                 let why = cancel_reason(failed_any, self.fail_fast);
                 task.emit(&dag.nodes[i].name, StepStatus::Cancelled, 0, Some(&why));
                 report.status = StepStatus::Cancelled;
@@ -297,17 +409,57 @@ impl Settings {
             .nodes
             .iter()
             .zip(outputs)
-            .filter_map(|(node, o)| Some((node.name.to_string(), o?)))
+            .zip(&selected)
+            .filter_map(|((node, o), &ran)| Some((node.name.to_string(), o.filter(|_| ran)?)))
             .collect();
         RunReport {
             workflow: dag.name.to_string(),
             run_id: run_id.to_string(),
             started,
             duration: clock.elapsed(),
-            steps,
+            steps: steps
+                .into_iter()
+                .zip(&selected)
+                .filter_map(|(s, &ran)| ran.then_some(s))
+                .collect(),
             outputs,
         }
     }
+}
+
+/// Marks everything downstream of failed step `failed` SKIPPED, naming it.
+fn skip_dependents(
+    failed: usize,
+    dag: &Graph,
+    dependents: &[Vec<usize>],
+    steps: &mut [StepReport],
+    task: &StepTask,
+) {
+    let failed_name = &dag.nodes[failed].name;
+    let mut stack = dependents[failed].clone();
+    while let Some(d) = stack.pop() {
+        if steps[d].status == StepStatus::Pending {
+            let why = format!("step {failed_name:?} failed");
+            task.emit(&dag.nodes[d].name, StepStatus::Skipped, 0, Some(&why));
+            steps[d].status = StepStatus::Skipped;
+            steps[d].error = Some(why);
+            stack.extend(&dependents[d]);
+        }
+    }
+}
+
+/// Reads a saved output off the async threads.
+async fn load_output(codec: Option<Codec>, path: PathBuf) -> std::result::Result<Produced, String> {
+    let Some(codec) = codec else {
+        return Err(
+            "its output type has no codec (neither Arrow data nor serde), so it is never saved"
+                .into(),
+        );
+    };
+    tokio::task::spawn_blocking(move || codec.load(&path))
+        .await
+        .map_err(|e| format!("reading it panicked: {e}"))?
+        .map_err(|e| e.to_string())
 }
 
 fn cancel_reason(failed_any: bool, fail_fast: bool) -> String {
@@ -322,6 +474,7 @@ fn cancel_reason(failed_any: bool, fail_fast: bool) -> String {
 struct NodeRun {
     name: Arc<str>,
     options: super::StepOptions,
+    codec: Option<Codec>,
     run: super::StepFn,
 }
 
@@ -329,6 +482,7 @@ fn node_runner(node: &Node) -> NodeRun {
     NodeRun {
         name: node.name.clone(),
         options: node.options.clone(),
+        codec: node.codec,
         run: node.run.clone(),
     }
 }
@@ -338,7 +492,8 @@ struct StepTask {
     run_id: Arc<str>,
     workflow: Arc<str>,
     cancel: CancellationToken,
-    on_event: Option<EventFn>,
+    on_event: Arc<[EventFn]>,
+    persist: Option<Arc<Path>>,
 }
 
 struct Attempted {
@@ -348,22 +503,45 @@ struct Attempted {
 }
 
 enum Outcome {
-    Succeeded(Produced),
+    Succeeded {
+        produced: Produced,
+        rows: Option<u64>,
+        output: Option<PathBuf>,
+    },
     Failed(String),
     Cancelled,
 }
 
 impl StepTask {
     fn emit(&self, step: &str, status: StepStatus, attempt: u32, error: Option<&str>) {
-        if let Some(f) = &self.on_event {
-            f(&StepEvent {
-                run_id: &self.run_id,
-                step,
-                status,
-                attempt,
-                error,
-            });
+        self.emit_event(&StepEvent {
+            run_id: &self.run_id,
+            step,
+            status,
+            attempt,
+            error,
+            rows: None,
+            output: None,
+        });
+    }
+
+    fn emit_event(&self, event: &StepEvent<'_>) {
+        for f in self.on_event.iter() {
+            f(event);
         }
+    }
+
+    /// Saves a step's output where [`Runner::persist_outputs`] says, if it
+    /// has a codec; returns the file.
+    async fn save(&self, node: &NodeRun, produced: &Produced) -> Result<Option<PathBuf>> {
+        let (Some(dir), Some(codec)) = (&self.persist, node.codec) else {
+            return Ok(None);
+        };
+        let path = codec.file_in(dir, &node.name);
+        let produced = produced.clone();
+        tokio::task::spawn_blocking(move || codec.save(&produced, &path).map(|()| Some(path)))
+            .await
+            .map_err(|e| Error::Internal(format!("saving an output panicked: {e}")))?
     }
 
     /// Every attempt of one step: timeouts, retries with backoff, cancellation.
@@ -420,10 +598,29 @@ impl StepTask {
                     );
                     return ended(attempt, Outcome::Cancelled);
                 }
-                Some(Ok(Ok(produced))) => {
-                    self.emit(&node.name, StepStatus::Succeeded, attempt, None);
-                    return ended(attempt, Outcome::Succeeded(produced));
-                }
+                Some(Ok(Ok(produced))) => match self.save(&node, &produced).await {
+                    Ok(output) => {
+                        let rows = rows_of(&produced);
+                        self.emit_event(&StepEvent {
+                            run_id: &self.run_id,
+                            step: &node.name,
+                            status: StepStatus::Succeeded,
+                            attempt,
+                            error: None,
+                            rows,
+                            output: output.as_deref(),
+                        });
+                        return ended(
+                            attempt,
+                            Outcome::Succeeded {
+                                produced,
+                                rows,
+                                output,
+                            },
+                        );
+                    }
+                    Err(e) => format!("its output could not be saved: {e}"),
+                },
                 Some(Ok(Err(e))) => error_chain(&*e),
                 Some(Err(panic)) => format!("panicked: {}", panic_message(&*panic)),
             };

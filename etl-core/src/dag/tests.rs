@@ -575,3 +575,193 @@ fn backoff_parses_and_grows() {
     assert!(Backoff::parse("linear").is_err());
     assert!(Backoff::parse("none 5s").is_err());
 }
+
+/// `numbers` -> `doubled` -> `total`, with `label` (no codec) beside them.
+fn saved_dag(runs: &Arc<AtomicU32>) -> Dag {
+    let count = runs.clone();
+    Dag::builder("saved")
+        .step(
+            Step::new("numbers", move |_cx: StepContext, _in: StepInputs| {
+                count.fetch_add(1, Ordering::SeqCst);
+                async {
+                    let n = arrow::array::Int64Array::from(vec![1, 2, 3]);
+                    let batch = arrow::array::RecordBatch::try_from_iter([(
+                        "n",
+                        Arc::new(n) as arrow::array::ArrayRef,
+                    )])
+                    .map_err(|e| Error::arrow("numbers", e))?;
+                    Ok::<_, Error>(crate::Batches::from_batch(batch))
+                }
+            })
+            .codec(Codec::arrow::<crate::Batches>()),
+        )
+        .step(
+            Step::new(
+                "doubled",
+                |_cx: StepContext, inputs: StepInputs| async move {
+                    let numbers = inputs.get::<crate::Batches>("numbers")?;
+                    Ok::<_, Error>(numbers.num_rows() as u64 * 2)
+                },
+            )
+            .inputs(["numbers"])
+            .codec(Codec::json::<u64>()),
+        )
+        .step(
+            Step::new("total", |_cx: StepContext, inputs: StepInputs| async move {
+                Ok::<_, Error>(*inputs.get::<u64>("doubled")? + 1)
+            })
+            .inputs(["doubled"]),
+        )
+        .step(Step::new(
+            "label",
+            |_cx: StepContext, _in: StepInputs| async { Ok::<_, Error>(std::time::Instant::now()) },
+        ))
+        .step(ok_step("uses_label").inputs(["label"]))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn saved_outputs_let_a_later_run_take_up_where_one_left_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = Arc::new(AtomicU32::new(0));
+    let dag = saved_dag(&runs);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let first = dag
+        .runner()
+        .persist_outputs(dir.path())
+        .on_event(move |e| {
+            if e.status == StepStatus::Succeeded {
+                let output = e.output.map(|p| p.file_name().unwrap().to_owned());
+                seen.lock()
+                    .unwrap()
+                    .push((e.step.to_owned(), e.rows, output));
+            }
+        })
+        .run()
+        .await
+        .into_result()
+        .unwrap();
+    let numbers_file = dir.path().join("numbers.arrow");
+    let doubled_file = dir.path().join("doubled.json");
+    assert_eq!(
+        first.step("numbers").unwrap().output.as_deref(),
+        Some(&*numbers_file)
+    );
+    assert_eq!(
+        first.step("total").unwrap().output,
+        None,
+        "no codec, not saved"
+    );
+    let mut events = events.lock().unwrap().clone();
+    events.sort();
+    assert_eq!(
+        events[..2],
+        [
+            ("doubled".to_owned(), None, Some("doubled.json".into())),
+            ("label".to_owned(), None, None),
+        ]
+    );
+    assert!(events.contains(&("numbers".to_owned(), Some(3), Some("numbers.arrow".into()))));
+    assert_eq!(std::fs::read_to_string(&doubled_file).unwrap(), "6");
+
+    // A second run of `total` only, from the saved `doubled`.
+    std::fs::write(&doubled_file, "20").unwrap();
+    let second = dag
+        .runner()
+        .only(["total"])
+        .unwrap()
+        .reuse_output("doubled", &doubled_file)
+        .unwrap()
+        .run()
+        .await
+        .into_result()
+        .unwrap();
+    assert_eq!(second.output::<u64>("total"), Some(&21));
+    let names: Vec<&str> = second.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["total"], "the report covers the steps that ran");
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "numbers ran once");
+
+    // Everything but what was reused: `numbers` is read from its file.
+    let third = dag
+        .runner()
+        .reuse_output("numbers", &numbers_file)
+        .unwrap()
+        .run()
+        .await
+        .into_result()
+        .unwrap();
+    assert_eq!(third.output::<u64>("total"), Some(&7));
+    assert!(third.step("numbers").is_none());
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_step_whose_input_is_not_available_fails_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = Arc::new(AtomicU32::new(0));
+    let dag = saved_dag(&runs);
+    // Not given at all.
+    let report = dag.runner().only(["doubled", "total"]).unwrap().run().await;
+    assert_eq!(status(&report, "doubled"), StepStatus::Failed);
+    assert_eq!(status(&report, "total"), StepStatus::Skipped);
+    let error = report.step("doubled").unwrap().error.clone().unwrap();
+    assert!(
+        error.contains(
+            "step \"numbers\" is not part of this run and no saved output of it was given"
+        ),
+        "{error}"
+    );
+    // Given, but the file is missing.
+    let report = dag
+        .runner()
+        .only(["doubled"])
+        .unwrap()
+        .reuse_output("numbers", dir.path().join("gone.arrow"))
+        .unwrap()
+        .run()
+        .await;
+    let error = report.step("doubled").unwrap().error.clone().unwrap();
+    assert!(
+        error.contains("gone.arrow") && error.contains("cannot be used"),
+        "{error}"
+    );
+    // Given, but the step's output is never saved.
+    let report = dag
+        .runner()
+        .only(["uses_label"])
+        .unwrap()
+        .reuse_output("label", dir.path().join("label.json"))
+        .unwrap()
+        .run()
+        .await;
+    let error = report.step("uses_label").unwrap().error.clone().unwrap();
+    assert!(error.contains("has no codec"), "{error}");
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+
+    let err = dag.runner().only(["numbrs"]).err().unwrap().to_string();
+    assert!(
+        err.contains("no step \"numbrs\"") && err.contains("numbers, doubled"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_output_that_cannot_be_saved_fails_the_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let runs = Arc::new(AtomicU32::new(0));
+    let report = saved_dag(&runs)
+        .runner()
+        .persist_outputs(&not_a_dir)
+        .run()
+        .await;
+    assert_eq!(status(&report, "numbers"), StepStatus::Failed);
+    let error = report.step("numbers").unwrap().error.clone().unwrap();
+    assert!(error.contains("its output could not be saved"), "{error}");
+    assert_eq!(status(&report, "total"), StepStatus::Skipped);
+    // `label` has no codec: nothing to save, it succeeds.
+    assert_eq!(status(&report, "label"), StepStatus::Succeeded);
+}
