@@ -47,6 +47,8 @@ mod workflow;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "state")]
+pub mod state;
 
 pub use batches::Batches;
 pub use dag::{

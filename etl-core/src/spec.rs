@@ -7,7 +7,9 @@ use arrow::datatypes::SchemaRef;
 use crate::{Error, Result};
 
 /// How a load lands in its table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum WriteMode {

@@ -83,7 +83,11 @@ async fn a_macro_workflow_runs_typed_steps_in_parallel_and_loads() {
     let saved_as = |step: &str| dag.step(step).unwrap().codec.map(|c| c.extension());
     assert_eq!(saved_as("users"), Some("arrow"));
     assert_eq!(saved_as("order_count"), Some("json"));
-    assert_eq!(saved_as("load"), Some("json"), "a WriteSummary is saved too");
+    assert_eq!(
+        saved_as("load"),
+        Some("json"),
+        "a WriteSummary is saved too"
+    );
     let orders = dag.step("orders").unwrap();
     assert_eq!(orders.options.retries, 2);
     assert_eq!(orders.options.timeout, Some(Duration::from_secs(5)));

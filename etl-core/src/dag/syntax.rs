@@ -267,6 +267,24 @@ impl CivilTime {
         CivilTime::date(year, month, day)
     }
 
+    /// Seconds since 1970-01-01 00:00:00, reading this time as UTC.
+    pub fn to_unix_seconds(self) -> i64 {
+        self.days() * 86_400
+            + i64::from(self.hour) * 3_600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second)
+    }
+
+    /// The UTC time `seconds` after 1970-01-01 00:00:00.
+    pub fn from_unix_seconds(seconds: i64) -> CivilTime {
+        let in_day = seconds.rem_euclid(86_400) as u32;
+        CivilTime::from_days(seconds.div_euclid(86_400)).at(
+            in_day / 3_600,
+            in_day % 3_600 / 60,
+            in_day % 60,
+        )
+    }
+
     /// 0 for Sunday to 6 for Saturday.
     fn weekday(self) -> u32 {
         // 1970-01-01 was a Thursday.
@@ -544,6 +562,13 @@ mod tests {
             assert_eq!(CivilTime::from_days(days), c);
             assert_eq!(c.weekday(), weekday, "{c}");
         }
+        let t = CivilTime::date(2026, 11, 23).at(16, 50, 7);
+        assert_eq!(t.to_unix_seconds(), 1_795_452_607);
+        assert_eq!(CivilTime::from_unix_seconds(1_795_452_607), t);
+        assert_eq!(
+            CivilTime::from_unix_seconds(-1),
+            CivilTime::date(1969, 12, 31).at(23, 59, 59)
+        );
     }
 
     #[test]

@@ -1,0 +1,774 @@
+//! The state store: every run of a workflow and every step of it, in one
+//! SQLite file. Runs (`workflow_runs`) and their steps (`step_runs`) go
+//! PENDING → RUNNING → SUCCEEDED / FAILED / RETRYING / SKIPPED / CANCELLED,
+//! with attempts, start and end times, rows, errors, the run's parameters,
+//! the binary's version, and the file each step's output was saved to.
+//!
+//! ```
+//! use etl_core::dag::{Dag, Step, StepContext, StepInputs};
+//! use etl_core::state::{RunStart, StateStore, Trigger};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> etl_core::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let store = StateStore::open(dir.path().join("state.sqlite"))?;
+//! let dag = Dag::builder("nightly")
+//!     .step(Step::new("only", |_: StepContext, _: StepInputs| async { Ok::<_, etl_core::Error>(1_u64) }))
+//!     .build()?;
+//! store.begin_run(&RunStart::new("run-1", &dag, Trigger::Run))?;
+//! let recorder = store.recorder()?;
+//! let report = dag.runner().run_id("run-1").on_event(recorder.listener()).run().await;
+//! recorder.flush().await?;
+//! store.finish_run(&report)?;
+//!
+//! let run = store.run("run-1")?.expect("recorded");
+//! assert_eq!(run.status.as_str(), "SUCCEEDED");
+//! assert_eq!(store.steps("run-1")?[0].attempts, 1);
+//! # Ok(()) }
+//! ```
+//!
+//! Several processes may share one store: it runs in WAL mode with a busy
+//! timeout, and each change is one transaction. A process holds a lock file
+//! (in `<store>.owners/`) while it lives; a run or step still RUNNING whose
+//! process has died is marked FAILED ("abandoned") the next time any
+//! process opens the store. Step events are written by a thread of their own,
+//! in batches, so that recording costs a run little
+//! ([`StateStore::recorder`]).
+
+mod owner;
+mod recorder;
+mod schema;
+pub mod time;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub use recorder::Recorder;
+
+use crate::dag::{Dag, RunReport, StepStatus};
+use crate::{Error, Result};
+use owner::Owner;
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Trigger {
+    /// `run`, by hand or by an outside scheduler such as cron.
+    Run,
+    /// The built-in scheduler, at a tick of the workflow's cron expression.
+    Schedule,
+    /// One step at a time, each in its own process (`run --step`, as
+    /// Airflow's tasks do).
+    Step,
+}
+
+impl Trigger {
+    /// The name stored: `run`, `schedule`, `step`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Run => "run",
+            Trigger::Schedule => "schedule",
+            Trigger::Step => "step",
+        }
+    }
+}
+
+/// A run about to start.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RunStart {
+    /// The run's id.
+    pub run_id: String,
+    /// The workflow.
+    pub workflow: String,
+    /// Its steps, each recorded PENDING.
+    pub steps: Vec<String>,
+    /// What started it.
+    pub trigger: Trigger,
+    /// The run's parameters (`--param k=v`).
+    pub params: BTreeMap<String, String>,
+    /// The version of the program running it.
+    pub version: String,
+    /// For a scheduled run: the tick it is for.
+    pub scheduled_for: Option<SystemTime>,
+}
+
+impl RunStart {
+    /// A run of every step of `dag`.
+    pub fn new(run_id: impl Into<String>, dag: &Dag, trigger: Trigger) -> RunStart {
+        RunStart {
+            run_id: run_id.into(),
+            workflow: dag.name().to_owned(),
+            steps: dag.steps().map(|s| s.name.to_owned()).collect(),
+            trigger,
+            params: BTreeMap::new(),
+            version: String::new(),
+            scheduled_for: None,
+        }
+    }
+
+    /// With these parameters.
+    pub fn params(mut self, params: BTreeMap<String, String>) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// Run by this version of the program.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    /// Scheduled for this tick.
+    pub fn scheduled_for(mut self, tick: SystemTime) -> Self {
+        self.scheduled_for = Some(tick);
+        self
+    }
+}
+
+/// A recorded run.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RunRecord {
+    /// The run's id.
+    pub run_id: String,
+    /// The workflow.
+    pub workflow: String,
+    /// RUNNING, SUCCEEDED, FAILED or CANCELLED.
+    pub status: StepStatus,
+    /// `run`, `schedule` or `step`.
+    pub trigger: String,
+    /// Its parameters.
+    pub params: BTreeMap<String, String>,
+    /// The version of the program that started it.
+    pub version: String,
+    /// For a scheduled run, the tick.
+    pub scheduled_for: Option<SystemTime>,
+    /// When it started.
+    pub started_at: SystemTime,
+    /// When it ended.
+    pub finished_at: Option<SystemTime>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// Its steps.
+    pub steps: usize,
+    /// Its steps that succeeded.
+    pub succeeded: usize,
+}
+
+impl RunRecord {
+    /// From start to end (`None` while it runs).
+    pub fn duration(&self) -> Option<Duration> {
+        self.finished_at?.duration_since(self.started_at).ok()
+    }
+}
+
+/// A recorded step of a run.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct StepRecord {
+    /// The step.
+    pub step: String,
+    /// Its status.
+    pub status: StepStatus,
+    /// Attempts made, over every time the run was resumed.
+    pub attempts: u32,
+    /// When its first attempt started.
+    pub started_at: Option<SystemTime>,
+    /// When it ended.
+    pub finished_at: Option<SystemTime>,
+    /// Rows of its output, when a table.
+    pub rows: Option<u64>,
+    /// The file its output was saved to.
+    pub output: Option<PathBuf>,
+    /// The run whose output it reused instead of running.
+    pub reused_from: Option<String>,
+    /// Why it failed, was skipped or cancelled.
+    pub error: Option<String>,
+}
+
+impl StepRecord {
+    /// From start to end.
+    pub fn duration(&self) -> Option<Duration> {
+        self.finished_at?.duration_since(self.started_at?).ok()
+    }
+}
+
+/// The state store: see the [module docs](self).
+pub struct StateStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    owner: Owner,
+}
+
+impl std::fmt::Debug for StateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The connection settings every connection to a store uses.
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(|e| state_error(path, e))?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(|e| state_error(path, e))?;
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+        .map_err(|e| state_error(path, e))?;
+    for (name, value) in [("synchronous", "NORMAL"), ("foreign_keys", "ON")] {
+        conn.pragma_update(None, name, value)
+            .map_err(|e| state_error(path, e))?;
+    }
+    Ok(conn)
+}
+
+fn state_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::State {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+impl StateStore {
+    /// Opens (or creates) the store at `path`, brings its schema up to date,
+    /// and marks the runs of dead processes abandoned.
+    pub fn open(path: impl AsRef<Path>) -> Result<StateStore> {
+        let path = path.as_ref().to_owned();
+        let mut conn = connect(&path)?;
+        schema::migrate(&mut conn).map_err(|e| state_error(&path, e))?;
+        let owner = Owner::claim(&owners_dir(&path)).map_err(|e| {
+            state_error(
+                &path,
+                format!(
+                    "claiming a lock file in {}: {e}",
+                    owners_dir(&path).display()
+                ),
+            )
+        })?;
+        let store = StateStore {
+            path,
+            conn: Mutex::new(conn),
+            owner,
+        };
+        store.recover_abandoned()?;
+        Ok(store)
+    }
+
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where run `run_id`'s step outputs are saved: `runs/<run_id>/` beside
+    /// the store's file.
+    pub fn outputs_dir(&self, run_id: &str) -> PathBuf {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        dir.join("runs").join(run_id)
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> Error {
+        state_error(&self.path, e)
+    }
+
+    /// Records a new run, owned by this process, RUNNING, with each step
+    /// PENDING. A run id already recorded is an error.
+    pub fn begin_run(&self, run: &RunStart) -> Result<()> {
+        self.insert_run(run, Some(self.owner.id()), false)
+    }
+
+    /// Records run `run.run_id` if it is not yet recorded, with no owner: its
+    /// steps run one per process ([`Trigger::Step`], Airflow's tasks), and its
+    /// status follows theirs ([`StateStore::settle_run`]). A run id of another
+    /// workflow is an error.
+    pub fn join_run(&self, run: &RunStart) -> Result<()> {
+        self.insert_run(run, None, true)
+    }
+
+    fn insert_run(&self, run: &RunStart, owner: Option<&str>, join: bool) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let existing: Option<String> = tx
+            .query_row(
+                "SELECT workflow FROM workflow_runs WHERE run_id = ?1",
+                [&run.run_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        match existing {
+            Some(workflow) if workflow != run.workflow => {
+                return Err(Error::Config(format!(
+                    "run {:?} is a run of workflow {workflow:?}, not {:?}",
+                    run.run_id, run.workflow
+                )));
+            }
+            Some(_) if !join => {
+                return Err(Error::Config(format!(
+                    "run {:?} is already recorded in {}",
+                    run.run_id,
+                    self.path.display()
+                )));
+            }
+            Some(_) => {}
+            None => {
+                let params = serde_json::to_string(&run.params).map_err(|e| self.err(e))?;
+                tx.execute(
+                    "INSERT INTO workflow_runs
+                        (run_id, workflow, status, trigger, params, version, owner, scheduled_for, started_at)
+                     VALUES (?1, ?2, 'RUNNING', ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        run.run_id,
+                        run.workflow,
+                        run.trigger.as_str(),
+                        params,
+                        run.version,
+                        owner,
+                        run.scheduled_for.map(time::to_text),
+                        time::to_text(SystemTime::now()),
+                    ],
+                )
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO step_runs (run_id, step, status) VALUES (?1, ?2, 'PENDING')",
+                )
+                .map_err(|e| self.err(e))?;
+            for step in &run.steps {
+                insert
+                    .execute(params![run.run_id, step])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Takes run `run_id` up again in this process: it is RUNNING again,
+    /// and `steps` go back to PENDING (their attempts are kept and added to).
+    pub fn resume_run(&self, run_id: &str, steps: &[String]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let changed = tx
+            .execute(
+                "UPDATE workflow_runs SET status = 'RUNNING', owner = ?2, finished_at = NULL, error = NULL
+                 WHERE run_id = ?1",
+                params![run_id, self.owner.id()],
+            )
+            .map_err(|e| self.err(e))?;
+        if changed == 0 {
+            return Err(self.unknown_run(run_id));
+        }
+        {
+            let mut reset = tx
+                .prepare(
+                    "UPDATE step_runs SET status = 'PENDING', finished_at = NULL, error = NULL, owner = NULL
+                     WHERE run_id = ?1 AND step = ?2",
+                )
+                .map_err(|e| self.err(e))?;
+            for step in steps {
+                reset
+                    .execute(params![run_id, step])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn unknown_run(&self, run_id: &str) -> Error {
+        Error::Config(format!(
+            "no run {run_id:?} in {}; `history` lists the runs",
+            self.path.display()
+        ))
+    }
+
+    /// Records that `step` of run `run_id` was not run but took the output of
+    /// the same step in run `from_run`, saved at `output`.
+    pub fn mark_reused(
+        &self,
+        run_id: &str,
+        step: &str,
+        from_run: &str,
+        output: &Path,
+    ) -> Result<()> {
+        let now = time::to_text(SystemTime::now());
+        self.conn()
+            .execute(
+                "UPDATE step_runs SET status = 'SUCCEEDED', started_at = ?3, finished_at = ?3,
+                    output = ?4, reused_from = ?5, error = NULL
+                 WHERE run_id = ?1 AND step = ?2",
+                params![run_id, step, now, output.to_string_lossy(), from_run],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// A writer of step events, on a thread of its own: give its
+    /// [`Recorder::listener`] to [`Runner::on_event`](crate::dag::Runner::on_event),
+    /// and [`Recorder::flush`] before reading the steps back.
+    pub fn recorder(&self) -> Result<Recorder> {
+        Recorder::start(&self.path, self.owner.id())
+    }
+
+    /// Ends a run this process owns: its status from the report's (SUCCEEDED
+    /// when every step did; CANCELLED when cancelled; FAILED otherwise), and
+    /// any step of it the report does not cover that is still PENDING is
+    /// CANCELLED.
+    pub fn finish_run(&self, report: &RunReport) -> Result<()> {
+        let status = if report.succeeded() {
+            StepStatus::Succeeded
+        } else if report
+            .steps
+            .iter()
+            .all(|s| matches!(s.status, StepStatus::Succeeded | StepStatus::Cancelled))
+        {
+            StepStatus::Cancelled
+        } else {
+            StepStatus::Failed
+        };
+        let error = (!report.succeeded()).then(|| {
+            report
+                .steps
+                .iter()
+                .filter(|s| s.status != StepStatus::Succeeded)
+                .map(|s| format!("{} {}", s.name, s.status))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        self.end_run(&report.run_id, status, error.as_deref())
+    }
+
+    /// Ends run `run_id` with `status` and `error`.
+    pub fn end_run(&self, run_id: &str, status: StepStatus, error: Option<&str>) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let changed = tx
+            .execute(
+                "UPDATE workflow_runs SET status = ?2, finished_at = ?3, error = ?4, owner = NULL
+                 WHERE run_id = ?1",
+                params![
+                    run_id,
+                    status.as_str(),
+                    time::to_text(SystemTime::now()),
+                    error
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        if changed == 0 {
+            return Err(self.unknown_run(run_id));
+        }
+        tx.execute(
+            "UPDATE step_runs SET status = 'CANCELLED', error = 'not run: the run ended first'
+             WHERE run_id = ?1 AND status = 'PENDING'",
+            [run_id],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Sets the status of a run whose steps run one per process from its
+    /// steps': FAILED once one failed (and none runs), SUCCEEDED when all
+    /// succeeded, CANCELLED when one was cancelled, else RUNNING.
+    pub fn settle_run(&self, run_id: &str) -> Result<StepStatus> {
+        let steps = self.steps(run_id)?;
+        let any = |status: StepStatus| steps.iter().any(|s| s.status == status);
+        let running = any(StepStatus::Running) || any(StepStatus::Retrying);
+        let status = if running {
+            StepStatus::Running
+        } else if any(StepStatus::Failed) {
+            StepStatus::Failed
+        } else if steps.iter().all(|s| s.status == StepStatus::Succeeded) {
+            StepStatus::Succeeded
+        } else if any(StepStatus::Pending) {
+            StepStatus::Running
+        } else {
+            StepStatus::Cancelled
+        };
+        let finished = (status != StepStatus::Running).then(|| time::to_text(SystemTime::now()));
+        self.conn()
+            .execute(
+                "UPDATE workflow_runs SET status = ?2, finished_at = ?3 WHERE run_id = ?1",
+                params![run_id, status.as_str(), finished],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(status)
+    }
+
+    /// The latest runs of `workflow`, newest first.
+    pub fn runs(&self, workflow: &str, limit: usize) -> Result<Vec<RunRecord>> {
+        self.query_runs(
+            "WHERE r.workflow = ?1 ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?2",
+            params![workflow, limit as i64],
+        )
+    }
+
+    /// Run `run_id`, if recorded.
+    pub fn run(&self, run_id: &str) -> Result<Option<RunRecord>> {
+        Ok(self
+            .query_runs("WHERE r.run_id = ?1", params![run_id])?
+            .pop())
+    }
+
+    fn query_runs(&self, filter: &str, args: impl rusqlite::Params) -> Result<Vec<RunRecord>> {
+        let conn = self.conn();
+        let sql = format!(
+            "SELECT r.run_id, r.workflow, r.status, r.trigger, r.params, r.version, r.scheduled_for,
+                    r.started_at, r.finished_at, r.error,
+                    (SELECT count(*) FROM step_runs s WHERE s.run_id = r.run_id),
+                    (SELECT count(*) FROM step_runs s WHERE s.run_id = r.run_id AND s.status = 'SUCCEEDED')
+             FROM workflow_runs r {filter}"
+        );
+        let mut statement = conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = statement
+            .query_map(args, |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                    row.get::<_, String>(7)?,
+                    row.get::<_, Option<String>>(8)?,
+                    row.get::<_, Option<String>>(9)?,
+                    row.get::<_, i64>(10)?,
+                    row.get::<_, i64>(11)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut runs = Vec::new();
+        for row in rows {
+            let (
+                run_id,
+                workflow,
+                status,
+                trigger,
+                params,
+                version,
+                scheduled,
+                started,
+                finished,
+                error,
+                steps,
+                succeeded,
+            ) = row.map_err(|e| self.err(e))?;
+            runs.push(RunRecord {
+                status: self.status(&status)?,
+                params: serde_json::from_str(&params)
+                    .map_err(|e| self.err(format!("run {run_id:?}: params: {e}")))?,
+                scheduled_for: scheduled.as_deref().and_then(time::from_text),
+                started_at: time::from_text(&started).ok_or_else(|| {
+                    self.err(format!(
+                        "run {run_id:?}: started_at {started:?} is not a time"
+                    ))
+                })?,
+                finished_at: finished.as_deref().and_then(time::from_text),
+                run_id,
+                workflow,
+                trigger,
+                version,
+                error,
+                steps: steps as usize,
+                succeeded: succeeded as usize,
+            });
+        }
+        Ok(runs)
+    }
+
+    fn status(&self, text: &str) -> Result<StepStatus> {
+        StepStatus::parse(text).ok_or_else(|| self.err(format!("unknown status {text:?}")))
+    }
+
+    /// The steps of run `run_id`, in the order they were recorded
+    /// (the workflow's declaration order).
+    pub fn steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare(
+                "SELECT step, status, attempts, started_at, finished_at, rows, output, reused_from, error
+                 FROM step_runs WHERE run_id = ?1 ORDER BY rowid",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = statement
+            .query_map([run_id], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, Option<i64>>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                    row.get::<_, Option<String>>(7)?,
+                    row.get::<_, Option<String>>(8)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut steps = Vec::new();
+        for row in rows {
+            let (step, status, attempts, started, finished, rows, output, reused_from, error) =
+                row.map_err(|e| self.err(e))?;
+            steps.push(StepRecord {
+                step,
+                status: self.status(&status)?,
+                attempts: attempts as u32,
+                started_at: started.as_deref().and_then(time::from_text),
+                finished_at: finished.as_deref().and_then(time::from_text),
+                rows: rows.map(|r| r as u64),
+                output: output.map(PathBuf::from),
+                reused_from,
+                error,
+            });
+        }
+        Ok(steps)
+    }
+
+    /// The newest saved output of `step` of `workflow` from a run where it
+    /// succeeded: the run and the file.
+    pub fn latest_output(&self, workflow: &str, step: &str) -> Result<Option<(String, PathBuf)>> {
+        self.conn()
+            .query_row(
+                "SELECT s.run_id, s.output FROM step_runs s JOIN workflow_runs r USING (run_id)
+                 WHERE r.workflow = ?1 AND s.step = ?2 AND s.status = 'SUCCEEDED' AND s.output IS NOT NULL
+                 ORDER BY s.finished_at DESC LIMIT 1",
+                params![workflow, step],
+                |row| Ok((row.get::<_, String>(0)?, PathBuf::from(row.get::<_, String>(1)?))),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The tick the newest scheduled run of `workflow` was for.
+    pub fn last_scheduled(&self, workflow: &str) -> Result<Option<SystemTime>> {
+        let text: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT max(scheduled_for) FROM workflow_runs WHERE workflow = ?1",
+                [workflow],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(text.as_deref().and_then(time::from_text))
+    }
+
+    /// Marks FAILED every run and step still RUNNING whose process has died
+    /// (its lock file is free), and CANCELLED the PENDING steps of such runs.
+    /// [`StateStore::open`] does this; returns the runs it marked.
+    pub fn recover_abandoned(&self) -> Result<Vec<String>> {
+        let dir = owners_dir(&self.path);
+        let owners: Vec<String> = {
+            let conn = self.conn();
+            let mut statement = conn
+                .prepare(
+                    "SELECT owner FROM workflow_runs WHERE owner IS NOT NULL AND status = 'RUNNING'
+                     UNION SELECT owner FROM step_runs WHERE owner IS NOT NULL
+                         AND status IN ('RUNNING', 'RETRYING')",
+                )
+                .map_err(|e| self.err(e))?;
+            statement
+                .query_map([], |row| row.get(0))
+                .map_err(|e| self.err(e))?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(|e| self.err(e))?
+        };
+        let mut abandoned = Vec::new();
+        let mut to_settle = Vec::new();
+        for owner in owners {
+            if owner == self.owner.id() || owner::is_alive(&dir, &owner) {
+                continue;
+            }
+            let why = format!(
+                "abandoned: the process running it (pid {}) ended without finishing it",
+                owner::pid_of(&owner)
+            );
+            let now = time::to_text(SystemTime::now());
+            let mut conn = self.conn();
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| self.err(e))?;
+            {
+                let mut runs = tx
+                    .prepare(
+                        "SELECT run_id FROM workflow_runs WHERE owner = ?1 AND status = 'RUNNING'",
+                    )
+                    .map_err(|e| self.err(e))?;
+                let ids = runs
+                    .query_map([&owner], |row| row.get::<_, String>(0))
+                    .map_err(|e| self.err(e))?;
+                for id in ids {
+                    abandoned.push(id.map_err(|e| self.err(e))?);
+                }
+                // Runs whose steps run one per process follow their steps.
+                let mut stepwise = tx
+                    .prepare(
+                        "SELECT DISTINCT s.run_id FROM step_runs s JOIN workflow_runs r USING (run_id)
+                         WHERE s.owner = ?1 AND s.status IN ('RUNNING', 'RETRYING') AND r.owner IS NULL",
+                    )
+                    .map_err(|e| self.err(e))?;
+                let ids = stepwise
+                    .query_map([&owner], |row| row.get::<_, String>(0))
+                    .map_err(|e| self.err(e))?;
+                for id in ids {
+                    to_settle.push(id.map_err(|e| self.err(e))?);
+                }
+            }
+            tx.execute(
+                "UPDATE step_runs SET status = 'FAILED', finished_at = ?2, error = ?3, owner = NULL
+                 WHERE owner = ?1 AND status IN ('RUNNING', 'RETRYING')",
+                params![owner, now, why],
+            )
+            .map_err(|e| self.err(e))?;
+            tx.execute(
+                "UPDATE step_runs SET status = 'CANCELLED', error = ?3
+                 WHERE status = 'PENDING'
+                   AND run_id IN (SELECT run_id FROM workflow_runs WHERE owner = ?1 AND status = 'RUNNING')",
+                params![owner, now, why],
+            )
+            .map_err(|e| self.err(e))?;
+            tx.execute(
+                "UPDATE workflow_runs SET status = 'FAILED', finished_at = ?2, error = ?3, owner = NULL
+                 WHERE owner = ?1 AND status = 'RUNNING'",
+                params![owner, now, why],
+            )
+            .map_err(|e| self.err(e))?;
+            tx.commit().map_err(|e| self.err(e))?;
+        }
+        for run_id in to_settle {
+            self.settle_run(&run_id)?;
+            abandoned.push(run_id);
+        }
+        Ok(abandoned)
+    }
+}
+
+/// `<store>.owners/`: the lock files of the processes using the store.
+fn owners_dir(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".owners");
+    path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,156 @@
+//! Writing step events to the store from a thread of its own, in batches.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::SystemTime;
+
+use rusqlite::{Connection, params};
+
+use super::{connect, state_error, time};
+use crate::dag::{StepEvent, StepStatus};
+use crate::{Error, Result};
+
+/// One event, owned, with the time it happened.
+struct Record {
+    run_id: String,
+    step: String,
+    status: StepStatus,
+    error: Option<String>,
+    rows: Option<u64>,
+    output: Option<PathBuf>,
+    at: SystemTime,
+}
+
+enum Message {
+    Record(Record),
+    Flush(tokio::sync::oneshot::Sender<Result<()>>),
+}
+
+/// Records step events in the state store from a thread of its own: events
+/// queue while a transaction commits and the next transaction takes them
+/// all, so a run's steps rarely wait for the disk. Made by
+/// [`StateStore::recorder`](super::StateStore::recorder).
+#[derive(Clone)]
+pub struct Recorder {
+    tx: mpsc::Sender<Message>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    pub(super) fn start(path: &Path, owner: &str) -> Result<Recorder> {
+        let conn = connect(path)?;
+        let (tx, rx) = mpsc::channel();
+        let owner = owner.to_owned();
+        let thread_path = path.to_owned();
+        std::thread::Builder::new()
+            .name("etl-state-recorder".into())
+            .spawn(move || write_loop(conn, &thread_path, &owner, rx))
+            .map_err(|e| state_error(path, format!("starting the recorder thread: {e}")))?;
+        Ok(Recorder {
+            tx,
+            path: path.to_owned(),
+        })
+    }
+
+    /// A listener for [`Runner::on_event`](crate::dag::Runner::on_event).
+    pub fn listener(&self) -> impl Fn(&StepEvent<'_>) + Send + Sync + 'static {
+        let tx = self.tx.clone();
+        move |event| {
+            // A closed channel means the recorder failed; flush reports it.
+            let _ = tx.send(Message::Record(Record {
+                run_id: event.run_id.to_owned(),
+                step: event.step.to_owned(),
+                status: event.status,
+                error: event.error.map(str::to_owned),
+                rows: event.rows,
+                output: event.output.map(Path::to_owned),
+                at: SystemTime::now(),
+            }));
+        }
+    }
+
+    /// Waits until every event given so far is written; the first error
+    /// since the last flush, if writing failed.
+    pub async fn flush(&self) -> Result<()> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let stopped = || state_error(&self.path, "the recorder thread stopped");
+        self.tx.send(Message::Flush(done)).map_err(|_| stopped())?;
+        wait.await.map_err(|_| stopped())?
+    }
+}
+
+fn write_loop(mut conn: Connection, path: &Path, owner: &str, rx: mpsc::Receiver<Message>) {
+    let mut failed: Option<Error> = None;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter().take(10_000));
+        let records: Vec<&Record> = batch
+            .iter()
+            .filter_map(|m| match m {
+                Message::Record(r) => Some(r),
+                Message::Flush(_) => None,
+            })
+            .collect();
+        if !records.is_empty()
+            && let Err(e) = write(&mut conn, owner, &records)
+            && failed.is_none()
+        {
+            failed = Some(state_error(path, format!("recording step events: {e}")));
+        }
+        for message in batch {
+            if let Message::Flush(done) = message {
+                let _ = done.send(failed.take().map_or(Ok(()), Err));
+            }
+        }
+    }
+}
+
+fn write(conn: &mut Connection, owner: &str, records: &[&Record]) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    {
+        let mut running = tx.prepare_cached(
+            "UPDATE step_runs SET status = 'RUNNING', attempts = attempts + 1,
+                started_at = coalesce(started_at, ?3), finished_at = NULL, error = NULL, owner = ?4
+             WHERE run_id = ?1 AND step = ?2",
+        )?;
+        let mut retrying = tx.prepare_cached(
+            "UPDATE step_runs SET status = 'RETRYING', error = ?3 WHERE run_id = ?1 AND step = ?2",
+        )?;
+        let mut ended = tx.prepare_cached(
+            "UPDATE step_runs SET status = ?3, finished_at = ?4, error = ?5, rows = ?6, output = ?7,
+                reused_from = NULL, owner = NULL
+             WHERE run_id = ?1 AND step = ?2",
+        )?;
+        for r in records {
+            let at = time::to_text(r.at);
+            match r.status {
+                StepStatus::Running => {
+                    running.execute(params![r.run_id, r.step, at, owner])?;
+                }
+                StepStatus::Retrying => {
+                    retrying.execute(params![r.run_id, r.step, r.error])?;
+                }
+                status => {
+                    ended.execute(params![
+                        r.run_id,
+                        r.step,
+                        status.as_str(),
+                        at,
+                        r.error,
+                        r.rows.map(|n| n as i64),
+                        r.output.as_ref().map(|p| p.to_string_lossy().into_owned()),
+                    ])?;
+                }
+            }
+        }
+    }
+    tx.commit()
+}

@@ -1,0 +1,64 @@
+//! The state store's tables, and the migrations that bring an older file up
+//! to date. `PRAGMA user_version` holds the version a file is at.
+
+use rusqlite::Connection;
+
+/// Each migration takes a file from version `i` to `i + 1`. Append, never edit.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs and their steps.
+    "CREATE TABLE workflow_runs (
+        run_id TEXT PRIMARY KEY,
+        workflow TEXT NOT NULL,
+        status TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        params TEXT NOT NULL DEFAULT '{}',
+        version TEXT NOT NULL,
+        owner TEXT,
+        scheduled_for TEXT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        error TEXT
+    );
+    CREATE INDEX workflow_runs_by_start ON workflow_runs (workflow, started_at);
+    CREATE TABLE step_runs (
+        run_id TEXT NOT NULL REFERENCES workflow_runs (run_id) ON DELETE CASCADE,
+        step TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT,
+        finished_at TEXT,
+        rows INTEGER,
+        output TEXT,
+        reused_from TEXT,
+        owner TEXT,
+        error TEXT,
+        PRIMARY KEY (run_id, step)
+    );",
+];
+
+/// The version this build writes.
+pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the file to [`VERSION`], in one transaction that a concurrent
+/// process waits on: each migration runs once. A file newer than this build
+/// is refused.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| e.to_string())?;
+    let version: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    if version > VERSION {
+        return Err(format!(
+            "its schema is version {version}, newer than this program's {VERSION}: run a newer build"
+        ));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql)
+            .map_err(|e| format!("migrating to version {}: {e}", i + 1))?;
+    }
+    tx.pragma_update(None, "user_version", VERSION)
+        .map_err(|e| e.to_string())?;
+    tx.commit().map_err(|e| e.to_string())
+}
