@@ -319,6 +319,7 @@ pub struct StepContext {
     pub(crate) attempt: u32,
     pub(crate) span: tracing::Span,
     pub(crate) cancel: CancellationToken,
+    pub(crate) params: Arc<std::collections::BTreeMap<String, String>>,
 }
 
 impl StepContext {
@@ -341,6 +342,15 @@ impl StepContext {
     /// The `tracing` span the step runs in (`step{workflow, step, run_id, attempt}`).
     pub fn span(&self) -> &tracing::Span {
         &self.span
+    }
+    /// The run's parameter `name` ([`Runner::params`]; `--param name=value`
+    /// on a workflow's command line).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+    /// Every parameter of the run.
+    pub fn params(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.params
     }
     /// Cancelled when the run is (Ctrl-C, a [`Runner::cancel_token`], fail-fast).
     /// The runner drops a cancelled step at its next `.await`; a long

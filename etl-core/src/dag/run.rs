@@ -1,6 +1,6 @@
 //! Executing a [`Dag`]: the [`Runner`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,6 +79,7 @@ impl<'d> Runner<'d> {
                 only: None,
                 reuse: Vec::new(),
                 persist: None,
+                params: Arc::default(),
             },
         }
     }
@@ -118,6 +119,13 @@ impl<'d> Runner<'d> {
     /// on. Each call adds a listener; every listener gets every event.
     pub fn on_event(mut self, f: impl Fn(&StepEvent<'_>) + Send + Sync + 'static) -> Self {
         self.settings.on_event.push(Arc::new(f));
+        self
+    }
+
+    /// The run's parameters, which steps read with
+    /// [`StepContext::param`](super::StepContext::param).
+    pub fn params(mut self, params: BTreeMap<String, String>) -> Self {
+        self.settings.params = Arc::new(params);
         self
     }
 
@@ -212,6 +220,7 @@ struct Settings {
     only: Option<BTreeSet<usize>>,
     reuse: Vec<(usize, PathBuf)>,
     persist: Option<Arc<Path>>,
+    params: Arc<BTreeMap<String, String>>,
 }
 
 impl Settings {
@@ -239,6 +248,7 @@ impl Settings {
             cancel: cancel.clone(),
             on_event: self.on_event.into(),
             persist: self.persist,
+            params: self.params,
         };
 
         let n = dag.nodes.len();
@@ -494,6 +504,7 @@ struct StepTask {
     cancel: CancellationToken,
     on_event: Arc<[EventFn]>,
     persist: Option<Arc<Path>>,
+    params: Arc<BTreeMap<String, String>>,
 }
 
 struct Attempted {
@@ -570,6 +581,7 @@ impl StepTask {
                 attempt,
                 span: span.clone(),
                 cancel: self.cancel.clone(),
+                params: self.params.clone(),
             };
             // A panic is the attempt's failure. A timed-out or cancelled
             // attempt (or a dropped run) is dropped: it stops at its next await.

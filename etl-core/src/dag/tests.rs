@@ -467,26 +467,29 @@ async fn a_panicking_step_fails_with_its_message() {
 }
 
 #[tokio::test]
-async fn the_context_names_run_step_and_attempt() {
+async fn the_context_names_run_step_attempt_and_params() {
     let dag = Dag::builder("context")
         .step(Step::new(
             "who",
             |cx: StepContext, _in: StepInputs| async move {
                 Ok::<_, Error>(format!(
-                    "{}/{}/{}/{}",
+                    "{}/{}/{}/{}/{:?}/{:?}",
                     cx.workflow(),
                     cx.step(),
                     cx.attempt(),
-                    cx.run_id()
+                    cx.run_id(),
+                    cx.param("day"),
+                    cx.param("missing"),
                 ))
             },
         ))
         .build()
         .unwrap();
-    let report = dag.runner().run_id("run-7").run().await;
+    let params = std::collections::BTreeMap::from([("day".to_owned(), "2024-03-01".to_owned())]);
+    let report = dag.runner().run_id("run-7").params(params).run().await;
     assert_eq!(
         report.output::<String>("who").unwrap(),
-        "context/who/1/run-7"
+        "context/who/1/run-7/Some(\"2024-03-01\")/None"
     );
     assert_eq!(report.run_id, "run-7");
 }
