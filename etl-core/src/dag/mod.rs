@@ -59,7 +59,7 @@ use std::time::Duration;
 pub(crate) use graph::topological_order;
 pub use persist::{ArrowData, Codec};
 pub use report::{RunReport, StepReport, StepStatus};
-pub use run::{Runner, StepEvent};
+pub use run::{Runner, StepEvent, new_run_id};
 pub use syntax::{Backoff, CivilTime, Cron, parse_duration};
 pub use tokio_util::sync::CancellationToken;
 
@@ -311,7 +311,7 @@ impl StepInputs {
 }
 
 /// What a running step knows about its run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StepContext {
     pub(crate) run_id: Arc<str>,
     pub(crate) workflow: Arc<str>,
@@ -320,6 +320,19 @@ pub struct StepContext {
     pub(crate) span: tracing::Span,
     pub(crate) cancel: CancellationToken,
     pub(crate) params: Arc<std::collections::BTreeMap<String, String>>,
+    pub(crate) progress: Arc<[run::ProgressFn]>,
+}
+
+impl fmt::Debug for StepContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepContext")
+            .field("run_id", &self.run_id)
+            .field("workflow", &self.workflow)
+            .field("step", &self.step)
+            .field("attempt", &self.attempt)
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StepContext {
@@ -347,6 +360,13 @@ impl StepContext {
     /// on a workflow's command line).
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str)
+    }
+    /// Says how many rows the step has handled so far, for progress views
+    /// ([`Runner::on_progress`]).
+    pub fn progress(&self, rows: u64) {
+        for f in self.progress.iter() {
+            f(&self.step, rows);
+        }
     }
     /// Every parameter of the run.
     pub fn params(&self) -> &std::collections::BTreeMap<String, String> {

@@ -38,6 +38,7 @@ pub struct StepEvent<'a> {
 }
 
 type EventFn = Arc<dyn Fn(&StepEvent<'_>) + Send + Sync>;
+pub(crate) type ProgressFn = Arc<dyn Fn(&str, u64) + Send + Sync>;
 
 /// One run of a [`Dag`], configured before it starts.
 ///
@@ -80,6 +81,7 @@ impl<'d> Runner<'d> {
                 reuse: Vec::new(),
                 persist: None,
                 params: Arc::default(),
+                on_progress: Vec::new(),
             },
         }
     }
@@ -119,6 +121,13 @@ impl<'d> Runner<'d> {
     /// on. Each call adds a listener; every listener gets every event.
     pub fn on_event(mut self, f: impl Fn(&StepEvent<'_>) + Send + Sync + 'static) -> Self {
         self.settings.on_event.push(Arc::new(f));
+        self
+    }
+
+    /// Called with a step's name and its rows so far whenever the step
+    /// reports them ([`StepContext::progress`](super::StepContext::progress)).
+    pub fn on_progress(mut self, f: impl Fn(&str, u64) + Send + Sync + 'static) -> Self {
+        self.settings.on_progress.push(Arc::new(f));
         self
     }
 
@@ -221,6 +230,7 @@ struct Settings {
     reuse: Vec<(usize, PathBuf)>,
     persist: Option<Arc<Path>>,
     params: Arc<BTreeMap<String, String>>,
+    on_progress: Vec<ProgressFn>,
 }
 
 impl Settings {
@@ -249,6 +259,7 @@ impl Settings {
             on_event: self.on_event.into(),
             persist: self.persist,
             params: self.params,
+            on_progress: self.on_progress.into(),
         };
 
         let n = dag.nodes.len();
@@ -505,6 +516,7 @@ struct StepTask {
     on_event: Arc<[EventFn]>,
     persist: Option<Arc<Path>>,
     params: Arc<BTreeMap<String, String>>,
+    on_progress: Arc<[ProgressFn]>,
 }
 
 struct Attempted {
@@ -582,6 +594,7 @@ impl StepTask {
                 span: span.clone(),
                 cancel: self.cancel.clone(),
                 params: self.params.clone(),
+                progress: self.on_progress.clone(),
             };
             // A panic is the attempt's failure. A timed-out or cancelled
             // attempt (or a dropped run) is dropped: it stops at its next await.
@@ -694,8 +707,10 @@ fn jitter(delay: Duration) -> Duration {
     delay.mul_f64(fraction)
 }
 
-/// A run id: start time in microseconds, process id, counter (hex).
-fn new_run_id() -> String {
+/// A new run id, unique across processes: the time in microseconds, the
+/// process id and a counter, in hex (`660f4f5e8234d-02d5e-0000`). Ids sort by
+/// start time.
+pub fn new_run_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let micros = SystemTime::now()

@@ -472,6 +472,7 @@ async fn the_context_names_run_step_attempt_and_params() {
         .step(Step::new(
             "who",
             |cx: StepContext, _in: StepInputs| async move {
+                cx.progress(42);
                 Ok::<_, Error>(format!(
                     "{}/{}/{}/{}/{:?}/{:?}",
                     cx.workflow(),
@@ -486,7 +487,16 @@ async fn the_context_names_run_step_attempt_and_params() {
         .build()
         .unwrap();
     let params = std::collections::BTreeMap::from([("day".to_owned(), "2024-03-01".to_owned())]);
-    let report = dag.runner().run_id("run-7").params(params).run().await;
+    let progress = Arc::new(Mutex::new(Vec::new()));
+    let seen = progress.clone();
+    let report = dag
+        .runner()
+        .run_id("run-7")
+        .params(params)
+        .on_progress(move |step, rows| seen.lock().unwrap().push((step.to_owned(), rows)))
+        .run()
+        .await;
+    assert_eq!(*progress.lock().unwrap(), [("who".to_owned(), 42)]);
     assert_eq!(
         report.output::<String>("who").unwrap(),
         "context/who/1/run-7/Some(\"2024-03-01\")/None"
