@@ -2,6 +2,8 @@
 //! retries, and Airtable's error bodies turned into errors that name the base
 //! and table (never the token).
 
+use std::sync::{Arc, Weak};
+
 use chrono::{DateTime, Utc};
 use etl_core::{Error, Result};
 use reqwest::header::CONTENT_TYPE;
@@ -26,8 +28,29 @@ pub(crate) struct Client {
     api: String,
     base_id: String,
     token: Token,
-    limiter: RateLimiter,
+    limiter: Arc<RateLimiter>,
     retry: RetryPolicy,
+}
+
+/// The limiter of each base in this process, by API address and base id:
+/// every extractor of one base shares it, so that several extractors (the
+/// steps of one workflow, say) together keep to the base's limit.
+fn base_limiter(api: &str, base_id: &str, rate: Option<f64>) -> Arc<RateLimiter> {
+    static LIMITERS: std::sync::Mutex<Vec<((String, String), Weak<RateLimiter>)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut limiters = LIMITERS.lock().unwrap_or_else(|e| e.into_inner());
+    limiters.retain(|(_, limiter)| limiter.strong_count() > 0);
+    let key = (api.to_owned(), base_id.to_owned());
+    if let Some(limiter) = limiters
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, l)| l.upgrade())
+    {
+        return limiter;
+    }
+    let limiter = Arc::new(RateLimiter::new(rate));
+    limiters.push((key, Arc::downgrade(&limiter)));
+    limiter
 }
 
 /// One page of `GET /v0/{baseId}/{tableId}`.
@@ -70,7 +93,10 @@ impl Client {
             api: config.api_url.trim_end_matches('/').to_owned(),
             base_id: config.base_id.clone(),
             token: config.token.clone(),
-            limiter: RateLimiter::new(config.requests_per_second),
+            limiter: match config.requests_per_second {
+                Some(rate) => base_limiter(&config.api_url, &config.base_id, Some(rate)),
+                None => Arc::new(RateLimiter::new(None)),
+            },
             retry: config.retry.clone(),
         })
     }

@@ -113,15 +113,18 @@ impl AirtableConfig {
         }
     }
 
-    /// Reads `AIRTABLE_TOKEN` and `AIRTABLE_BASE_ID`; an error names the one missing.
+    /// Reads `AIRTABLE_TOKEN` and `AIRTABLE_BASE_ID` (an error names the one
+    /// missing), and `AIRTABLE_API_URL` when it is set (a proxy, or a local
+    /// server speaking Airtable's API; default [`AIRTABLE_API_URL`]).
     pub fn from_env() -> Result<Self> {
-        let var = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| Error::Config(format!("{name} is not set")))
-        };
-        Ok(Self::new(var("AIRTABLE_TOKEN")?, var("AIRTABLE_BASE_ID")?))
+        let optional = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let var =
+            |name: &str| optional(name).ok_or_else(|| Error::Config(format!("{name} is not set")));
+        let config = Self::new(var("AIRTABLE_TOKEN")?, var("AIRTABLE_BASE_ID")?);
+        Ok(match optional("AIRTABLE_API_URL") {
+            Some(url) => config.with_api_url(url),
+            None => config,
+        })
     }
 
     /// Only these tables, by name or id.

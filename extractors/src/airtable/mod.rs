@@ -29,8 +29,10 @@
 //! Every request carries `Authorization: Bearer <token>`; the token appears in
 //! no error, log or `Debug` output.
 //!
-//! Requests to a base go through one rate limiter, shared by all its tables:
-//! 5 requests per second by default, Airtable's limit, kept 5 % under. A `429`
+//! Requests to a base go through one rate limiter, shared by all its tables
+//! and by every extractor of the base in the process (the first one's rate
+//! applies): 5 requests per second by default, Airtable's limit, kept 5 %
+//! under. A `429`
 //! holds the whole base back for `Retry-After` (or 30 s, as Airtable asks) and
 //! retries; a `5xx` or a network error retries with exponential backoff and
 //! jitter, a capped number of times; `401`, `403`, `404` and `422` fail at once

@@ -228,6 +228,30 @@ async fn a_429_waits_and_retries_and_the_limiter_avoids_it() {
     assert!(stats.max_requests_per_second <= 20, "{stats:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extractors_of_one_base_share_its_limit() {
+    // Two extractors of one base, reading at once (two steps of a workflow):
+    // together they keep to the base's 20 requests a second.
+    let server = serve(
+        Base::sample(),
+        ServerOptions::default()
+            .with_rate_limit(Some(20))
+            .with_penalty(Duration::from_millis(300)),
+    )
+    .await;
+    let limited =
+        || AirtableExtractor::new(config(&server).with_requests_per_second(Some(20.0))).unwrap();
+    let (first, second) = (limited(), limited());
+    let (a, b) = tokio::join!(
+        extract_all(&first, "Orders", 100),
+        extract_all(&second, "Orders", 100)
+    );
+    assert_eq!((rows(&a.unwrap().0), rows(&b.unwrap().0)), (2000, 2000));
+    let stats = server.stats();
+    assert_eq!(stats.rate_limited, 0, "{stats:?}");
+    assert!(stats.max_requests_per_second <= 20, "{stats:?}");
+}
+
 #[tokio::test]
 async fn server_errors_are_retried_then_reported_with_table_and_page() {
     let server = serve(Base::sample(), unlimited()).await;
