@@ -45,6 +45,8 @@ mod text;
 mod warehouse;
 mod workflow;
 
+#[cfg(feature = "cli")]
+pub mod cli;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "state")]

@@ -245,6 +245,12 @@ impl BatchStream {
         &self.schema
     }
 
+    /// The next batch, `None` at the end (the stream is also a
+    /// `futures::Stream`; this needs no import).
+    pub async fn next_batch(&mut self) -> Option<Result<RecordBatch>> {
+        self.next().await
+    }
+
     /// Collects the whole stream in memory.
     pub async fn collect_batches(mut self) -> Result<Vec<RecordBatch>> {
         let mut batches = Vec::new();

@@ -41,3 +41,15 @@ pub(crate) fn write_table(
     }
     Ok(())
 }
+
+/// [`write_table`] into a `String`.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+pub(crate) fn table(header: &[&str], numeric: &[bool], rows: &[Vec<String>]) -> String {
+    struct Table<'a>(&'a [&'a str], &'a [bool], &'a [Vec<String>]);
+    impl fmt::Display for Table<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_table(f, self.0, self.1, self.2)
+        }
+    }
+    Table(header, numeric, rows).to_string()
+}

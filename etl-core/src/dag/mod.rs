@@ -60,7 +60,7 @@ pub(crate) use graph::topological_order;
 pub use persist::{ArrowData, Codec};
 pub use report::{RunReport, StepReport, StepStatus};
 pub use run::{Runner, StepEvent, new_run_id};
-pub use syntax::{Backoff, CivilTime, Cron, parse_duration};
+pub use syntax::{Backoff, CivilTime, Cron, format_duration, parse_duration};
 pub use tokio_util::sync::CancellationToken;
 
 use crate::{BoxError, Error, Result};

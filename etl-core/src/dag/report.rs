@@ -83,7 +83,9 @@ pub struct StepReport {
     pub started: Option<SystemTime>,
     /// From its first attempt's start to its end, retries and backoff included.
     pub duration: Option<Duration>,
-    /// Rows of its output, when that is Arrow data or a load report.
+    /// Rows of its output, when that is Arrow data ([`Batches`],
+    /// `RecordBatch`, `Vec<RecordBatch>`) or what a load wrote ([`LoadReport`],
+    /// [`WriteSummary`], `Vec<WriteSummary>`).
     pub rows: Option<u64>,
     /// The Rust type of its output.
     pub output_type: Option<&'static str>,
@@ -120,6 +122,8 @@ pub(super) fn rows_of(produced: &Produced) -> Option<u64> {
         Some(b.num_rows() as u64)
     } else if let Some(r) = value.downcast_ref::<LoadReport>() {
         Some(r.total_rows())
+    } else if let Some(writes) = value.downcast_ref::<Vec<WriteSummary>>() {
+        Some(writes.iter().map(|s| s.rows).sum())
     } else {
         value.downcast_ref::<WriteSummary>().map(|s| s.rows)
     }

@@ -74,6 +74,44 @@ impl Backoff {
     }
 }
 
+/// `none`, `fixed 5s`, `exponential 1s` (up to 1m): what [`Backoff::parse`] reads.
+impl std::fmt::Display for Backoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Backoff::None => f.write_str("none"),
+            Backoff::Fixed(d) => write!(f, "fixed {}", format_duration(d)),
+            Backoff::Exponential { initial, max } => write!(
+                f,
+                "exponential {} (up to {})",
+                format_duration(initial),
+                format_duration(max)
+            ),
+        }
+    }
+}
+
+/// A duration as [`parse_duration`] reads it: `500ms`, `90s` → `1m30s`, `1h30m`, `2d`.
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
+        if ms >= size {
+            out.push_str(&format!("{}{unit}", ms / size));
+            ms %= size;
+        }
+    }
+    out
+}
+
 /// Parses a duration: one or more `<number><unit>` parts, units `ms`, `s`,
 /// `m`, `h`, `d` (`"90s"`, `"2m"`, `"1h30m"`, `"250ms"`). Zero is refused: a
 /// timeout or delay of nothing is a mistake.
@@ -508,6 +546,16 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown unit \"x\"")
         );
+    }
+
+    #[test]
+    fn durations_and_backoffs_print_as_they_parse() {
+        for text in ["500ms", "1m30s", "1h30m", "2d", "1s250ms"] {
+            assert_eq!(format_duration(parse_duration(text).unwrap()), text);
+        }
+        assert_eq!(Backoff::parse("fixed 5s").unwrap().to_string(), "fixed 5s");
+        assert_eq!(Backoff::parse("none").unwrap().to_string(), "none");
+        assert_eq!(Backoff::default().to_string(), "exponential 1s (up to 1m)");
     }
 
     #[test]

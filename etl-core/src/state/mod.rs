@@ -238,7 +238,8 @@ impl StateStore {
     /// Opens (or creates) the store at `path`, brings its schema up to date,
     /// and marks the runs of dead processes abandoned.
     pub fn open(path: impl AsRef<Path>) -> Result<StateStore> {
-        let path = path.as_ref().to_owned();
+        // Absolute, so that the output paths recorded hold from any directory.
+        let path = std::path::absolute(path.as_ref()).map_err(|e| state_error(path.as_ref(), e))?;
         let mut conn = connect(&path)?;
         schema::migrate(&mut conn).map_err(|e| state_error(&path, e))?;
         let owner = Owner::claim(&owners_dir(&path)).map_err(|e| {
@@ -267,13 +268,11 @@ impl StateStore {
     /// Where run `run_id`'s step outputs are saved: `runs/<run_id>/` beside
     /// the store's file.
     pub fn outputs_dir(&self, run_id: &str) -> PathBuf {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        dir.join("runs").join(run_id)
+        self.path
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .join("runs")
+            .join(run_id)
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -417,6 +416,18 @@ impl StateStore {
                     output = ?4, reused_from = ?5, error = NULL
                  WHERE run_id = ?1 AND step = ?2",
                 params![run_id, step, now, output.to_string_lossy(), from_run],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records that `step` of run `run_id` failed without running, for `why`.
+    pub fn fail_step(&self, run_id: &str, step: &str, why: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE step_runs SET status = 'FAILED', finished_at = ?3, error = ?4
+                 WHERE run_id = ?1 AND step = ?2",
+                params![run_id, step, time::to_text(SystemTime::now()), why],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -646,11 +657,11 @@ impl StateStore {
     }
 
     /// The newest saved output of `step` of `workflow` from a run where it
-    /// succeeded: the run and the file.
+    /// succeeded: the run that produced it (not one that reused it) and the file.
     pub fn latest_output(&self, workflow: &str, step: &str) -> Result<Option<(String, PathBuf)>> {
         self.conn()
             .query_row(
-                "SELECT s.run_id, s.output FROM step_runs s JOIN workflow_runs r USING (run_id)
+                "SELECT coalesce(s.reused_from, s.run_id), s.output FROM step_runs s JOIN workflow_runs r USING (run_id)
                  WHERE r.workflow = ?1 AND s.step = ?2 AND s.status = 'SUCCEEDED' AND s.output IS NOT NULL
                  ORDER BY s.finished_at DESC LIMIT 1",
                 params![workflow, step],

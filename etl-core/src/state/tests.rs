@@ -166,6 +166,16 @@ async fn a_run_is_recorded_step_by_step() {
     assert_eq!(run_id, "r1");
     assert_eq!(std::fs::read_to_string(file).unwrap(), "3");
     assert_eq!(store.latest_output("nightly", "broken").unwrap(), None);
+    // A later run that reuses it points at the run that produced it.
+    store
+        .begin_run(&RunStart::new("r2", &dag, Trigger::Run))
+        .unwrap();
+    let saved = store.outputs_dir("r1").join("count.json");
+    store.mark_reused("r2", "count", "r1", &saved).unwrap();
+    assert_eq!(
+        store.latest_output("nightly", "count").unwrap(),
+        Some(("r1".to_owned(), saved))
+    );
 
     let err = store
         .begin_run(&RunStart::new("r1", &dag, Trigger::Run))

@@ -36,8 +36,9 @@ pub(crate) struct Client {
 /// every extractor of one base shares it, so that several extractors (the
 /// steps of one workflow, say) together keep to the base's limit.
 fn base_limiter(api: &str, base_id: &str, rate: Option<f64>) -> Arc<RateLimiter> {
-    static LIMITERS: std::sync::Mutex<Vec<((String, String), Weak<RateLimiter>)>> =
-        std::sync::Mutex::new(Vec::new());
+    /// (API address, base id) and the limiter, while an extractor holds it.
+    type Limiters = Vec<((String, String), Weak<RateLimiter>)>;
+    static LIMITERS: std::sync::Mutex<Limiters> = std::sync::Mutex::new(Vec::new());
     let mut limiters = LIMITERS.lock().unwrap_or_else(|e| e.into_inner());
     limiters.retain(|(_, limiter)| limiter.strong_count() > 0);
     let key = (api.to_owned(), base_id.to_owned());

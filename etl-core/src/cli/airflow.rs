@@ -1,0 +1,303 @@
+//! `export airflow`: the workflow as an Airflow DAG file. Each step becomes a
+//! `BashOperator` task running `<program> run --step STEP --run-id <Airflow's
+//! run id>`, so each step runs in its own process, on whichever worker
+//! Airflow picks, reading its inputs from the outputs the run saved. The
+//! dependencies, schedule, retries, backoff and timeouts are mirrored. The
+//! file runs on Airflow 2.4+ and 3.x.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::Program;
+use crate::dag::{Backoff, Cron, Dag};
+use crate::{Error, Result};
+
+pub(super) fn export(
+    program: &Program,
+    state: &Path,
+    out: &Path,
+    bin: Option<String>,
+    dag_id: Option<String>,
+    zone: &str,
+) -> Result<()> {
+    let bin = match bin {
+        Some(bin) => bin,
+        None => std::env::current_exe()
+            .map_err(|e| Error::Config(format!("finding this program's path (give --bin): {e}")))?
+            .display()
+            .to_string(),
+    };
+    let state = absolute(state)?;
+    let text = render(
+        &program.dag,
+        &Target {
+            program: &program.program,
+            bin: &bin,
+            state: &state.display().to_string(),
+            dag_id: dag_id.as_deref().unwrap_or(program.dag.name()),
+            zone,
+        },
+    )?;
+    std::fs::write(out, text).map_err(|e| Error::io(out, e))?;
+    eprintln!(
+        "wrote {}: DAG {:?}, {} tasks; put it in Airflow's dags folder (the workers need {bin} and {})",
+        out.display(),
+        dag_id.as_deref().unwrap_or(program.dag.name()),
+        program.dag.steps().count(),
+        state.display()
+    );
+    Ok(())
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(path.to_owned());
+    }
+    let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+    Ok(cwd.join(path))
+}
+
+/// Where the tasks run, and as what.
+pub(super) struct Target<'a> {
+    pub(super) program: &'a str,
+    pub(super) bin: &'a str,
+    pub(super) state: &'a str,
+    pub(super) dag_id: &'a str,
+    pub(super) zone: &'a str,
+}
+
+/// A Python string literal.
+fn py(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `datetime.timedelta(...)` for `d`.
+fn timedelta(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("datetime.timedelta(seconds={})", d.as_secs())
+    } else {
+        format!("datetime.timedelta(milliseconds={})", d.as_millis())
+    }
+}
+
+/// An id Airflow takes for a DAG or a task: letters, digits, `_`, `-`, `.`.
+fn check_id(what: &str, id: &str) -> Result<()> {
+    if !id.is_empty()
+        && id.len() <= 250
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{what} {id:?} is not an Airflow id (letters, digits, '_', '-', '.'; at most 250)"
+    )))
+}
+
+/// The schedule as Airflow takes it: five fields or a preset.
+fn airflow_schedule(dag: &Dag) -> Result<String> {
+    let Some(expression) = dag.schedule() else {
+        return Ok("None".into());
+    };
+    let cron = Cron::parse(expression).map_err(Error::Config)?;
+    if !cron.is_minutely() {
+        return Err(Error::Config(format!(
+            "workflow {:?} runs on {expression:?}, within the minute; Airflow schedules by the minute at most",
+            dag.name()
+        )));
+    }
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    Ok(py(&if fields.len() == 6 {
+        fields[1..].join(" ")
+    } else {
+        expression.trim().to_owned()
+    }))
+}
+
+pub(super) fn render(dag: &Dag, target: &Target<'_>) -> Result<String> {
+    check_id("DAG id", target.dag_id)?;
+    for step in dag.steps() {
+        check_id("step", step.name)?;
+    }
+    let schedule = airflow_schedule(dag)?;
+    let (zone_import, start) = if target.zone == "UTC" {
+        (
+            "",
+            "datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)".to_owned(),
+        )
+    } else {
+        target
+            .zone
+            .parse::<chrono_tz::Tz>()
+            .map_err(|_| Error::Config(format!("unknown time zone {:?}", target.zone)))?;
+        (
+            "\nimport pendulum",
+            format!("pendulum.datetime(2024, 1, 1, tz={})", py(target.zone)),
+        )
+    };
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#""""The etl workflow {name} as an Airflow DAG: one task per step, each running
+`{program} run --step STEP --run-id <the Airflow run's id>` in its own process.
+
+Generated by `{program} export airflow`: export it again after changing the
+workflow rather than editing it. For Airflow 2.4 and later, and 3.x.
+"""
+
+import datetime
+import shlex{zone_import}
+
+try:  # Airflow 3
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2
+    from airflow import DAG
+
+try:  # Airflow 3: the standard provider
+    from airflow.providers.standard.operators.bash import BashOperator
+except ImportError:  # Airflow 2
+    from airflow.operators.bash import BashOperator
+
+ETL_BIN = {bin}
+ETL_STATE = {state}
+
+
+def etl_step(step):
+    """The command that runs one step of the run Airflow is on."""
+    return f'{{shlex.quote(ETL_BIN)}} run --step {{shlex.quote(step)}} --run-id "$ETL_RUN_ID"'
+
+
+with DAG(
+    dag_id={dag_id},
+    schedule={schedule},
+    start_date={start},
+    catchup=False,
+    max_active_runs=1,
+"#,
+        name = py(dag.name()),
+        program = target.program,
+        bin = py(target.bin),
+        state = py(target.state),
+        dag_id = py(target.dag_id),
+    );
+    if let Some(n) = dag.max_parallel() {
+        let _ = writeln!(out, "    max_active_tasks={n},");
+    }
+    out.push_str("    tags=[\"etl\"],\n) as dag:\n    tasks = {}\n");
+    for step in dag.steps() {
+        let name = py(step.name);
+        let _ = writeln!(out, "    tasks[{name}] = BashOperator(");
+        let _ = writeln!(out, "        task_id={name},");
+        let _ = writeln!(out, "        bash_command=etl_step({name}),");
+        out.push_str("        env={\"ETL_RUN_ID\": \"{{ run_id }}\", \"ETL_STATE\": ETL_STATE},\n");
+        out.push_str("        append_env=True,\n");
+        let options = step.options;
+        let _ = writeln!(out, "        retries={},", options.retries);
+        if options.retries > 0 {
+            match options.backoff {
+                Backoff::None => {
+                    let _ = writeln!(out, "        retry_delay=datetime.timedelta(0),");
+                }
+                Backoff::Fixed(d) => {
+                    let _ = writeln!(out, "        retry_delay={},", timedelta(d));
+                }
+                Backoff::Exponential { initial, max } => {
+                    let _ = writeln!(out, "        retry_delay={},", timedelta(initial));
+                    out.push_str("        retry_exponential_backoff=True,\n");
+                    let _ = writeln!(out, "        max_retry_delay={},", timedelta(max));
+                }
+            }
+        }
+        if let Some(timeout) = options.timeout {
+            let _ = writeln!(out, "        execution_timeout={},", timedelta(timeout));
+        }
+        out.push_str("    )\n");
+    }
+    let edges: Vec<(String, String)> = dag
+        .steps()
+        .flat_map(|s| {
+            s.depends_on()
+                .map(|d| (py(d), py(s.name)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !edges.is_empty() {
+        out.push('\n');
+    }
+    for (from, to) in edges {
+        let _ = writeln!(out, "    tasks[{from}] >> tasks[{to}]");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dag::{Step, StepContext, StepInputs};
+
+    fn dag(schedule: Option<&str>, step: &str) -> Dag {
+        let mut b = Dag::builder("w")
+            .step(Step::new(step, |_: StepContext, _: StepInputs| async {
+                Ok::<_, crate::Error>(())
+            }));
+        if let Some(s) = schedule {
+            b = b.schedule(s);
+        }
+        b.build().unwrap()
+    }
+
+    fn target() -> Target<'static> {
+        Target {
+            program: "w",
+            bin: "/opt/etl/w",
+            state: "/var/lib/etl/state.sqlite",
+            dag_id: "w",
+            zone: "UTC",
+        }
+    }
+
+    #[test]
+    fn python_strings_are_escaped() {
+        assert_eq!(py(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(py("x\ny\u{1}"), r#""x\ny\x01""#);
+        assert_eq!(py("é"), "\"é\"");
+    }
+
+    #[test]
+    fn schedules_airflow_cannot_run_are_refused() {
+        let five = render(&dag(Some("*/5 * * * *"), "a"), &target()).unwrap();
+        assert!(five.contains("schedule=\"*/5 * * * *\","), "{five}");
+        let six = render(&dag(Some("0 */5 * * * *"), "a"), &target()).unwrap();
+        assert!(six.contains("schedule=\"*/5 * * * *\","), "{six}");
+        let none = render(&dag(None, "a"), &target()).unwrap();
+        assert!(none.contains("schedule=None,"), "{none}");
+        let err = render(&dag(Some("*/10 * * * * *"), "a"), &target())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Airflow schedules by the minute at most"),
+            "{err}"
+        );
+        let err = render(&dag(None, "no spaces"), &target())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("step \"no spaces\" is not an Airflow id"),
+            "{err}"
+        );
+    }
+}

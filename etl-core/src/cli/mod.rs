@@ -1,0 +1,431 @@
+//! A command-line program for any workflow, from one line:
+//!
+//! ```no_run
+//! # use etl_core as etl;
+//! # struct Nightly;
+//! # impl Nightly { fn from_env() -> etl::Result<Self> { Ok(Nightly) } }
+//! # impl etl::Workflow for Nightly { fn into_dag(self: std::sync::Arc<Self>) -> etl::Dag { unimplemented!() } }
+//! etl::main!(Nightly::from_env()?);
+//! ```
+//!
+//! The expression builds the workflow (`?` works, with any error); it runs
+//! inside the program's tokio runtime, once the command line is read. The
+//! program then offers:
+//!
+//! | command | does |
+//! | --- | --- |
+//! | `run [--param K=V]… [--only STEP]… [--from STEP]` | runs the workflow (or some steps, the others' outputs taken from the last run that saved them), recording it |
+//! | `run --step STEP --run-id ID` | runs one step of run `ID` in this process, its inputs read from the outputs the run saved: what an Airflow task calls |
+//! | `resume RUN_ID` | runs again the steps of a run that failed, were skipped or cancelled; the others' outputs are reused |
+//! | `list` | the steps, what they need, their options |
+//! | `graph [--format mermaid\|dot]` | the graph, for a diagram |
+//! | `history [--limit N]` | the latest runs |
+//! | `show RUN_ID` | one run, step by step |
+//! | `schedule [--tz ZONE] [--cron EXPR] [--catch-up]` | runs the workflow at each tick of its cron schedule (or `EXPR`'s), one run at a time, until SIGTERM or Ctrl-C |
+//! | `export airflow -o FILE` | an Airflow DAG file, one task per step |
+//!
+//! Runs are recorded in a [state store](crate::state) (`--state PATH`, or
+//! `ETL_STATE`; default `etl-state.sqlite` in the working directory), and
+//! step outputs saved in `runs/<run id>/` beside it. On a terminal, a run
+//! shows a line per running step with its rows so far; elsewhere it logs a
+//! line per change. `RUST_LOG` turns on `tracing` logs (then plain lines).
+//! The exit status is 0 when the run succeeded, 1 when it did not, 2 when
+//! the command could not be carried out (a bad argument, an unknown step or
+//! run id, an unusable state store).
+
+mod airflow;
+mod commands;
+mod progress;
+mod schedule;
+mod views;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
+
+use crate::dag::{Dag, Workflow};
+use crate::{BoxError, Error};
+
+/// The store's file when neither `--state` nor `ETL_STATE` names one.
+pub const DEFAULT_STATE: &str = "etl-state.sqlite";
+
+/// Builds a `main` that runs a workflow's command line: see the
+/// [`cli`](crate::cli) module. The argument is an expression that builds the
+/// workflow; `?` in it returns any error from `main`.
+#[macro_export]
+macro_rules! main {
+    ($workflow:expr) => {
+        fn main() -> ::std::process::ExitCode {
+            $crate::cli::main(
+                env!("CARGO_PKG_VERSION"),
+                || -> ::std::result::Result<_, $crate::BoxError> { Ok($workflow) },
+            )
+        }
+    };
+}
+
+/// What `etl::main!` calls: reads the command line, builds the workflow with
+/// `make`, and carries the command out. `version` is the program's, recorded
+/// with each run.
+pub fn main<W, F>(version: &'static str, make: F) -> ExitCode
+where
+    W: Workflow,
+    F: FnOnce() -> Result<W, BoxError>,
+{
+    let program = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "etl".into());
+    let matches = match command(&program, version).try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    let logging = progress::init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("starting the async runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let workflow = match make() {
+            Ok(w) => w,
+            Err(e) => return fail(&format!("setting up the workflow: {}", chain(&*e))),
+        };
+        let dag = Arc::new(workflow).into_dag();
+        let program = Program {
+            dag,
+            version,
+            program,
+            logging,
+        };
+        match program.dispatch(&matches).await {
+            Ok(code) => code,
+            // A bad argument: its message says it all.
+            Err(Error::Config(message)) => fail(&message),
+            Err(e) => fail(&chain(&e)),
+        }
+    })
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+/// An error with its sources, `outer: inner`.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// The workflow and what every command needs.
+pub(crate) struct Program {
+    dag: Dag,
+    version: &'static str,
+    program: String,
+    logging: bool,
+}
+
+impl Program {
+    async fn dispatch(&self, matches: &ArgMatches) -> Result<ExitCode, Error> {
+        let state = matches
+            .get_one::<PathBuf>("state")
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE));
+        match matches.subcommand() {
+            Some(("run", m)) => {
+                let params = params(m)?;
+                match (m.get_one::<String>("step"), m.get_one::<String>("run-id")) {
+                    (Some(step), Some(run_id)) => self.run_step(&state, step, run_id, params).await,
+                    _ => {
+                        let only: Vec<String> = m
+                            .get_many::<String>("only")
+                            .into_iter()
+                            .flatten()
+                            .cloned()
+                            .collect();
+                        let from = m.get_one::<String>("from").cloned();
+                        self.run(&state, params, only, from).await
+                    }
+                }
+            }
+            Some(("resume", m)) => {
+                let run_id = m.get_one::<String>("run_id").expect("required");
+                self.resume(&state, run_id).await
+            }
+            Some(("list", _)) => {
+                print!("{}", views::list(&self.dag));
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(("graph", m)) => {
+                let format = m.get_one::<String>("format").expect("has a default");
+                print!("{}", views::graph(&self.dag, format));
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(("history", m)) => {
+                let limit = *m.get_one::<usize>("limit").expect("has a default");
+                let store = self.store(&state)?;
+                print!("{}", views::history(&store.runs(self.dag.name(), limit)?));
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(("show", m)) => {
+                let run_id = m.get_one::<String>("run_id").expect("required");
+                let store = self.store(&state)?;
+                print!("{}", views::show(&store, run_id)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(("schedule", m)) => {
+                let zone = m.get_one::<String>("tz").expect("has a default");
+                let cron = m.get_one::<String>("cron").map(String::as_str);
+                self.schedule(&state, zone, cron, m.get_flag("catch-up"))
+                    .await
+            }
+            Some(("export", m)) => match m.subcommand() {
+                Some(("airflow", m)) => {
+                    let out = m.get_one::<PathBuf>("output").expect("required");
+                    let bin = m.get_one::<String>("bin").cloned();
+                    let dag_id = m.get_one::<String>("dag-id").cloned();
+                    let zone = m.get_one::<String>("tz").expect("has a default");
+                    airflow::export(self, &state, out, bin, dag_id, zone)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                _ => unreachable!("clap requires a subcommand"),
+            },
+            _ => unreachable!("clap requires a subcommand"),
+        }
+    }
+
+    fn store(&self, path: &std::path::Path) -> Result<crate::state::StateStore, Error> {
+        crate::state::StateStore::open(path)
+    }
+
+    /// Step `name`, or an error naming the steps there are.
+    fn check_step(&self, name: &str) -> Result<(), Error> {
+        if self.dag.step(name).is_some() {
+            return Ok(());
+        }
+        Err(Error::Config(format!(
+            "workflow {:?} has no step {name:?}; its steps are: {}",
+            self.dag.name(),
+            self.dag.order().join(", ")
+        )))
+    }
+}
+
+/// `--param KEY=VALUE`, each once.
+fn params(m: &ArgMatches) -> Result<std::collections::BTreeMap<String, String>, Error> {
+    let mut params = std::collections::BTreeMap::new();
+    for text in m.get_many::<String>("param").into_iter().flatten() {
+        let Some((key, value)) = text.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
+            return Err(Error::Config(format!(
+                "--param takes KEY=VALUE, not {text:?}"
+            )));
+        };
+        if params
+            .insert(key.trim().to_owned(), value.to_owned())
+            .is_some()
+        {
+            return Err(Error::Config(format!("--param {key:?} is given twice")));
+        }
+    }
+    Ok(params)
+}
+
+fn command(program: &str, version: &'static str) -> Command {
+    Command::new(program.to_owned())
+        .version(version)
+        .about("Runs an etl workflow, records every run, and schedules it")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .arg(
+            Arg::new("state")
+                .long("state")
+                .env("ETL_STATE")
+                .value_name("PATH")
+                .global(true)
+                .value_parser(value_parser!(PathBuf))
+                .help(format!("The state store's file [default: {DEFAULT_STATE}]")),
+        )
+        .subcommand(
+            Command::new("run")
+                .about("Runs the workflow (or some of its steps) once")
+                .arg(
+                    Arg::new("param")
+                        .long("param")
+                        .value_name("KEY=VALUE")
+                        .action(ArgAction::Append)
+                        .help("A parameter the steps can read; repeatable"),
+                )
+                .arg(
+                    Arg::new("only")
+                        .long("only")
+                        .value_name("STEP")
+                        .action(ArgAction::Append)
+                        .conflicts_with("from")
+                        .help("Runs only this step (repeatable); the inputs it needs come from the last run that saved them"),
+                )
+                .arg(
+                    Arg::new("from")
+                        .long("from")
+                        .value_name("STEP")
+                        .help("Runs this step and everything after it; earlier outputs come from the last run that saved them"),
+                )
+                .arg(
+                    Arg::new("step")
+                        .long("step")
+                        .value_name("STEP")
+                        .requires("run-id")
+                        .conflicts_with_all(["only", "from"])
+                        .help("Runs one step of run --run-id, its inputs read from that run's saved outputs (Airflow's tasks)"),
+                )
+                .arg(
+                    Arg::new("run-id")
+                        .long("run-id")
+                        .value_name("ID")
+                        .requires("step")
+                        .help("The run the --step belongs to (created if new)"),
+                ),
+        )
+        .subcommand(
+            Command::new("resume")
+                .about("Runs again the steps of a run that did not succeed, reusing the others' outputs")
+                .arg(Arg::new("run_id").value_name("RUN_ID").required(true)),
+        )
+        .subcommand(Command::new("list").about("Lists the steps, what they need and their options"))
+        .subcommand(
+            Command::new("graph")
+                .about("Prints the graph of steps")
+                .arg(
+                    Arg::new("format")
+                        .long("format")
+                        .value_parser(["mermaid", "dot"])
+                        .default_value("mermaid"),
+                ),
+        )
+        .subcommand(
+            Command::new("history")
+                .about("Lists the latest runs, newest first")
+                .arg(
+                    Arg::new("limit")
+                        .long("limit")
+                        .value_name("N")
+                        .value_parser(value_parser!(usize))
+                        .default_value("20"),
+                ),
+        )
+        .subcommand(
+            Command::new("show")
+                .about("Shows one run, step by step")
+                .arg(Arg::new("run_id").value_name("RUN_ID").required(true)),
+        )
+        .subcommand(
+            Command::new("schedule")
+                .about("Runs the workflow on its cron schedule until SIGTERM or Ctrl-C")
+                .arg(
+                    Arg::new("tz")
+                        .long("tz")
+                        .value_name("ZONE")
+                        .default_value("UTC")
+                        .help("The time zone the schedule is read in (Europe/Paris)"),
+                )
+                .arg(
+                    Arg::new("cron")
+                        .long("cron")
+                        .value_name("EXPR")
+                        .help("A cron expression to use instead of the workflow's own"),
+                )
+                .arg(
+                    Arg::new("catch-up")
+                        .long("catch-up")
+                        .action(ArgAction::SetTrue)
+                        .help("On start, runs once for ticks missed since the last scheduled run (default: skips them)"),
+                ),
+        )
+        .subcommand(
+            Command::new("export")
+                .about("Exports the workflow for another scheduler")
+                .subcommand_required(true)
+                .subcommand(
+                    Command::new("airflow")
+                        .about("Writes an Airflow DAG file: one BashOperator task per step")
+                        .arg(
+                            Arg::new("output")
+                                .short('o')
+                                .long("output")
+                                .value_name("FILE")
+                                .required(true)
+                                .value_parser(value_parser!(PathBuf)),
+                        )
+                        .arg(
+                            Arg::new("bin")
+                                .long("bin")
+                                .value_name("PATH")
+                                .help("The program the tasks run [default: this program's path]"),
+                        )
+                        .arg(
+                            Arg::new("dag-id")
+                                .long("dag-id")
+                                .value_name("ID")
+                                .help("The Airflow DAG id [default: the workflow's name]"),
+                        )
+                        .arg(
+                            Arg::new("tz")
+                                .long("tz")
+                                .value_name("ZONE")
+                                .default_value("UTC")
+                                .help("The time zone Airflow reads the schedule in"),
+                        ),
+                ),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        command("nightly", "1.0.0").debug_assert();
+    }
+
+    #[test]
+    fn params_are_key_value_pairs() {
+        let parse = |args: &[&str]| {
+            let m = command("x", "1")
+                .try_get_matches_from([&["x", "run"], args].concat())
+                .unwrap();
+            params(m.subcommand_matches("run").unwrap())
+        };
+        let ok = parse(&["--param", "day=2024-03-01", "--param", "q=a=b"]).unwrap();
+        assert_eq!(ok["day"], "2024-03-01");
+        assert_eq!(ok["q"], "a=b");
+        let err = parse(&["--param", "day"]).unwrap_err().to_string();
+        assert!(
+            err.contains("--param takes KEY=VALUE, not \"day\""),
+            "{err}"
+        );
+        let err = parse(&["--param", "=x"]).unwrap_err().to_string();
+        assert!(err.contains("KEY=VALUE"), "{err}");
+        let err = parse(&["--param", "a=1", "--param", "a=2"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("given twice"), "{err}");
+    }
+}
