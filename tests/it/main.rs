@@ -1,8 +1,10 @@
 //! End to end: `ETLWorkflow` from real files, and from the local Airtable
-//! server, into real SQLite and DuckDB files.
+//! server, into real SQLite and DuckDB files; the examples, run as users run
+//! them.
 
 mod airtable;
 mod daily_metrics;
+mod scheduled_sync;
 mod workflow;
 
 // The example itself, so that its test runs exactly what `cargo run

@@ -1,0 +1,594 @@
+//! `examples/scheduled_sync.rs` driven as a user drives it: the built
+//! binary, run in a folder of its own, reading a small Airtable base from a
+//! local server this test serves, its runs recorded in a real state store.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output};
+use std::time::{Duration, Instant};
+
+use etl::StepStatus;
+use etl::state::{RunRecord, StateStore};
+use etl_airtable_server::{AirtableServer, Base, FailPage, Faults, ServerOptions};
+use serde_json::Value;
+
+use crate::manifest_dir;
+
+/// The example, as `cargo test` builds it beside the test binaries.
+fn bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .join("examples")
+        .join(format!("scheduled_sync{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is not built: `cargo test --workspace --all-features` builds it, \
+         or `cargo build --example scheduled_sync`",
+        path.display()
+    );
+    path
+}
+
+/// The sample base cut down to a page per table: a run takes about a second.
+fn small_base() -> Base {
+    let dir = manifest_dir().join("airtable-server/fixtures/sample_base");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let docs: Vec<String> = [
+        ("customers.json", 20),
+        ("products.json", 10),
+        ("orders.json", 40),
+    ]
+    .into_iter()
+    .map(|(file, keep)| {
+        let mut doc: Value = serde_json::from_str(&read(file)).unwrap();
+        doc["records"].as_array_mut().unwrap().truncate(keep);
+        doc.to_string()
+    })
+    .collect();
+    let docs: Vec<&str> = docs.iter().map(String::as_str).collect();
+    Base::from_json(&read("meta.json"), &docs).unwrap()
+}
+
+struct Sync {
+    server: AirtableServer,
+    dir: tempfile::TempDir,
+}
+
+impl Sync {
+    async fn start() -> Sync {
+        // No limit on the server's side: the binary paces itself at
+        // Airtable's 5 requests a second, but runs started back to back
+        // could together cross it and wait out Airtable's 30 s penalty.
+        let server = AirtableServer::start_with(
+            small_base(),
+            ServerOptions::default().with_rate_limit(None),
+        )
+        .await
+        .unwrap();
+        Sync {
+            server,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The example, in this test's folder, reading this test's base.
+    fn command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(bin());
+        command
+            .current_dir(self.dir.path())
+            .env("AIRTABLE_TOKEN", self.server.token())
+            .env("AIRTABLE_BASE_ID", self.server.base_id())
+            .env("AIRTABLE_API_URL", self.server.url())
+            .env_remove("ETL_STATE")
+            .env_remove("RUST_LOG");
+        command
+    }
+
+    /// Runs the example with `args` to the end (the server keeps serving on
+    /// the runtime's other thread).
+    fn run(&self, args: &[&str]) -> Output {
+        let mut command = assert_cmd::Command::from_std(self.command());
+        command.args(args).timeout(Duration::from_secs(120));
+        tokio::task::block_in_place(|| command.output().unwrap())
+    }
+
+    fn store(&self) -> StateStore {
+        StateStore::open(self.dir.path().join("etl-state.sqlite")).unwrap()
+    }
+
+    fn runs(&self) -> Vec<RunRecord> {
+        self.store().runs("scheduled_sync", 100).unwrap()
+    }
+
+    fn warehouse_rows(&self, table: &str) -> i64 {
+        let conn =
+            rusqlite::Connection::open(self.dir.path().join("scheduled_sync.sqlite")).unwrap();
+        conn.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+fn exits(output: &Output, code: i32) -> (String, String) {
+    let (out, err) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+    (out, err)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_then_history_show_list_and_graph() {
+    let sync = Sync::start().await;
+    let (out, err) = exits(&sync.run(&["run"]), 0);
+    assert!(out.contains(": SUCCEEDED in"), "{out}");
+    for line in [
+        "customers  SUCCEEDED",
+        "orders     SUCCEEDED",
+        "load       SUCCEEDED",
+    ] {
+        assert!(out.contains(line), "{out}");
+    }
+    // Not a terminal: a plain line per status change.
+    assert!(
+        err.contains("orders RUNNING") && err.contains("orders SUCCEEDED, 40 rows"),
+        "{err}"
+    );
+    assert_eq!(sync.warehouse_rows("Orders"), 40);
+
+    let runs = sync.runs();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(
+        (run.status, run.trigger.as_str()),
+        (StepStatus::Succeeded, "run")
+    );
+    assert_eq!((run.steps, run.succeeded), (4, 4));
+    assert!(!run.version.is_empty());
+
+    let (history, _) = exits(&sync.run(&["history"]), 0);
+    assert!(history.starts_with("run "), "{history}");
+    assert!(
+        history.contains(&format!("{}  SUCCEEDED  run", run.run_id)),
+        "{history}"
+    );
+
+    let (show, _) = exits(&sync.run(&["show", &run.run_id]), 0);
+    assert!(show.contains("status     SUCCEEDED"), "{show}");
+    // Each step's output is saved with the run: Arrow for tables, JSON else.
+    let outputs = sync.dir.path().join("runs").join(&run.run_id);
+    for file in [
+        "customers.arrow",
+        "products.arrow",
+        "orders.arrow",
+        "load.json",
+    ] {
+        let path = outputs.join(file);
+        assert!(path.exists(), "{} missing", path.display());
+        assert!(show.contains(&path.display().to_string()), "{show}");
+    }
+    let steps = sync.store().steps(&run.run_id).unwrap();
+    assert_eq!(steps[3].rows, Some(70), "load wrote 20 + 10 + 40 rows");
+
+    let (list, _) = exits(&sync.run(&["list"]), 0);
+    assert!(
+        list.starts_with("workflow \"scheduled_sync\": 4 steps, schedule \"0 * * * *\""),
+        "{list}"
+    );
+    assert!(
+        list.contains("load       customers, products, orders"),
+        "{list}"
+    );
+    let (graph, _) = exits(&sync.run(&["graph"]), 0);
+    assert_eq!(
+        graph,
+        "flowchart LR\n    s0[\"customers\"]\n    s1[\"products\"]\n    s2[\"orders\"]\n    s3[\"load\"]\n    \
+         s0 --> s3\n    s1 --> s3\n    s2 --> s3\n"
+    );
+    let (dot, _) = exits(&sync.run(&["graph", "--format", "dot"]), 0);
+    assert!(
+        dot.starts_with("digraph \"scheduled_sync\" {") && dot.contains("\"orders\" -> \"load\";"),
+        "{dot}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_step_is_resumed_and_what_succeeded_is_reused() {
+    let sync = Sync::start().await;
+    // Airtable refuses the Orders table: every attempt fails.
+    sync.server.set_faults(Faults {
+        fail_page: Some(FailPage {
+            table: Some("Orders".into()),
+            page: 1,
+            status: 403,
+            times: None,
+        }),
+        ..Faults::default()
+    });
+    let (out, _) = exits(&sync.run(&["run"]), 1);
+    assert!(out.contains(": FAILED in"), "{out}");
+    let run_id = sync.runs()[0].run_id.clone();
+    let steps = sync.store().steps(&run_id).unwrap();
+    let by_name = |name: &str| steps.iter().find(|s| s.step == name).unwrap().clone();
+    assert_eq!(
+        (by_name("orders").status, by_name("orders").attempts),
+        (StepStatus::Failed, 3)
+    );
+    assert!(by_name("orders").error.unwrap().contains("HTTP 403"));
+    assert_eq!(by_name("load").status, StepStatus::Skipped);
+    assert_eq!(by_name("customers").status, StepStatus::Succeeded);
+
+    // Airtable answers again: resume runs orders and load only.
+    sync.server.set_faults(Faults::default());
+    let requests_before = sync.server.stats().list_requests;
+    let (out, err) = exits(&sync.run(&["resume", &run_id]), 0);
+    assert!(
+        err.contains("resuming run") && err.contains("load, orders"),
+        "{err}"
+    );
+    assert!(out.contains(&format!("run {run_id}: SUCCEEDED")), "{out}");
+    assert_eq!(
+        sync.server.stats().list_requests - requests_before,
+        1,
+        "only Orders was read again"
+    );
+    let steps = sync.store().steps(&run_id).unwrap();
+    let by_name = |name: &str| steps.iter().find(|s| s.step == name).unwrap().clone();
+    assert_eq!(
+        (by_name("orders").status, by_name("orders").attempts),
+        (StepStatus::Succeeded, 4)
+    );
+    assert_eq!(by_name("customers").attempts, 1, "not run again");
+    assert_eq!(by_name("load").status, StepStatus::Succeeded);
+    assert_eq!(sync.runs()[0].status, StepStatus::Succeeded);
+    assert_eq!(sync.warehouse_rows("Customers"), 20);
+    assert_eq!(sync.warehouse_rows("Orders"), 40);
+
+    let (out, _) = exits(&sync.run(&["resume", &run_id]), 0);
+    assert!(out.contains("nothing to resume"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_run_in_separate_processes_share_the_run() {
+    let sync = Sync::start().await;
+    for step in ["customers", "products", "orders"] {
+        let (out, _) = exits(
+            &sync.run(&[
+                "run",
+                "--step",
+                step,
+                "--run-id",
+                "af-1",
+                "--param",
+                "day=2024-03-01",
+            ]),
+            0,
+        );
+        assert!(out.contains("(the run is RUNNING)"), "{out}");
+    }
+    let (out, _) = exits(&sync.run(&["run", "--step", "load", "--run-id", "af-1"]), 0);
+    assert!(out.contains("(the run is SUCCEEDED)"), "{out}");
+    let run = sync.store().run("af-1").unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.trigger.as_str()),
+        (StepStatus::Succeeded, "step")
+    );
+    assert_eq!(run.params["day"], "2024-03-01");
+    assert_eq!(sync.warehouse_rows("Products"), 10);
+
+    // A step whose inputs have not run in that run fails, saying so.
+    let (_, err) = exits(&sync.run(&["run", "--step", "load", "--run-id", "af-2"]), 1);
+    assert!(
+        err.contains("input \"customers\" has not succeeded in run \"af-2\" (it is PENDING)"),
+        "{err}"
+    );
+    assert_eq!(
+        sync.store().run("af-2").unwrap().unwrap().status,
+        StepStatus::Failed
+    );
+    // A parameter cannot change within a run.
+    let (_, err) = exits(
+        &sync.run(&[
+            "run",
+            "--step",
+            "orders",
+            "--run-id",
+            "af-1",
+            "--param",
+            "day=2024-03-02",
+        ]),
+        2,
+    );
+    assert!(
+        err.contains("run \"af-1\" has parameter day=2024-03-01, not 2024-03-02"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_of_some_steps_reuse_the_last_saved_outputs() {
+    let sync = Sync::start().await;
+    // Nothing saved yet: load cannot run alone.
+    let (_, err) = exits(&sync.run(&["run", "--only", "load"]), 2);
+    assert!(
+        err.contains(
+            "step \"load\" takes the output of step \"customers\", which no earlier run saved"
+        ),
+        "{err}"
+    );
+    exits(&sync.run(&["run"]), 0);
+    let first = sync.runs()[0].run_id.clone();
+    let (out, _) = exits(&sync.run(&["run", "--from", "load"]), 0);
+    assert!(
+        out.contains(&format!("not run: reused the output of run {first}")),
+        "{out}"
+    );
+    let (out, _) = exits(&sync.run(&["run", "--only", "orders"]), 0);
+    let run = &sync.runs()[0];
+    assert_eq!((run.steps, run.succeeded), (1, 1), "{out}");
+    assert!(out.contains("orders  SUCCEEDED         1    40"), "{out}");
+    assert!(!out.contains("customers"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_clear_error() {
+    let sync = Sync::start().await;
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["run", "--only", "ordrs"],
+            "workflow \"scheduled_sync\" has no step \"ordrs\"; its steps are: customers, products, orders, load",
+        ),
+        (
+            &["run", "--step", "nope", "--run-id", "x"],
+            "has no step \"nope\"",
+        ),
+        (&["show", "nope"], "no run \"nope\" in "),
+        (&["resume", "nope"], "no run \"nope\" in "),
+        (
+            &["run", "--param", "day"],
+            "--param takes KEY=VALUE, not \"day\"",
+        ),
+        (
+            &["schedule", "--cron", "61 * * * *"],
+            "cron \"61 * * * *\": minute field \"61\": 61 is out of range 0-59",
+        ),
+        (
+            &["schedule", "--tz", "Mars/Olympus"],
+            "unknown time zone \"Mars/Olympus\"",
+        ),
+        (
+            &["--state", "/no/such/folder/state.sqlite", "history"],
+            "state store /no/such/folder/state.sqlite",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (_, err) = exits(&sync.run(args), 2);
+        assert!(
+            err.starts_with("error: ") && err.contains(expected),
+            "{args:?}: {err}"
+        );
+    }
+    // A usage mistake is clap's: exit status 2 too.
+    let (_, err) = exits(&sync.run(&["run", "--step", "orders"]), 2);
+    assert!(err.contains("--run-id"), "{err}");
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(start.elapsed() < timeout, "the process did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_runs_each_tick_in_turn_and_stops_on_sigterm() {
+    let sync = Sync::start().await;
+    let mut child = sync
+        .command()
+        .args(["schedule", "--cron", "* * * * * *", "--tz", "Europe/Paris"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::task::block_in_place(|| {
+        wait_for("three scheduled runs", Duration::from_secs(60), || {
+            sync.runs()
+                .iter()
+                .filter(|r| r.status == StepStatus::Succeeded)
+                .count()
+                >= 3
+        });
+        signal(&child, "TERM");
+        let status = wait_exit(&mut child, Duration::from_secs(30));
+        assert!(status.success(), "{status:?}");
+    });
+    let output = child.wait_with_output().unwrap();
+    let err = text(&output.stderr);
+    assert!(
+        err.contains("scheduling workflow \"scheduled_sync\" on \"* * * * * *\" (Europe/Paris)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("schedule of workflow \"scheduled_sync\" stopped"),
+        "{err}"
+    );
+
+    let mut runs = sync.runs();
+    runs.reverse();
+    assert!(runs.len() >= 3, "{runs:?}");
+    for run in &runs {
+        // Stopped after the running run: none is left running.
+        assert_eq!(run.status, StepStatus::Succeeded, "{run:?}");
+        assert_eq!(run.trigger, "schedule");
+        assert!(run.scheduled_for.is_some());
+    }
+    // One at a time: each started after the one before had finished, for a later tick.
+    for pair in runs.windows(2) {
+        assert!(
+            pair[1].started_at >= pair[0].finished_at.unwrap(),
+            "{pair:?}"
+        );
+        assert!(pair[1].scheduled_for > pair[0].scheduled_for, "{pair:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_process_died_is_marked_abandoned() {
+    let sync = Sync::start().await;
+    // Airtable is slow enough that the run is still going when it is killed.
+    sync.server.set_faults(Faults {
+        delay: Some(Duration::from_secs(60)),
+        ..Faults::default()
+    });
+    let mut child = sync
+        .command()
+        .arg("run")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::task::block_in_place(|| {
+        wait_for("a running step", Duration::from_secs(30), || {
+            let store = sync.store();
+            store
+                .runs("scheduled_sync", 1)
+                .unwrap()
+                .first()
+                .is_some_and(|r| {
+                    store
+                        .steps(&r.run_id)
+                        .unwrap()
+                        .iter()
+                        .any(|s| s.status == StepStatus::Running)
+                })
+        });
+        child.kill().unwrap();
+        child.wait().unwrap();
+    });
+    let (history, _) = exits(&sync.run(&["history"]), 0);
+    let why = format!(
+        "abandoned: the process running it (pid {}) ended without finishing it",
+        child.id()
+    );
+    assert!(
+        history.contains("FAILED") && history.contains(&why),
+        "{history}"
+    );
+    let run = &sync.runs()[0];
+    let steps = sync.store().steps(&run.run_id).unwrap();
+    assert!(
+        steps.iter().all(|s| s.status != StepStatus::Running),
+        "{steps:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.status == StepStatus::Failed && s.error.as_deref() == Some(why.as_str()))
+    );
+    assert_eq!(steps[3].status, StepStatus::Cancelled, "load never started");
+}
+
+/// The exported file, with this machine's paths replaced.
+fn exported(sync: &Sync, extra: &[&str]) -> String {
+    let bin = bin();
+    let bin = bin.to_str().unwrap();
+    let mut args = vec!["export", "airflow", "-o", "dag.py", "--bin", bin];
+    args.extend_from_slice(extra);
+    let (_, err) = exits(&sync.run(&args), 0);
+    assert!(
+        err.contains("wrote dag.py: DAG \"scheduled_sync\", 4 tasks"),
+        "{err}"
+    );
+    std::fs::read_to_string(sync.dir.path().join("dag.py")).unwrap()
+}
+
+fn airflow(sync: &Sync, layout: &str, run_id: &str) -> Value {
+    let harness = manifest_dir().join("tests/fixtures/airflow_harness.py");
+    let output = tokio::task::block_in_place(|| {
+        std::process::Command::new("python3")
+            .arg(harness)
+            .args([layout, "dag.py", run_id])
+            .current_dir(sync.dir.path())
+            .env("AIRTABLE_TOKEN", sync.server.token())
+            .env("AIRTABLE_BASE_ID", sync.server.base_id())
+            .env("AIRTABLE_API_URL", sync.server.url())
+            .output()
+            .expect("python3 runs the Airflow harness")
+    });
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    serde_json::from_str(&text(&output.stdout)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_airflow_export_runs_each_step_as_a_task_on_airflow_2_and_3() {
+    let sync = Sync::start().await;
+    let file = exported(&sync, &[]);
+    let state = sync.dir.path().join("etl-state.sqlite");
+    let snapshot = file
+        .replace(bin().to_str().unwrap(), "<BIN>")
+        .replace(state.to_str().unwrap(), "<STATE>");
+    insta::assert_snapshot!("airflow_dag", snapshot);
+
+    for (layout, run_id) in [
+        ("2", "scheduled__2024-01-01T00:00:00+00:00"),
+        ("3", "manual__2024-01-02T00:00:00+00:00"),
+    ] {
+        let result = airflow(&sync, layout, run_id);
+        assert_eq!(result["dag"]["dag_id"], "scheduled_sync");
+        assert_eq!(result["dag"]["schedule"], "0 * * * *");
+        assert_eq!(result["dag"]["max_active_runs"], 1);
+        assert_eq!(
+            result["upstream"]["load"],
+            serde_json::json!(["customers", "products", "orders"])
+        );
+        assert_eq!(result["tasks"]["orders"]["retries"], 2);
+        assert_eq!(result["tasks"]["orders"]["retry_delay"], 1.0);
+        assert_eq!(result["tasks"]["orders"]["exponential"], true);
+        assert_eq!(result["tasks"]["orders"]["timeout"], 1800.0);
+        for task in ["customers", "products", "orders", "load"] {
+            assert_eq!(result["ended"][task], 0, "Airflow {layout}: {result}");
+        }
+        // Each task ran in its own process, as one run of the state store.
+        let run = sync.store().run(run_id).unwrap().unwrap();
+        assert_eq!(
+            (run.status, run.trigger.as_str(), run.succeeded),
+            (StepStatus::Succeeded, "step", 4)
+        );
+    }
+
+    // The schedule read in a time zone.
+    let zoned = exported(&sync, &["--tz", "Europe/Paris"]);
+    assert!(
+        zoned.contains("start_date=pendulum.datetime(2024, 1, 1, tz=\"Europe/Paris\"),"),
+        "{zoned}"
+    );
+}
