@@ -93,7 +93,11 @@ impl ScheduledSync {
                 offered: specs.iter().map(|s| s.name().to_owned()).collect(),
             });
         };
-        let mut stream = extractor.extract(spec, &ExtractOptions::default()).await?;
+        // Five pages a batch: the rows so far move about once a second at
+        // Airtable's 5 requests per second.
+        let mut stream = extractor
+            .extract(spec, &ExtractOptions::with_batch_size(500))
+            .await?;
         let schema = stream.schema().clone();
         let (mut batches, mut rows) = (Vec::new(), 0);
         while let Some(batch) = stream.next_batch().await {

@@ -73,14 +73,21 @@ impl Sync {
         }
     }
 
+    /// What points the binary at this test's base.
+    fn airtable_env(&self) -> [(&'static str, String); 3] {
+        [
+            ("AIRTABLE_TOKEN", self.server.token().to_owned()),
+            ("AIRTABLE_BASE_ID", self.server.base_id()),
+            ("AIRTABLE_API_URL", self.server.url()),
+        ]
+    }
+
     /// The example, in this test's folder, reading this test's base.
     fn command(&self) -> std::process::Command {
         let mut command = std::process::Command::new(bin());
         command
             .current_dir(self.dir.path())
-            .env("AIRTABLE_TOKEN", self.server.token())
-            .env("AIRTABLE_BASE_ID", self.server.base_id())
-            .env("AIRTABLE_API_URL", self.server.url())
+            .envs(self.airtable_env())
             .env_remove("ETL_STATE")
             .env_remove("RUST_LOG");
         command
@@ -89,7 +96,11 @@ impl Sync {
     /// Runs the example with `args` to the end (the server keeps serving on
     /// the runtime's other thread).
     fn run(&self, args: &[&str]) -> Output {
-        let mut command = assert_cmd::Command::from_std(self.command());
+        self.run_with(self.command(), args)
+    }
+
+    fn run_with(&self, command: std::process::Command, args: &[&str]) -> Output {
+        let mut command = assert_cmd::Command::from_std(command);
         command.args(args).timeout(Duration::from_secs(120));
         tokio::task::block_in_place(|| command.output().unwrap())
     }
@@ -215,8 +226,17 @@ async fn a_failed_step_is_resumed_and_what_succeeded_is_reused() {
         }),
         ..Faults::default()
     });
-    let (out, _) = exits(&sync.run(&["run"]), 1);
+    // With RUST_LOG, the runtime's tracing logs too: each retry is a warning.
+    let mut logged = sync.command();
+    logged.env("RUST_LOG", "warn");
+    let (out, err) = exits(&sync.run_with(logged, &["run"]), 1);
     assert!(out.contains(": FAILED in"), "{out}");
+    assert!(
+        err.contains("WARN")
+            && err.contains("step failed; retrying")
+            && err.contains("step=\"orders\""),
+        "{err}"
+    );
     let run_id = sync.runs()[0].run_id.clone();
     let steps = sync.store().steps(&run_id).unwrap();
     let by_name = |name: &str| steps.iter().find(|s| s.step == name).unwrap().clone();
@@ -590,5 +610,146 @@ async fn the_airflow_export_runs_each_step_as_a_task_on_airflow_2_and_3() {
     assert!(
         zoned.contains("start_date=pendulum.datetime(2024, 1, 1, tz=\"Europe/Paris\"),"),
         "{zoned}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_a_run_draws_a_line_per_running_step() {
+    let sync = Sync::start().await;
+    // `script` runs the binary on a terminal of its own and keeps what it drew.
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &format!("{} run", bin().display()), "/dev/null"])
+        .current_dir(sync.dir.path())
+        .envs(sync.airtable_env())
+        .env_remove("RUST_LOG")
+        .env("TERM", "xterm");
+    let (drawn, _) = exits(&sync.run_with(script, &[]), 0);
+    // What was drawn, without the escape codes that move the cursor.
+    let mut plain = String::new();
+    let mut chars = drawn.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(char::is_ascii_alphabetic);
+        } else {
+            plain.push(c);
+        }
+    }
+    assert!(
+        plain.contains("orders") && plain.contains("RUNNING"),
+        "{plain}"
+    );
+    assert!(plain.contains("✓ orders SUCCEEDED, 40 rows"), "{plain}");
+    assert!(
+        plain.contains("load       SUCCEEDED"),
+        "the final table: {plain}"
+    );
+    assert!(
+        !plain.contains("orders RUNNING\n"),
+        "no plain log lines on a terminal: {plain}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_ticks_are_run_once_with_catch_up_and_skipped_without() {
+    let sync = Sync::start().await;
+    // The last scheduled run was ten minutes ago: ticks of an every-minute
+    // schedule have been missed since.
+    drop(sync.store());
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(600);
+    let conn = rusqlite::Connection::open(sync.dir.path().join("etl-state.sqlite")).unwrap();
+    conn.execute(
+        "INSERT INTO workflow_runs (run_id, workflow, status, trigger, version, scheduled_for, started_at, finished_at)
+         VALUES ('old', 'scheduled_sync', 'SUCCEEDED', 'schedule', '', ?1, ?1, ?1)",
+        [etl::state::time::to_text(long_ago)],
+    )
+    .unwrap();
+    drop(conn);
+
+    let schedule = |catch_up: bool| {
+        let mut command = sync.command();
+        command.args(["schedule", "--cron", "0 * * * * *"]);
+        if catch_up {
+            command.arg("--catch-up");
+        }
+        command
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Without --catch-up: skipped, said so, and nothing runs before the next minute.
+    let mut child = schedule(false);
+    tokio::task::block_in_place(|| {
+        std::thread::sleep(Duration::from_secs(2));
+        signal(&child, "TERM");
+        assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+    });
+    let err = text(&child.wait_with_output().unwrap().stderr);
+    assert!(
+        err.contains("ticks were missed since the last scheduled run")
+            && err.contains("skipped (--catch-up runs them)"),
+        "{err}"
+    );
+    if !err.contains("starting a run") {
+        assert_eq!(sync.runs().len(), 1, "no run for the missed ticks");
+    }
+
+    // With it: one run, at once, for the latest missed tick.
+    let mut child = schedule(true);
+    tokio::task::block_in_place(|| {
+        wait_for("the catch-up run", Duration::from_secs(30), || {
+            sync.runs()
+                .iter()
+                .any(|r| r.run_id != "old" && r.status == StepStatus::Succeeded)
+        });
+        signal(&child, "TERM");
+        assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+    });
+    let err = text(&child.wait_with_output().unwrap().stderr);
+    assert!(err.contains("running once for"), "{err}");
+    let caught_up = sync.runs().into_iter().find(|r| r.run_id != "old").unwrap();
+    assert_eq!(caught_up.trigger, "schedule");
+    let tick = caught_up.scheduled_for.unwrap();
+    assert!(
+        tick > long_ago && tick <= caught_up.started_at,
+        "{caught_up:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_is_skipped_while_another_process_runs_the_workflow() {
+    let sync = Sync::start().await;
+    sync.server.set_faults(Faults {
+        delay: Some(Duration::from_secs(60)),
+        ..Faults::default()
+    });
+    let mut running = sync
+        .command()
+        .arg("run")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut scheduler = sync
+        .command()
+        .args(["schedule", "--cron", "* * * * * *"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::task::block_in_place(|| {
+        std::thread::sleep(Duration::from_secs(3));
+        signal(&scheduler, "TERM");
+        assert!(wait_exit(&mut scheduler, Duration::from_secs(30)).success());
+        running.kill().unwrap();
+        running.wait().unwrap();
+    });
+    let err = text(&scheduler.wait_with_output().unwrap().stderr);
+    assert!(
+        err.contains("skipped, run ") && err.contains("of the workflow is still running"),
+        "{err}"
+    );
+    assert_eq!(
+        sync.runs().len(),
+        1,
+        "the scheduler started no run of its own"
     );
 }

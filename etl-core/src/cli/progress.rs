@@ -23,6 +23,8 @@ pub(super) fn init_logging() -> bool {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours on a terminal only: log files get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init()
         .is_ok()
 }
