@@ -65,6 +65,13 @@
 //! daily_metrics` runs a whole one: two extracts in parallel, a transform, a
 //! load into DuckDB.
 //!
+//! ## Scheduled binaries
+//!
+//! `etl::main!(MyWorkflow::from_env()?);` makes a program of a workflow:
+//! `run`, `run --step`, `resume`, `list`, `graph`, `history`, `show`,
+//! `schedule`, `export airflow`, every run recorded in a state store. See
+//! [`cli`], and `cargo run --example scheduled_sync -- --help`.
+//!
 //! ## Features
 //!
 //! | feature | gives | default |
@@ -74,6 +81,8 @@
 //! | `files` | [`FilesExtractor`]: CSV, TSV, Parquet, JSON Lines | yes |
 //! | `sqlite` | [`SqliteWarehouse`], SQLite compiled in | yes |
 //! | `duckdb` | [`DuckDbWarehouse`], DuckDB compiled in | yes |
+//! | `cli` | [`main!`]: a command line for a workflow (run, resume, history, schedule, export to Airflow); brings `state` | yes |
+//! | `state` | [`state`]: every run and step recorded in SQLite | with `cli` |
 //! | `conformance` | [`conformance`]: the suite every warehouse passes, for yours | no |
 //!
 //! The Arrow version every part uses is re-exported as [`arrow`]; build your

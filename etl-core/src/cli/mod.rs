@@ -4,7 +4,12 @@
 //! # use etl_core as etl;
 //! # struct Nightly;
 //! # impl Nightly { fn from_env() -> etl::Result<Self> { Ok(Nightly) } }
-//! # impl etl::Workflow for Nightly { fn into_dag(self: std::sync::Arc<Self>) -> etl::Dag { unimplemented!() } }
+//! # impl etl::Workflow for Nightly {
+//! #     fn into_dag(self: std::sync::Arc<Self>) -> etl::Dag {
+//! #         let step = |_: etl::StepContext, _: etl::StepInputs| async { Ok::<_, etl::Error>(()) };
+//! #         etl::Dag::builder("nightly").step(etl::Step::new("only", step)).build().expect("valid")
+//! #     }
+//! # }
 //! etl::main!(Nightly::from_env()?);
 //! ```
 //!
@@ -45,7 +50,7 @@ use std::sync::Arc;
 
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 
-use crate::dag::{Dag, Workflow};
+use crate::dag::{Dag, Workflow, error_chain};
 use crate::{BoxError, Error};
 
 /// The store's file when neither `--state` nor `ETL_STATE` names one.
@@ -97,7 +102,7 @@ where
     runtime.block_on(async move {
         let workflow = match make() {
             Ok(w) => w,
-            Err(e) => return fail(&format!("setting up the workflow: {}", chain(&*e))),
+            Err(e) => return fail(&format!("setting up the workflow: {}", error_chain(&*e))),
         };
         let dag = Arc::new(workflow).into_dag();
         let program = Program {
@@ -110,7 +115,7 @@ where
             Ok(code) => code,
             // A bad argument: its message says it all.
             Err(Error::Config(message)) => fail(&message),
-            Err(e) => fail(&chain(&e)),
+            Err(e) => fail(&error_chain(&e)),
         }
     })
 }
@@ -118,21 +123,6 @@ where
 fn fail(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(2)
-}
-
-/// An error with its sources, `outer: inner`.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// The workflow and what every command needs.

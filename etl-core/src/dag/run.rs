@@ -674,7 +674,7 @@ impl StepTask {
 }
 
 /// The error's message with its sources, `outer: inner: innermost`.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut message = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

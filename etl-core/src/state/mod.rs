@@ -283,6 +283,19 @@ impl StateStore {
         state_error(&self.path, e)
     }
 
+    /// Runs `f` in one write transaction, taken at once (`BEGIN IMMEDIATE`:
+    /// a concurrent writer waits for it rather than failing half-way), and
+    /// commits it when `f` succeeds.
+    fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let value = f(&tx)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(value)
+    }
+
     /// Records a new run, owned by this process, RUNNING, with each step
     /// PENDING. A run id already recorded is an error.
     pub fn begin_run(&self, run: &RunStart) -> Result<()> {
@@ -298,10 +311,7 @@ impl StateStore {
     }
 
     fn insert_run(&self, run: &RunStart, owner: Option<&str>, join: bool) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
+        self.write(|tx| {
         let existing: Option<String> = tx
             .query_row(
                 "SELECT workflow FROM workflow_runs WHERE run_id = ?1",
@@ -357,16 +367,14 @@ impl StateStore {
                     .map_err(|e| self.err(e))?;
             }
         }
-        tx.commit().map_err(|e| self.err(e))
+            Ok(())
+        })
     }
 
     /// Takes run `run_id` up again in this process: it is RUNNING again,
     /// and `steps` go back to PENDING (their attempts are kept and added to).
     pub fn resume_run(&self, run_id: &str, steps: &[String]) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
+        self.write(|tx| {
         let changed = tx
             .execute(
                 "UPDATE workflow_runs SET status = 'RUNNING', owner = ?2, finished_at = NULL, error = NULL
@@ -390,7 +398,8 @@ impl StateStore {
                     .map_err(|e| self.err(e))?;
             }
         }
-        tx.commit().map_err(|e| self.err(e))
+            Ok(())
+        })
     }
 
     fn unknown_run(&self, run_id: &str) -> Error {
@@ -470,11 +479,8 @@ impl StateStore {
 
     /// Ends run `run_id` with `status` and `error`.
     pub fn end_run(&self, run_id: &str, status: StepStatus, error: Option<&str>) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let changed = tx
+        self.write(|tx| {
+            let changed = tx
             .execute(
                 "UPDATE workflow_runs SET status = ?2, finished_at = ?3, error = ?4, owner = NULL
                  WHERE run_id = ?1",
@@ -486,16 +492,17 @@ impl StateStore {
                 ],
             )
             .map_err(|e| self.err(e))?;
-        if changed == 0 {
-            return Err(self.unknown_run(run_id));
-        }
-        tx.execute(
-            "UPDATE step_runs SET status = 'CANCELLED', error = 'not run: the run ended first'
+            if changed == 0 {
+                return Err(self.unknown_run(run_id));
+            }
+            tx.execute(
+                "UPDATE step_runs SET status = 'CANCELLED', error = 'not run: the run ended first'
              WHERE run_id = ?1 AND status = 'PENDING'",
-            [run_id],
-        )
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
+                [run_id],
+            )
+            .map_err(|e| self.err(e))?;
+            Ok(())
+        })
     }
 
     /// Sets the status of a run whose steps run one per process from its
@@ -715,10 +722,7 @@ impl StateStore {
                 owner::pid_of(&owner)
             );
             let now = time::to_text(SystemTime::now());
-            let mut conn = self.conn();
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(|e| self.err(e))?;
+            self.write(|tx| {
             {
                 let mut runs = tx
                     .prepare(
@@ -764,7 +768,8 @@ impl StateStore {
                 params![owner, now, why],
             )
             .map_err(|e| self.err(e))?;
-            tx.commit().map_err(|e| self.err(e))?;
+                Ok(())
+            })?;
         }
         for run_id in to_settle {
             self.settle_run(&run_id)?;
