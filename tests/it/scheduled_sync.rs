@@ -729,6 +729,14 @@ async fn a_tick_is_skipped_while_another_process_runs_the_workflow() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // The other process's run is recorded before the scheduler starts.
+    tokio::task::block_in_place(|| {
+        wait_for("the other process's run", Duration::from_secs(30), || {
+            sync.runs()
+                .first()
+                .is_some_and(|r| r.status == StepStatus::Running)
+        })
+    });
     let mut scheduler = sync
         .command()
         .args(["schedule", "--cron", "* * * * * *"])
