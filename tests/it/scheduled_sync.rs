@@ -591,6 +591,7 @@ async fn the_airflow_export_runs_each_step_as_a_task_on_airflow_2_and_3() {
             serde_json::json!(["customers", "products", "orders"])
         );
         assert_eq!(result["tasks"]["orders"]["retries"], 2);
+        assert_eq!(result["tasks"]["orders"]["xcom"], false);
         assert_eq!(result["tasks"]["orders"]["retry_delay"], 1.0);
         assert_eq!(result["tasks"]["orders"]["exponential"], true);
         assert_eq!(result["tasks"]["orders"]["timeout"], 1800.0);

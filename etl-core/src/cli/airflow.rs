@@ -205,6 +205,8 @@ with DAG(
         let _ = writeln!(out, "        bash_command=etl_step({name}),");
         out.push_str("        env={\"ETL_RUN_ID\": \"{{ run_id }}\", \"ETL_STATE\": ETL_STATE},\n");
         out.push_str("        append_env=True,\n");
+        // The step's output is in the state store, not its last line of stdout.
+        out.push_str("        do_xcom_push=False,\n");
         let options = step.options;
         let _ = writeln!(out, "        retries={},", options.retries);
         if options.retries > 0 {
