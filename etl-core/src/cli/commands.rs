@@ -11,6 +11,34 @@ use crate::dag::{CancellationToken, RunReport, Runner, StepStatus, new_run_id};
 use crate::state::{RunStart, StateStore, Trigger};
 use crate::{Error, Result};
 
+/// A run to start: which steps, with what, started by what.
+pub(super) struct NewRun {
+    pub(super) params: BTreeMap<String, String>,
+    /// Only these steps (all when empty).
+    pub(super) only: Vec<String>,
+    /// This step and everything after it.
+    pub(super) from: Option<String>,
+    pub(super) trigger: Trigger,
+    /// For a scheduled run, its tick.
+    pub(super) scheduled_for: Option<std::time::SystemTime>,
+    /// Cancels the run; without it, Ctrl-C does.
+    pub(super) cancel: Option<CancellationToken>,
+}
+
+impl NewRun {
+    /// Every step, no parameters, Ctrl-C cancels.
+    pub(super) fn new(trigger: Trigger) -> NewRun {
+        NewRun {
+            params: BTreeMap::new(),
+            only: Vec::new(),
+            from: None,
+            trigger,
+            scheduled_for: None,
+            cancel: None,
+        }
+    }
+}
+
 impl Program {
     /// A new run of the workflow, or of `only` steps, or `from` a step on.
     pub(super) async fn run(
@@ -24,25 +52,30 @@ impl Program {
             self.check_step(step)?;
         }
         let store = self.store(state)?;
-        let (_, run_id) = self
-            .start_run(&store, params, only, from, Trigger::Run, None, None)
-            .await?;
+        let run = NewRun {
+            params,
+            only,
+            from,
+            ..NewRun::new(Trigger::Run)
+        };
+        let (_, run_id) = self.start_run(&store, run).await?;
         self.summary(&store, &run_id)
     }
 
-    /// Records and runs a new run; its report and id. Without `cancel`,
-    /// Ctrl-C cancels it.
-    #[allow(clippy::too_many_arguments)]
+    /// Records and runs a new run; its report and id.
     pub(super) async fn start_run(
         &self,
         store: &StateStore,
-        params: BTreeMap<String, String>,
-        only: Vec<String>,
-        from: Option<String>,
-        trigger: Trigger,
-        scheduled_for: Option<std::time::SystemTime>,
-        cancel: Option<CancellationToken>,
+        run: NewRun,
     ) -> Result<(RunReport, String)> {
+        let NewRun {
+            params,
+            only,
+            from,
+            trigger,
+            scheduled_for,
+            cancel,
+        } = run;
         let selected: BTreeSet<String> = if !only.is_empty() {
             only.into_iter().collect()
         } else if let Some(from) = &from {

@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
 use super::Program;
+use super::commands::NewRun;
 use super::views::when;
 use crate::dag::{CivilTime, Cron, StepStatus};
 use crate::state::{StateStore, Trigger};
@@ -155,17 +156,12 @@ impl Program {
             return Ok(());
         }
         eprintln!("tick {}: starting a run", when(tick));
-        let (_, run_id) = self
-            .start_run(
-                store,
-                Default::default(),
-                Vec::new(),
-                None,
-                Trigger::Schedule,
-                Some(tick),
-                Some(cancel.clone()),
-            )
-            .await?;
+        let run = NewRun {
+            scheduled_for: Some(tick),
+            cancel: Some(cancel.clone()),
+            ..NewRun::new(Trigger::Schedule)
+        };
+        let (_, run_id) = self.start_run(store, run).await?;
         // The run's summary; a failed run does not stop the schedule.
         self.summary(store, &run_id)?;
         Ok(())
