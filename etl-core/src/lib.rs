@@ -47,6 +47,11 @@ mod workflow;
 
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "polars")]
+pub mod frames;
+/// The Polars every part uses: build your frames with it.
+#[cfg(feature = "polars")]
+pub use polars;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "state")]

@@ -4,6 +4,8 @@
 
 mod airtable;
 mod daily_metrics;
+#[cfg(feature = "polars")]
+mod frames;
 mod scheduled_sync;
 mod workflow;
 

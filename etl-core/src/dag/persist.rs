@@ -43,14 +43,14 @@ use crate::{Batches, Error, Result};
 /// as an Arrow IPC file.
 pub trait ArrowData: Send + Sync + Sized + 'static {
     /// The schema and the batches (cheap: columns are shared).
-    fn to_batches(&self) -> (SchemaRef, Vec<RecordBatch>);
+    fn to_batches(&self) -> Result<(SchemaRef, Vec<RecordBatch>)>;
     /// The value back from what [`ArrowData::to_batches`] gave.
     fn from_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Self>;
 }
 
 impl ArrowData for Batches {
-    fn to_batches(&self) -> (SchemaRef, Vec<RecordBatch>) {
-        (self.schema().clone(), self.batches().to_vec())
+    fn to_batches(&self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        Ok((self.schema().clone(), self.batches().to_vec()))
     }
     fn from_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Self> {
         Batches::new(schema, batches)
@@ -58,8 +58,8 @@ impl ArrowData for Batches {
 }
 
 impl ArrowData for RecordBatch {
-    fn to_batches(&self) -> (SchemaRef, Vec<RecordBatch>) {
-        (self.schema(), vec![self.clone()])
+    fn to_batches(&self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        Ok((self.schema(), vec![self.clone()]))
     }
     fn from_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Self> {
         arrow::compute::concat_batches(&schema, &batches)
@@ -68,12 +68,12 @@ impl ArrowData for RecordBatch {
 }
 
 impl ArrowData for Vec<RecordBatch> {
-    fn to_batches(&self) -> (SchemaRef, Vec<RecordBatch>) {
+    fn to_batches(&self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let schema = self
             .first()
             .map(RecordBatch::schema)
             .unwrap_or_else(|| Arc::new(Schema::empty()));
-        (schema, self.clone())
+        Ok((schema, self.clone()))
     }
     fn from_batches(_schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Self> {
         Ok(batches)
@@ -111,7 +111,7 @@ impl Codec {
             extension: "arrow",
             type_name: std::any::type_name::<T>(),
             save: |value, path| {
-                let (schema, batches) = downcast::<T>(value)?.to_batches();
+                let (schema, batches) = downcast::<T>(value)?.to_batches()?;
                 write_atomically(path, |file| {
                     let mut writer = FileWriter::try_new(file, &schema)
                         .map_err(|e| Error::arrow(format!("writing {}", path.display()), e))?;

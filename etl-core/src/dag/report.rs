@@ -84,8 +84,8 @@ pub struct StepReport {
     /// From its first attempt's start to its end, retries and backoff included.
     pub duration: Option<Duration>,
     /// Rows of its output, when that is Arrow data ([`Batches`],
-    /// `RecordBatch`, `Vec<RecordBatch>`) or what a load wrote ([`LoadReport`],
-    /// [`WriteSummary`], `Vec<WriteSummary>`).
+    /// `RecordBatch`, `Vec<RecordBatch>`), a Polars `DataFrame`, or what a
+    /// load wrote ([`LoadReport`], [`WriteSummary`], `Vec<WriteSummary>`).
     pub rows: Option<u64>,
     /// The Rust type of its output.
     pub output_type: Option<&'static str>,
@@ -124,9 +124,25 @@ pub(super) fn rows_of(produced: &Produced) -> Option<u64> {
         Some(r.total_rows())
     } else if let Some(writes) = value.downcast_ref::<Vec<WriteSummary>>() {
         Some(writes.iter().map(|s| s.rows).sum())
+    } else if let Some(rows) = polars_rows(value) {
+        Some(rows)
     } else {
         value.downcast_ref::<WriteSummary>().map(|s| s.rows)
     }
+}
+
+/// The rows of a Polars `DataFrame` output (a `LazyFrame`'s are not known
+/// until it runs).
+#[cfg(feature = "polars")]
+fn polars_rows(value: &dyn Any) -> Option<u64> {
+    value
+        .downcast_ref::<polars::prelude::DataFrame>()
+        .map(|df| df.height() as u64)
+}
+
+#[cfg(not(feature = "polars"))]
+fn polars_rows(_: &dyn Any) -> Option<u64> {
+    None
 }
 
 /// How a run went: every step's status, attempts, times, rows and error,
