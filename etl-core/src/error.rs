@@ -210,6 +210,16 @@ pub enum Error {
         report: Box<crate::RunReport>,
     },
 
+    /// A SQL query failed: a syntax error (with its line and column), an
+    /// unknown table or column, a type mismatch, or a failure as it ran.
+    #[error("{context}: SQL: {message}")]
+    Sql {
+        /// Where it ran: `step "revenue"`, `table "orders"`.
+        context: String,
+        /// DataFusion's message.
+        message: String,
+    },
+
     /// The state store (the record of runs) could not be read or written.
     #[error("state store {}: {message}", path.display())]
     State {

@@ -54,8 +54,13 @@ pub mod frames;
 pub use polars;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "datafusion")]
+pub mod sql;
 #[cfg(feature = "state")]
 pub mod state;
+/// The DataFusion every part uses.
+#[cfg(feature = "datafusion")]
+pub use datafusion;
 
 pub use batches::Batches;
 pub use dag::{

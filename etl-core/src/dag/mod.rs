@@ -323,6 +323,38 @@ pub struct StepContext {
     pub(crate) cancel: CancellationToken,
     pub(crate) params: Arc<std::collections::BTreeMap<String, String>>,
     pub(crate) progress: Arc<[run::ProgressFn]>,
+    /// The step's inputs, for [`StepContext::sql`].
+    #[cfg_attr(not(feature = "datafusion"), allow(dead_code))]
+    pub(crate) inputs: StepInputs,
+}
+
+#[cfg(feature = "datafusion")]
+impl StepContext {
+    /// A SQL session in which each input of this step that is a table
+    /// ([`Batches`](crate::Batches), `RecordBatch`, `Vec<RecordBatch>`, a
+    /// Polars `DataFrame`) is a table named after the step that produced it.
+    /// The inputs' batches are shared, not copied. Errors name this step.
+    pub fn sql_session(&self) -> Result<crate::sql::Sql> {
+        let mut session = crate::sql::Sql::named(format!("step {:?}", &*self.step));
+        for (name, produced) in &self.inputs.values {
+            if let Some(table) = persist::as_table(&*produced.value) {
+                let (schema, batches) = table?;
+                session = session.table_of(name, schema, batches)?;
+            }
+        }
+        Ok(session)
+    }
+
+    /// Runs `query` over this step's inputs ([`StepContext::sql_session`]);
+    /// its whole result.
+    pub async fn sql(&self, query: &str) -> Result<crate::Batches> {
+        self.sql_session()?.collect(query).await
+    }
+
+    /// Runs `query` over this step's inputs; its result as a stream.
+    pub async fn sql_stream(&self, query: &str) -> Result<crate::BatchStream> {
+        self.sql_session()?.stream(query).await
+    }
 }
 
 impl fmt::Debug for StepContext {

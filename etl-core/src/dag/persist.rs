@@ -80,6 +80,28 @@ impl ArrowData for Vec<RecordBatch> {
     }
 }
 
+/// A step's output as a table, when it is one: Arrow data, or a Polars
+/// `DataFrame` with the `polars` feature.
+#[cfg_attr(not(feature = "datafusion"), allow(dead_code))]
+pub(crate) fn as_table(
+    value: &(dyn Any + Send + Sync),
+) -> Option<Result<(SchemaRef, Vec<RecordBatch>)>> {
+    if let Some(v) = value.downcast_ref::<Batches>() {
+        return Some(v.to_batches());
+    }
+    if let Some(v) = value.downcast_ref::<RecordBatch>() {
+        return Some(v.to_batches());
+    }
+    if let Some(v) = value.downcast_ref::<Vec<RecordBatch>>() {
+        return Some(v.to_batches());
+    }
+    #[cfg(feature = "polars")]
+    if let Some(v) = value.downcast_ref::<polars::prelude::DataFrame>() {
+        return Some(v.to_batches());
+    }
+    None
+}
+
 /// How one step's output is saved and read back.
 #[derive(Clone, Copy)]
 pub struct Codec {

@@ -595,6 +595,7 @@ impl StepTask {
                 cancel: self.cancel.clone(),
                 params: self.params.clone(),
                 progress: self.on_progress.clone(),
+                inputs: inputs.clone(),
             };
             // A panic is the attempt's failure. A timed-out or cancelled
             // attempt (or a dropped run) is dropped: it stops at its next await.

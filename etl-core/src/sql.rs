@@ -1,0 +1,383 @@
+//! SQL over tables in memory and over streams, with DataFusion.
+//!
+//! An [`Sql`] session holds named tables: [`Batches`] (the batches are
+//! shared with the session, not copied) and streams read once as the query
+//! runs ([`Sql::stream_table`]). A query's result streams back as batches
+//! ([`Sql::stream`]) or is collected ([`Sql::collect`]). Inside a step,
+//! [`StepContext::sql`](crate::StepContext::sql) is a session in which each
+//! input of the step is a table named after the step that produced it.
+//!
+//! ```
+//! use etl_core::Batches;
+//! use etl_core::arrow::array::{Float64Array, RecordBatch, StringArray};
+//! use etl_core::sql::Sql;
+//! use std::sync::Arc;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> etl_core::Result<()> {
+//! let orders = Batches::from_batch(RecordBatch::try_from_iter([
+//!     ("city", Arc::new(StringArray::from(vec!["Oslo", "Lima", "Oslo"])) as _),
+//!     ("amount", Arc::new(Float64Array::from(vec![10.0, 5.5, 2.5])) as _),
+//! ]).unwrap());
+//! let totals = Sql::new()
+//!     .table("orders", &orders)?
+//!     .collect("SELECT city, sum(amount) AS total FROM orders GROUP BY city ORDER BY city")
+//!     .await?;
+//! assert_eq!(totals.num_rows(), 2);
+//! # Ok(()) }
+//! ```
+//!
+//! A query that fails (a syntax error, an unknown table or column, a type
+//! mismatch) is an [`Error::Sql`] naming where it ran (the step, or the
+//! table being transformed) with DataFusion's message, which gives the line
+//! and column of a syntax error.
+
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::SchemaRef;
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt as _;
+
+use crate::{BatchStream, Batches, Error, Result};
+
+/// A DataFusion session with named tables; see the [module docs](self).
+pub struct Sql {
+    ctx: SessionContext,
+    /// Where the query runs, for errors: `step "revenue"`, `table "orders"`.
+    context: String,
+}
+
+impl std::fmt::Debug for Sql {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sql")
+            .field("context", &self.context)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Sql {
+    fn default() -> Self {
+        Sql::new()
+    }
+}
+
+impl Sql {
+    /// A session without tables.
+    pub fn new() -> Sql {
+        Sql::named("a query")
+    }
+
+    /// A session whose errors say they come from `context`
+    /// (`step "revenue"`).
+    pub fn named(context: impl Into<String>) -> Sql {
+        Sql {
+            ctx: SessionContext::new(),
+            context: context.into(),
+        }
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> Error {
+        Error::Sql {
+            context: self.context.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Adds `table` under `name`. Its batches are shared, not copied.
+    pub fn table(self, name: &str, table: &Batches) -> Result<Sql> {
+        self.table_of(name, table.schema().clone(), table.batches().to_vec())
+    }
+
+    pub(crate) fn table_of(
+        self,
+        name: &str,
+        schema: SchemaRef,
+        batches: Vec<arrow::array::RecordBatch>,
+    ) -> Result<Sql> {
+        let table = MemTable::try_new(schema, vec![batches]).map_err(|e| self.error(e))?;
+        self.ctx
+            .register_table(name, Arc::new(table))
+            .map_err(|e| self.error(format!("registering table {name:?}: {e}")))?;
+        Ok(self)
+    }
+
+    /// Adds `stream` under `name`, read as the query runs: a query that
+    /// only filters and projects streams it through, holding at most one
+    /// output batch (8,192 rows) before passing it on; one that aggregates or
+    /// sorts holds what it must. The stream can be read
+    /// once: a second query over it is an error.
+    pub fn stream_table(self, name: &str, stream: BatchStream) -> Result<Sql> {
+        let schema = stream.schema().clone();
+        let partition = Arc::new(OnceStream {
+            name: name.to_owned(),
+            schema: schema.clone(),
+            stream: Mutex::new(Some(stream)),
+        });
+        let table = StreamingTable::try_new(schema, vec![partition]).map_err(|e| self.error(e))?;
+        self.ctx
+            .register_table(name, Arc::new(table))
+            .map_err(|e| self.error(format!("registering table {name:?}: {e}")))?;
+        Ok(self)
+    }
+
+    /// Runs `query`; its result as a stream of batches.
+    pub async fn stream(&self, query: &str) -> Result<BatchStream> {
+        let frame = self.ctx.sql(query).await.map_err(|e| self.error(e))?;
+        let stream = frame.execute_stream().await.map_err(|e| self.error(e))?;
+        let schema = stream.schema();
+        let context = self.context.clone();
+        Ok(BatchStream::new(
+            schema,
+            stream.map(move |batch| {
+                batch.map_err(|e| Error::Sql {
+                    context: context.clone(),
+                    message: e.to_string(),
+                })
+            }),
+        ))
+    }
+
+    /// Runs `query`; its whole result.
+    pub async fn collect(&self, query: &str) -> Result<Batches> {
+        Batches::collect(self.stream(query).await?).await
+    }
+}
+
+/// A [`BatchStream`] as a DataFusion partition, readable once.
+struct OnceStream {
+    name: String,
+    schema: SchemaRef,
+    stream: Mutex<Option<BatchStream>>,
+}
+
+impl std::fmt::Debug for OnceStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnceStream")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl PartitionStream for OnceStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let taken = self.stream.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let stream: futures::stream::BoxStream<'static, datafusion::error::Result<_>> = match taken
+        {
+            Some(stream) => stream
+                .map(|batch| batch.map_err(|e| DataFusionError::External(Box::new(e))))
+                .boxed(),
+            None => {
+                let name = self.name.clone();
+                futures::stream::once(async move {
+                    Err(DataFusionError::Execution(format!(
+                        "the stream of table {name:?} was read already"
+                    )))
+                })
+                .boxed()
+            }
+        };
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dag::{Dag, Step, StepContext, StepInputs};
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+    use std::time::Duration;
+
+    fn orders() -> Batches {
+        Batches::from_batch(
+            RecordBatch::try_from_iter([
+                (
+                    "id",
+                    Arc::new(Int64Array::from(vec![1, 2, 3, 4])) as ArrayRef,
+                ),
+                (
+                    "city",
+                    Arc::new(StringArray::from(vec!["Oslo", "Lima", "Oslo", "Rome"])) as ArrayRef,
+                ),
+                (
+                    "amount",
+                    Arc::new(Float64Array::from(vec![10.0, 5.5, 2.5, 1.0])) as ArrayRef,
+                ),
+            ])
+            .unwrap(),
+        )
+    }
+
+    fn text(table: &Batches) -> String {
+        arrow::util::pretty::pretty_format_batches(table.batches())
+            .unwrap()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn a_query_over_tables_in_memory() {
+        let totals = Sql::new()
+            .table("orders", &orders())
+            .unwrap()
+            .collect("SELECT city, sum(amount) AS total FROM orders WHERE id < 4 GROUP BY city ORDER BY city")
+            .await
+            .unwrap();
+        assert_eq!(
+            text(&totals),
+            "+------+-------+\n| city | total |\n+------+-------+\n| Lima | 5.5   |\n| Oslo | 12.5  |\n+------+-------+"
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_say_where_the_query_ran_and_where_it_is_wrong() {
+        let sql = Sql::named("step \"revenue\"")
+            .table("orders", &orders())
+            .unwrap();
+        let err = sql
+            .collect("SELEC city FROM orders")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("step \"revenue\": SQL: "), "{err}");
+        assert!(
+            err.contains("SELEC") && err.contains("Line: 1, Column: 1"),
+            "{err}"
+        );
+        let err = sql
+            .collect("SELECT town FROM orders")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("town"), "{err}");
+        let err = sql
+            .collect("SELECT * FROM customers")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("customers") && err.contains("not found"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn row_wise_queries_stream_and_a_stream_table_is_read_once() {
+        // The source sends one batch of 10,000 rows, then waits until the
+        // test has seen a result: a query that did not stream would wait for
+        // ever. (A filter holds at most one batch, 8,192 rows, before
+        // passing it on.)
+        let n = 10_000;
+        let batch = RecordBatch::try_from_iter([
+            (
+                "id",
+                Arc::new(Int64Array::from_iter_values(0..n)) as ArrayRef,
+            ),
+            (
+                "amount",
+                Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64))) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let (seen_tx, seen_rx) = tokio::sync::oneshot::channel::<()>();
+        let source = BatchStream::from_async(batch.schema(), 1, move |tx| async move {
+            tx.send(batch.clone()).await;
+            let _ = seen_rx.await;
+            tx.send(batch).await;
+            Ok(())
+        });
+        let sql = Sql::named("table \"orders\"")
+            .stream_table("orders", source)
+            .unwrap();
+        let mut out = sql
+            .stream("SELECT id, amount * 2 AS doubled FROM orders WHERE amount >= 0")
+            .await
+            .unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(10), out.next_batch())
+            .await
+            .expect("the first result arrives while the source still waits")
+            .unwrap()
+            .unwrap();
+        assert!(first.num_rows() > 0);
+        seen_tx.send(()).unwrap();
+        let rest = Batches::collect(out).await.unwrap();
+        assert_eq!(first.num_rows() + rest.num_rows(), 2 * n as usize);
+
+        let err = sql
+            .collect("SELECT * FROM orders")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the stream of table \"orders\" was read already"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_step_queries_its_inputs_by_the_names_of_their_steps() {
+        let cities = Batches::from_batch(
+            RecordBatch::try_from_iter([
+                (
+                    "city",
+                    Arc::new(StringArray::from(vec!["Oslo", "Lima"])) as ArrayRef,
+                ),
+                (
+                    "country",
+                    Arc::new(StringArray::from(vec!["NO", "PE"])) as ArrayRef,
+                ),
+            ])
+            .unwrap(),
+        );
+        let dag = Dag::builder("sql")
+            .step(Step::new("orders", |_: StepContext, _: StepInputs| async {
+                Ok::<_, Error>(orders())
+            }))
+            .step(Step::new("cities", move |_: StepContext, _: StepInputs| {
+                let cities = cities.clone();
+                async move { Ok::<_, Error>(cities) }
+            }))
+            .step(Step::new("label", |_: StepContext, _: StepInputs| async {
+                Ok::<_, Error>(7_u8)
+            }))
+            .step(
+                Step::new("by_country", |cx: StepContext, _: StepInputs| async move {
+                    cx.sql(
+                        "SELECT c.country, sum(o.amount) AS total
+                         FROM orders o JOIN cities c ON o.city = c.city
+                         GROUP BY c.country ORDER BY c.country",
+                    )
+                    .await
+                })
+                .inputs(["orders", "cities", "label"]),
+            )
+            .step(
+                Step::new("broken", |cx: StepContext, _: StepInputs| async move {
+                    // `label` is not a table: it is not registered.
+                    cx.sql("SELECT * FROM label").await
+                })
+                .inputs(["label"]),
+            )
+            .build()
+            .unwrap();
+        let report = dag.run().await;
+        let by_country = report.output::<Batches>("by_country").unwrap();
+        assert_eq!(
+            text(by_country),
+            "+---------+-------+\n| country | total |\n+---------+-------+\n| NO      | 12.5  |\n| PE      | 5.5   |\n+---------+-------+"
+        );
+        let error = report.step("broken").unwrap().error.clone().unwrap();
+        assert!(
+            error.starts_with("step \"broken\": SQL: ") && error.contains("label"),
+            "{error}"
+        );
+    }
+}
