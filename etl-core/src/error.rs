@@ -210,6 +210,15 @@ pub enum Error {
         report: Box<crate::RunReport>,
     },
 
+    /// A table's transform between extract and load failed.
+    #[error("table {table:?}: the transform failed: {message}")]
+    Transform {
+        /// The table.
+        table: String,
+        /// The transform's error.
+        message: String,
+    },
+
     /// A SQL query failed: a syntax error (with its line and column), an
     /// unknown table or column, a type mismatch, or a failure as it ran.
     #[error("{context}: SQL: {message}")]

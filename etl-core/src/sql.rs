@@ -36,12 +36,13 @@ use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
 use datafusion::catalog::streaming::StreamingTable;
+use datafusion::common::TableReference;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt as _;
 
 use crate::{BatchStream, Batches, Error, Result};
@@ -76,8 +77,12 @@ impl Sql {
     /// A session whose errors say they come from `context`
     /// (`step "revenue"`).
     pub fn named(context: impl Into<String>) -> Sql {
+        // No round-robin repartitioning: a query that filters and projects
+        // one table keeps its rows in their order (the order they load in),
+        // and an aggregation still runs its final phase in parallel.
+        let config = SessionConfig::new().with_round_robin_repartition(false);
         Sql {
-            ctx: SessionContext::new(),
+            ctx: SessionContext::new_with_config(config),
             context: context.into(),
         }
     }
@@ -89,7 +94,9 @@ impl Sql {
         }
     }
 
-    /// Adds `table` under `name`. Its batches are shared, not copied.
+    /// Adds `table` under `name`, exactly as written: a query names a table
+    /// that is not all lower case in double quotes (`SELECT * FROM "Orders"`).
+    /// Its batches are shared, not copied.
     pub fn table(self, name: &str, table: &Batches) -> Result<Sql> {
         self.table_of(name, table.schema().clone(), table.batches().to_vec())
     }
@@ -102,14 +109,15 @@ impl Sql {
     ) -> Result<Sql> {
         let table = MemTable::try_new(schema, vec![batches]).map_err(|e| self.error(e))?;
         self.ctx
-            .register_table(name, Arc::new(table))
+            .register_table(TableReference::bare(name), Arc::new(table))
             .map_err(|e| self.error(format!("registering table {name:?}: {e}")))?;
         Ok(self)
     }
 
-    /// Adds `stream` under `name`, read as the query runs: a query that
-    /// only filters and projects streams it through, holding at most one
-    /// output batch (8,192 rows) before passing it on; one that aggregates or
+    /// Adds `stream` under `name` (exactly as written, as for
+    /// [`Sql::table`]), read as the query runs: a query that only filters
+    /// and projects streams it through in order, holding at most one output
+    /// batch (8,192 rows) before passing it on; one that aggregates or
     /// sorts holds what it must. The stream can be read
     /// once: a second query over it is an error.
     pub fn stream_table(self, name: &str, stream: BatchStream) -> Result<Sql> {
@@ -121,7 +129,7 @@ impl Sql {
         });
         let table = StreamingTable::try_new(schema, vec![partition]).map_err(|e| self.error(e))?;
         self.ctx
-            .register_table(name, Arc::new(table))
+            .register_table(TableReference::bare(name), Arc::new(table))
             .map_err(|e| self.error(format!("registering table {name:?}: {e}")))?;
         Ok(self)
     }
@@ -267,6 +275,66 @@ mod tests {
             err.contains("customers") && err.contains("not found"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn tables_are_named_exactly_as_given() {
+        let sql = Sql::new()
+            .table("Order lines", &orders())
+            .unwrap()
+            .table("orders", &orders())
+            .unwrap();
+        let quoted = sql
+            .collect(r#"SELECT count(*) AS n FROM "Order lines""#)
+            .await
+            .unwrap();
+        assert_eq!(quoted.num_rows(), 1);
+        sql.collect("SELECT * FROM Orders").await.unwrap();
+        let err = sql
+            .collect(r#"SELECT * FROM "Orders""#)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Orders") && err.contains("not found"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_row_wise_query_keeps_the_order_of_its_rows() {
+        // Many small batches, as an extractor sends them: nothing shuffles
+        // them across threads.
+        let batches: Vec<RecordBatch> = (0..200_i64)
+            .map(|b| {
+                RecordBatch::try_from_iter([(
+                    "id",
+                    Arc::new(Int64Array::from_iter_values(b * 10..b * 10 + 10)) as ArrayRef,
+                )])
+                .unwrap()
+            })
+            .collect();
+        let schema = batches[0].schema();
+        let source = BatchStream::from_async(schema, 4, move |tx| async move {
+            for batch in batches {
+                tx.send(batch).await;
+            }
+            Ok(())
+        });
+        let out = Sql::new()
+            .stream_table("ids", source)
+            .unwrap()
+            .stream("SELECT id * 2 AS doubled FROM ids WHERE id % 3 <> 0")
+            .await
+            .unwrap();
+        let out = Batches::collect(out).await.unwrap();
+        let got: Vec<i64> = out
+            .batches()
+            .iter()
+            .flat_map(|b| {
+                let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                ids.values().to_vec()
+            })
+            .collect();
+        let expected: Vec<i64> = (0..2000).filter(|i| i % 3 != 0).map(|i| i * 2).collect();
+        assert_eq!(got, expected);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

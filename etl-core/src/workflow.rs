@@ -45,6 +45,27 @@ pub struct ETLWorkflow<E, W> {
     batch_size: usize,
     mode: Option<WriteMode>,
     progress: Option<ProgressFn>,
+    /// Per table, in the order given.
+    transforms: Vec<(String, Transform)>,
+}
+
+/// A Polars transform of a whole table.
+#[cfg(feature = "polars")]
+type FrameFn = Arc<
+    dyn Fn(
+            polars::prelude::DataFrame,
+        ) -> std::result::Result<polars::prelude::DataFrame, crate::BoxError>
+        + Send
+        + Sync,
+>;
+
+/// What happens to a table between extract and load.
+#[derive(Clone)]
+enum Transform {
+    #[cfg(feature = "polars")]
+    Polars(FrameFn),
+    #[cfg(feature = "datafusion")]
+    Sql(String),
 }
 
 type ProgressFn = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
@@ -59,6 +80,10 @@ impl<E: fmt::Debug, W: fmt::Debug> fmt::Debug for ETLWorkflow<E, W> {
             .field("batch_size", &self.batch_size)
             .field("mode", &self.mode)
             .field("progress", &self.progress.is_some())
+            .field(
+                "transforms",
+                &self.transforms.iter().map(|(t, _)| t).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -103,7 +128,42 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
             batch_size: crate::DEFAULT_BATCH_SIZE,
             mode: None,
             progress: None,
+            transforms: Vec::new(),
         }
+    }
+
+    /// Transforms table `table` with Polars between extract and load: `f`
+    /// gets the whole table as a `DataFrame` (the columns cross without a
+    /// copy, see [`crate::frames`]) and returns the frame to load. It runs on
+    /// the blocking pool. The table is held in memory for it: for a table too
+    /// big for that, use [`ETLWorkflow::transform_sql`]. An error in `f`
+    /// fails the table (its old rows stay), naming it. Several transforms of
+    /// one table run in the order given.
+    #[cfg(feature = "polars")]
+    pub fn transform<F, Err>(mut self, table: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(polars::prelude::DataFrame) -> std::result::Result<polars::prelude::DataFrame, Err>
+            + Send
+            + Sync
+            + 'static,
+        Err: Into<crate::BoxError>,
+    {
+        let f: FrameFn = Arc::new(move |df| f(df).map_err(Into::into));
+        self.transforms.push((table.into(), Transform::Polars(f)));
+        self
+    }
+
+    /// Transforms table `table` with a DataFusion SQL query between extract
+    /// and load; the query reads the table under its own name (quote names
+    /// that are not lower case: `SELECT * FROM "Orders"`). A query that
+    /// filters and computes row by row streams the table through; one that
+    /// aggregates or sorts holds what it must. A bad query fails the table
+    /// (its old rows stay) with DataFusion's message.
+    #[cfg(feature = "datafusion")]
+    pub fn transform_sql(mut self, table: impl Into<String>, query: impl Into<String>) -> Self {
+        self.transforms
+            .push((table.into(), Transform::Sql(query.into())));
+        self
     }
 
     /// Calls `progress` as tables start, stream rows and finish: for a
@@ -173,6 +233,18 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
                 None => spec,
             })
             .collect();
+        // A transform of a table that is not loaded is a mistake: say so
+        // before any data moves.
+        if let Some((table, _)) = self
+            .transforms
+            .iter()
+            .find(|(table, _)| !specs.iter().any(|s| s.name() == table))
+        {
+            return Err(Error::UnknownTable {
+                table: table.clone(),
+                offered: specs.iter().map(|s| s.name().to_owned()).collect(),
+            });
+        }
         self.tell(Progress::Planned { tables: &specs });
         let source = self.extractor.source();
         let mut report = LoadReport::default();
@@ -206,6 +278,7 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
                         });
                     });
                 }
+                let (spec, stream) = self.transformed(&spec, stream).await?;
                 self.warehouse.write(&spec, stream, &write_options).await
             }
             .await;
@@ -246,6 +319,70 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
                 report: Box::new(report),
             })
         }
+    }
+
+    #[cfg(not(any(feature = "polars", feature = "datafusion")))]
+    async fn transformed(
+        &self,
+        spec: &TableSpec,
+        stream: crate::BatchStream,
+    ) -> Result<(TableSpec, crate::BatchStream)> {
+        // Without Polars or DataFusion there is no transform to add.
+        debug_assert!(self.transforms.is_empty());
+        Ok((spec.clone(), stream))
+    }
+
+    /// The table's stream through its transforms, and its spec with the
+    /// schema they produce (its primary key must still be there).
+    #[cfg(any(feature = "polars", feature = "datafusion"))]
+    async fn transformed(
+        &self,
+        spec: &TableSpec,
+        stream: crate::BatchStream,
+    ) -> Result<(TableSpec, crate::BatchStream)> {
+        let mut spec = spec.clone();
+        let mut stream = stream;
+        // The extractor reports into these as it reads (its cursor, its
+        // invalid values): the stream the warehouse gets must still carry them.
+        let notes = stream.notes().clone();
+        for (table, transform) in &self.transforms {
+            if table != spec.name() {
+                continue;
+            }
+            stream = match transform {
+                #[cfg(feature = "polars")]
+                Transform::Polars(f) => {
+                    let batches = crate::Batches::collect(stream).await?;
+                    let (f, table) = (f.clone(), spec.name().to_owned());
+                    let failed = move |message: String| Error::Transform {
+                        table: table.clone(),
+                        message,
+                    };
+                    let on_pool = failed.clone();
+                    let transformed = tokio::task::spawn_blocking(move || {
+                        let frame = crate::frames::to_frame(&batches)
+                            .map_err(|e| on_pool(e.to_string()))?;
+                        let frame = f(frame).map_err(|e| on_pool(crate::dag::error_chain(&*e)))?;
+                        crate::frames::from_frame(&frame).map_err(|e| on_pool(e.to_string()))
+                    })
+                    .await
+                    .map_err(|e| failed(e.to_string()))??;
+                    transformed.to_stream()
+                }
+                #[cfg(feature = "datafusion")]
+                Transform::Sql(query) => {
+                    let sql = crate::sql::Sql::named(format!("table {:?}", spec.name()))
+                        .stream_table(spec.name(), stream)?;
+                    sql.stream(query).await?
+                }
+            }
+            .with_notes(notes.clone());
+            spec = spec.with_schema(stream.schema().clone());
+        }
+        if !self.transforms.is_empty() {
+            spec.validate()?;
+        }
+        Ok((spec, stream))
     }
 
     fn tell(&self, event: Progress<'_>) {

@@ -12,7 +12,7 @@ use etl::{
 };
 use etl_airtable_server::{AirtableServer, Base, FailPage, Faults, ServerOptions};
 
-async fn server() -> AirtableServer {
+pub(crate) async fn server() -> AirtableServer {
     AirtableServer::start_with(
         Base::sample(),
         ServerOptions::default().with_rate_limit(None),
@@ -165,7 +165,7 @@ async fn a_failed_page_leaves_the_sqlite_table_untouched() {
     .await;
 }
 
-fn incremental(server: &AirtableServer) -> AirtableExtractor {
+pub(crate) fn incremental(server: &AirtableServer) -> AirtableExtractor {
     AirtableExtractor::new(
         AirtableConfig::new(server.token(), server.base_id())
             .with_api_url(server.url())

@@ -7,6 +7,8 @@ mod daily_metrics;
 #[cfg(feature = "polars")]
 mod frames;
 mod scheduled_sync;
+#[cfg(any(feature = "polars", feature = "datafusion"))]
+mod transforms;
 mod workflow;
 
 // The example itself, so that its test runs exactly what `cargo run

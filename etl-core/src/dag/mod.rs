@@ -59,7 +59,7 @@ use std::time::Duration;
 pub(crate) use graph::topological_order;
 pub use persist::{ArrowData, Codec};
 pub use report::{RunReport, StepReport, StepStatus};
-#[cfg_attr(not(feature = "cli"), allow(unused_imports))]
+#[cfg_attr(not(any(feature = "cli", feature = "polars")), allow(unused_imports))]
 pub(crate) use run::error_chain;
 pub use run::{Runner, StepEvent, new_run_id};
 pub use syntax::{Backoff, CivilTime, Cron, format_duration, parse_duration};
