@@ -1,24 +1,32 @@
 //! A typed workflow of steps: revenue per day and country, from two sources
-//! read at the same time, loaded into DuckDB.
+//! read at the same time, reshaped with Arrow, Polars and SQL, loaded into
+//! DuckDB.
 //!
 //! ```text
-//! cargo run --example daily_metrics              # writes ./daily_metrics.duckdb
-//! cargo run --example daily_metrics -- out.duckdb
+//! cargo run --example daily_metrics --features polars,datafusion   # writes ./daily_metrics.duckdb
+//! cargo run --example daily_metrics --features polars,datafusion -- out.duckdb
 //! ```
 //!
 //! ```text
-//! orders (files) ──┐
-//!                  ├─> daily_revenue (transform) ──> load (DuckDB)
-//! customers (HTTP)─┘
+//! orders (files) ───┬─> daily_revenue (Arrow) ─┬─> by_country (Polars) ─┐
+//!                   │                          └────────────────────────┤
+//! customers (HTTP) ─┴─> top_customers (SQL) ────────────────────────────┴─> load (DuckDB)
 //! ```
 //!
 //! `orders` reads `examples/data/orders.jsonl`; `customers` reads the CRM's
 //! REST API, which the example serves itself on 127.0.0.1 so that it needs no
-//! network. The two extract steps run at the same time; `daily_revenue` starts
-//! when both have succeeded and receives their outputs by reference, typed:
-//! change a parameter's type and rustc points at it. Then `load` writes the
-//! result into DuckDB in one transaction, and the example prints the
-//! `RunReport` and the table.
+//! network. The two extract steps run at the same time; the steps after them
+//! start when their inputs have succeeded and receive them by reference,
+//! typed: change a parameter's type and rustc points at it.
+//!
+//! - `daily_revenue` groups orders by day and country by hand, in Arrow.
+//! - `by_country` takes that table into Polars (the columns are shared, not
+//!   copied) and returns a `DataFrame`.
+//! - `top_customers` joins the two extracts in SQL (DataFusion): each input
+//!   is a table named after its step.
+//!
+//! Then `load` writes the three tables into DuckDB, each in its own
+//! transaction, and the example prints the `RunReport` and the tables.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,9 +40,10 @@ use etl::arrow::array::{
 use etl::arrow::compute::cast;
 use etl::arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type, TimeUnit};
 use etl::extractors::http::Resource;
+use etl::polars::prelude::{DataFrame, IntoLazy as _, SortMultipleOptions, col};
 use etl::{
     Batches, DuckDbWarehouse, FilesExtractor, HttpConfig, HttpExtractor, StepContext, TableSpec,
-    Warehouse, Workflow as _, WriteOptions, WriteSummary, workflow,
+    Warehouse, Workflow as _, WriteMode, WriteOptions, WriteSummary, workflow,
 };
 use serde_json::json;
 
@@ -61,9 +70,9 @@ impl DailyMetrics {
         })
     }
 
-    /// The loaded table, as the warehouse holds it.
-    pub(crate) async fn loaded(&self) -> etl::Result<Vec<RecordBatch>> {
-        self.warehouse.read_table("daily_revenue").await
+    /// A loaded table, as the warehouse holds it.
+    pub(crate) async fn loaded(&self, table: &str) -> etl::Result<Vec<RecordBatch>> {
+        self.warehouse.read_table(table).await
     }
 }
 
@@ -95,14 +104,68 @@ impl DailyMetrics {
         daily_revenue(orders, customers)
     }
 
-    /// Replaces `daily_revenue` in DuckDB, in one transaction.
+    /// Per country over all days, in Polars: the table crosses into a
+    /// `DataFrame` without a copy, and the step returns the frame (its rows
+    /// count in the run report).
     #[step]
-    async fn load(&self, daily_revenue: &Batches) -> etl::Result<WriteSummary> {
+    async fn by_country(&self, daily_revenue: &Batches) -> anyhow::Result<DataFrame> {
+        let frame = daily_revenue
+            .to_polars()?
+            .lazy()
+            .group_by([col("country")])
+            .agg([col("orders").sum(), col("revenue").sum()])
+            .with_column((col("revenue") / col("orders")).alias("per_order"))
+            .sort(
+                ["revenue", "country"],
+                SortMultipleOptions::default().with_order_descending_multi([true, false]),
+            )
+            .collect()?;
+        Ok(frame)
+    }
+
+    /// The customers who spent most, in SQL over the two extracts: each is a
+    /// table named after its step. The inputs are not used by name, hence
+    /// the underscores; they still say what this step reads, and when it runs.
+    #[step]
+    async fn top_customers(
+        &self,
+        cx: &StepContext,
+        _orders: &Batches,
+        _customers: &Batches,
+    ) -> etl::Result<Batches> {
+        cx.sql(
+            "SELECT c.name, count(*) AS orders, sum(o.total) AS spent
+             FROM orders o JOIN customers c ON o.customer_id = c.id
+             GROUP BY c.name
+             ORDER BY spent DESC, c.name",
+        )
+        .await
+    }
+
+    /// Replaces the three tables in DuckDB, each in one transaction.
+    #[step]
+    async fn load(
+        &self,
+        daily_revenue: &Batches,
+        by_country: &DataFrame,
+        top_customers: &Batches,
+    ) -> etl::Result<Vec<WriteSummary>> {
         let spec = TableSpec::new("daily_revenue", daily_revenue.schema().clone())
             .with_primary_key(["day", "country"]);
-        self.warehouse
+        let daily = self
+            .warehouse
             .write(&spec, daily_revenue.to_stream(), &WriteOptions::default())
-            .await
+            .await?;
+        let countries = self
+            .warehouse
+            .write_frame("by_country", by_country, WriteMode::Replace)
+            .await?;
+        let spec = TableSpec::new("top_customers", top_customers.schema().clone());
+        let customers = self
+            .warehouse
+            .write(&spec, top_customers.to_stream(), &WriteOptions::default())
+            .await?;
+        Ok(vec![daily, countries, customers])
     }
 }
 
@@ -238,11 +301,13 @@ async fn main() -> anyhow::Result<()> {
     // A failed run is an error naming each step that did not succeed.
     report.into_result()?;
 
-    let table = metrics.loaded().await?;
-    println!(
-        "daily_revenue in {}:\n{}",
-        target.display(),
-        etl::arrow::util::pretty::pretty_format_batches(&table)?
-    );
+    for table in ["daily_revenue", "by_country", "top_customers"] {
+        let batches = metrics.loaded(table).await?;
+        println!(
+            "{table} in {}:\n{}\n",
+            target.display(),
+            etl::arrow::util::pretty::pretty_format_batches(&batches)?
+        );
+    }
     Ok(())
 }

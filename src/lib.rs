@@ -180,7 +180,11 @@ pub use etl_warehouses::SqliteWarehouse;
 ///   returns `Result<T, _>`: it receives that step's output, and the step
 ///   runs after it. The type is checked by rustc at the parameter: a step
 ///   declaring `users: &Vec<u8>` where `users` returns `Batches` does not compile.
-/// - `&StepContext`: the run id, the attempt, a tracing span, the cancellation token.
+///   A leading underscore (`_users: &Batches`) names the same step, for an
+///   input the body does not use by name, as in a step that queries its
+///   inputs with SQL (`cx.sql("SELECT … FROM users")`, feature `datafusion`).
+/// - `&StepContext`: the run id, the attempt, a tracing span, the cancellation
+///   token, and (feature `datafusion`) SQL over the step's inputs.
 ///
 /// It returns a `Result` whose error is anything that converts into a boxed
 /// error (`etl::Error`, `anyhow::Error`, `String`). Other methods of the block

@@ -80,7 +80,14 @@ pub(crate) fn check(args: &WorkflowArgs, steps: &[StepDef], errors: &mut Errors)
             let mut seen = Vec::new();
             step.dependencies()
                 .map(|ident| {
-                    let found = by_method.get(&ident.to_string()).copied();
+                    // `_orders` names `orders` too: the underscore keeps
+                    // rustc quiet about an input the body does not use (a
+                    // step reading its inputs through `cx.sql`).
+                    let name = ident.to_string();
+                    let found = by_method
+                        .get(&name)
+                        .or_else(|| by_method.get(name.strip_prefix('_')?))
+                        .copied();
                     match found {
                         None => errors.push(syn::Error::new(
                             ident.span(),
@@ -178,6 +185,28 @@ mod tests {
                 "unknown step `b2`; the steps of this workflow are `a`, `b`, `c`, `d`",
                 "dependency cycle: a -> b -> c -> a",
             ]
+        );
+    }
+
+    #[test]
+    fn a_leading_underscore_names_the_same_step() {
+        let mut item: ItemImpl = parse_quote! {
+            impl W {
+                #[step] async fn a(&self) -> Result<u8> { Ok(Default::default()) }
+                #[step] async fn _b(&self) -> Result<u8> { Ok(Default::default()) }
+                #[step] async fn c(&self, _a: &u8, _b: &u8, __a: &u8) -> Result<u8> { Ok(Default::default()) }
+            }
+        };
+        let mut errors = Errors::default();
+        let args = WorkflowArgs::parse(quote::quote!(), &mut errors);
+        let steps = crate::parse::steps(&mut item, &mut errors);
+        let graph = check(&args, &steps, &mut errors);
+        // `_a` is `a`, `_b` is the step `_b` itself (an exact name first),
+        // and only one underscore goes: `__a` is `_a`, which is no step.
+        assert_eq!(graph.deps[2], [Some(0), Some(1), None]);
+        assert_eq!(
+            errors.messages(),
+            ["unknown step `__a`; the steps of this workflow are `a`, `_b`, `c`"]
         );
     }
 

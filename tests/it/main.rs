@@ -3,6 +3,7 @@
 //! them.
 
 mod airtable;
+#[cfg(all(feature = "polars", feature = "datafusion"))]
 mod daily_metrics;
 #[cfg(feature = "polars")]
 mod frames;
@@ -13,6 +14,7 @@ mod workflow;
 
 // The example itself, so that its test runs exactly what `cargo run
 // --example daily_metrics` runs; its `main` is not called here.
+#[cfg(all(feature = "polars", feature = "datafusion"))]
 #[allow(dead_code)]
 #[path = "../../examples/daily_metrics.rs"]
 mod daily_metrics_example;
