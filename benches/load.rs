@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
@@ -20,72 +20,19 @@ use etl::arrow::array::{
     Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use etl::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use etl::arrow::datatypes::{DataType, SchemaRef};
 use etl::{BatchStream, DuckDbWarehouse, SqliteWarehouse, TableSpec, Warehouse, WriteOptions};
 
-const ROWS: usize = 1_000_000;
-const BATCH: usize = etl::DEFAULT_BATCH_SIZE;
+#[path = "common/orders.rs"]
+mod orders;
+use orders::ROWS;
 
 fn schema() -> SchemaRef {
-    let ts = DataType::Timestamp(TimeUnit::Microsecond, None);
-    Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("customer_id", DataType::Int64, true),
-        Field::new("quantity", DataType::Int32, true),
-        Field::new("price", DataType::Float64, true),
-        Field::new("discount", DataType::Float64, true),
-        Field::new("weight", DataType::Float64, true),
-        Field::new("product", DataType::Utf8, true),
-        Field::new("category", DataType::Utf8, true),
-        Field::new("ordered_at", ts.clone(), true),
-        Field::new("shipped_at", ts, true),
-    ]))
+    orders::schema(&DataType::Utf8)
 }
 
 fn batches() -> Vec<RecordBatch> {
-    let schema = schema();
-    const CATEGORIES: [&str; 5] = ["books", "garden", "kitchen", "toys", "tools"];
-    (0..ROWS)
-        .step_by(BATCH)
-        .map(|start| {
-            let ids: Vec<i64> = (start as i64..(start + BATCH).min(ROWS) as i64).collect();
-            let base = 1_700_000_000_000_000_i64;
-            RecordBatch::try_new(
-                schema.clone(),
-                vec![
-                    Arc::new(Int64Array::from(ids.clone())),
-                    Arc::new(Int64Array::from_iter_values(ids.iter().map(|i| i % 50_000))),
-                    Arc::new(Int32Array::from_iter_values(
-                        ids.iter().map(|i| (i % 7) as i32 + 1),
-                    )),
-                    Arc::new(Float64Array::from_iter_values(
-                        ids.iter().map(|i| (i % 1000) as f64 * 0.25),
-                    )),
-                    Arc::new(Float64Array::from_iter_values(
-                        ids.iter().map(|i| (i % 5) as f64 / 10.0),
-                    )),
-                    Arc::new(Float64Array::from_iter_values(
-                        ids.iter().map(|i| 0.5 + (i % 300) as f64),
-                    )),
-                    Arc::new(StringArray::from_iter_values(
-                        ids.iter().map(|i| format!("product-{:06}", i % 100_000)),
-                    )),
-                    Arc::new(StringArray::from_iter_values(
-                        ids.iter().map(|i| CATEGORIES[*i as usize % 5]),
-                    )),
-                    Arc::new(TimestampMicrosecondArray::from_iter_values(
-                        ids.iter().map(|i| base + i * 1_000_000),
-                    )),
-                    Arc::new(TimestampMicrosecondArray::from(
-                        ids.iter()
-                            .map(|i| (i % 10 != 0).then_some(base + i * 1_000_000 + 86_400_000_000))
-                            .collect::<Vec<_>>(),
-                    )),
-                ],
-            )
-            .expect("a valid batch")
-        })
-        .collect()
+    orders::batches(&DataType::Utf8)
 }
 
 /// Median seconds per load of each measured path, filled as criterion runs.

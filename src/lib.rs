@@ -62,8 +62,20 @@
 //! `euros` and `rate` run at the same time; `total` starts when both have
 //! succeeded. Workflows known only at run time are built with
 //! [`Dag::builder`], which makes the same checks. `cargo run --example
-//! daily_metrics` runs a whole one: two extracts in parallel, a transform, a
-//! load into DuckDB.
+//! daily_metrics --features polars,datafusion` runs a whole one: two
+//! extracts in parallel, transforms in Arrow, Polars and SQL, a load into
+//! DuckDB.
+//!
+//! ## Transforms
+//!
+//! With feature `polars`, batches cross into a Polars `DataFrame` and back
+//! without copying (`etl::frames`, `Batches::to_polars`), steps take and
+//! return `DataFrame` and `LazyFrame`, and warehouses load frames
+//! (`Warehouse::write_frame`). With feature `datafusion`, a step runs SQL
+//! over its inputs, each a table named after its step (`cx.sql(...)`,
+//! `etl::sql`). Between extract and load, `ETLWorkflow::transform(table,
+//! |df| ...)` and `ETLWorkflow::transform_sql(table, "SELECT ...")` reshape
+//! a table; row-wise SQL streams.
 //!
 //! ## Scheduled binaries
 //!
@@ -83,6 +95,8 @@
 //! | `duckdb` | [`DuckDbWarehouse`], DuckDB compiled in | yes |
 //! | `cli` | [`main!`]: a command line for a workflow (run, resume, history, schedule, export to Airflow); brings `state` | yes |
 //! | `state` | [`state`]: every run and step recorded in SQLite | with `cli` |
+//! | `polars` | `etl::frames`, `etl::polars`: batches to frames and back without copying; steps speaking Polars; `ETLWorkflow::transform` | no |
+//! | `datafusion` | `etl::sql`, `etl::datafusion`, `StepContext::sql`: SQL over steps' outputs; `ETLWorkflow::transform_sql` | no |
 //! | `conformance` | [`conformance`]: the suite every warehouse passes, for yours | no |
 //!
 //! The Arrow version every part uses is re-exported as [`arrow`]; build your
