@@ -5,7 +5,7 @@
 //! other's alive. Strings stay `Utf8View` (Polars' own string layout,
 //! `CompatLevel::newest()`), so a `Utf8View` column crosses both ways without
 //! a copy, like every fixed-width column. Polars is re-exported as
-//! [`polars`](crate::polars): use it, so the versions match.
+//! [`polars`]: use it, so the versions match.
 //!
 //! ```
 //! use etl_core::Batches;
