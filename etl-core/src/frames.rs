@@ -122,67 +122,80 @@ fn unsupported(data_type: &DataType) -> Option<String> {
     }
 }
 
-/// One Arrow array into Polars, through the C data interface: no copy.
+/// The Polars field of an Arrow one, through the C data interface: once
+/// per column, not per chunk.
+fn field_to_polars(field: &Field) -> Result<polars_arrow::datatypes::Field> {
+    let ffi_schema = FFI_ArrowSchema::try_from(field).map_err(|e| column_error(field.name(), e))?;
+    #[allow(unsafe_code)]
+    // SAFETY: arrow-rs's `FFI_ArrowSchema` and polars-arrow's `ArrowSchema`
+    // are `#[repr(C)]` declarations of the same C struct of the Arrow C data
+    // interface (same fields, same order, checked to be the same size by
+    // `transmute`). The transmute moves the struct, and with it the release
+    // callback: arrow-rs's `Drop` never runs on it, Polars' does. arrow-rs
+    // just exported it, so it is a valid C data interface struct to import.
+    let schema: polars_arrow::ffi::ArrowSchema = unsafe { std::mem::transmute(ffi_schema) };
+    #[allow(unsafe_code)]
+    // SAFETY: `schema` is a valid exported C schema (above).
+    unsafe { polars_arrow::ffi::import_field_from_c(&schema) }
+        .map_err(|e| column_error(field.name(), e))
+}
+
+/// One Arrow array of column `field` into Polars as `pl_field`'s type
+/// ([`field_to_polars`]), through the C data interface: no copy.
 fn array_to_polars(
     array: &ArrayRef,
     field: &Field,
-) -> Result<(
-    polars_arrow::datatypes::Field,
-    Box<dyn polars_arrow::array::Array>,
-)> {
+    pl_field: &polars_arrow::datatypes::Field,
+) -> Result<Box<dyn polars_arrow::array::Array>> {
     let (ffi_array, _) =
         arrow::ffi::to_ffi(&array.to_data()).map_err(|e| column_error(field.name(), e))?;
-    let ffi_schema = FFI_ArrowSchema::try_from(field).map_err(|e| column_error(field.name(), e))?;
     #[allow(unsafe_code)]
-    // SAFETY: arrow-rs's `FFI_ArrowArray`/`FFI_ArrowSchema` and polars-arrow's
-    // `ArrowArray`/`ArrowSchema` are `#[repr(C)]` declarations of the same C
-    // structs of the Arrow C data interface (same fields, same order, checked
-    // to be the same size by `transmute`). The transmutes move the structs,
-    // and with them the release callbacks: arrow-rs's `Drop` never runs on
-    // them, Polars' does once it is done. Both were just exported by arrow-rs,
-    // so they are valid C data interface structs for the imports.
+    // SAFETY: as in `field_to_polars`, for the array struct: arrow-rs's
+    // `FFI_ArrowArray` and polars-arrow's `ArrowArray` declare the same C
+    // struct, which moves with its release callback. It was just exported
+    // by arrow-rs from an array of `field`'s type, which is the type
+    // `pl_field` was imported from.
     unsafe {
-        let schema: polars_arrow::ffi::ArrowSchema = std::mem::transmute(ffi_schema);
         let array: polars_arrow::ffi::ArrowArray = std::mem::transmute(ffi_array);
-        let pl_field = polars_arrow::ffi::import_field_from_c(&schema)
-            .map_err(|e| column_error(field.name(), e))?;
-        let pl_array = polars_arrow::ffi::import_array_from_c(array, pl_field.dtype.clone())
-            .map_err(|e| column_error(field.name(), e))?;
-        Ok((pl_field, pl_array))
+        polars_arrow::ffi::import_array_from_c(array, pl_field.dtype.clone())
+            .map_err(|e| column_error(field.name(), e))
     }
 }
 
 /// One Polars array back into Arrow, through the C data interface: no copy.
+/// `schema` is its column's field, exported once ([`field_to_arrow_c`]).
 fn array_from_polars(
     array: Box<dyn polars_arrow::array::Array>,
     field: &polars_arrow::datatypes::Field,
+    schema: &FFI_ArrowSchema,
 ) -> Result<ArrayRef> {
     // Polars exports a null column with a buffer slot arrow-rs refuses; it
     // holds no data, so there is nothing to share.
     if field.dtype == polars_arrow::datatypes::ArrowDataType::Null {
         return Ok(Arc::new(arrow::array::NullArray::new(array.len())));
     }
-    let pl_schema = polars_arrow::ffi::export_field_to_c(field);
     let pl_array = polars_arrow::ffi::export_array_to_c(array);
     #[allow(unsafe_code)]
-    // SAFETY: as in `array_to_polars`, the other way: the structs were just
-    // exported by polars-arrow and move, release callbacks included, into
-    // arrow-rs's declarations of the same C structs.
+    // SAFETY: as in `array_to_polars`, the other way: the struct was just
+    // exported by polars-arrow and moves, release callback included, into
+    // arrow-rs's declaration of the same C struct; `schema` describes its
+    // type, exported by polars-arrow from the same field.
     let data = unsafe {
-        let schema: FFI_ArrowSchema = std::mem::transmute(pl_schema);
         let array: FFI_ArrowArray = std::mem::transmute(pl_array);
-        arrow::ffi::from_ffi(array, &schema).map_err(|e| column_error(&field.name, e))?
+        arrow::ffi::from_ffi(array, schema).map_err(|e| column_error(&field.name, e))?
     };
     Ok(make_array(data))
 }
 
-/// The Arrow field of a Polars one.
-fn field_from_polars(field: &polars_arrow::datatypes::Field) -> Result<Field> {
+/// A Polars field as arrow-rs's C schema struct, exported once per column.
+fn field_to_arrow_c(field: &polars_arrow::datatypes::Field) -> FFI_ArrowSchema {
     let pl_schema = polars_arrow::ffi::export_field_to_c(field);
     #[allow(unsafe_code)]
-    // SAFETY: as in `array_from_polars`.
-    let schema: FFI_ArrowSchema = unsafe { std::mem::transmute(pl_schema) };
-    Field::try_from(&schema).map_err(|e| column_error(&field.name, e))
+    // SAFETY: as in `array_from_polars`: the same C struct, moved with its
+    // release callback.
+    unsafe {
+        std::mem::transmute(pl_schema)
+    }
 }
 
 /// The batches as a Polars `DataFrame`, each batch a chunk of every column:
@@ -198,25 +211,20 @@ pub fn to_frame(batches: &Batches) -> Result<DataFrame> {
     }
     let mut columns = Vec::with_capacity(schema.fields().len());
     for (i, field) in schema.fields().iter().enumerate() {
-        let name = PlSmallStr::from_str(field.name());
-        let mut chunks = Vec::with_capacity(batches.batches().len());
-        let mut pl_field = None;
-        for batch in batches.batches() {
-            let (f, array) = array_to_polars(batch.column(i), field)?;
-            pl_field = Some(f);
-            chunks.push(array);
-        }
-        let series = match pl_field {
-            Some(_) => Series::from_arrow_chunks(name, chunks)
-                .map_err(|e| column_error(field.name(), e))?,
-            None => {
-                // No batch: an empty column of the type the field's would be.
-                let empty = arrow::array::new_empty_array(field.data_type());
-                let (f, array) = array_to_polars(&empty, field)?;
-                Series::from_arrow(PlSmallStr::from_str(&f.name), array)
-                    .map_err(|e| column_error(field.name(), e))?
-            }
+        let pl_field = field_to_polars(field)?;
+        let chunks = if batches.batches().is_empty() {
+            // No batch: an empty column of the field's type.
+            let empty = arrow::array::new_empty_array(field.data_type());
+            vec![array_to_polars(&empty, field, &pl_field)?]
+        } else {
+            batches
+                .batches()
+                .iter()
+                .map(|batch| array_to_polars(batch.column(i), field, &pl_field))
+                .collect::<Result<Vec<_>>>()?
         };
+        let series = Series::from_arrow_chunks(PlSmallStr::from_str(field.name()), chunks)
+            .map_err(|e| column_error(field.name(), e))?;
         columns.push(Column::from(series));
     }
     DataFrame::new(batches.num_rows(), columns)
@@ -234,9 +242,13 @@ pub fn from_frame(frame: &DataFrame) -> Result<Batches> {
     }
     let pl_schema = polars::prelude::SchemaExt::to_arrow(&**frame.schema(), CompatLevel::newest());
     let pl_fields: Vec<_> = pl_schema.iter_values().cloned().collect();
+    let c_schemas: Vec<_> = pl_fields.iter().map(field_to_arrow_c).collect();
     let fields = pl_fields
         .iter()
-        .map(field_from_polars)
+        .zip(&c_schemas)
+        .map(|(field, c_schema)| {
+            Field::try_from(c_schema).map_err(|e| column_error(&field.name, e))
+        })
         .collect::<Result<Vec<_>>>()?;
     let schema: SchemaRef = Arc::new(Schema::new(fields));
     let mut batches = Vec::new();
@@ -245,8 +257,8 @@ pub fn from_frame(frame: &DataFrame) -> Result<Batches> {
         let columns = chunk
             .into_arrays()
             .into_iter()
-            .zip(&pl_fields)
-            .map(|(array, field)| array_from_polars(array, field))
+            .zip(pl_fields.iter().zip(&c_schemas))
+            .map(|(array, (field, c_schema))| array_from_polars(array, field, c_schema))
             .collect::<Result<Vec<_>>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
         batches.push(
