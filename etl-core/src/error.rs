@@ -219,6 +219,16 @@ pub enum Error {
         message: String,
     },
 
+    /// A table could not cross between Arrow and Polars: a column of a type
+    /// Polars cannot hold (an interval, a union), or a conversion that failed.
+    #[error("Polars{}: {message}", column.as_ref().map(|c| format!(", column {c:?}")).unwrap_or_default())]
+    Polars {
+        /// The column at fault, where one is.
+        column: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+
     /// A SQL query failed: a syntax error (with its line and column), an
     /// unknown table or column, a type mismatch, or a failure as it ran.
     #[error("{context}: SQL: {message}")]

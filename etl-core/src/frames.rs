@@ -65,7 +65,10 @@ use crate::{Batches, Error, Result};
 
 /// A column Polars cannot take, or a conversion that failed, naming the column.
 fn column_error(column: &str, message: impl std::fmt::Display) -> Error {
-    Error::Config(format!("column {column:?}: {message}"))
+    Error::Polars {
+        column: Some(column.to_owned()),
+        message: message.to_string(),
+    }
 }
 
 /// Why Polars cannot hold `data_type`, if it cannot.
@@ -227,8 +230,10 @@ pub fn to_frame(batches: &Batches) -> Result<DataFrame> {
             .map_err(|e| column_error(field.name(), e))?;
         columns.push(Column::from(series));
     }
-    DataFrame::new(batches.num_rows(), columns)
-        .map_err(|e| Error::Config(format!("building a Polars frame: {e}")))
+    DataFrame::new(batches.num_rows(), columns).map_err(|e| Error::Polars {
+        column: None,
+        message: format!("building a frame: {e}"),
+    })
 }
 
 /// A Polars `DataFrame` as Arrow batches, one per chunk: nothing is copied

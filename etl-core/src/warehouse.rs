@@ -210,6 +210,15 @@ pub trait Warehouse: Send + Sync {
     /// Writes a Polars `DataFrame` into `table` with `mode`, as
     /// [`Warehouse::write`] writes batches: the frame's columns cross to
     /// Arrow without a copy ([`crate::frames::from_frame`]).
+    ///
+    /// The table gets no primary key from a frame, so [`WriteMode::Merge`]
+    /// is refused here; to merge, give the key through the stream path:
+    /// `warehouse.write(&TableSpec::new(table, batches.schema().clone())
+    /// .with_primary_key(["id"]).with_mode(WriteMode::Merge),
+    /// batches.to_stream(), &WriteOptions::default())` with
+    /// `batches = Batches::from_polars(&frame)?`.
+    ///
+    /// [`WriteMode::Merge`]: crate::WriteMode::Merge
     #[cfg(feature = "polars")]
     fn write_frame(
         &self,

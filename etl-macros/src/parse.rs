@@ -108,7 +108,7 @@ pub(crate) fn steps(item: &mut ItemImpl, errors: &mut Errors) -> Vec<StepDef> {
             "a #[workflow] impl block cannot be generic",
         ));
     }
-    if let Some((_, path, _)) = &item.trait_ {
+    if let Some((path, _)) = &item.trait_ {
         errors.push(syn::Error::new_spanned(
             path,
             "#[workflow] goes on an inherent impl block (`impl MyWorkflow { ... }`), not a trait impl",
@@ -240,7 +240,9 @@ fn step(method: &ImplItemFn, attr: &syn::Attribute, errors: &mut Errors) -> Step
     }
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
-        Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
+        Some(FnArg::Receiver(r))
+            if matches!(r.kind, syn::ReceiverKind::Reference(_, _, None))
+                && r.mutability.is_none() => {}
         Some(FnArg::Receiver(r)) => errors.push(syn::Error::new_spanned(
             r,
             "a step takes `&self`: steps run concurrently and share the workflow",

@@ -349,10 +349,16 @@ fn types_polars_cannot_hold_are_refused_naming_the_column() {
             ("bad", array),
         ])
         .unwrap();
-        let err = to_frame(&Batches::from_batch(batch))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("column \"bad\"") && err.contains(why), "{err}");
+        let err = to_frame(&Batches::from_batch(batch)).unwrap_err();
+        assert!(
+            matches!(&err, Error::Polars { column: Some(c), .. } if c == "bad"),
+            "{err:?}"
+        );
+        let err = err.to_string();
+        assert!(
+            err.starts_with("Polars, column \"bad\": ") && err.contains(why),
+            "{err}"
+        );
     }
     // Nested: the field is named too.
     let nested: ArrayRef = Arc::new(StructArray::from(vec![(
