@@ -229,13 +229,14 @@ pub enum Error {
         message: String,
     },
 
-    /// A SQL query failed: a syntax error (with its line and column), an
-    /// unknown table or column, a type mismatch, or a failure as it ran.
+    /// A SQL query failed: a syntax error, an unknown table or column (each
+    /// with its line and column in the query), a type mismatch, or a failure
+    /// as it ran.
     #[error("{context}: SQL: {message}")]
     Sql {
         /// Where it ran: `step "revenue"`, `table "orders"`.
         context: String,
-        /// DataFusion's message.
+        /// DataFusion's message for each problem, with its place in the query.
         message: String,
     },
 

@@ -29,8 +29,9 @@
 //!
 //! A query that fails (a syntax error, an unknown table or column, a type
 //! mismatch) is an [`Error::Sql`] naming where it ran (the step, or the
-//! table being transformed) with DataFusion's message, which gives the line
-//! and column of a syntax error.
+//! table being transformed) with DataFusion's message for each problem it
+//! found, and the line and column of each where DataFusion knows them (a
+//! syntax error, an unknown table or column).
 
 use std::sync::{Arc, Mutex};
 
@@ -80,18 +81,18 @@ impl Sql {
         // No round-robin repartitioning: a query that filters and projects
         // one table keeps its rows in their order (the order they load in),
         // and an aggregation still runs its final phase in parallel.
-        let config = SessionConfig::new().with_round_robin_repartition(false);
+        let mut config = SessionConfig::new().with_round_robin_repartition(false);
+        // Where in the query each name stands, so that an unknown column or
+        // table is reported with its line and column, as a syntax error is.
+        config.options_mut().sql_parser.collect_spans = true;
         Sql {
             ctx: SessionContext::new_with_config(config),
             context: context.into(),
         }
     }
 
-    fn error(&self, e: impl std::fmt::Display) -> Error {
-        Error::Sql {
-            context: self.context.clone(),
-            message: e.to_string(),
-        }
+    fn error(&self, e: &DataFusionError) -> Error {
+        sql_error(&self.context, e)
     }
 
     /// Adds `table` under `name`, exactly as written: a query names a table
@@ -107,10 +108,13 @@ impl Sql {
         schema: SchemaRef,
         batches: Vec<arrow::array::RecordBatch>,
     ) -> Result<Sql> {
-        let table = MemTable::try_new(schema, vec![batches]).map_err(|e| self.error(e))?;
+        let table = MemTable::try_new(schema, vec![batches]).map_err(|e| self.error(&e))?;
         self.ctx
             .register_table(TableReference::bare(name), Arc::new(table))
-            .map_err(|e| self.error(format!("registering table {name:?}: {e}")))?;
+            .map_err(|e| Error::Sql {
+                context: self.context.clone(),
+                message: format!("registering table {name:?}: {}", describe(&e)),
+            })?;
         Ok(self)
     }
 
@@ -127,27 +131,25 @@ impl Sql {
             schema: schema.clone(),
             stream: Mutex::new(Some(stream)),
         });
-        let table = StreamingTable::try_new(schema, vec![partition]).map_err(|e| self.error(e))?;
+        let table = StreamingTable::try_new(schema, vec![partition]).map_err(|e| self.error(&e))?;
         self.ctx
             .register_table(TableReference::bare(name), Arc::new(table))
-            .map_err(|e| self.error(format!("registering table {name:?}: {e}")))?;
+            .map_err(|e| Error::Sql {
+                context: self.context.clone(),
+                message: format!("registering table {name:?}: {}", describe(&e)),
+            })?;
         Ok(self)
     }
 
     /// Runs `query`; its result as a stream of batches.
     pub async fn stream(&self, query: &str) -> Result<BatchStream> {
-        let frame = self.ctx.sql(query).await.map_err(|e| self.error(e))?;
-        let stream = frame.execute_stream().await.map_err(|e| self.error(e))?;
+        let frame = self.ctx.sql(query).await.map_err(|e| self.error(&e))?;
+        let stream = frame.execute_stream().await.map_err(|e| self.error(&e))?;
         let schema = stream.schema();
         let context = self.context.clone();
         Ok(BatchStream::new(
             schema,
-            stream.map(move |batch| {
-                batch.map_err(|e| Error::Sql {
-                    context: context.clone(),
-                    message: e.to_string(),
-                })
-            }),
+            stream.map(move |batch| batch.map_err(|e| sql_error(&context, &e))),
         ))
     }
 
@@ -155,6 +157,39 @@ impl Sql {
     pub async fn collect(&self, query: &str) -> Result<Batches> {
         Batches::collect(self.stream(query).await?).await
     }
+}
+
+/// An [`Error::Sql`] from DataFusion's error, with every problem it
+/// collected and where each stands in the query.
+fn sql_error(context: &str, e: &DataFusionError) -> Error {
+    Error::Sql {
+        context: context.to_owned(),
+        message: describe(e),
+    }
+}
+
+/// DataFusion's message for each problem it found (it can collect several,
+/// one per bad expression, and shows only the first), each followed by its
+/// place in the query where DataFusion knows it and the message does not
+/// already say it (a syntax error's message does).
+fn describe(e: &DataFusionError) -> String {
+    e.iter()
+        .map(|e| {
+            let message = e.to_string();
+            let place = e
+                .diagnostic()
+                .and_then(|d| d.span)
+                .filter(|span| span.start.line > 0);
+            match place {
+                Some(span) if !message.contains("Line: ") => format!(
+                    "{message} (at line {}, column {})",
+                    span.start.line, span.start.column
+                ),
+                _ => message,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A [`BatchStream`] as a DataFusion partition, readable once.
@@ -260,19 +295,43 @@ mod tests {
             err.contains("SELEC") && err.contains("Line: 1, Column: 1"),
             "{err}"
         );
+        // Names that are not there: where they stand, too, and every one of
+        // them (DataFusion's own message shows the first only).
         let err = sql
-            .collect("SELECT town FROM orders")
+            .collect("SELECT town, village FROM orders")
             .await
             .unwrap_err()
             .to_string();
-        assert!(err.contains("town"), "{err}");
+        let problems: Vec<&str> = err.split("; ").collect();
+        assert_eq!(problems.len(), 2, "{err}");
+        assert!(
+            problems[0].contains("No field named town")
+                && problems[0].ends_with("(at line 1, column 8)"),
+            "{err}"
+        );
+        assert!(
+            problems[1].contains("No field named village")
+                && problems[1].ends_with("(at line 1, column 14)"),
+            "{err}"
+        );
+        let err = sql
+            .collect("SELECT city,\n       town\nFROM orders")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("town") && err.ends_with("(at line 2, column 8)"),
+            "{err}"
+        );
         let err = sql
             .collect("SELECT * FROM customers")
             .await
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("customers") && err.contains("not found"),
+            err.contains("customers")
+                && err.contains("not found")
+                && err.ends_with("(at line 1, column 15)"),
             "{err}"
         );
     }
