@@ -285,11 +285,8 @@ mod tests {
         let sql = Sql::named("step \"revenue\"")
             .table("orders", &orders())
             .unwrap();
-        let err = sql
-            .collect("SELEC city FROM orders")
-            .await
-            .unwrap_err()
-            .to_string();
+        let error = async |query: &str| sql.collect(query).await.unwrap_err().to_string();
+        let err = error("SELEC city FROM orders").await;
         assert!(err.starts_with("step \"revenue\": SQL: "), "{err}");
         assert!(
             err.contains("SELEC") && err.contains("Line: 1, Column: 1"),
@@ -297,11 +294,7 @@ mod tests {
         );
         // Names that are not there: where they stand, too, and every one of
         // them (DataFusion's own message shows the first only).
-        let err = sql
-            .collect("SELECT town, village FROM orders")
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = error("SELECT town, village FROM orders").await;
         let problems: Vec<&str> = err.split("; ").collect();
         assert_eq!(problems.len(), 2, "{err}");
         assert!(
@@ -314,20 +307,12 @@ mod tests {
                 && problems[1].ends_with("(at line 1, column 14)"),
             "{err}"
         );
-        let err = sql
-            .collect("SELECT city,\n       town\nFROM orders")
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = error("SELECT city,\n       town\nFROM orders").await;
         assert!(
             err.contains("town") && err.ends_with("(at line 2, column 8)"),
             "{err}"
         );
-        let err = sql
-            .collect("SELECT * FROM customers")
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = error("SELECT * FROM customers").await;
         assert!(
             err.contains("customers")
                 && err.contains("not found")

@@ -4,9 +4,26 @@
 
 use etl::arrow::array::{Array, RecordBatch};
 use etl::arrow::compute::concat_batches;
-use etl::{DuckDbWarehouse, ETLWorkflow, Error, FilesExtractor, SqliteWarehouse, Warehouse};
+use etl::{
+    DuckDbWarehouse, ETLWorkflow, Error, FilesExtractor, LoadReport, SqliteWarehouse, Warehouse,
+};
 
 use super::example_data;
+
+/// The example's files: orders (4 rows), customers (5).
+fn files() -> FilesExtractor {
+    FilesExtractor::open(example_data()).unwrap()
+}
+
+/// The one table a run failed on, the error it failed with, and the report
+/// of the tables that loaded; the test fails if the run failed otherwise.
+fn one_failed_table(err: &Error) -> (&str, &str, &LoadReport) {
+    let Error::TablesFailed { failed, report, .. } = err else {
+        panic!("expected TablesFailed, got {err:?}");
+    };
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    (&failed[0].0, &failed[0].1, report)
+}
 
 /// Every row of `table`, as one batch.
 async fn table<W: Warehouse>(warehouse: &W, table: &str) -> RecordBatch {
@@ -40,21 +57,18 @@ fn texts(batch: &RecordBatch, column: &str) -> Vec<String> {
 async fn a_sql_transform_reshapes_a_table_row_by_row() {
     let dir = tempfile::tempdir().unwrap();
     let warehouse = DuckDbWarehouse::open(dir.path().join("dwh.duckdb")).unwrap();
-    let report = ETLWorkflow::new(
-        FilesExtractor::open(example_data()).unwrap(),
-        warehouse.clone(),
-    )
-    .tables(["orders", "customers"])
-    // One row per batch: the query sees the table as a stream of batches.
-    .batch_size(1)
-    .transform_sql(
-        "orders",
-        "SELECT order_id, customer_id, total * 100 AS total_cents \
+    let report = ETLWorkflow::new(files(), warehouse.clone())
+        .tables(["orders", "customers"])
+        // One row per batch: the query sees the table as a stream of batches.
+        .batch_size(1)
+        .transform_sql(
+            "orders",
+            "SELECT order_id, customer_id, total * 100 AS total_cents \
          FROM orders WHERE total > 0",
-    )
-    .run()
-    .await
-    .unwrap();
+        )
+        .run()
+        .await
+        .unwrap();
     assert_eq!(report.table("orders").unwrap().rows, 3, "{report}");
     assert_eq!(report.table("orders").unwrap().columns, 3, "{report}");
     assert_eq!(report.table("customers").unwrap().rows, 5, "untouched");
@@ -78,20 +92,17 @@ async fn a_sql_transform_reshapes_a_table_row_by_row() {
 async fn a_sql_transform_can_aggregate() {
     let dir = tempfile::tempdir().unwrap();
     let warehouse = SqliteWarehouse::open(dir.path().join("dwh.sqlite")).unwrap();
-    ETLWorkflow::new(
-        FilesExtractor::open(example_data()).unwrap(),
-        warehouse.clone(),
-    )
-    .tables(["orders"])
-    .batch_size(2)
-    .transform_sql(
-        "orders",
-        "SELECT customer_id, count(*) AS orders, sum(total) AS spent \
+    ETLWorkflow::new(files(), warehouse.clone())
+        .tables(["orders"])
+        .batch_size(2)
+        .transform_sql(
+            "orders",
+            "SELECT customer_id, count(*) AS orders, sum(total) AS spent \
          FROM orders GROUP BY customer_id ORDER BY customer_id",
-    )
-    .run()
-    .await
-    .unwrap();
+        )
+        .run()
+        .await
+        .unwrap();
     let orders = table(&warehouse, "orders").await;
     assert_eq!(texts(&orders, "customer_id"), ["1", "2", "5"]);
     assert_eq!(texts(&orders, "orders"), ["2", "1", "1"]);
@@ -103,7 +114,6 @@ async fn a_sql_transform_can_aggregate() {
 async fn a_failing_sql_transform_fails_its_table_only_and_keeps_its_old_rows() {
     let dir = tempfile::tempdir().unwrap();
     let warehouse = DuckDbWarehouse::open(dir.path().join("dwh.duckdb")).unwrap();
-    let files = || FilesExtractor::open(example_data()).unwrap();
     ETLWorkflow::new(files(), warehouse.clone())
         .tables(["orders", "customers"])
         .run()
@@ -117,12 +127,8 @@ async fn a_failing_sql_transform_fails_its_table_only_and_keeps_its_old_rows() {
         .run()
         .await
         .unwrap_err();
-    let Error::TablesFailed { failed, report, .. } = &err else {
-        panic!("expected TablesFailed, got {err:?}");
-    };
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!(failed[0].0, "orders");
-    let message = &failed[0].1;
+    let (table_name, message, report) = one_failed_table(&err);
+    assert_eq!(table_name, "orders");
     assert!(message.contains("table \"orders\": SQL:"), "{message}");
     assert!(
         message.contains("discount") && message.ends_with("(at line 1, column 18)"),
@@ -143,29 +149,26 @@ async fn a_polars_transform_reshapes_a_whole_table() {
 
     let dir = tempfile::tempdir().unwrap();
     let warehouse = SqliteWarehouse::open(dir.path().join("dwh.sqlite")).unwrap();
-    let report = ETLWorkflow::new(
-        FilesExtractor::open(example_data()).unwrap(),
-        warehouse.clone(),
-    )
-    .tables(["customers"])
-    .batch_size(2)
-    .transform("customers", |df: DataFrame| {
-        df.lazy()
-            .filter(col("country").neq(lit("US")))
-            .select([
-                col("id"),
-                col("name"),
-                col("lifetime_value").fill_null(lit(0.0)).alias("value"),
-            ])
-            .sort(
-                ["value"],
-                SortMultipleOptions::default().with_order_descending(true),
-            )
-            .collect()
-    })
-    .run()
-    .await
-    .unwrap();
+    let report = ETLWorkflow::new(files(), warehouse.clone())
+        .tables(["customers"])
+        .batch_size(2)
+        .transform("customers", |df: DataFrame| {
+            df.lazy()
+                .filter(col("country").neq(lit("US")))
+                .select([
+                    col("id"),
+                    col("name"),
+                    col("lifetime_value").fill_null(lit(0.0)).alias("value"),
+                ])
+                .sort(
+                    ["value"],
+                    SortMultipleOptions::default().with_order_descending(true),
+                )
+                .collect()
+        })
+        .run()
+        .await
+        .unwrap();
     assert_eq!(report.table("customers").unwrap().rows, 3, "{report}");
     let customers = table(&warehouse, "customers").await;
     assert_eq!(column_names(&customers), ["id", "name", "value"]);
@@ -183,7 +186,6 @@ async fn a_failing_polars_transform_names_its_table() {
 
     let dir = tempfile::tempdir().unwrap();
     let warehouse = DuckDbWarehouse::open(dir.path().join("dwh.duckdb")).unwrap();
-    let files = || FilesExtractor::open(example_data()).unwrap();
     ETLWorkflow::new(files(), warehouse.clone())
         .tables(["customers"])
         .run()
@@ -199,19 +201,13 @@ async fn a_failing_polars_transform_names_its_table() {
         .run()
         .await
         .unwrap_err();
-    let Error::TablesFailed { failed, .. } = &err else {
-        panic!("expected TablesFailed, got {err:?}");
-    };
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!(failed[0].0, "customers");
+    let (table_name, message, _) = one_failed_table(&err);
+    assert_eq!(table_name, "customers");
     assert!(
-        failed[0]
-            .1
-            .starts_with("table \"customers\": the transform failed: "),
-        "{}",
-        failed[0].1
+        message.starts_with("table \"customers\": the transform failed: ")
+            && message.contains("no_such_column"),
+        "{message}"
     );
-    assert!(failed[0].1.contains("no_such_column"), "{}", failed[0].1);
     assert_eq!(table(&warehouse, "customers").await.num_rows(), 5);
     assert_eq!(table(&warehouse, "orders").await.num_rows(), 4);
 
@@ -242,17 +238,12 @@ async fn a_failing_polars_transform_names_its_table() {
         .run()
         .await
         .unwrap_err();
-    let Error::TablesFailed { failed, report, .. } = &err else {
-        panic!("expected TablesFailed, got {err:?}");
-    };
-    assert_eq!(failed.len(), 1, "{failed:?}");
+    let (table_name, message, report) = one_failed_table(&err);
+    assert_eq!(table_name, "customers");
     assert!(
-        failed[0]
-            .1
-            .starts_with("table \"customers\": the transform failed: ")
-            && failed[0].1.contains("a bug in the transform"),
-        "{}",
-        failed[0].1
+        message.starts_with("table \"customers\": the transform failed: ")
+            && message.contains("a bug in the transform"),
+        "{message}"
     );
     assert_eq!(report.table("orders").unwrap().rows, 4);
     assert_eq!(table(&warehouse, "customers").await.num_rows(), 5);
@@ -263,15 +254,12 @@ async fn a_failing_polars_transform_names_its_table() {
 async fn a_transform_of_a_table_that_is_not_loaded_fails_before_any_data_moves() {
     let dir = tempfile::tempdir().unwrap();
     let warehouse = SqliteWarehouse::open(dir.path().join("dwh.sqlite")).unwrap();
-    let err = ETLWorkflow::new(
-        FilesExtractor::open(example_data()).unwrap(),
-        warehouse.clone(),
-    )
-    .tables(["customers"])
-    .transform("orders", Ok::<_, etl::Error>)
-    .run()
-    .await
-    .unwrap_err();
+    let err = ETLWorkflow::new(files(), warehouse.clone())
+        .tables(["customers"])
+        .transform("orders", Ok::<_, etl::Error>)
+        .run()
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, Error::UnknownTable { table, .. } if table == "orders"),
         "{err:?}"
@@ -287,25 +275,22 @@ async fn transforms_of_one_table_run_in_the_order_given() {
 
     let dir = tempfile::tempdir().unwrap();
     let warehouse = DuckDbWarehouse::open(dir.path().join("dwh.duckdb")).unwrap();
-    ETLWorkflow::new(
-        FilesExtractor::open(example_data()).unwrap(),
-        warehouse.clone(),
-    )
-    .tables(["orders"])
-    .transform_sql("orders", "SELECT order_id, total FROM orders")
-    .transform("orders", |df: DataFrame| {
-        df.lazy()
-            .with_column((col("total") * lit(2.0)).alias("double"))
-            .collect()
-    })
-    // The column the Polars transform added is there for the SQL after it.
-    .transform_sql(
-        "orders",
-        "SELECT order_id, double FROM orders WHERE double > 30",
-    )
-    .run()
-    .await
-    .unwrap();
+    ETLWorkflow::new(files(), warehouse.clone())
+        .tables(["orders"])
+        .transform_sql("orders", "SELECT order_id, total FROM orders")
+        .transform("orders", |df: DataFrame| {
+            df.lazy()
+                .with_column((col("total") * lit(2.0)).alias("double"))
+                .collect()
+        })
+        // The column the Polars transform added is there for the SQL after it.
+        .transform_sql(
+            "orders",
+            "SELECT order_id, double FROM orders WHERE double > 30",
+        )
+        .run()
+        .await
+        .unwrap();
     let orders = table(&warehouse, "orders").await;
     assert_eq!(column_names(&orders), ["order_id", "double"]);
     assert_eq!(texts(&orders, "order_id"), ["1001", "1004"]);
