@@ -686,9 +686,12 @@ async fn missed_ticks_are_run_once_with_catch_up_and_skipped_without() {
         assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
     });
     let err = text(&child.wait_with_output().unwrap().stderr);
+    // Ten minutes of an every-minute schedule: 10 ticks, or 9 when the
+    // insert above happened on the minute.
     assert!(
-        err.contains("ticks were missed since the last scheduled run")
-            && err.contains("skipped (--catch-up runs them)"),
+        (err.contains("10 ticks passed since the last scheduled run (")
+            || err.contains("9 ticks passed since the last scheduled run ("))
+            && err.contains("skipped (--catch-up runs them once)"),
         "{err}"
     );
     if !err.contains("starting a run") {
@@ -715,6 +718,88 @@ async fn missed_ticks_are_run_once_with_catch_up_and_skipped_without() {
         tick > long_ago && tick <= caught_up.started_at,
         "{caught_up:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticks_that_pass_during_a_run_are_said_and_skipped_or_run_once() {
+    let sync = Sync::start().await;
+    // Every answer takes 1.5 s, so each run outlasts a tick or more of an
+    // every-second schedule.
+    sync.server.set_faults(Faults {
+        delay: Some(Duration::from_millis(1500)),
+        ..Faults::default()
+    });
+    let schedule = |catch_up: bool, runs: usize| {
+        let mut command = sync.command();
+        command.args(["schedule", "--cron", "* * * * * *"]);
+        if catch_up {
+            command.arg("--catch-up");
+        }
+        let mut child = command
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        tokio::task::block_in_place(|| {
+            wait_for("scheduled runs", Duration::from_secs(60), || {
+                sync.runs()
+                    .iter()
+                    .filter(|r| r.status == StepStatus::Succeeded)
+                    .count()
+                    >= runs
+            });
+            signal(&child, "TERM");
+            assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+        });
+        text(&child.wait_with_output().unwrap().stderr)
+    };
+
+    let lines = |err: &str, during: &str| -> Vec<String> {
+        err.lines()
+            .filter(|l| l.contains(&format!(" passed {during} (")))
+            .map(str::to_owned)
+            .collect()
+    };
+
+    let err = schedule(false, 2);
+    let said = lines(&err, "while the last run went on");
+    assert!(
+        !said.is_empty()
+            && said
+                .iter()
+                .all(|l| l.ends_with("): skipped (--catch-up runs them once)")),
+        "{err}"
+    );
+    // Skipped, not queued: each run is for a tick after the run before it
+    // ended, not for the tick right after the one before's.
+    let mut runs = sync.runs();
+    runs.reverse();
+    let first_schedule = runs.len();
+    assert!(first_schedule >= 2, "{runs:?}");
+    for pair in runs.windows(2) {
+        assert!(
+            pair[1].scheduled_for.unwrap() >= pair[0].finished_at.unwrap(),
+            "{pair:?}"
+        );
+    }
+
+    // With --catch-up, the latest of the passed ticks runs once, at start
+    // (the last scheduled run above is ticks ago) and after each run.
+    let err = schedule(true, first_schedule + 2);
+    for during in ["since the last scheduled run", "while the last run went on"] {
+        let said = lines(&err, during);
+        assert!(
+            !said.is_empty() && said.iter().all(|l| l.contains("): running once for ")),
+            "{during}: {err}"
+        );
+    }
+    let mut runs = sync.runs();
+    runs.reverse();
+    for pair in runs[first_schedule - 1..].windows(2) {
+        assert!(
+            pair[1].started_at >= pair[0].finished_at.unwrap(),
+            "one at a time: {pair:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

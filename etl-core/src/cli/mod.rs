@@ -26,7 +26,7 @@
 //! | `graph [--format mermaid\|dot]` | the graph, for a diagram |
 //! | `history [--limit N]` | the latest runs |
 //! | `show RUN_ID` | one run, step by step |
-//! | `schedule [--tz ZONE] [--cron EXPR] [--catch-up]` | runs the workflow at each tick of its cron schedule (or `EXPR`'s), one run at a time, until SIGTERM or Ctrl-C |
+//! | `schedule [--tz ZONE] [--cron EXPR] [--catch-up]` | runs the workflow at each tick of its cron schedule (or `EXPR`'s), one run at a time, until SIGTERM or Ctrl-C; ticks that pass without a run (before it started, or during a long run) are said and skipped, or run once with `--catch-up` |
 //! | `export airflow -o FILE` | an Airflow DAG file, one task per step |
 //!
 //! Runs are recorded in a [state store](crate::state) (`--state PATH`, or
@@ -345,7 +345,7 @@ fn command(program: &str, version: &'static str) -> Command {
                     Arg::new("catch-up")
                         .long("catch-up")
                         .action(ArgAction::SetTrue)
-                        .help("On start, runs once for ticks missed since the last scheduled run (default: skips them)"),
+                        .help("Runs once for the latest of the ticks that passed without a run (since the last scheduled run, or during a run that outlasted them); by default they are skipped, and either way it says how many"),
                 ),
         )
         .subcommand(

@@ -54,6 +54,66 @@ pub(super) fn next_tick(cron: &Cron, zone: Tz, after: SystemTime) -> Option<Syst
     None
 }
 
+/// How many missed ticks are counted one by one; more are "more than".
+const MISSED_COUNTED: usize = 10_000;
+
+/// Ticks that passed without a run.
+#[derive(Debug, PartialEq)]
+struct Missed {
+    /// How many, up to `MISSED_COUNTED + 1` (more are not counted).
+    count: usize,
+    first: SystemTime,
+    latest: SystemTime,
+}
+
+/// The ticks of `cron` strictly after `after` and not after `now`, if any.
+fn missed_ticks(cron: &Cron, zone: Tz, after: SystemTime, now: SystemTime) -> Option<Missed> {
+    let first = next_tick(cron, zone, after).filter(|t| *t <= now)?;
+    let mut count = 1;
+    let mut tick = first;
+    while count <= MISSED_COUNTED {
+        match next_tick(cron, zone, tick).filter(|t| *t <= now) {
+            Some(t) => {
+                tick = t;
+                count += 1;
+            }
+            None => {
+                return Some(Missed {
+                    count,
+                    first,
+                    latest: tick,
+                });
+            }
+        }
+    }
+    // Too many to walk through (a year of an every-second schedule): the
+    // latest is found from the smallest window before `now` that holds one.
+    let latest = [
+        60,
+        3_600,
+        86_400,
+        31 * 86_400,
+        366 * 86_400,
+        5 * 366 * 86_400,
+    ]
+    .into_iter()
+    .filter_map(|seconds| {
+        let start = now.checked_sub(Duration::from_secs(seconds))?.max(tick);
+        let mut latest = next_tick(cron, zone, start).filter(|t| *t <= now)?;
+        while let Some(t) = next_tick(cron, zone, latest).filter(|t| *t <= now) {
+            latest = t;
+        }
+        Some(latest)
+    })
+    .next()
+    .unwrap_or(tick);
+    Some(Missed {
+        count,
+        first,
+        latest,
+    })
+}
+
 impl Program {
     pub(super) async fn schedule(
         &self,
@@ -93,32 +153,39 @@ impl Program {
             "scheduling workflow {name:?} on {expression:?} ({zone}); next run at {}",
             when(next(SystemTime::now())?)
         );
-        if let Some(last) = store.last_scheduled(name)? {
-            let missed = next(last)?;
-            if missed <= SystemTime::now() {
-                if catch_up {
-                    // The latest tick missed, run once for all of them.
-                    let mut latest = missed;
-                    while let Some(t) =
-                        next_tick(&cron, zone, latest).filter(|t| *t <= SystemTime::now())
-                    {
-                        latest = t;
-                    }
-                    eprintln!(
-                        "ticks were missed since the last scheduled run ({}): running once for {}",
-                        when(last),
-                        when(latest)
-                    );
-                    self.tick(&store, latest, &cancel_run).await?;
-                } else {
-                    eprintln!(
-                        "ticks were missed since the last scheduled run ({}): skipped (--catch-up runs them)",
-                        when(last)
-                    );
-                }
-            }
+        // Ticks missed while no scheduler ran: since the last scheduled run.
+        let mut last = store.last_scheduled(name)?;
+        if let Some(missed) =
+            last.and_then(|last| missed_ticks(&cron, zone, last, SystemTime::now()))
+        {
+            last = Some(
+                self.missed(
+                    &store,
+                    &missed,
+                    "since the last scheduled run",
+                    catch_up,
+                    &cancel_run,
+                )
+                .await?,
+            );
         }
         while !stop.is_cancelled() {
+            // Ticks that came while the last run went on (one run at a time).
+            if let Some(missed) =
+                last.and_then(|last| missed_ticks(&cron, zone, last, SystemTime::now()))
+            {
+                last = Some(
+                    self.missed(
+                        &store,
+                        &missed,
+                        "while the last run went on",
+                        catch_up,
+                        &cancel_run,
+                    )
+                    .await?,
+                );
+                continue;
+            }
             let tick = next(SystemTime::now())?;
             let wait = tick
                 .duration_since(SystemTime::now())
@@ -128,10 +195,45 @@ impl Program {
                 _ = tokio::time::sleep(wait) => {}
             }
             self.tick(&store, tick, &cancel_run).await?;
+            last = Some(tick);
         }
         signals.abort();
         eprintln!("schedule of workflow {name:?} stopped");
         Ok(ExitCode::SUCCESS)
+    }
+
+    /// Says that `missed` ticks passed without a run and, with `catch_up`,
+    /// runs once for the latest of them. The tick handled, the latest.
+    async fn missed(
+        &self,
+        store: &StateStore,
+        missed: &Missed,
+        during: &str,
+        catch_up: bool,
+        cancel: &CancellationToken,
+    ) -> Result<SystemTime> {
+        let count = if missed.count > MISSED_COUNTED {
+            format!("more than {MISSED_COUNTED} ticks")
+        } else if missed.count == 1 {
+            "1 tick".to_owned()
+        } else {
+            format!("{} ticks", missed.count)
+        };
+        let span = if missed.count == 1 {
+            when(missed.latest)
+        } else {
+            format!("{} to {}", when(missed.first), when(missed.latest))
+        };
+        if catch_up {
+            eprintln!(
+                "{count} passed {during} ({span}): running once for {}",
+                when(missed.latest)
+            );
+            self.tick(store, missed.latest, cancel).await?;
+        } else {
+            eprintln!("{count} passed {during} ({span}): skipped (--catch-up runs them once)");
+        }
+        Ok(missed.latest)
     }
 
     /// One scheduled run, unless a run of the workflow is still going (in
@@ -261,5 +363,74 @@ mod tests {
             tick("30 2 * * *", "Europe/Paris", "2024-10-27T00:30:00Z"),
             "2024-10-28T01:30:00+00:00"
         );
+    }
+
+    fn missed(cron: &str, after: &str, now: &str) -> Option<(usize, String, String)> {
+        let m = missed_ticks(&Cron::parse(cron).unwrap(), Tz::UTC, at(after), at(now))?;
+        let text = |t: SystemTime| DateTime::<Utc>::from(t).to_rfc3339();
+        Some((m.count, text(m.first), text(m.latest)))
+    }
+
+    #[test]
+    fn missed_ticks_are_counted_with_the_first_and_the_latest() {
+        // Every minute, from 10:00:30 to 10:10:00: 10:01 to 10:10.
+        assert_eq!(
+            missed(
+                "0 * * * * *",
+                "2024-03-01T10:00:30Z",
+                "2024-03-01T10:10:00Z"
+            ),
+            Some((
+                10,
+                "2024-03-01T10:01:00+00:00".into(),
+                "2024-03-01T10:10:00+00:00".into()
+            ))
+        );
+        // The tick at `after` was the last one run: not missed.
+        assert_eq!(
+            missed(
+                "0 * * * * *",
+                "2024-03-01T10:00:00Z",
+                "2024-03-01T10:00:59Z"
+            ),
+            None
+        );
+        assert_eq!(
+            missed(
+                "0 * * * * *",
+                "2024-03-01T10:00:00Z",
+                "2024-03-01T10:01:00Z"
+            ),
+            Some((
+                1,
+                "2024-03-01T10:01:00+00:00".into(),
+                "2024-03-01T10:01:00+00:00".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn too_many_missed_ticks_are_not_all_walked_through() {
+        // A year of an every-second schedule: counted up to the limit, and
+        // the latest is still the last whole second.
+        let (count, first, latest) = missed(
+            "* * * * * *",
+            "2023-03-01T10:00:00Z",
+            "2024-03-01T10:00:00.500Z",
+        )
+        .unwrap();
+        assert_eq!(count, MISSED_COUNTED + 1);
+        assert_eq!(first, "2023-03-01T10:00:01+00:00");
+        assert_eq!(latest, "2024-03-01T10:00:00+00:00");
+        // An hourly one missed for two years: the window that finds the
+        // latest is an hour, not a minute.
+        let (count, _, latest) = missed(
+            "0 0 * * * *",
+            "2022-01-01T00:00:00Z",
+            "2024-03-01T10:30:00Z",
+        )
+        .unwrap();
+        assert_eq!(count, MISSED_COUNTED + 1);
+        assert_eq!(latest, "2024-03-01T10:00:00+00:00");
     }
 }
