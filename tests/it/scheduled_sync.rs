@@ -105,6 +105,18 @@ impl Sync {
         tokio::task::block_in_place(|| command.output().unwrap())
     }
 
+    /// `schedule` with `args`, started: its stderr is read by [`stop`],
+    /// its stdout (each run's summary) dropped.
+    fn schedule(&self, args: &[&str]) -> Child {
+        self.command()
+            .arg("schedule")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     fn store(&self) -> StateStore {
         StateStore::open(self.dir.path().join("etl-state.sqlite")).unwrap()
     }
@@ -430,17 +442,19 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
     }
 }
 
+/// Stops a scheduler with SIGTERM, as a service manager would; what it said.
+fn stop(mut scheduler: Child) -> String {
+    signal(&scheduler, "TERM");
+    let status = wait_exit(&mut scheduler, Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    text(&scheduler.wait_with_output().unwrap().stderr)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduler_runs_each_tick_in_turn_and_stops_on_sigterm() {
     let sync = Sync::start().await;
-    let mut child = sync
-        .command()
-        .args(["schedule", "--cron", "* * * * * *", "--tz", "Europe/Paris"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    tokio::task::block_in_place(|| {
+    let child = sync.schedule(&["--cron", "* * * * * *", "--tz", "Europe/Paris"]);
+    let err = tokio::task::block_in_place(|| {
         wait_for("three scheduled runs", Duration::from_secs(60), || {
             sync.runs()
                 .iter()
@@ -448,12 +462,8 @@ async fn the_scheduler_runs_each_tick_in_turn_and_stops_on_sigterm() {
                 .count()
                 >= 3
         });
-        signal(&child, "TERM");
-        let status = wait_exit(&mut child, Duration::from_secs(30));
-        assert!(status.success(), "{status:?}");
+        stop(child)
     });
-    let output = child.wait_with_output().unwrap();
-    let err = text(&output.stderr);
     assert!(
         err.contains("scheduling workflow \"scheduled_sync\" on \"* * * * * *\" (Europe/Paris)"),
         "{err}"
@@ -667,25 +677,12 @@ async fn missed_ticks_are_run_once_with_catch_up_and_skipped_without() {
     .unwrap();
     drop(conn);
 
-    let schedule = |catch_up: bool| {
-        let mut command = sync.command();
-        command.args(["schedule", "--cron", "0 * * * * *"]);
-        if catch_up {
-            command.arg("--catch-up");
-        }
-        command
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
     // Without --catch-up: skipped, said so, and nothing runs before the next minute.
-    let mut child = schedule(false);
-    tokio::task::block_in_place(|| {
+    let child = sync.schedule(&["--cron", "0 * * * * *"]);
+    let err = tokio::task::block_in_place(|| {
         std::thread::sleep(Duration::from_secs(2));
-        signal(&child, "TERM");
-        assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+        stop(child)
     });
-    let err = text(&child.wait_with_output().unwrap().stderr);
     // Ten minutes of an every-minute schedule: 10 ticks, or 11 when a
     // minute began between the insert above and the scheduler's start.
     assert!(
@@ -699,17 +696,15 @@ async fn missed_ticks_are_run_once_with_catch_up_and_skipped_without() {
     }
 
     // With it: one run, at once, for the latest missed tick.
-    let mut child = schedule(true);
-    tokio::task::block_in_place(|| {
+    let child = sync.schedule(&["--cron", "0 * * * * *", "--catch-up"]);
+    let err = tokio::task::block_in_place(|| {
         wait_for("the catch-up run", Duration::from_secs(30), || {
             sync.runs()
                 .iter()
                 .any(|r| r.run_id != "old" && r.status == StepStatus::Succeeded)
         });
-        signal(&child, "TERM");
-        assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+        stop(child)
     });
-    let err = text(&child.wait_with_output().unwrap().stderr);
     assert!(err.contains("running once for"), "{err}");
     let caught_up = sync.runs().into_iter().find(|r| r.run_id != "old").unwrap();
     assert_eq!(caught_up.trigger, "schedule");
@@ -729,16 +724,8 @@ async fn ticks_that_pass_during_a_run_are_said_and_skipped_or_run_once() {
         delay: Some(Duration::from_millis(1500)),
         ..Faults::default()
     });
-    let schedule = |catch_up: bool, runs: usize| {
-        let mut command = sync.command();
-        command.args(["schedule", "--cron", "* * * * * *"]);
-        if catch_up {
-            command.arg("--catch-up");
-        }
-        let mut child = command
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+    let schedule = |args: &[&str], runs: usize| {
+        let child = sync.schedule(args);
         tokio::task::block_in_place(|| {
             wait_for("scheduled runs", Duration::from_secs(60), || {
                 sync.runs()
@@ -747,10 +734,8 @@ async fn ticks_that_pass_during_a_run_are_said_and_skipped_or_run_once() {
                     .count()
                     >= runs
             });
-            signal(&child, "TERM");
-            assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
-        });
-        text(&child.wait_with_output().unwrap().stderr)
+            stop(child)
+        })
     };
 
     let lines = |err: &str, during: &str| -> Vec<String> {
@@ -760,7 +745,7 @@ async fn ticks_that_pass_during_a_run_are_said_and_skipped_or_run_once() {
             .collect()
     };
 
-    let err = schedule(false, 2);
+    let err = schedule(&["--cron", "* * * * * *"], 2);
     let said = lines(&err, "while the last run went on");
     assert!(
         !said.is_empty()
@@ -784,7 +769,7 @@ async fn ticks_that_pass_during_a_run_are_said_and_skipped_or_run_once() {
 
     // With --catch-up, the latest of the passed ticks runs once, at start
     // (the last scheduled run above is ticks ago) and after each run.
-    let err = schedule(true, first_schedule + 2);
+    let err = schedule(&["--cron", "* * * * * *", "--catch-up"], first_schedule + 2);
     for during in ["since the last scheduled run", "while the last run went on"] {
         let said = lines(&err, during);
         assert!(
@@ -823,20 +808,14 @@ async fn a_tick_is_skipped_while_another_process_runs_the_workflow() {
                 .is_some_and(|r| r.status == StepStatus::Running)
         })
     });
-    let mut scheduler = sync
-        .command()
-        .args(["schedule", "--cron", "* * * * * *"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    tokio::task::block_in_place(|| {
+    let scheduler = sync.schedule(&["--cron", "* * * * * *"]);
+    let err = tokio::task::block_in_place(|| {
         std::thread::sleep(Duration::from_secs(3));
-        signal(&scheduler, "TERM");
-        assert!(wait_exit(&mut scheduler, Duration::from_secs(30)).success());
+        let err = stop(scheduler);
         running.kill().unwrap();
         running.wait().unwrap();
+        err
     });
-    let err = text(&scheduler.wait_with_output().unwrap().stderr);
     assert!(
         err.contains("skipped, run ") && err.contains("of the workflow is still running"),
         "{err}"

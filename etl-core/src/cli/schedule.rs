@@ -153,37 +153,20 @@ impl Program {
             "scheduling workflow {name:?} on {expression:?} ({zone}); next run at {}",
             when(next(SystemTime::now())?)
         );
-        // Ticks missed while no scheduler ran: since the last scheduled run.
+        // Ticks that passed without a run: before the first run, those since
+        // the last scheduled run (no scheduler ran); after, those that came
+        // while the last run went on (one run at a time).
         let mut last = store.last_scheduled(name)?;
-        if let Some(missed) =
-            last.and_then(|last| missed_ticks(&cron, zone, last, SystemTime::now()))
-        {
-            last = Some(
-                self.missed(
-                    &store,
-                    &missed,
-                    "since the last scheduled run",
-                    catch_up,
-                    &cancel_run,
-                )
-                .await?,
-            );
-        }
+        let mut during = "since the last scheduled run";
         while !stop.is_cancelled() {
-            // Ticks that came while the last run went on (one run at a time).
             if let Some(missed) =
                 last.and_then(|last| missed_ticks(&cron, zone, last, SystemTime::now()))
             {
-                last = Some(
-                    self.missed(
-                        &store,
-                        &missed,
-                        "while the last run went on",
-                        catch_up,
-                        &cancel_run,
-                    )
-                    .await?,
-                );
+                let handled = self
+                    .missed(&store, &missed, during, catch_up, &cancel_run)
+                    .await?;
+                last = Some(handled);
+                during = "while the last run went on";
                 continue;
             }
             let tick = next(SystemTime::now())?;
@@ -196,6 +179,7 @@ impl Program {
             }
             self.tick(&store, tick, &cancel_run).await?;
             last = Some(tick);
+            during = "while the last run went on";
         }
         signals.abort();
         eprintln!("schedule of workflow {name:?} stopped");
