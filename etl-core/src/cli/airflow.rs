@@ -28,13 +28,15 @@ pub(super) fn export(
             .to_string(),
     };
     let state = absolute(state)?;
+    // By default the workflow's name, made an id Airflow takes.
+    let dag_id = dag_id.unwrap_or_else(|| airflow_id(program.dag.name()));
     let text = render(
         &program.dag,
         &Target {
             program: &program.program,
             bin: &bin,
             state: &state.display().to_string(),
-            dag_id: dag_id.as_deref().unwrap_or(program.dag.name()),
+            dag_id: &dag_id,
             zone,
         },
     )?;
@@ -42,7 +44,7 @@ pub(super) fn export(
     eprintln!(
         "wrote {}: DAG {:?}, {} tasks; put it in Airflow's dags folder (the workers need {bin} and {})",
         out.display(),
-        dag_id.as_deref().unwrap_or(program.dag.name()),
+        dag_id,
         program.dag.steps().count(),
         state.display()
     );
@@ -93,19 +95,55 @@ fn timedelta(d: std::time::Duration) -> String {
     }
 }
 
-/// An id Airflow takes for a DAG or a task: letters, digits, `_`, `-`, `.`.
-fn check_id(what: &str, id: &str) -> Result<()> {
-    if !id.is_empty()
-        && id.len() <= 250
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    {
+/// The most characters Airflow takes in an id.
+const ID_MAX: usize = 250;
+
+fn id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+}
+
+/// `name` as an id Airflow takes (letters, digits, `_`, `-`, `.`; at most
+/// 250): every other character becomes `_`.
+fn airflow_id(name: &str) -> String {
+    name.chars()
+        .map(|c| if id_char(c) { c } else { '_' })
+        .take(ID_MAX)
+        .collect()
+}
+
+/// The DAG id as given with `--dag-id`, which is taken as it is or refused.
+fn check_dag_id(id: &str) -> Result<()> {
+    if !id.is_empty() && id.len() <= ID_MAX && id.chars().all(id_char) {
         return Ok(());
     }
     Err(Error::Config(format!(
-        "{what} {id:?} is not an Airflow id (letters, digits, '_', '-', '.'; at most 250)"
+        "DAG id {id:?} is not an Airflow id (letters, digits, '_', '-', '.'; at most {ID_MAX})"
     )))
+}
+
+/// Each step's task id: its name where Airflow takes it, else the name with
+/// the characters Airflow does not take made `_`. Two steps that would
+/// share a task id are an error naming both.
+fn task_ids(dag: &Dag) -> Result<std::collections::HashMap<&str, String>> {
+    let mut ids = std::collections::HashMap::new();
+    let mut taken: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for step in dag.steps() {
+        let id = airflow_id(step.name);
+        if id.is_empty() {
+            return Err(Error::Config(format!(
+                "step {:?} has no name Airflow can take as a task id",
+                step.name
+            )));
+        }
+        if let Some(other) = taken.insert(id.clone(), step.name) {
+            return Err(Error::Config(format!(
+                "steps {other:?} and {:?} would both be Airflow task {id:?} (Airflow takes letters, digits, '_', '-', '.'): rename one",
+                step.name
+            )));
+        }
+        ids.insert(step.name, id);
+    }
+    Ok(ids)
 }
 
 /// The schedule as Airflow takes it: five fields or a preset.
@@ -129,10 +167,8 @@ fn airflow_schedule(dag: &Dag) -> Result<String> {
 }
 
 pub(super) fn render(dag: &Dag, target: &Target<'_>) -> Result<String> {
-    check_id("DAG id", target.dag_id)?;
-    for step in dag.steps() {
-        check_id("step", step.name)?;
-    }
+    check_dag_id(target.dag_id)?;
+    let task_ids = task_ids(dag)?;
     let schedule = airflow_schedule(dag)?;
     let (zone_import, start) = if target.zone == "UTC" {
         (
@@ -201,7 +237,9 @@ with DAG(
     for step in dag.steps() {
         let name = py(step.name);
         let _ = writeln!(out, "    tasks[{name}] = BashOperator(");
-        let _ = writeln!(out, "        task_id={name},");
+        // The task id is the step's name where Airflow takes it; the
+        // command always names the step as it is.
+        let _ = writeln!(out, "        task_id={},", py(&task_ids[step.name]));
         let _ = writeln!(out, "        bash_command=etl_step({name}),");
         out.push_str("        env={\"ETL_RUN_ID\": \"{{ run_id }}\", \"ETL_STATE\": ETL_STATE},\n");
         out.push_str("        append_env=True,\n");
@@ -294,12 +332,57 @@ mod tests {
             err.contains("Airflow schedules by the minute at most"),
             "{err}"
         );
-        let err = render(&dag(None, "no spaces"), &target())
+    }
+
+    fn steps(names: &[&str]) -> Dag {
+        let mut b = Dag::builder("w");
+        for name in names {
+            b = b.step(Step::new(*name, |_: StepContext, _: StepInputs| async {
+                Ok::<_, crate::Error>(())
+            }));
+        }
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn steps_airflow_cannot_name_get_task_ids_it_can() {
+        let file = render(&steps(&["daily revenue", "côte-d'or", "ok_1.2"]), &target()).unwrap();
+        // The task id is made Airflow's; the command names the step as it is.
+        assert!(
+            file.contains(
+                "    tasks[\"daily revenue\"] = BashOperator(\n        task_id=\"daily_revenue\",\n        bash_command=etl_step(\"daily revenue\"),"
+            ),
+            "{file}"
+        );
+        assert!(file.contains("task_id=\"c_te-d_or\","), "{file}");
+        assert!(file.contains("task_id=\"ok_1.2\","), "{file}");
+        let long = "x".repeat(300);
+        let file = render(&steps(&[&long]), &target()).unwrap();
+        assert!(
+            file.contains(&format!("task_id=\"{}\",", "x".repeat(250))),
+            "{file}"
+        );
+
+        let err = render(&steps(&["a b", "a_b"]), &target())
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("step \"no spaces\" is not an Airflow id"),
+            err.contains("steps \"a b\" and \"a_b\" would both be Airflow task \"a_b\""),
             "{err}"
         );
+        let err = render(
+            &steps(&["a"]),
+            &Target {
+                dag_id: "my dag",
+                ..target()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("DAG id \"my dag\" is not an Airflow id"),
+            "{err}"
+        );
+        assert_eq!(airflow_id("daily metrics"), "daily_metrics");
     }
 }

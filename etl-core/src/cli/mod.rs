@@ -27,7 +27,7 @@
 //! | `history [--limit N]` | the latest runs |
 //! | `show RUN_ID` | one run, step by step |
 //! | `schedule [--tz ZONE] [--cron EXPR] [--catch-up]` | runs the workflow at each tick of its cron schedule (or `EXPR`'s), one run at a time, until SIGTERM or Ctrl-C; ticks that pass without a run (before it started, or during a long run) are said and skipped, or run once with `--catch-up` |
-//! | `export airflow -o FILE` | an Airflow DAG file, one task per step |
+//! | `export airflow -o FILE` | an Airflow DAG file, one task per step (task ids are the step names, with `_` for what Airflow does not take) |
 //!
 //! Runs are recorded in a [state store](crate::state) (`--state PATH`, or
 //! `ETL_STATE`; default `etl-state.sqlite` in the working directory), and
@@ -373,7 +373,7 @@ fn command(program: &str, version: &'static str) -> Command {
                             Arg::new("dag-id")
                                 .long("dag-id")
                                 .value_name("ID")
-                                .help("The Airflow DAG id [default: the workflow's name]"),
+                                .help("The Airflow DAG id [default: the workflow's name, with '_' for what Airflow does not take]"),
                         )
                         .arg(
                             Arg::new("tz")
