@@ -27,7 +27,10 @@
 //!   `events/part-1.parquet` → `events`);
 //! - formats go by extension: `.csv`, `.tsv` (tab-separated), `.parquet`,
 //!   `.pq`, `.jsonl`, `.ndjson`; other files, and names starting with `.` or
-//!   `_`, are skipped. Two files that would make the same table are an error.
+//!   `_`, are skipped. Two files that would make the same table are an error;
+//! - CSV, TSV and JSON Lines files may be gzipped (`orders.csv.gz` is the
+//!   table `orders`), decompressed as they stream; parts of one table may
+//!   mix gzipped and plain files. (Parquet compresses inside the file.)
 //!
 //! # Schemas and streaming
 //!
@@ -274,7 +277,7 @@ fn add_entry(tables: &mut Vec<FileTable>, path: &Path, folders: bool) -> Result<
         });
     } else if !folders {
         return Err(Error::Config(format!(
-            "{}: not a CSV, TSV, Parquet or JSON Lines file (by its extension)",
+            "{}: not a CSV, TSV, Parquet or JSON Lines file (by its extension: .csv, .tsv, .parquet, .pq, .jsonl, .ndjson; the text ones may end in .gz)",
             path.display()
         )));
     }
@@ -287,8 +290,12 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// The file's name without its extensions: `orders.csv` and
+/// `orders.csv.gz` are `orders`.
 fn table_name(path: &Path) -> String {
-    path.file_stem()
+    let (name, _) = read::without_gz(path);
+    Path::new(name)
+        .file_stem()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -30,13 +30,15 @@ pub enum FileFormat {
 }
 
 impl FileFormat {
-    /// The format of a file, by its extension.
+    /// The format of a file, by its extension. CSV, TSV and JSON Lines may
+    /// be gzipped (`orders.csv.gz`); Parquet compresses inside the file.
     pub fn from_path(path: &Path) -> Option<Self> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        let (stem, gzip) = without_gz(path);
+        let ext = Path::new(stem).extension()?.to_str()?.to_ascii_lowercase();
         Some(match ext.as_str() {
             "csv" => FileFormat::Csv,
             "tsv" => FileFormat::Tsv,
-            "parquet" | "pq" => FileFormat::Parquet,
+            "parquet" | "pq" if !gzip => FileFormat::Parquet,
             "jsonl" | "ndjson" => FileFormat::JsonLines,
             _ => return None,
         })
@@ -58,8 +60,33 @@ impl fmt::Display for FileFormat {
     }
 }
 
+/// The file's name without a final `.gz`, and whether it had one.
+pub(crate) fn without_gz(path: &Path) -> (&str, bool) {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    match name.len().checked_sub(3) {
+        Some(at) if name.is_char_boundary(at) && name[at..].eq_ignore_ascii_case(".gz") => {
+            (&name[..at], true)
+        }
+        _ => (name, false),
+    }
+}
+
 fn open(path: &Path) -> Result<File> {
     File::open(path).map_err(|e| Error::io(path, e))
+}
+
+/// A text file (CSV, TSV, JSON Lines) to read from the start, decompressed
+/// as it is read when gzipped. A corrupt gzip stream is an I/O error there.
+fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>> {
+    let file = open(path)?;
+    Ok(if without_gz(path).1 {
+        Box::new(BufReader::with_capacity(
+            1 << 16,
+            flate2::read::MultiGzDecoder::new(BufReader::new(file)),
+        ))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 16, file))
+    })
 }
 
 fn malformed(path: &Path, line: Option<u64>, column: Option<String>, message: String) -> Error {
@@ -102,16 +129,13 @@ fn part_schema(format: FileFormat, path: &Path, infer_rows: Option<usize>) -> Re
             let (schema, _) = csv::reader::Format::default()
                 .with_header(true)
                 .with_delimiter(format.delimiter())
-                .infer_schema(open(path)?, infer_rows)
+                .infer_schema(open_text(path)?, infer_rows)
                 .map_err(|e| csv_error(path, None, e))?;
             Ok(schema)
         }
         FileFormat::JsonLines => {
-            let (schema, _) = json::reader::infer_json_schema_from_seekable(
-                BufReader::new(open(path)?),
-                infer_rows,
-            )
-            .map_err(|e| malformed(path, None, None, format!("inferring the schema: {e}")))?;
+            let (schema, _) = json::reader::infer_json_schema(open_text(path)?, infer_rows)
+                .map_err(|e| malformed(path, None, None, format!("inferring the schema: {e}")))?;
             // Arrow sorts inferred fields by name; keep the file's order instead.
             let order = json_key_order(path, infer_rows)?;
             let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
@@ -128,7 +152,7 @@ fn part_schema(format: FileFormat, path: &Path, infer_rows: Option<usize>) -> Re
 
 /// The top-level keys of the first `rows` records, in order of first appearance.
 fn json_key_order(path: &Path, rows: Option<usize>) -> Result<Vec<String>> {
-    let reader = BufReader::new(open(path)?);
+    let reader = open_text(path)?;
     let mut keys: Vec<String> = Vec::new();
     let mut records = 0;
     for line in reader.lines() {
@@ -287,7 +311,7 @@ pub(crate) fn read_part(
                 .with_header(true)
                 .with_delimiter(format.delimiter())
                 .with_batch_size(batch_size)
-                .build(open(path)?)
+                .build(open_text(path)?)
                 .map_err(|e| csv_error(path, Some(schema), e))?;
             for batch in reader {
                 if !sink(batch.map_err(|e| csv_error(path, Some(schema), e))?) {
@@ -376,8 +400,7 @@ fn read_json_lines(
     batch_size: usize,
     sink: &mut dyn FnMut(RecordBatch) -> bool,
 ) -> Result<bool> {
-    let mut reader = BufReader::with_capacity(1 << 16, open(path)?);
-    reader.rewind().map_err(|e| Error::io(path, e))?;
+    let mut reader = open_text(path)?;
     let mut chunk = JsonChunk::default();
     let mut line_no: u64 = 0;
     let mut line = Vec::new();

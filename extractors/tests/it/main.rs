@@ -238,6 +238,107 @@ async fn parquet_parts_with_different_columns_are_refused() {
     assert!(err.to_string().contains("b.parquet"), "{err}");
 }
 
+/// `from`, gzipped into `to`.
+fn gzip(from: &Path, to: &Path) {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(to).unwrap(),
+        flate2::Compression::default(),
+    );
+    encoder.write_all(&std::fs::read(from).unwrap()).unwrap();
+    encoder.finish().unwrap();
+}
+
+/// Every table of `files`, its columns' types and its rows, as text.
+async fn everything(files: &FilesExtractor) -> Vec<(String, Vec<String>, String)> {
+    let mut out = Vec::new();
+    for table in files.table_names() {
+        let spec = spec(files, table).await;
+        let rows = pretty(&extract(files, table, 2).await.unwrap());
+        out.push((table.to_string(), types(&spec), rows));
+    }
+    out
+}
+
+#[tokio::test]
+async fn gzipped_files_read_as_their_plain_twins() {
+    let shop = fixture("shop");
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["customers.csv", "products.tsv", "orders.jsonl"] {
+        gzip(&shop.join(name), &dir.path().join(format!("{name}.gz")));
+    }
+    // Parts of one table, one gzipped and one not.
+    std::fs::create_dir(dir.path().join("events")).unwrap();
+    std::fs::copy(
+        shop.join("events/part-0.csv"),
+        dir.path().join("events/part-0.csv"),
+    )
+    .unwrap();
+    gzip(
+        &shop.join("events/part-1.csv"),
+        &dir.path().join("events/part-1.CSV.GZ"),
+    );
+
+    let plain = FilesExtractor::open(&shop).unwrap();
+    let gzipped = FilesExtractor::open(dir.path()).unwrap();
+    assert_eq!(
+        gzipped.table_names(),
+        ["customers", "events", "orders", "products"]
+    );
+    assert_eq!(everything(&gzipped).await, everything(&plain).await);
+}
+
+#[tokio::test]
+async fn a_bad_value_in_a_gzipped_csv_names_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad_value.csv.gz");
+    gzip(&fixture("malformed/bad_value.csv"), &path);
+    let files = FilesExtractor::open(&path).unwrap().infer_rows(Some(2));
+    let err = extract(&files, "bad_value", 2).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("bad_value.csv.gz, line 4, column \"amount\""),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_or_cut_gzip_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Not gzip at all: found while inferring the schema.
+    let path = dir.path().join("plain.csv.gz");
+    std::fs::write(&path, "id,name\n1,ada\n").unwrap();
+    let files = FilesExtractor::open(&path).unwrap();
+    let err = files.tables().await.unwrap_err().to_string();
+    assert!(err.contains("plain.csv.gz"), "{err}");
+
+    // Cut short after the rows the schema was inferred from: found while
+    // reading, and the stream ends with the error, not with fewer rows.
+    let full = dir.path().join("full.csv");
+    let mut text = String::from("id,name\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("{i},name {i}\n"));
+    }
+    std::fs::write(&full, text).unwrap();
+    let whole = dir.path().join("whole.gz");
+    gzip(&full, &whole);
+    let bytes = std::fs::read(&whole).unwrap();
+    let path = dir.path().join("cut.csv.gz");
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let files = FilesExtractor::open(&path).unwrap().infer_rows(Some(10));
+    let err = extract(&files, "cut", 1024).await.unwrap_err().to_string();
+    assert!(err.contains("cut.csv.gz"), "{err}");
+
+    // Parquet is compressed inside the file: a gzipped one is not read.
+    let path = dir.path().join("events.parquet.gz");
+    std::fs::write(&path, b"").unwrap();
+    let err = FilesExtractor::open(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("events.parquet.gz: not a CSV, TSV, Parquet or JSON Lines file"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn a_bad_csv_value_names_file_line_and_column() {
     let files = FilesExtractor::open(fixture("malformed/bad_value.csv"))
