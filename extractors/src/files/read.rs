@@ -71,6 +71,21 @@ pub(crate) fn without_gz(path: &Path) -> (&str, bool) {
     }
 }
 
+/// A gzip stream whose errors say they come from decompressing
+/// ("incomplete deflate stream" alone does not say the file is cut short).
+struct Gunzip<R>(flate2::read::MultiGzDecoder<R>);
+
+impl<R: BufRead> std::io::Read for Gunzip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("reading it as gzip: {e} (is it cut short, or not gzip?)"),
+            )
+        })
+    }
+}
+
 fn open(path: &Path) -> Result<File> {
     File::open(path).map_err(|e| Error::io(path, e))
 }
@@ -82,7 +97,7 @@ fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     Ok(if without_gz(path).1 {
         Box::new(BufReader::with_capacity(
             1 << 16,
-            flate2::read::MultiGzDecoder::new(BufReader::new(file)),
+            Gunzip(flate2::read::MultiGzDecoder::new(BufReader::new(file))),
         ))
     } else {
         Box::new(BufReader::with_capacity(1 << 16, file))
@@ -363,6 +378,7 @@ fn number_after(message: &str, word: &str) -> Option<u64> {
 fn csv_error(path: &Path, schema: Option<&SchemaRef>, e: ArrowError) -> Error {
     let message = match &e {
         ArrowError::CsvError(m) | ArrowError::ParseError(m) => m.clone(),
+        ArrowError::IoError(m, _) => m.clone(),
         other => other.to_string(),
     };
     let (line, column) = if message.contains("incorrect number of fields") {
