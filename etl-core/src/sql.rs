@@ -36,6 +36,7 @@
 use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::TableReference;
 use datafusion::datasource::MemTable;
@@ -95,6 +96,17 @@ impl Sql {
         sql_error(&self.context, e)
     }
 
+    /// Registers `table` under `name`, exactly as written.
+    fn register(self, name: &str, table: Arc<dyn TableProvider>) -> Result<Sql> {
+        self.ctx
+            .register_table(TableReference::bare(name), table)
+            .map_err(|e| Error::Sql {
+                context: self.context.clone(),
+                message: format!("registering table {name:?}: {}", describe(&e)),
+            })?;
+        Ok(self)
+    }
+
     /// Adds `table` under `name`, exactly as written: a query names a table
     /// that is not all lower case in double quotes (`SELECT * FROM "Orders"`).
     /// Its batches are shared, not copied.
@@ -109,13 +121,7 @@ impl Sql {
         batches: Vec<arrow::array::RecordBatch>,
     ) -> Result<Sql> {
         let table = MemTable::try_new(schema, vec![batches]).map_err(|e| self.error(&e))?;
-        self.ctx
-            .register_table(TableReference::bare(name), Arc::new(table))
-            .map_err(|e| Error::Sql {
-                context: self.context.clone(),
-                message: format!("registering table {name:?}: {}", describe(&e)),
-            })?;
-        Ok(self)
+        self.register(name, Arc::new(table))
     }
 
     /// Adds `stream` under `name` (exactly as written, as for
@@ -132,13 +138,7 @@ impl Sql {
             stream: Mutex::new(Some(stream)),
         });
         let table = StreamingTable::try_new(schema, vec![partition]).map_err(|e| self.error(&e))?;
-        self.ctx
-            .register_table(TableReference::bare(name), Arc::new(table))
-            .map_err(|e| Error::Sql {
-                context: self.context.clone(),
-                message: format!("registering table {name:?}: {}", describe(&e)),
-            })?;
-        Ok(self)
+        self.register(name, Arc::new(table))
     }
 
     /// Runs `query`; its result as a stream of batches.
