@@ -326,7 +326,8 @@ pub(crate) fn read_part(
                 .with_header(true)
                 .with_delimiter(format.delimiter())
                 .with_batch_size(batch_size)
-                .build(open_text(path)?)
+                // open_text buffers already: no second buffer to copy through.
+                .build_buffered(open_text(path)?)
                 .map_err(|e| csv_error(path, Some(schema), e))?;
             for batch in reader {
                 if !sink(batch.map_err(|e| csv_error(path, Some(schema), e))?) {
