@@ -23,7 +23,14 @@
 //! - `recreate` drops and recreates, empty tables are created, a load with no
 //!   columns is refused with an error naming the table, and a million rows load;
 //! - an incremental cursor is stored with the data in the same transaction,
-//!   per (source, table): a failed write leaves the old one.
+//!   per (source, table): a failed write leaves the old one;
+//! - merge equals "the last row of each key" for random loads with keys
+//!   repeated within and across many batches;
+//! - names starting with `_etl_` in any case, and columns that differ only in
+//!   case, are refused before anything is written; a load's column that
+//!   differs from the table's only in case writes that column;
+//! - appends take a column with no value (Arrow `Null`) into any existing
+//!   type, and whole numbers into a `DOUBLE` column when each is exact there.
 
 use std::future::Future;
 use std::path::Path;
@@ -55,7 +62,8 @@ macro_rules! warehouse_conformance {
             schema_evolution, incompatible_type_change_is_refused, merge_upserts_on_primary_key,
             recreate_drops_and_recreates, empty_tables, zero_column_loads_are_refused,
             unsupported_types_are_named, loads_are_recorded, cancelled_write_leaves_table_untouched,
-            cursors_are_kept_with_the_data, million_rows);
+            cursors_are_kept_with_the_data, million_rows, merge_keeps_the_last_row_of_each_key,
+            reserved_and_case_colliding_names_are_refused, appends_take_day_to_day_changes);
     };
     (@tests $open:expr; $($check:ident),*) => {
         $(
@@ -1202,6 +1210,314 @@ pub async fn million_rows<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) {
             .position(|i| *i == 765_432)
             .expect("row 765432");
         assert_eq!(labels.value(at), "row 765432");
+    })
+    .await;
+}
+
+/// A small deterministic generator (SplitMix64): the property checks below
+/// draw their cases from fixed seeds, so a failure names a seed that
+/// reproduces it.
+struct Cases(u64);
+
+impl Cases {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Merge, for random tables with repeated keys over many batches, equals
+/// "the last row of each key" computed here: for each seed, a few merges of
+/// up to 5,000 rows in batches of 1 to 3,000 rows, keys drawn from a small
+/// range so they repeat within and across batches and loads (past DuckDB's
+/// 2,048-row chunks, where its insertion order stops following the input).
+pub async fn merge_keeps_the_last_row_of_each_key<W: Warehouse, O: Fn(&Path) -> Result<W>>(
+    open: O,
+) {
+    with_warehouse(open, |warehouse| async move {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("version", DataType::Int64, true),
+            Field::new("text", DataType::Utf8, true),
+        ]));
+        for seed in 1..=8_u64 {
+            let table = format!("merged_{seed}");
+            let spec = TableSpec::new(&table, schema.clone())
+                .with_primary_key(["id"])
+                .with_mode(WriteMode::Merge);
+            let mut cases = Cases(seed);
+            let mut expected: std::collections::BTreeMap<i64, (i64, String)> =
+                std::collections::BTreeMap::new();
+            let mut version = 0_i64;
+            for _load in 0..3 {
+                let keys = 1 + cases.below(2_000) as i64;
+                let rows = 1 + cases.below(5_000) as usize;
+                let mut batches = Vec::new();
+                let mut left = rows;
+                while left > 0 {
+                    let n = (1 + cases.below(3_000) as usize).min(left);
+                    left -= n;
+                    let mut ids = Vec::with_capacity(n);
+                    let mut versions = Vec::with_capacity(n);
+                    let mut texts = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        let id = cases.below(keys as u64) as i64;
+                        version += 1;
+                        let text = format!("seed {seed} version {version}");
+                        expected.insert(id, (version, text.clone()));
+                        ids.push(id);
+                        versions.push(version);
+                        texts.push(text);
+                    }
+                    batches.push(
+                        RecordBatch::try_new(
+                            schema.clone(),
+                            vec![
+                                Arc::new(Int64Array::from(ids)),
+                                Arc::new(Int64Array::from(versions)),
+                                Arc::new(StringArray::from(texts)),
+                            ],
+                        )
+                        .expect("a valid batch"),
+                    );
+                }
+                warehouse
+                    .write(
+                        &spec,
+                        BatchStream::from_batches(schema.clone(), batches),
+                        &WriteOptions::default(),
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("seed {seed}: the merge failed: {e}"));
+            }
+            let want = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from_iter_values(expected.keys().copied())),
+                    Arc::new(Int64Array::from_iter_values(expected.values().map(|v| v.0))),
+                    Arc::new(StringArray::from_iter_values(
+                        expected.values().map(|v| v.1.as_str()),
+                    )),
+                ],
+            )
+            .expect("a valid batch");
+            let got = read(&warehouse, &table).await;
+            let got = sorted_by(&got, &["id"]);
+            let versions = |b: &RecordBatch| {
+                arrow::compute::cast(
+                    b.column_by_name("version").expect("version"),
+                    &DataType::Int64,
+                )
+                .expect("integers")
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("Int64")
+                .values()
+                .to_vec()
+            };
+            assert_eq!(
+                versions(&got),
+                versions(&want),
+                "seed {seed}: each key must hold its last row's version"
+            );
+            assert_same_values(&want, &got, &["id"]);
+        }
+    })
+    .await;
+}
+
+/// Names that a warehouse would resolve to its own tables or columns, in
+/// any case, and columns that differ only in case, are refused before
+/// anything is written; the warehouse's own tables stay as they were.
+pub async fn reserved_and_case_colliding_names_are_refused<
+    W: Warehouse,
+    O: Fn(&Path) -> Result<W>,
+>(
+    open: O,
+) {
+    with_warehouse(open, |warehouse| async move {
+        let batch = people(&[1], &["forged"]);
+        for table in [
+            "_etl_state",
+            "_ETL_STATE",
+            "_Etl_Loads",
+            "_ETL_staging_people",
+        ] {
+            let err = warehouse
+                .write(
+                    &TableSpec::new(table, batch.schema()),
+                    stream_of(&batch),
+                    &WriteOptions::default(),
+                )
+                .await
+                .expect_err("a reserved name is refused");
+            assert!(
+                err.to_string().contains("reserved") && err.to_string().contains(table),
+                "{table}: {err}"
+            );
+        }
+        assert!(
+            warehouse
+                .loads()
+                .await
+                .expect("loads")
+                .iter()
+                .all(|l| l.table != "forged"),
+            "_etl_loads is intact"
+        );
+        assert_eq!(
+            warehouse.cursor("any", "people").await.expect("cursor"),
+            None
+        );
+
+        let twins = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Int64, false),
+                Field::new("ID", DataType::Int64, true),
+            ])),
+            vec![
+                Arc::new(Int64Array::from(vec![1])),
+                Arc::new(Int64Array::from(vec![2])),
+            ],
+        )
+        .expect("a valid batch");
+        let err = warehouse
+            .write(
+                &TableSpec::new("twins", twins.schema()),
+                stream_of(&twins),
+                &WriteOptions::default(),
+            )
+            .await
+            .expect_err("columns that differ only in case are refused");
+        assert!(
+            err.to_string().contains("\"id\" and \"ID\""),
+            "the error names both: {err}"
+        );
+        assert!(
+            warehouse
+                .table_schema("twins")
+                .await
+                .expect("schema")
+                .is_none()
+        );
+
+        // A load whose column differs from the table's only in case writes
+        // that column, as the database resolves it, instead of adding one.
+        write(
+            &warehouse,
+            &people_spec(WriteMode::Append),
+            &people(&[1], &["ada"]),
+        )
+        .await;
+        let shouted = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("ID", DataType::Int64, false),
+                Field::new("NAME", DataType::Utf8, true),
+            ])),
+            vec![
+                Arc::new(Int64Array::from(vec![2])),
+                Arc::new(StringArray::from(vec!["bob"])),
+            ],
+        )
+        .expect("a valid batch");
+        let summary = write(
+            &warehouse,
+            &TableSpec::new("people", shouted.schema()).with_mode(WriteMode::Append),
+            &shouted,
+        )
+        .await;
+        assert!(
+            summary.added_columns.is_empty(),
+            "{:?}",
+            summary.added_columns
+        );
+        assert_same_values(
+            &people(&[1, 2], &["ada", "bob"]),
+            &read(&warehouse, "people").await,
+            &["id"],
+        );
+    })
+    .await;
+}
+
+/// Appends take ordinary day-to-day changes: a column with no value today
+/// (Arrow `Null`) fits the column's type of yesterday, and whole numbers
+/// fit yesterday's `DOUBLE`, exactly; an integer that a double cannot hold
+/// exactly is refused naming table, column and row, nothing written.
+pub async fn appends_take_day_to_day_changes<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) {
+    with_warehouse(open, |warehouse| async move {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("quantity", DataType::Int64, true),
+            Field::new("price", DataType::Float64, true),
+        ]));
+        let yesterday = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1])),
+                Arc::new(Int64Array::from(vec![3])),
+                Arc::new(Float64Array::from(vec![9.5])),
+            ],
+        )
+        .expect("a valid batch");
+        let append = |schema: SchemaRef| TableSpec::new("orders", schema).with_mode(WriteMode::Append);
+        write(&warehouse, &append(schema.clone()), &yesterday).await;
+
+        let today_schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("quantity", DataType::Null, true),
+            Field::new("price", DataType::Int64, true),
+        ]));
+        let today = RecordBatch::try_new(
+            today_schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![2, 3])),
+                new_null_array(&DataType::Null, 2),
+                Arc::new(Int64Array::from(vec![12, 1 << 53])),
+            ],
+        )
+        .expect("a valid batch");
+        write(&warehouse, &append(today_schema.clone()), &today).await;
+        let got = read(&warehouse, "orders").await;
+        let expected = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2, 3])),
+                Arc::new(Int64Array::from(vec![Some(3), None, None])),
+                Arc::new(Float64Array::from(vec![9.5, 12.0, (1_u64 << 53) as f64])),
+            ],
+        )
+        .expect("a valid batch");
+        assert_same_values(&expected, &got, &["id"]);
+        let types: Vec<DataType> = got.schema().fields().iter().map(|f| f.data_type().clone()).collect();
+        assert_eq!(types[1], DataType::Int64, "yesterday's type is kept");
+        assert_eq!(types[2], DataType::Float64, "yesterday's type is kept");
+
+        let inexact = RecordBatch::try_new(
+            today_schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![4, 5])),
+                new_null_array(&DataType::Null, 2),
+                Arc::new(Int64Array::from(vec![7, (1 << 53) + 1])),
+            ],
+        )
+        .expect("a valid batch");
+        let err = warehouse
+            .write(&append(today_schema), stream_of(&inexact), &WriteOptions::default())
+            .await
+            .expect_err("an integer without an exact double is refused");
+        assert!(
+            matches!(&err, Error::Value { table, column, row: 1, .. } if table == "orders" && column == "price"),
+            "the error names table, column and row: {err:?}"
+        );
+        assert_same_values(&expected, &read(&warehouse, "orders").await, &["id"]);
     })
     .await;
 }

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use crate::{BatchStream, Result, TableSpec};
+use crate::{BatchStream, Error, Result, TableSpec};
 
 /// The default number of rows per record batch.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;
@@ -64,8 +64,33 @@ pub trait Extractor: Send + Sync {
         std::any::type_name::<Self>().to_owned()
     }
 
-    /// The tables this extractor offers, with their schemas.
+    /// The tables this extractor offers, with their schemas; the first table
+    /// whose schema cannot be read fails the call. [`ETLWorkflow`] asks
+    /// [`Extractor::discover`] instead, so that one such table does not stop
+    /// the others.
+    ///
+    /// [`ETLWorkflow`]: crate::ETLWorkflow
     fn tables(&self) -> impl Future<Output = Result<Vec<TableSpec>>> + Send;
+
+    /// The tables this extractor offers, each on its own: a table whose
+    /// schema cannot be read (a ragged first row, a field with no name) is
+    /// [`Discovered::Failed`], naming it, and the others are still offered.
+    /// An error here is one of the whole source (a wrong token, a folder
+    /// that is gone).
+    ///
+    /// The default asks [`Extractor::tables`]; extractors that read each
+    /// table's schema on its own override it, and build `tables` on it with
+    /// [`Discovered::all`].
+    fn discover(&self) -> impl Future<Output = Result<Vec<Discovered>>> + Send {
+        async {
+            Ok(self
+                .tables()
+                .await?
+                .into_iter()
+                .map(Discovered::Ready)
+                .collect())
+        }
+    }
 
     /// Opens a stream of the batches of `table`, one of those [`Extractor::tables`] returned.
     fn extract(
@@ -73,4 +98,41 @@ pub trait Extractor: Send + Sync {
         table: &TableSpec,
         options: &ExtractOptions,
     ) -> impl Future<Output = Result<BatchStream>> + Send;
+}
+
+/// One table [`Extractor::discover`] found: ready to extract, or failed
+/// before any data moved.
+#[derive(Debug)]
+pub enum Discovered {
+    /// Its schema was read.
+    Ready(TableSpec),
+    /// Its schema could not be read.
+    Failed {
+        /// The table, named as it would have been loaded.
+        table: String,
+        /// Why.
+        error: Error,
+    },
+}
+
+impl Discovered {
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Discovered::Ready(spec) => spec.name(),
+            Discovered::Failed { table, .. } => table,
+        }
+    }
+
+    /// Every table's spec, or the first failure: what [`Extractor::tables`]
+    /// returns, from what [`Extractor::discover`] found.
+    pub fn all(found: Vec<Discovered>) -> Result<Vec<TableSpec>> {
+        found
+            .into_iter()
+            .map(|d| match d {
+                Discovered::Ready(spec) => Ok(spec),
+                Discovered::Failed { error, .. } => Err(error),
+            })
+            .collect()
+    }
 }

@@ -39,6 +39,7 @@ mod batches;
 pub mod dag;
 mod error;
 mod extract;
+pub mod names;
 mod spec;
 pub mod stream;
 mod text;
@@ -68,7 +69,7 @@ pub use dag::{
     StepOptions, StepReport, StepStatus, Workflow,
 };
 pub use error::{BoxError, Error, Result};
-pub use extract::{DEFAULT_BATCH_SIZE, ExtractOptions, Extractor};
+pub use extract::{DEFAULT_BATCH_SIZE, Discovered, ExtractOptions, Extractor};
 pub use spec::{TableSpec, WriteMode};
 pub use stream::{AsyncBatchSender, BatchStream, ExtractNotes};
 pub use warehouse::{

@@ -150,27 +150,48 @@ impl TableSpec {
         self.mode
     }
 
-    /// Checks the spec before any data moves: a non-empty name, no duplicate
-    /// column, key columns that exist, and a key for [`WriteMode::Merge`].
+    /// Checks the spec before any data moves: a table name that is not
+    /// empty and not reserved (`_etl_…` in any case, see [`crate::names`]),
+    /// columns that are not empty, not reserved and not the same in any case
+    /// (`id` and `ID` would be one column in SQLite and DuckDB), key columns
+    /// that exist, and a key for [`WriteMode::Merge`].
     pub fn validate(&self) -> Result<()> {
         let table = &self.name;
         if table.is_empty() {
             return Err(Error::Config("a table name must not be empty".into()));
         }
-        let mut seen = std::collections::HashSet::new();
+        if crate::names::is_reserved(table) {
+            return Err(Error::Config(format!(
+                "table {table:?}: names starting with {} (in any case) are reserved for etl's own tables",
+                crate::names::RESERVED_PREFIX
+            )));
+        }
+        let schema_error = |message: String| Error::Schema {
+            table: table.clone(),
+            message,
+        };
         for field in self.schema.fields() {
             if field.name().is_empty() {
-                return Err(Error::Schema {
-                    table: table.clone(),
-                    message: "a column name must not be empty".into(),
-                });
+                return Err(schema_error("a column name must not be empty".into()));
             }
-            if !seen.insert(field.name().as_str()) {
-                return Err(Error::Schema {
-                    table: table.clone(),
-                    message: format!("column {:?} appears twice", field.name()),
-                });
+            if crate::names::is_reserved(field.name()) {
+                return Err(schema_error(format!(
+                    "column {:?}: names starting with {} (in any case) are reserved for etl's own columns",
+                    field.name(),
+                    crate::names::RESERVED_PREFIX
+                )));
             }
+        }
+        let names = self.schema.fields().iter().map(|f| f.name().as_str());
+        if let Some((first, second)) = crate::names::collisions(names).first() {
+            return Err(schema_error(if first == second {
+                format!("column {first:?} appears twice")
+            } else {
+                format!(
+                    "columns {first:?} and {second:?} differ only in case, and warehouses \
+                     resolve names without case: they would be one column"
+                )
+            }));
         }
         for key in &self.primary_key {
             if self.schema.field_with_name(key).is_err() {
@@ -238,6 +259,27 @@ mod tests {
             err.to_string().contains("column \"a\" appears twice"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn names_that_differ_only_in_case_and_reserved_names_are_refused() {
+        let s = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("ID", DataType::Utf8, true),
+        ]);
+        let err = TableSpec::new("t", s).validate().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "table \"t\": columns \"id\" and \"ID\" differ only in case, and warehouses \
+             resolve names without case: they would be one column"
+        );
+        let err = TableSpec::new("_ETL_STATE", schema())
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("reserved"), "{err}");
+        let s = Schema::new(vec![Field::new("_Etl_seq", DataType::Int64, false)]);
+        let err = TableSpec::new("t", s).validate().unwrap_err();
+        assert!(err.to_string().contains("column \"_Etl_seq\""), "{err}");
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::{
-    Error, ExtractOptions, Extractor, Result, TableSpec, Warehouse, WriteMode, WriteOptions,
+    Discovered, Error, ExtractOptions, Extractor, Result, TableSpec, Warehouse, WriteMode,
+    WriteOptions,
 };
 
 /// Moves tables from an [`Extractor`] into a [`Warehouse`].
@@ -223,14 +224,19 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
     }
 
     /// Loads every selected table, one after another; see the type's docs.
+    ///
+    /// A table whose schema the extractor could not read, and tables whose
+    /// names differ only in case (which the warehouse would make one table),
+    /// fail before any of their data moves, each with an error naming it;
+    /// the other tables still load.
     pub async fn run(&self) -> Result<LoadReport> {
-        let specs: Vec<TableSpec> = self
+        let found: Vec<Discovered> = self
             .selected_tables()
             .await?
             .into_iter()
-            .map(|spec| match self.mode {
-                Some(mode) => spec.with_mode(mode),
-                None => spec,
+            .map(|found| match (found, self.mode) {
+                (Discovered::Ready(spec), Some(mode)) => Discovered::Ready(spec.with_mode(mode)),
+                (other, _) => other,
             })
             .collect();
         // A transform of a table that is not loaded is a mistake: say so
@@ -238,17 +244,41 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
         if let Some((table, _)) = self
             .transforms
             .iter()
-            .find(|(table, _)| !specs.iter().any(|s| s.name() == table))
+            .find(|(table, _)| !found.iter().any(|d| d.name() == table))
         {
             return Err(Error::UnknownTable {
                 table: table.clone(),
-                offered: specs.iter().map(|s| s.name().to_owned()).collect(),
+                offered: found.iter().map(|d| d.name().to_owned()).collect(),
             });
         }
+        let refused = refuse_collisions(&found, self.warehouse.kind());
+        let specs: Vec<TableSpec> = found
+            .iter()
+            .filter_map(|d| match d {
+                Discovered::Ready(spec) if !refused.contains_key(spec.name()) => Some(spec.clone()),
+                _ => None,
+            })
+            .collect();
         self.tell(Progress::Planned { tables: &specs });
         let source = self.extractor.source();
         let mut report = LoadReport::default();
-        for spec in specs {
+        for found in found {
+            let spec = match found {
+                Discovered::Ready(spec) if !refused.contains_key(spec.name()) => spec,
+                Discovered::Ready(spec) => {
+                    let error = refused.get(spec.name()).cloned().unwrap_or_default();
+                    self.unloaded(&mut report, spec.name(), spec.mode(), error);
+                    continue;
+                }
+                Discovered::Failed { table, error } => {
+                    let error = refused
+                        .get(&table)
+                        .cloned()
+                        .unwrap_or_else(|| error.to_string());
+                    self.unloaded(&mut report, &table, WriteMode::default(), error);
+                    continue;
+                }
+            };
             self.tell(Progress::Started { table: spec.name() });
             let started = Instant::now();
             let mut notes = None;
@@ -321,6 +351,24 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
         }
     }
 
+    /// Reports a table that failed before any of its data moved.
+    fn unloaded(&self, report: &mut LoadReport, table: &str, mode: WriteMode, error: String) {
+        let entry = TableReport {
+            table: table.to_owned(),
+            mode,
+            rows: 0,
+            columns: 0,
+            seconds: 0.0,
+            invalid_values: 0,
+            warnings: Vec::new(),
+            since: None,
+            cursor: None,
+            error: Some(error),
+        };
+        self.tell(Progress::Finished { report: &entry });
+        report.tables.push(entry);
+    }
+
     #[cfg(not(any(feature = "polars", feature = "datafusion")))]
     async fn transformed(
         &self,
@@ -391,25 +439,53 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
         }
     }
 
-    async fn selected_tables(&self) -> Result<Vec<TableSpec>> {
-        let offered = self.extractor.tables().await?;
+    async fn selected_tables(&self) -> Result<Vec<Discovered>> {
+        let offered = self.extractor.discover().await?;
         let Some(wanted) = &self.tables else {
             return Ok(offered);
         };
-        let mut selected = Vec::with_capacity(wanted.len());
-        for name in wanted {
-            match offered.iter().find(|spec| spec.name() == name) {
-                Some(spec) => selected.push(spec.clone()),
-                None => {
-                    return Err(Error::UnknownTable {
-                        table: name.clone(),
-                        offered: offered.iter().map(|s| s.name().to_owned()).collect(),
-                    });
-                }
-            }
+        let names: Vec<String> = offered.iter().map(|d| d.name().to_owned()).collect();
+        if let Some(unknown) = wanted.iter().find(|w| !names.contains(w)) {
+            return Err(Error::UnknownTable {
+                table: unknown.clone(),
+                offered: names,
+            });
         }
-        Ok(selected)
+        let mut offered: Vec<Option<Discovered>> = offered.into_iter().map(Some).collect();
+        Ok(wanted
+            .iter()
+            .filter_map(|name| {
+                let at = names.iter().position(|n| n == name)?;
+                offered[at].take()
+            })
+            .collect())
     }
+}
+
+/// The tables whose names the warehouse would make one (they differ only
+/// in case), each with the error it fails with.
+fn refuse_collisions(
+    found: &[Discovered],
+    warehouse: &str,
+) -> std::collections::HashMap<String, String> {
+    let mut refused = std::collections::HashMap::new();
+    for (first, second) in crate::names::collisions(found.iter().map(Discovered::name)) {
+        let message = |this: &str, other: &str| {
+            if this == other {
+                return format!(
+                    "table {this:?}: the source offers two tables of this name; neither was loaded"
+                );
+            }
+            format!(
+                "table {this:?}: its name and {other:?}'s differ only in case, and the {warehouse} \
+                 warehouse resolves names without case, so both would load into one table; \
+                 neither was loaded (rename one, or load it elsewhere)"
+            )
+        };
+        refused.insert(first.to_owned(), message(first, second));
+        refused.insert(second.to_owned(), message(second, first));
+    }
+    refused
 }
 
 /// What one [`ETLWorkflow::run`] did, table by table. Displays as a table.

@@ -35,6 +35,10 @@ pub(crate) fn quote_idents<'a>(names: impl IntoIterator<Item = &'a str>) -> Stri
         .join(", ")
 }
 
+/// The column of a merge's staging table that numbers the load's rows in
+/// the order they came (reserved: user columns cannot start with `_etl_`).
+pub(crate) const SEQUENCE_COLUMN: &str = "_etl_seq";
+
 /// The staging table a load of `table` writes before it is swapped in.
 pub(crate) fn staging_name(table: &str) -> String {
     format!("_etl_staging_{table}")
@@ -163,7 +167,8 @@ where
     .map_err(|e| e.in_table(&table))
 }
 
-/// Checks what every warehouse refuses before it touches the database.
+/// Checks what every warehouse refuses before it touches the database
+/// ([`TableSpec::validate`]: reserved names, names that differ only in case).
 pub(crate) fn check_spec(spec: &TableSpec) -> Result<()> {
     spec.validate()?;
     if spec.schema().fields().is_empty() {
@@ -172,11 +177,56 @@ pub(crate) fn check_spec(spec: &TableSpec) -> Result<()> {
             message: "the load has no columns; a warehouse table needs at least one".into(),
         });
     }
-    if spec.name().starts_with("_etl_") {
-        return Err(Error::Config(format!(
-            "table {:?}: names starting with _etl_ are reserved for etl's own tables",
-            spec.name()
-        )));
+    Ok(())
+}
+
+/// Whether a float column can hold every value of an integer column of
+/// `incoming` exactly only when each value is checked (64-bit integers: a
+/// double holds integers exactly up to 2^53).
+pub(crate) fn needs_exact_float_check(incoming: &DataType) -> bool {
+    matches!(incoming, DataType::Int64 | DataType::UInt64)
+}
+
+/// Checks that every value of an integer column is a whole number a double
+/// holds exactly, so that loading it into a `DOUBLE` column changes nothing;
+/// the first that is not is an [`Error::Value`] naming table, column and row
+/// (counted from `first_row`, the batch's first row within the load).
+pub(crate) fn check_exact_in_double(
+    table: &str,
+    column: &str,
+    array: &ArrayRef,
+    first_row: u64,
+) -> Result<()> {
+    use etl_core::arrow::array::{Array, Int64Array, UInt64Array};
+    /// 2^63 as a double: every double below it in magnitude converts back to i64.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    let inexact = |row: usize, value: String| Error::Value {
+        table: table.to_owned(),
+        column: column.to_owned(),
+        row: first_row + row as u64,
+        message: format!(
+            "the integer {value} has no exact DOUBLE, the type of the table's column; \
+             nothing was written (load it with drop_tables(true) to make the column an integer)"
+        ),
+    };
+    if let Some(ints) = array.as_any().downcast_ref::<Int64Array>() {
+        for (row, value) in ints.iter().enumerate() {
+            if let Some(v) = value {
+                let f = v as f64;
+                if !(f < TWO_63 && f as i64 == v) {
+                    return Err(inexact(row, v.to_string()));
+                }
+            }
+        }
+    } else if let Some(ints) = array.as_any().downcast_ref::<UInt64Array>() {
+        for (row, value) in ints.iter().enumerate() {
+            if let Some(v) = value {
+                let f = v as f64;
+                if !(f < 2.0 * TWO_63 && f as u64 == v) {
+                    return Err(inexact(row, v.to_string()));
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -188,6 +238,8 @@ pub(crate) enum ColumnSource {
     Batch(usize, Option<DataType>),
     /// Column `index` of the batch, converted by a function of the warehouse's.
     Convert(usize, fn(&ArrayRef) -> Result<ArrayRef>),
+    /// Each row's place in the load, from 0: the load's order, for a merge.
+    RowNumber,
 }
 
 /// Fits batches of the incoming schema to the types a table takes.
@@ -219,13 +271,30 @@ impl BatchFitter {
         }
     }
 
+    /// The same, with one more column, [`ColumnSource::RowNumber`], named
+    /// `_etl_seq`: each row's place in the load.
+    pub(crate) fn numbered(mut self) -> Self {
+        let mut fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(SEQUENCE_COLUMN, DataType::UInt64, false));
+        self.schema = Arc::new(Schema::new(fields));
+        self.sources.push(ColumnSource::RowNumber);
+        self
+    }
+
     /// The schema of the batches [`BatchFitter::fit`] returns.
     pub(crate) fn schema(&self) -> &SchemaRef {
         &self.schema
     }
 
-    /// The batch with the table's columns, in the table's order and types.
-    pub(crate) fn fit(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+    /// The batch with the table's columns, in the table's order and types;
+    /// `first_row` is its first row's place in the load, for errors. A
+    /// 64-bit integer cast to a float column must keep its value exactly.
+    pub(crate) fn fit(&self, batch: &RecordBatch, first_row: u64) -> Result<RecordBatch> {
         check_batch_schema(&self.table, &self.incoming, batch)?;
         let rows = batch.num_rows();
         let columns = self
@@ -235,20 +304,31 @@ impl BatchFitter {
             .map(|(source, field)| -> Result<ArrayRef> {
                 match source {
                     ColumnSource::Batch(i, None) => Ok(batch.column(*i).clone()),
+                    ColumnSource::RowNumber => Ok(Arc::new(
+                        etl_core::arrow::array::UInt64Array::from_iter_values(
+                            first_row..first_row + rows as u64,
+                        ),
+                    )),
                     ColumnSource::Convert(i, convert) => {
                         convert(batch.column(*i)).map_err(|e| e.in_table(&self.table))
                     }
-                    ColumnSource::Batch(i, Some(to)) => cast(batch.column(*i), to).map_err(|e| {
-                        Error::arrow(
-                            format!(
-                                "table {:?}, column {:?}: converting {} to {to}",
-                                self.table,
-                                field.name(),
-                                batch.column(*i).data_type()
-                            ),
-                            e,
-                        )
-                    }),
+                    ColumnSource::Batch(i, Some(to)) => {
+                        let from = batch.column(*i);
+                        if to.is_floating() && needs_exact_float_check(from.data_type()) {
+                            check_exact_in_double(&self.table, field.name(), from, first_row)?;
+                        }
+                        cast(from, to).map_err(|e| {
+                            Error::arrow(
+                                format!(
+                                    "table {:?}, column {:?}: converting {} to {to}",
+                                    self.table,
+                                    field.name(),
+                                    from.data_type()
+                                ),
+                                e,
+                            )
+                        })
+                    }
                 }
             })
             .collect::<Result<Vec<_>>>()?;

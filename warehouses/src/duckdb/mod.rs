@@ -59,6 +59,9 @@
 //! An existing column takes an incoming type that fits it without loss (a
 //! narrower integer, `FLOAT` into `DOUBLE`, a coarser timestamp unit, a
 //! decimal with fewer digits on each side of the point); the load is cast.
+//! A 64-bit integer goes into a `DOUBLE` column when each value is exact
+//! there (one that is not, past 2^53, is [`Error::Value`] naming the row),
+//! and a column with no value at all (Arrow `Null`) fits any type.
 //! Any other change is [`Error::IncompatibleSchema`], before anything is written.
 //!
 //! # Writes
@@ -73,7 +76,14 @@
 //! [`WriteOptions::recreate`]) appends to a staging table and swaps it in with
 //! `DROP` + `ALTER TABLE … RENAME`; [`WriteMode::Append`] appends to the table;
 //! [`WriteMode::Merge`] appends to a staging table, then
-//! `INSERT … SELECT … ON CONFLICT (key) DO UPDATE`, the last row of a key winning.
+//! `INSERT … SELECT … ON CONFLICT (key) DO UPDATE`, the last row of a key
+//! winning: the staging table numbers the load's rows in the order they
+//! came (a column `_etl_seq`), since the parallel insert does not keep it.
+//! An insert's own error (a duplicate key, a full disk) is the one
+//! returned and recorded.
+//!
+//! DuckDB does not tie a view to the tables it reads: a view of a table
+//! that a replace drops and renames reads the new table (tested).
 //! A failure anywhere rolls everything back, and the failed load is recorded
 //! in `_etl_loads`.
 //! A stream carrying an incremental cursor (see
@@ -117,12 +127,12 @@ use etl_core::arrow::datatypes::{DataType, Field, SchemaRef};
 use etl_core::stream::BlockingBatches;
 use etl_core::{
     BatchStream, Error, LOADS_TABLE, LoadRecord, LoadStatus, Result, TableSpec, Warehouse,
-    WriteMode, WriteOptions, WriteSummary,
+    WriteMode, WriteOptions, WriteSummary, names,
 };
 
 use crate::common::{
-    BatchFitter, ColumnSource, Load, check_spec, create_state_table_sql, lock, now_micros,
-    quote_ident, quote_idents, read_cursor_sql, rfc3339, save_cursor_sql, staging_name,
+    BatchFitter, ColumnSource, Load, SEQUENCE_COLUMN, check_spec, create_state_table_sql, lock,
+    now_micros, quote_ident, quote_idents, read_cursor_sql, rfc3339, save_cursor_sql, staging_name,
     write_recorded,
 };
 use types::{appendable, column_type, interval_text, is_interval, widens};
@@ -271,7 +281,7 @@ impl Warehouse for DuckDbWarehouse {
                 .prepare(
                     "SELECT table_name FROM duckdb_tables() \
                      WHERE database_name = current_database() AND schema_name = current_schema() \
-                     AND NOT starts_with(table_name, '_etl_') ORDER BY table_name",
+                     AND NOT starts_with(lower(table_name), '_etl_') ORDER BY table_name",
                 )
                 .map_err(db_error)?;
             let names = stmt
@@ -374,6 +384,9 @@ impl Drop for Tx<'_> {
     fn drop(&mut self) {
         if self.open {
             let _ = self.conn.execute_batch("ROLLBACK");
+            // An insert that failed left the transaction aborted before
+            // `append` could reset this; the connection is for users too.
+            let _ = self.conn.execute_batch("RESET preserve_insertion_order");
         }
     }
 }
@@ -393,22 +406,35 @@ fn write_in_transaction(
     let staging = staging_name(table);
     let (rows, added_columns) = match spec.mode() {
         WriteMode::Merge => {
-            execute(
-                conn,
-                &format!("DROP TABLE IF EXISTS {}", quote_ident(&staging)),
-            )?;
-            create_table(conn, &staging, &incoming, &[])?;
-            let rows = append(conn, spec, &staging, &incoming.fitter(spec, None), batches)?;
-            let added = if fresh {
+            let (fitter, added) = if fresh {
                 execute(
                     conn,
                     &format!("DROP TABLE IF EXISTS {}", quote_ident(table)),
                 )?;
                 create_table(conn, table, &incoming, spec.primary_key())?;
-                Vec::new()
+                (incoming.fitter(spec, None), Vec::new())
             } else {
-                prepare_table(conn, spec)?.1
+                prepare_table(conn, spec)?
             };
+            execute(
+                conn,
+                &format!("DROP TABLE IF EXISTS {}", quote_ident(&staging)),
+            )?;
+            // The staging table has the types the rows are fitted to (the
+            // table's, where it has the column), so that the merge casts
+            // nothing the fitter did not check.
+            create_table(conn, &staging, &columns_of(table, fitter.schema())?, &[])?;
+            // The load's order, which the insert does not keep: the last row
+            // of a key is the one with the highest number.
+            execute(
+                conn,
+                &format!(
+                    "ALTER TABLE {} ADD COLUMN {} UBIGINT",
+                    quote_ident(&staging),
+                    quote_ident(SEQUENCE_COLUMN)
+                ),
+            )?;
+            let rows = append(conn, spec, &staging, &fitter.numbered(), batches)?;
             merge_from_staging(conn, spec, &staging)?;
             execute(conn, &format!("DROP TABLE {}", quote_ident(&staging)))?;
             (rows, added)
@@ -492,11 +518,15 @@ struct Incoming {
 }
 
 fn incoming_columns(spec: &TableSpec) -> Result<Incoming> {
-    let columns = spec
-        .schema()
+    columns_of(spec.name(), spec.schema())
+}
+
+/// The columns of `schema` with their DuckDB types.
+fn columns_of(table: &str, schema: &SchemaRef) -> Result<Incoming> {
+    let columns = schema
         .fields()
         .iter()
-        .map(|f| Ok((f.as_ref().clone(), column_type(spec.name(), f)?)))
+        .map(|f| Ok((f.as_ref().clone(), column_type(table, f)?)))
         .collect::<Result<Vec<_>>>()?;
     Ok(Incoming { columns })
 }
@@ -638,12 +668,20 @@ fn prepare_table(conn: &Connection, spec: &TableSpec) -> Result<(BatchFitter, Ve
     let mut targets = Vec::with_capacity(incoming.columns.len());
     let mut to_add = Vec::new();
     for (i, (field, ddl_type)) in incoming.columns.iter().enumerate() {
-        match existing.iter().position(|(name, _)| name == field.name()) {
+        // DuckDB compares column names without ASCII case, as `fold` does.
+        let at = existing
+            .iter()
+            .position(|(name, _)| names::fold(name) == names::fold(field.name()));
+        match at {
             None => {
                 to_add.push((field.name().clone(), ddl_type.clone()));
                 targets.push(None);
             }
             Some(at) if existing[at].1 == canonical[i] => targets.push(None),
+            // A column with no value (empty in every row today) fits any type.
+            Some(at) if field.data_type() == &DataType::Null => {
+                targets.push(Some(existing_schema.field(at).clone()));
+            }
             Some(at) if widens(&existing[at].1, &canonical[i]) => {
                 targets.push(Some(existing_schema.field(at).clone()));
             }
@@ -699,7 +737,7 @@ fn append(
     fitter: &BatchFitter,
     batches: &mut BlockingBatches,
 ) -> Result<u64> {
-    let columns = quote_idents(spec.schema().fields().iter().map(|f| f.name().as_str()));
+    let columns = quote_idents(fitter.schema().fields().iter().map(|f| f.name().as_str()));
     let (tx, rx) = std::sync::mpsc::sync_channel(4);
     let feed = scan::Registration::new(fitter.schema().clone(), rx);
     let sql = format!(
@@ -714,7 +752,7 @@ fn append(
         let feeder = scope.spawn(move || -> Result<u64> {
             let mut rows = 0;
             for batch in batches {
-                let batch = fitter.fit(&batch?)?;
+                let batch = fitter.fit(&batch?, rows)?;
                 if batch.num_rows() == 0 {
                     continue;
                 }
@@ -733,10 +771,13 @@ fn append(
             .unwrap_or_else(|_| Err(Error::Internal("the batch feeder panicked".into())));
         (inserted, fed)
     });
-    execute(conn, "RESET preserve_insertion_order")?;
-    // The stream's error first: it is why the insert saw fewer rows.
+    // The stream's error first: it is why the insert saw fewer rows. Then
+    // the insert's own (a duplicate key, a full disk): the reset below fails
+    // in the transaction it aborted, and must not hide it (`Tx` resets after
+    // its rollback).
     let rows = fed?;
     let inserted = inserted? as u64;
+    execute(conn, "RESET preserve_insertion_order")?;
     if inserted != rows {
         return Err(Error::Internal(format!(
             "table {:?}: {rows} rows streamed but {inserted} inserted",
@@ -767,10 +808,11 @@ fn merge_from_staging(conn: &Connection, spec: &TableSpec, staging: &str) -> Res
         conn,
         &format!(
             "INSERT INTO {table} ({names}) SELECT {names} FROM {staging} \
-             QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY rowid DESC) = 1 \
+             QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {seq} DESC) = 1 \
              ON CONFLICT ({key}) {action}",
             table = quote_ident(spec.name()),
             staging = quote_ident(staging),
+            seq = quote_ident(SEQUENCE_COLUMN),
         ),
     )
 }

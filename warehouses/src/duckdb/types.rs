@@ -165,8 +165,10 @@ pub(crate) fn interval_text(array: &ArrayRef) -> Result<ArrayRef> {
     Ok(Arc::new(out.finish()))
 }
 
-/// Whether a column of canonical DuckDB type `existing` takes every value of
-/// `incoming` without loss, so that the load is cast instead of refused.
+/// Whether a column of canonical DuckDB type `existing` takes the values of
+/// `incoming` without loss, so that the load is cast instead of refused
+/// (64-bit integers into `DOUBLE` when each value is exact there, which the
+/// fitter checks).
 pub(crate) fn widens(existing: &str, incoming: &str) -> bool {
     const SIGNED: [&str; 5] = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"];
     const UNSIGNED: [&str; 4] = ["UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"];
@@ -187,9 +189,19 @@ pub(crate) fn widens(existing: &str, incoming: &str) -> bool {
         return e > i && existing != "TIMESTAMP_NS";
     }
     match existing {
+        // 64-bit integers too: each value is checked to have an exact double
+        // as the load is fitted (whole-number prices into yesterday's DOUBLE).
         "DOUBLE" => matches!(
             incoming,
-            "FLOAT" | "TINYINT" | "SMALLINT" | "INTEGER" | "UTINYINT" | "USMALLINT" | "UINTEGER"
+            "FLOAT"
+                | "TINYINT"
+                | "SMALLINT"
+                | "INTEGER"
+                | "BIGINT"
+                | "UTINYINT"
+                | "USMALLINT"
+                | "UINTEGER"
+                | "UBIGINT"
         ),
         "FLOAT" => matches!(incoming, "TINYINT" | "SMALLINT" | "UTINYINT" | "USMALLINT"),
         _ => match (decimal(existing), decimal(incoming)) {
@@ -237,7 +249,9 @@ mod tests {
         assert!(widens("BIGINT", "UINTEGER"));
         assert!(!widens("BIGINT", "UBIGINT"));
         assert!(widens("DOUBLE", "FLOAT"));
-        assert!(!widens("DOUBLE", "BIGINT"));
+        // Each value is checked to be exact as the load is fitted.
+        assert!(widens("DOUBLE", "BIGINT"));
+        assert!(!widens("FLOAT", "BIGINT"));
         assert!(widens("TIMESTAMP", "TIMESTAMP_MS"));
         assert!(!widens("TIMESTAMP_MS", "TIMESTAMP"));
         assert!(widens("DECIMAL(18,4)", "DECIMAL(10,2)"));

@@ -58,13 +58,18 @@
 //!
 //! Text formats are ISO 8601, which SQLite's date and time functions read and
 //! which sorts in time order. Primary key columns are declared `NOT NULL`.
+//! An existing `REAL` column takes 64-bit integers when each value is exact
+//! there (SQLite itself would round past 2^53 without a word; such a value
+//! is [`Error::Value`] naming the row), and a column with no value at all
+//! (Arrow `Null`) fits any column.
 //!
 //! # Writes
 //!
 //! Every write is one `IMMEDIATE` transaction: rows go in through cached
 //! prepared statements of many rows each (`INSERT … VALUES (…), (…)`).
 //! [`WriteMode::Replace`] (or [`WriteOptions::recreate`]) writes a staging
-//! table and swaps it in with `DROP` + `ALTER TABLE … RENAME`;
+//! table and swaps it in with `DROP` + `ALTER TABLE … RENAME` (with
+//! `legacy_alter_table` on, so that views reading the table keep working);
 //! [`WriteMode::Append`] and [`WriteMode::Merge`] write the table itself,
 //! merge as `INSERT … ON CONFLICT (key) DO UPDATE`. A failure anywhere rolls
 //! everything back, and the failed load is recorded in `_etl_loads`.
@@ -82,19 +87,20 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use etl_core::arrow::array::RecordBatch;
-use etl_core::arrow::datatypes::{Schema, SchemaRef};
+use etl_core::arrow::datatypes::{DataType, Schema, SchemaRef};
 use etl_core::stream::BlockingBatches;
 use etl_core::{
     BatchStream, Error, LOADS_TABLE, LoadRecord, LoadStatus, Result, TableSpec, Warehouse,
-    WriteMode, WriteOptions, WriteSummary,
+    WriteMode, WriteOptions, WriteSummary, names,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::common::{
-    Load, check_batch_schema, check_spec, create_state_table_sql, lock, now_micros, quote_ident,
-    quote_idents, read_cursor_sql, rfc3339, save_cursor_sql, staging_name, write_recorded,
+    Load, check_batch_schema, check_exact_in_double, check_spec, create_state_table_sql, lock,
+    needs_exact_float_check, now_micros, quote_ident, quote_idents, read_cursor_sql, rfc3339,
+    save_cursor_sql, staging_name, write_recorded,
 };
-use types::{ColumnReader, SqlColumn, declared_type, family, to_sql_column};
+use types::{ColumnReader, Family, SqlColumn, declared_type, family, to_sql_column};
 
 const WAREHOUSE: &str = "sqlite";
 
@@ -350,25 +356,19 @@ fn write_in_transaction(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db_error)?;
     let fresh = options.recreate || spec.mode() == WriteMode::Replace;
-    let (target, added_columns) = if fresh {
+    let (target, prepared) = if fresh {
         let staging = staging_name(table);
         tx.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&staging)))
             .map_err(db_error)?;
         create_table(&tx, spec, &staging)?;
-        (staging, Vec::new())
+        (staging, Prepared::default())
     } else {
-        let added = prepare_table(&tx, spec, table)?;
-        (table.to_owned(), added)
+        (table.to_owned(), prepare_table(&tx, spec, table)?)
     };
     let upsert = spec.mode() == WriteMode::Merge;
-    let rows = insert_batches(&tx, spec, &target, upsert, batches)?;
+    let rows = insert_batches(&tx, spec, &target, upsert, &prepared.exact_double, batches)?;
     if fresh {
-        tx.execute_batch(&format!(
-            "DROP TABLE IF EXISTS {table_q}; ALTER TABLE {staging_q} RENAME TO {table_q};",
-            table_q = quote_ident(table),
-            staging_q = quote_ident(&target),
-        ))
-        .map_err(db_error)?;
+        swap_in(&tx, table, &target)?;
     }
     let columns = table_columns(&tx, table)?.map_or(0, |c| c.len());
     if let Some((source, cursor)) = load.cursor() {
@@ -384,8 +384,30 @@ fn write_in_transaction(
         load.id.clone(),
         rows,
         columns,
-        added_columns,
+        prepared.added,
     ))
+}
+
+/// Replaces `table` with `staging`: `DROP` + `RENAME`, in the caller's
+/// transaction. Views that read the table keep working: SQLite's rename
+/// checks every view and fails on one whose table was just dropped (`error
+/// in view v: no such table`), so the rename runs with
+/// `legacy_alter_table`, which renames without rewriting views; they name
+/// the table, which exists again once renamed.
+fn swap_in(conn: &Connection, table: &str, staging: &str) -> Result<()> {
+    conn.pragma_update(None, "legacy_alter_table", true)
+        .map_err(db_error)?;
+    let swapped = conn
+        .execute_batch(&format!(
+            "DROP TABLE IF EXISTS {table_q}; ALTER TABLE {staging_q} RENAME TO {table_q};",
+            table_q = quote_ident(table),
+            staging_q = quote_ident(staging),
+        ))
+        .map_err(db_error);
+    let reset = conn
+        .pragma_update(None, "legacy_alter_table", false)
+        .map_err(db_error);
+    swapped.and(reset)
 }
 
 fn record_load(
@@ -482,18 +504,42 @@ fn create_table(conn: &Connection, spec: &TableSpec, name: &str) -> Result<()> {
     .map_err(db_error)
 }
 
+/// What [`prepare_table`] did and found.
+#[derive(Default)]
+struct Prepared {
+    /// Columns added to the table.
+    added: Vec<String>,
+    /// Positions in the load of 64-bit integer columns going into a `REAL`
+    /// column: SQLite would round their values past 2^53 without a word, so
+    /// each is checked.
+    exact_double: Vec<usize>,
+}
+
 /// Creates the table, or checks the load against it and adds missing
-/// columns; returns the added columns.
-fn prepare_table(conn: &Connection, spec: &TableSpec, name: &str) -> Result<Vec<String>> {
+/// columns.
+fn prepare_table(conn: &Connection, spec: &TableSpec, name: &str) -> Result<Prepared> {
     let table = spec.name();
     let Some(existing) = table_columns(conn, name)? else {
         create_table(conn, spec, name)?;
-        return Ok(Vec::new());
+        return Ok(Prepared::default());
     };
     let mut to_add = Vec::new();
-    for field in spec.schema().fields() {
+    let mut exact_double = Vec::new();
+    for (i, field) in spec.schema().fields().iter().enumerate() {
         let declared = declared_type(table, field)?;
-        match existing.iter().find(|c| &c.name == field.name()) {
+        // SQLite compares column names without ASCII case, as `fold` does.
+        let column = existing
+            .iter()
+            .find(|c| names::fold(&c.name) == names::fold(field.name()));
+        match column {
+            // A column with no value (empty in every row today) fits any type.
+            Some(_) if field.data_type() == &DataType::Null => {}
+            Some(column)
+                if family(&column.declared) == Family::Real
+                    && needs_exact_float_check(field.data_type()) =>
+            {
+                exact_double.push(i);
+            }
             Some(column) if !family(&column.declared).accepts(family(&declared)) => {
                 return Err(Error::IncompatibleSchema {
                     table: table.to_owned(),
@@ -537,7 +583,10 @@ fn prepare_table(conn: &Connection, spec: &TableSpec, name: &str) -> Result<Vec<
         ))
         .map_err(db_error)?;
     }
-    Ok(to_add.into_iter().map(|(c, _)| c).collect())
+    Ok(Prepared {
+        added: to_add.into_iter().map(|(c, _)| c).collect(),
+        exact_double,
+    })
 }
 
 fn insert_sql(spec: &TableSpec, target: &str, rows: usize, upsert: bool) -> String {
@@ -574,6 +623,7 @@ fn insert_batches(
     spec: &TableSpec,
     target: &str,
     upsert: bool,
+    exact_double: &[usize],
     batches: &mut BlockingBatches,
 ) -> Result<u64> {
     let table = spec.name();
@@ -587,6 +637,10 @@ fn insert_batches(
     for batch in batches {
         let batch = batch?;
         check_batch_schema(table, spec.schema(), &batch)?;
+        for &i in exact_double {
+            let name = spec.schema().field(i).name();
+            check_exact_in_double(table, name, batch.column(i), rows)?;
+        }
         let columns = batch
             .columns()
             .iter()

@@ -185,3 +185,94 @@ async fn loads_persist_in_the_file() {
     let schema = w.table_schema("t").await.unwrap().unwrap();
     assert_eq!(schema.field(0).data_type(), &DataType::Utf8);
 }
+
+fn people(ids: Vec<i64>, names: Vec<&str>) -> RecordBatch {
+    batch(vec![
+        ("id", Arc::new(Int64Array::from(ids)) as ArrayRef),
+        ("name", Arc::new(StringArray::from(names)) as ArrayRef),
+    ])
+}
+
+async fn replace(w: &DuckDbWarehouse, b: &RecordBatch) -> etl_core::Result<()> {
+    let spec = TableSpec::new("people", b.schema()).with_primary_key(["id"]);
+    w.write(
+        &spec,
+        BatchStream::from_batches(b.schema(), vec![b.clone()]),
+        &WriteOptions::default(),
+    )
+    .await
+    .map(|_| ())
+}
+
+#[tokio::test]
+async fn a_view_of_a_replaced_table_reads_the_new_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = DuckDbWarehouse::open(dir.path().join("v.duckdb")).unwrap();
+    replace(&w, &people(vec![1], vec!["ada"])).await.unwrap();
+    w.with_connection(|c| {
+        c.execute_batch("CREATE VIEW names AS SELECT name FROM people ORDER BY name")
+            .map_err(|e| Error::Internal(e.to_string()))
+    })
+    .await
+    .unwrap();
+    for round in 0..2 {
+        replace(
+            &w,
+            &people(vec![1, 2], vec!["ada", &format!("bob {round}")]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("replace {round} with a view on the table: {e}"));
+        let names = query_strings(&w, "SELECT name FROM names", 1).await;
+        assert_eq!(names, ["ada".to_owned(), format!("bob {round}")]);
+    }
+}
+
+#[tokio::test]
+async fn a_failed_insert_reports_its_own_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = DuckDbWarehouse::open(dir.path().join("k.duckdb")).unwrap();
+    replace(&w, &people(vec![1], vec!["ada"])).await.unwrap();
+    // A replace whose load repeats a key: the staging table's key refuses it.
+    let err = replace(&w, &people(vec![7, 7], vec!["x", "y"]))
+        .await
+        .expect_err("a repeated key fails the replace");
+    let text = err.to_string();
+    assert!(
+        text.to_lowercase().contains("duplicate key")
+            && text.contains("people")
+            && !text.contains("aborted"),
+        "the insert's cause, not the aborted transaction's: {text}"
+    );
+    // `_etl_loads` keeps the same cause (its table is a column there).
+    let loads = w.loads().await.unwrap();
+    let recorded = loads.last().unwrap().error.clone().unwrap();
+    assert!(
+        recorded.contains("duplicate key") && !recorded.contains("aborted"),
+        "{recorded}"
+    );
+    // The connection is usable and the old rows are there.
+    replace(&w, &people(vec![2], vec!["bob"])).await.unwrap();
+    assert_eq!(
+        query_strings(&w, "SELECT name FROM people", 1).await,
+        ["bob"]
+    );
+}
+
+#[tokio::test]
+async fn duckdb_folds_ascii_case_only_as_names_fold_does() {
+    let w = DuckDbWarehouse::open_in_memory().unwrap();
+    let folded = w
+        .with_connection(|c| {
+            c.execute_batch(r#"CREATE TABLE t ("é" INTEGER, "É" INTEGER)"#)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let same_ascii = c
+                .execute_batch(r#"CREATE TABLE u ("a" INTEGER, "A" INTEGER)"#)
+                .is_err();
+            Ok(same_ascii)
+        })
+        .await
+        .unwrap();
+    assert!(folded, "DuckDB takes \"a\" and \"A\" as one column");
+    assert_ne!(etl_core::names::fold("é"), etl_core::names::fold("É"));
+    assert_eq!(etl_core::names::fold("a"), etl_core::names::fold("A"));
+}
