@@ -7,6 +7,7 @@ mod airtable;
 mod daily_metrics;
 #[cfg(feature = "polars")]
 mod frames;
+mod hostile;
 mod scheduled_sync;
 #[cfg(any(feature = "polars", feature = "datafusion"))]
 mod transforms;

@@ -48,13 +48,16 @@
 //! [`Error::Malformed`] naming the file, its 1-based line and the column; the
 //! warehouse then rolls the table back.
 
+mod quoting;
 mod read;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use etl_core::arrow::datatypes::SchemaRef;
-use etl_core::{BatchStream, Error, ExtractOptions, Extractor, Result, TableSpec, WriteMode};
+use etl_core::{
+    BatchStream, Discovered, Error, ExtractOptions, Extractor, Result, TableSpec, WriteMode,
+};
 
 pub use read::FileFormat;
 
@@ -183,21 +186,45 @@ impl FilesExtractor {
 
 impl Extractor for FilesExtractor {
     async fn tables(&self) -> Result<Vec<TableSpec>> {
+        Discovered::all(self.discover().await?)
+    }
+
+    /// Each table's schema on its own: a file whose first rows are ragged,
+    /// not UTF-8, badly quoted or nested too deep fails its table only.
+    async fn discover(&self) -> Result<Vec<Discovered>> {
         let tables = self.tables.clone();
         let infer_rows = self.infer_rows;
         let schemas = tokio::task::spawn_blocking(move || {
             tables
                 .iter()
-                .map(|t| read::table_schema(t.format, &t.parts, infer_rows))
-                .collect::<Result<Vec<_>>>()
+                .map(|t| {
+                    // A parser that panics on one file fails that table only.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        read::table_schema(t.format, &t.parts, infer_rows)
+                    }))
+                    .unwrap_or_else(|panic| {
+                        Err(Error::Internal(format!(
+                            "reading the schema of {} panicked: {}",
+                            t.parts[0].display(),
+                            panic_text(&*panic)
+                        )))
+                    })
+                })
+                .collect::<Vec<_>>()
         })
         .await
-        .map_err(|e| Error::Internal(format!("schema inference panicked: {e}")))??;
+        .map_err(|e| Error::Internal(format!("schema inference panicked: {e}")))?;
         Ok(self
             .tables
             .iter()
             .zip(schemas)
-            .map(|(table, schema)| self.spec(table, schema))
+            .map(|(table, schema)| match schema {
+                Ok(schema) => Discovered::Ready(self.spec(table, schema)),
+                Err(error) => Discovered::Failed {
+                    table: table.name.clone(),
+                    error,
+                },
+            })
             .collect())
     }
 
@@ -222,6 +249,14 @@ impl Extractor for FilesExtractor {
             Ok(())
         }))
     }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,6 +14,8 @@ use etl_core::arrow::error::ArrowError;
 use etl_core::arrow::json;
 use etl_core::{Error, Result};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::quoting;
 
 /// The formats [`super::FilesExtractor`] reads, chosen by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,6 +48,16 @@ impl FileFormat {
 
     fn delimiter(self) -> u8 {
         if self == FileFormat::Tsv { b'\t' } else { b',' }
+    }
+
+    /// The quote byte Arrow's parser gets: `"` for CSV; for TSV, which has
+    /// no quoting, one that cannot reach it ([`quoting::TSV_QUOTE`]).
+    fn quote(self) -> u8 {
+        if self == FileFormat::Tsv {
+            quoting::TSV_QUOTE
+        } else {
+            b'"'
+        }
     }
 }
 
@@ -90,18 +102,50 @@ fn open(path: &Path) -> Result<File> {
     File::open(path).map_err(|e| Error::io(path, e))
 }
 
-/// A text file (CSV, TSV, JSON Lines) to read from the start, decompressed
-/// as it is read when gzipped. A corrupt gzip stream is an I/O error there.
-fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>> {
+/// A text file's bytes from the start, decompressed as they are read when
+/// gzipped. A corrupt gzip stream is an I/O error there.
+fn open_raw(path: &Path) -> Result<Box<dyn Read + Send>> {
     let file = open(path)?;
     Ok(if without_gz(path).1 {
-        Box::new(BufReader::with_capacity(
-            1 << 16,
-            Gunzip(flate2::read::MultiGzDecoder::new(BufReader::new(file))),
-        ))
+        Box::new(Gunzip(flate2::read::MultiGzDecoder::new(BufReader::new(
+            file,
+        ))))
     } else {
-        Box::new(BufReader::with_capacity(1 << 16, file))
+        Box::new(file)
     })
+}
+
+/// A text file (JSON Lines), buffered.
+fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>> {
+    Ok(Box::new(BufReader::with_capacity(1 << 16, open_raw(path)?)))
+}
+
+/// A CSV or TSV file, buffered, its quoting checked on the way (see
+/// [`quoting`]); a broken quote stops the stream and is told by the cell.
+fn open_delimited(
+    path: &Path,
+    format: FileFormat,
+) -> Result<(Box<dyn BufRead + Send>, quoting::Problem)> {
+    let (guard, problem) = quoting::QuoteGuard::new(
+        open_raw(path)?,
+        format.delimiter(),
+        format == FileFormat::Tsv,
+    );
+    Ok((Box::new(BufReader::with_capacity(1 << 16, guard)), problem))
+}
+
+/// What a CSV or TSV error becomes: the quoting problem that stopped the
+/// stream, if it was one, else Arrow's error with its line and column.
+fn delimited_error(
+    path: &Path,
+    schema: Option<&SchemaRef>,
+    problem: &quoting::Problem,
+    e: ArrowError,
+) -> Error {
+    match problem.get() {
+        Some((line, message)) => malformed(path, Some(*line), None, message.clone()),
+        None => csv_error(path, schema, e),
+    }
 }
 
 fn malformed(path: &Path, line: Option<u64>, column: Option<String>, message: String) -> Error {
@@ -141,21 +185,46 @@ fn part_schema(format: FileFormat, path: &Path, infer_rows: Option<usize>) -> Re
             Ok(Schema::new(builder.schema().fields().clone()))
         }
         FileFormat::Csv | FileFormat::Tsv => {
-            let (schema, _) = csv::reader::Format::default()
-                .with_header(true)
-                .with_delimiter(format.delimiter())
-                .infer_schema(open_text(path)?, infer_rows)
-                .map_err(|e| csv_error(path, None, e))?;
+            let infer = |rows: Option<usize>| {
+                let (reader, problem) = open_delimited(path, format)?;
+                csv::reader::Format::default()
+                    .with_header(true)
+                    .with_delimiter(format.delimiter())
+                    .with_quote(format.quote())
+                    .infer_schema(reader, rows)
+                    .map_err(|e| delimited_error(path, None, &problem, e))
+            };
+            let (schema, records) = infer(infer_rows)?;
+            // A column empty in every sampled row has no type yet (Null),
+            // and would load every later value as null: read the whole file
+            // to find one. Empty in the whole file, it stays Null, which
+            // loads as nulls and fits any existing column.
+            let untyped = schema
+                .fields()
+                .iter()
+                .any(|f| f.data_type() == &DataType::Null);
+            if untyped && infer_rows.is_some_and(|rows| records >= rows) {
+                return Ok(infer(None)?.0);
+            }
             Ok(schema)
         }
         FileFormat::JsonLines => {
             let (schema, _) = json::reader::infer_json_schema(open_text(path)?, infer_rows)
                 .map_err(|e| malformed(path, None, None, format!("inferring the schema: {e}")))?;
-            // Arrow sorts inferred fields by name; keep the file's order instead.
-            let order = json_key_order(path, infer_rows)?;
-            let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+            // Arrow sorts inferred fields by name; keep the file's order
+            // instead, and keep integers past Int64 exact.
+            let sample = json_sample(path, infer_rows)?;
+            let mut fields: Vec<Field> = schema
+                .fields()
+                .iter()
+                .map(|f| match sample.exact_type(f) {
+                    Some(exact) => f.as_ref().clone().with_data_type(exact),
+                    None => f.as_ref().clone(),
+                })
+                .collect();
             fields.sort_by_key(|f| {
-                order
+                sample
+                    .keys
                     .iter()
                     .position(|k| k == f.name())
                     .unwrap_or(usize::MAX)
@@ -165,19 +234,56 @@ fn part_schema(format: FileFormat, path: &Path, infer_rows: Option<usize>) -> Re
     }
 }
 
-/// The top-level keys of the first `rows` records, in order of first appearance.
-fn json_key_order(path: &Path, rows: Option<usize>) -> Result<Vec<String>> {
+/// What the sample says of a file's top-level fields beyond Arrow's
+/// inference: their order, and what their numbers look like.
+#[derive(Debug, Default)]
+struct JsonSample {
+    /// The top-level keys in order of first appearance.
+    keys: Vec<String>,
+    /// Per key, its number literals: (an integer past the 64-bit range
+    /// seen, a number with a fraction or exponent seen, most digits of an
+    /// integer).
+    numbers: std::collections::HashMap<String, (bool, bool, usize)>,
+}
+
+impl JsonSample {
+    /// The type a field needs so that its numbers load exactly, when Arrow
+    /// inferred one that would round them: integers past Int64 made Arrow
+    /// pick Float64. Whole numbers of up to 38 digits fit Decimal128(38, 0);
+    /// past that, or mixed with fractions, the column is text, each value
+    /// as written.
+    fn exact_type(&self, field: &Field) -> Option<DataType> {
+        let (big, fraction, digits) = *self.numbers.get(field.name())?;
+        (big && field.data_type() == &DataType::Float64).then_some(if !fraction && digits <= 38 {
+            DataType::Decimal128(38, 0)
+        } else {
+            DataType::Utf8
+        })
+    }
+}
+
+/// Reads the first `rows` records' top-level keys and numbers.
+fn json_sample(path: &Path, rows: Option<usize>) -> Result<JsonSample> {
     let reader = open_text(path)?;
-    let mut keys: Vec<String> = Vec::new();
+    let mut sample = JsonSample::default();
     let mut records = 0;
     for line in reader.lines() {
         let line = line.map_err(|e| Error::io(path, e))?;
         if line.trim().is_empty() {
             continue;
         }
-        for key in top_level_keys(&line) {
-            if !keys.contains(&key) {
-                keys.push(key);
+        for (key, number) in top_level_entries(&line) {
+            if let Some(number) = number {
+                let seen = sample.numbers.entry(key.clone()).or_default();
+                if number.contains(['.', 'e', 'E']) {
+                    seen.1 = true;
+                } else {
+                    seen.0 |= number.parse::<i64>().is_err();
+                    seen.2 = seen.2.max(number.trim_start_matches('-').len());
+                }
+            }
+            if !sample.keys.contains(&key) {
+                sample.keys.push(key);
             }
         }
         records += 1;
@@ -185,26 +291,50 @@ fn json_key_order(path: &Path, rows: Option<usize>) -> Result<Vec<String>> {
             break;
         }
     }
-    Ok(keys)
+    Ok(sample)
 }
 
-/// The keys of a one-line JSON object, in order. A line that is not an object
-/// gives what it can: the decoder reports it properly later.
-fn top_level_keys(line: &str) -> Vec<String> {
-    let mut keys = Vec::new();
+/// The keys of a one-line JSON object, in order, each with its value's text
+/// when the value is a number. A line that is not an object gives what it
+/// can: the decoder reports it properly later.
+fn top_level_entries(line: &str) -> Vec<(String, Option<String>)> {
+    let mut entries: Vec<(String, Option<String>)> = Vec::new();
     let mut depth = 0_u32;
     let mut expect_key = false;
-    let mut chars = line.chars();
+    // After a top-level key and its colon: where a number may start.
+    let mut after_colon = false;
+    let mut chars = line.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '{' => {
                 depth += 1;
                 expect_key = depth == 1;
+                after_colon = false;
             }
-            '[' => depth += 1,
+            '[' => {
+                depth += 1;
+                after_colon = false;
+            }
             '}' | ']' => depth = depth.saturating_sub(1),
             ',' if depth == 1 => expect_key = true,
+            ':' if depth == 1 => after_colon = true,
+            '-' | '0'..='9' if depth == 1 && after_colon => {
+                let mut number = String::from(c);
+                while let Some(&d) = chars.peek() {
+                    if d.is_ascii_digit() || matches!(d, '.' | 'e' | 'E' | '+' | '-') {
+                        number.push(d);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                if let Some(last) = entries.last_mut() {
+                    last.1 = Some(number);
+                }
+                after_colon = false;
+            }
             '"' => {
+                after_colon = false;
                 let mut text = String::new();
                 while let Some(c) = chars.next() {
                     match c {
@@ -230,14 +360,15 @@ fn top_level_keys(line: &str) -> Vec<String> {
                     }
                 }
                 if depth == 1 && expect_key {
-                    keys.push(text);
+                    entries.push((text, None));
                     expect_key = false;
                 }
             }
-            _ => {}
+            c if c.is_whitespace() => {}
+            _ => after_colon = false,
         }
     }
-    keys
+    entries
 }
 
 /// Widens two inferred schemas of parts of one table to one.
@@ -322,15 +453,18 @@ pub(crate) fn read_part(
 ) -> Result<bool> {
     match format {
         FileFormat::Csv | FileFormat::Tsv => {
+            let (text, problem) = open_delimited(path, format)?;
             let reader = csv::ReaderBuilder::new(schema.clone())
                 .with_header(true)
                 .with_delimiter(format.delimiter())
+                .with_quote(format.quote())
                 .with_batch_size(batch_size)
-                // open_text buffers already: no second buffer to copy through.
-                .build_buffered(open_text(path)?)
-                .map_err(|e| csv_error(path, Some(schema), e))?;
+                // open_delimited buffers already: no second buffer to copy through.
+                .build_buffered(text)
+                .map_err(|e| delimited_error(path, Some(schema), &problem, e))?;
             for batch in reader {
-                if !sink(batch.map_err(|e| csv_error(path, Some(schema), e))?) {
+                let batch = batch.map_err(|e| delimited_error(path, Some(schema), &problem, e))?;
+                if !sink(batch) {
                     return Ok(false);
                 }
             }
@@ -552,8 +686,12 @@ mod tests {
 
     #[test]
     fn top_level_keys_come_in_file_order_nested_ones_are_skipped() {
-        let line = r#"{"b": 1, "a": {"z": [1, {"y": 2}]}, "c\"q": "x,\"d\": 1", "\u00e9": null}"#;
-        assert_eq!(top_level_keys(line), ["b", "a", "c\"q", "é"]);
+        let line = r#"{"b": 1, "a": {"z": [1, {"y": 2}]}, "c\"q": "x,\"d\": 1", "\u00e9": null, "n":-1.5e3}"#;
+        let entries = top_level_entries(line);
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["b", "a", "c\"q", "é", "n"]);
+        let numbers: Vec<Option<&str>> = entries.iter().map(|(_, n)| n.as_deref()).collect();
+        assert_eq!(numbers, [Some("1"), None, None, None, Some("-1.5e3")]);
     }
 
     #[test]

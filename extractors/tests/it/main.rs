@@ -3,6 +3,7 @@
 //! the Airtable extractor against the local Airtable server.
 
 mod airtable;
+mod hostile_http;
 mod http;
 
 use std::path::{Path, PathBuf};
@@ -499,4 +500,32 @@ async fn keys_and_modes_can_be_declared_per_table() {
     assert_eq!(customers.primary_key(), ["id"]);
     assert_eq!(customers.mode(), etl_core::WriteMode::Merge);
     customers.validate().unwrap();
+}
+
+#[tokio::test]
+async fn json_integers_past_64_bits_stay_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("big.jsonl"),
+        "{\"id\": 1, \"big\": 18446744073709551617, \"mixed\": 99999999999999999999, \"small\": 9007199254740993}\n\
+         {\"id\": 2, \"big\": -12, \"mixed\": 0.5, \"small\": 1}\n",
+    )
+    .unwrap();
+    let files = FilesExtractor::open(dir.path()).unwrap();
+    let table = spec(&files, "big").await;
+    assert_eq!(
+        types(&table),
+        [
+            "id: Int64",
+            "big: Decimal128(38, 0)",
+            "mixed: Utf8",
+            "small: Int64"
+        ]
+    );
+    let batches = extract(&files, "big", 10).await.unwrap();
+    let text = pretty(&batches);
+    assert!(text.contains("18446744073709551617"), "{text}");
+    assert!(text.contains("99999999999999999999"), "{text}");
+    assert!(text.contains("9007199254740993"), "{text}");
+    assert!(text.contains("0.5"), "{text}");
 }
