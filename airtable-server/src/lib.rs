@@ -42,8 +42,11 @@
 //!   `{"error": {"type": "…", "message": "…"}}`.
 //!
 //! [`Faults`] switch on failures a client must survive or report: an error
-//! status on page N (a number of times, or always), a malformed JSON page, and
-//! slow answers. [`AirtableServer::stats`] counts what clients asked.
+//! status on page N (a number of times, or always), a malformed JSON page,
+//! slow answers, and hostile ones: absurd `Retry-After` values, a body that
+//! never ends, offsets that repeat, error bodies with escapes and echoed
+//! tokens. Hostile names (tables `_ETL_STATE`, `Orders` beside `orders`, an
+//! empty field name) are bases of their own: [`Base::from_json`]. [`AirtableServer::stats`] counts what clients asked.
 
 mod base;
 
@@ -120,6 +123,28 @@ pub struct Faults {
     pub malformed_page: Option<usize>,
     /// Wait this long before every answer.
     pub delay: Option<Duration>,
+    /// Answer page N (1-based; 0 is the schema request) `429` with this
+    /// `Retry-After` value, once or always (`always`).
+    pub retry_after: Option<RetryAfter>,
+    /// Answer page N (1-based; 0 is the schema request) with a body that
+    /// does not end: `{"records": [` and then spaces, up to 1 GiB.
+    pub endless_page: Option<usize>,
+    /// Give, from page 2 on, the offset the request came with as the next
+    /// page's: pagination that never ends.
+    pub repeat_offset: bool,
+    /// Answer page N (1-based; 0 is the schema request) `500` with this body.
+    pub error_body: Option<(usize, String)>,
+}
+
+/// A `429` with a `Retry-After` header; see [`Faults::retry_after`].
+#[derive(Debug, Clone)]
+pub struct RetryAfter {
+    /// The 1-based page; 0 for the schema request.
+    pub page: usize,
+    /// The header's value, as sent (`"18446744073709551615"`, `"3600"`).
+    pub value: String,
+    /// Every time, or only the first.
+    pub always: bool,
 }
 
 /// An error answer for one page; see [`Faults::fail_page`].
@@ -378,6 +403,9 @@ async fn schema(
     if let Err(answer) = check_base(&shared, &base) {
         return *answer;
     }
+    if let Some(answer) = hostile_answer(&shared, 0) {
+        return answer;
+    }
     let body = lock(&shared.base).meta_json().to_string();
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
@@ -593,6 +621,9 @@ async fn list(
             return error(status, "SERVER_ERROR", "Injected failure");
         }
     }
+    if let Some(answer) = hostile_answer(shared, page) {
+        return answer;
+    }
     if faults.malformed_page == Some(page) {
         return (
             [(header::CONTENT_TYPE, "application/json")],
@@ -656,13 +687,59 @@ async fn list(
     }
     let mut body = json!({ "records": records });
     if let Some(next) = next {
-        body["offset"] = Value::String(format!("itr{:014}/{next}", page + 1));
+        body["offset"] = match &params.offset {
+            Some(offset) if faults.repeat_offset => Value::String(offset.clone()),
+            _ => Value::String(format!("itr{:014}/{next}", page + 1)),
+        };
     }
     (
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )
         .into_response()
+}
+
+/// The answer a hostile fault gives to request `page` (0: the schema), if any.
+fn hostile_answer(shared: &Shared, page: usize) -> Option<Response> {
+    let mut faults = lock(&shared.faults);
+    if let Some(retry) = faults.retry_after.clone()
+        && retry.page == page
+    {
+        if !retry.always {
+            faults.retry_after = None;
+        }
+        let mut answer = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMIT_REACHED",
+            "Rate limit exceeded. Please try again later",
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&retry.value) {
+            answer.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return Some(answer);
+    }
+    if let Some((at, body)) = &faults.error_body
+        && *at == page
+    {
+        return Some((StatusCode::INTERNAL_SERVER_ERROR, body.clone()).into_response());
+    }
+    if faults.endless_page == Some(page) {
+        let start = futures::stream::once(async {
+            Ok::<_, std::convert::Infallible>(Bytes::from_static(b"{\"records\": ["))
+        });
+        let spaces = futures::StreamExt::take(
+            futures::stream::repeat_with(|| Ok(Bytes::from(vec![b' '; 1 << 16]))),
+            1 << 14,
+        );
+        return Some(
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                axum::body::Body::from_stream(futures::StreamExt::chain(start, spaces)),
+            )
+                .into_response(),
+        );
+    }
+    None
 }
 
 /// `itr<page, 14 digits>/<record id>` → (page, record id).

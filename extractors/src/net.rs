@@ -33,9 +33,14 @@ pub struct RetryPolicy {
     /// The wait after a `429` that carries no `Retry-After`.
     #[serde(with = "millis")]
     pub rate_limit_wait: Duration,
-    /// How long one request may take.
+    /// How long one request may take, its whole answer read.
     #[serde(with = "millis")]
     pub request_timeout: Duration,
+    /// The longest wait a `Retry-After` may ask for (2 minutes by default);
+    /// a server asking more fails the request at once, saying so, instead
+    /// of holding every request back.
+    #[serde(with = "millis")]
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -46,6 +51,7 @@ impl Default for RetryPolicy {
             max_backoff: Duration::from_secs(30),
             rate_limit_wait: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(120),
         }
     }
 }
@@ -75,6 +81,147 @@ impl RetryPolicy {
         self.request_timeout = timeout;
         self
     }
+
+    /// Sets the longest wait a `Retry-After` may ask for.
+    pub fn with_max_retry_after(mut self, wait: Duration) -> Self {
+        self.max_retry_after = wait;
+        self
+    }
+}
+
+/// Bounds on what a server can make the extractor do: how much of one
+/// answer is read, and how many pages of one table. Going past one fails
+/// the table with an error naming the bound, instead of growing memory or
+/// paging for ever.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The largest answer read, in bytes (64 MiB by default).
+    pub max_response_bytes: u64,
+    /// The most pages read of one table, or of one parent record's child
+    /// resource (100,000 by default).
+    pub max_pages: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_response_bytes: 64 << 20,
+            max_pages: 100_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Sets the largest answer read, in bytes.
+    pub fn with_max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Sets the most pages read of one table.
+    pub fn with_max_pages(mut self, pages: u64) -> Self {
+        self.max_pages = pages.max(1);
+        self
+    }
+
+    /// The error for a table that went past [`Limits::max_pages`].
+    pub(crate) fn too_many_pages(&self, what: &str) -> Error {
+        Error::Remote {
+            what: what.to_owned(),
+            status: None,
+            message: format!(
+                "more than {} pages (the max_pages limit): the pagination does not end, \
+                 or the limit is too low for this table",
+                self.max_pages
+            ),
+            retryable: false,
+        }
+    }
+}
+
+/// The most characters of a server's error text kept in an error message.
+const MAX_SERVER_TEXT: usize = 300;
+
+/// Text a server sent, made safe to print and to store: each `secret` (a
+/// token a proxy echoed back) replaced by `***`, control characters (ANSI
+/// escapes, carriage returns) written as escapes, and at most 300 characters.
+pub(crate) fn sanitize(text: &str, secrets: &[&str]) -> String {
+    let mut text = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        text = text.replace(secret, "***");
+    }
+    let mut out = String::with_capacity(text.len().min(MAX_SERVER_TEXT + 4));
+    for (kept, c) in text.chars().enumerate() {
+        if kept == MAX_SERVER_TEXT {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The forms a credential can take on the wire: itself, and for HTTP basic
+/// the base64 of `user:password`, which a server may echo in an error.
+pub(crate) fn basic_credentials(username: &str, password: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("{username}:{password}");
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.as_bytes().chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0_u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Whether `url` is at `origin`'s scheme, host and port.
+pub(crate) fn same_origin(url: &reqwest::Url, origin: &reqwest::Url) -> bool {
+    url.scheme() == origin.scheme()
+        && url.host_str().map(str::to_ascii_lowercase)
+            == origin.host_str().map(str::to_ascii_lowercase)
+        && url.port_or_known_default() == origin.port_or_known_default()
+}
+
+/// A redirect policy that follows redirects within the origins `allowed`
+/// says, at most 10, and stops at any other: a redirect must not carry the
+/// request's credentials (a header, a query key) to another host, or from
+/// `https` to `http`.
+pub(crate) fn redirect_policy<F>(allowed: F) -> reqwest::redirect::Policy
+where
+    F: Fn(&reqwest::Url) -> bool + Send + Sync + 'static,
+{
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= 10 {
+            attempt.error("more than 10 redirects")
+        } else if allowed(attempt.url()) {
+            attempt.follow()
+        } else {
+            let to = format!(
+                "{}://{}",
+                attempt.url().scheme(),
+                attempt.url().host_str().unwrap_or("")
+            );
+            attempt.error(format!(
+                "a redirect to {to}, another origin than the configured one, was not followed \
+                 (the request's credentials go to the configured origin only)"
+            ))
+        }
+    })
 }
 
 mod millis {
@@ -106,14 +253,19 @@ impl Answer {
 }
 
 /// Sends the request `build` makes, waiting for `limiter`, retrying as
-/// `retry` says: a `429` waits `Retry-After` (or the policy's wait) and
-/// holds back every request through `limiter`; a `5xx` or a network error
-/// backs off exponentially with jitter; any other status fails at once.
-/// `describe` turns an error answer into a message; errors name `what`.
+/// `retry` says: a `429` waits `Retry-After` (or the policy's wait, and
+/// fails at once past [`RetryPolicy::max_retry_after`]) and holds back
+/// every request through `limiter`; a `5xx` or a network error backs off
+/// exponentially with jitter; any other status fails at once. An answer
+/// past [`Limits::max_response_bytes`] fails at once. `describe` turns an
+/// error answer into a message, which is [`sanitize`]d of `secrets`; errors
+/// name `what`.
 pub(crate) async fn send<B, D>(
     limiter: &RateLimiter,
     retry: &RetryPolicy,
+    limits: &Limits,
     what: &str,
+    secrets: &[&str],
     build: B,
     describe: D,
 ) -> Result<Answer>
@@ -123,19 +275,59 @@ where
 {
     let mut backoff = retry.initial_backoff;
     let mut attempt = 0;
+    let remote = |status: Option<StatusCode>, message: String, retryable: bool| Error::Remote {
+        what: what.to_owned(),
+        status: status.map(|s| s.as_u16()),
+        message: sanitize(&message, secrets),
+        retryable,
+    };
     loop {
         attempt += 1;
         let last = attempt >= retry.max_attempts;
         limiter.acquire().await;
         let (status, wait, failure) = match build().send().await {
-            Ok(response) => {
+            Ok(mut response) => {
                 let status = response.status();
                 let headers = response.headers().clone();
-                let retry_after = retry_after(&headers);
-                match response.bytes().await {
-                    Ok(body) if status.is_success() => return Ok(Answer { headers, body }),
-                    Ok(body) => (Some(status), retry_after, describe(status, &body)),
-                    Err(e) => (None, None, format!("reading the answer: {}", strip_url(&e))),
+                if status.is_success() {
+                    match read_body(&mut response, limits.max_response_bytes).await {
+                        Ok(body) => return Ok(Answer { headers, body }),
+                        Err(BodyError::TooLarge) => {
+                            return Err(remote(
+                                Some(status),
+                                format!(
+                                    "the answer is larger than {} bytes (the max_response_bytes \
+                                     limit); nothing more of it was read",
+                                    limits.max_response_bytes
+                                ),
+                                false,
+                            ));
+                        }
+                        Err(BodyError::Read(e)) => {
+                            (None, None, format!("reading the answer: {}", strip_url(&e)))
+                        }
+                    }
+                } else {
+                    let wait = match retry_after(&headers) {
+                        Some(wait) if wait > retry.max_retry_after => {
+                            return Err(remote(
+                                Some(status),
+                                format!(
+                                    "the server asks to wait {} s before trying again \
+                                     (Retry-After), more than the {} s allowed \
+                                     (RetryPolicy::max_retry_after)",
+                                    wait.as_secs(),
+                                    retry.max_retry_after.as_secs()
+                                ),
+                                false,
+                            ));
+                        }
+                        wait => wait,
+                    };
+                    // Enough of an error answer to say what it is, no more.
+                    let cap = limits.max_response_bytes.min(ERROR_BODY_BYTES);
+                    let body = read_body_prefix(&mut response, cap).await;
+                    (Some(status), wait, describe(status, &body))
                 }
             }
             Err(e) => (None, None, network_message(&e)),
@@ -145,19 +337,18 @@ where
             Some(s) => s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error(),
         };
         if !retryable || last {
-            return Err(Error::Remote {
-                what: what.to_owned(),
-                status: status.map(|s| s.as_u16()),
-                message: if retryable {
-                    format!("{failure} (gave up after {attempt} attempts)")
-                } else {
-                    failure
-                },
-                retryable,
-            });
+            let message = if retryable {
+                format!("{failure} (gave up after {attempt} attempts)")
+            } else {
+                failure
+            };
+            return Err(remote(status, message, retryable));
         }
         if status == Some(StatusCode::TOO_MANY_REQUESTS) {
-            limiter.pause(wait.unwrap_or(retry.rate_limit_wait)).await;
+            let wait = wait
+                .unwrap_or(retry.rate_limit_wait)
+                .min(retry.max_retry_after);
+            limiter.pause(wait).await;
         } else {
             tokio::time::sleep(jitter(backoff)).await;
             backoff = (backoff * 2).min(retry.max_backoff);
@@ -165,9 +356,55 @@ where
     }
 }
 
+/// The most of an error answer's body read, to describe it.
+const ERROR_BODY_BYTES: u64 = 64 << 10;
+
+enum BodyError {
+    TooLarge,
+    Read(reqwest::Error),
+}
+
+/// The whole body, refused past `max` bytes (by `Content-Length` before
+/// reading, or as it streams in, for an answer that does not say or lies).
+async fn read_body(response: &mut reqwest::Response, max: u64) -> Result<Bytes, BodyError> {
+    if response.content_length().is_some_and(|len| len > max) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
+        if (body.len() + chunk.len()) as u64 > max {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// The first `max` bytes of the body, or what could be read of them.
+async fn read_body_prefix(response: &mut reqwest::Response, max: u64) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = (max as usize).saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() as u64 >= max {
+            break;
+        }
+    }
+    body
+}
+
+/// `Retry-After` as seconds or as an HTTP date (RFC 9110), `None` when
+/// absent or unreadable. Any number of seconds is taken: the caller compares
+/// it with its limit before waiting.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
+    Some((at - Utc::now()).to_std().unwrap_or_default())
 }
 
 fn network_message(e: &reqwest::Error) -> String {
@@ -239,8 +476,10 @@ impl RateLimiter {
         tokio::time::sleep_until(slot).await;
     }
 
-    /// Holds every request back for `wait` from now.
+    /// Holds every request back for `wait` from now (at most a day: a
+    /// wait past what the clock can hold must not panic).
     pub(crate) async fn pause(&self, wait: Duration) {
+        let wait = wait.min(Duration::from_secs(86_400));
         let mut next = self.next.lock().await;
         *next = (*next).max(Instant::now() + wait);
     }
@@ -263,6 +502,52 @@ mod tests {
         let paused = Instant::now();
         limiter.acquire().await;
         assert_eq!(paused.elapsed(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn server_text_is_cut_escaped_and_rid_of_secrets() {
+        let text = format!(
+            "\u{1b}[31mdenied\u{1b}[0m for token sekrit-token\r\n{}",
+            "x".repeat(1000)
+        );
+        let clean = sanitize(&text, &["sekrit-token", "ab"]);
+        assert!(
+            !clean.contains('\u{1b}') && !clean.contains('\r'),
+            "{clean}"
+        );
+        assert!(
+            clean.starts_with("\\u{1b}[31mdenied\\u{1b}[0m for token ***\\r\\n"),
+            "{clean}"
+        );
+        assert!(
+            clean.ends_with('…') && clean.chars().count() < 330,
+            "{clean}"
+        );
+        assert_eq!(sanitize("short", &[]), "short");
+    }
+
+    #[test]
+    fn basic_credentials_are_base64_as_sent() {
+        assert_eq!(
+            basic_credentials("Aladdin", "open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(basic_credentials("a", "b"), "YTpi");
+        assert_eq!(basic_credentials("ab", "c"), "YWI6Yw==");
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_of_any_size_and_dates() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "18446744073709551615".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(u64::MAX)));
+        headers.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO));
+        headers.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::config::{AirtableConfig, RetryPolicy, Token};
+use super::config::{AirtableConfig, Limits, RetryPolicy, Token};
 use super::schema::BaseSchema;
 use crate::net::{self, RateLimiter};
 
@@ -30,6 +30,7 @@ pub(crate) struct Client {
     token: Token,
     limiter: Arc<RateLimiter>,
     retry: RetryPolicy,
+    limits: Limits,
 }
 
 /// The limiter of each base in this process, by API address and base id:
@@ -84,9 +85,14 @@ pub(crate) struct ListRequest<'a> {
 
 impl Client {
     pub(crate) fn new(config: &AirtableConfig) -> Result<Self> {
+        let api = Url::parse(&config.api_url).ok();
         let http = reqwest::Client::builder()
             .timeout(config.retry.request_timeout)
             .user_agent(concat!("etl/", env!("CARGO_PKG_VERSION")))
+            // The token goes to the configured API's origin only.
+            .redirect(net::redirect_policy(move |url| {
+                api.as_ref().is_some_and(|api| net::same_origin(url, api))
+            }))
             .build()
             .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))?;
         Ok(Client {
@@ -99,7 +105,13 @@ impl Client {
                 None => Arc::new(RateLimiter::new(None)),
             },
             retry: config.retry.clone(),
+            limits: config.limits.clone(),
         })
+    }
+
+    /// The bounds on answers and pages.
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Who is asked, for errors: the base, and the table when there is one.
@@ -124,7 +136,7 @@ impl Client {
         &self,
         table_id: &str,
         what: &str,
-        page: usize,
+        page: u64,
         request: &ListRequest<'_>,
     ) -> Result<Page> {
         let page_size = PAGE_SIZE.to_string();
@@ -190,7 +202,9 @@ impl Client {
         let answer = net::send(
             &self.limiter,
             &self.retry,
+            &self.limits,
             what,
+            &[self.token.expose()],
             || {
                 let mut request = self
                     .http

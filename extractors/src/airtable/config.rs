@@ -6,7 +6,7 @@ use std::fmt;
 use etl_core::{Error, Result};
 use serde::Deserialize;
 
-pub use crate::net::RetryPolicy;
+pub use crate::net::{Limits, RetryPolicy};
 
 /// Airtable's API address; [`AirtableConfig::api_url`] points elsewhere (a
 /// local server in tests, a proxy).
@@ -87,6 +87,9 @@ pub struct AirtableConfig {
     /// How requests are retried.
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// How much of one answer is read, and how many pages of one table.
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 fn default_api_url() -> String {
@@ -110,6 +113,7 @@ impl AirtableConfig {
             filters: BTreeMap::new(),
             incremental: false,
             retry: RetryPolicy::default(),
+            limits: Limits::default(),
         }
     }
 
@@ -170,6 +174,12 @@ impl AirtableConfig {
     /// Sets how requests are retried.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets the bounds on answers and pages.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 

@@ -108,12 +108,13 @@ use chrono::{SecondsFormat, Utc};
 
 use etl_core::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use etl_core::{
-    BatchStream, Error, ExtractNotes, ExtractOptions, Extractor, Result, TableSpec, WriteMode,
+    BatchStream, Discovered, Error, ExtractNotes, ExtractOptions, Extractor, Result, TableSpec,
+    WriteMode,
 };
 use serde_json::{Map, Value};
 
 pub use config::{
-    AIRTABLE_API_URL, AirtableConfig, DEFAULT_REQUESTS_PER_SECOND, RetryPolicy, Token,
+    AIRTABLE_API_URL, AirtableConfig, DEFAULT_REQUESTS_PER_SECOND, Limits, RetryPolicy, Token,
 };
 pub use schema::{CREATED_COLUMN, ID_COLUMN};
 
@@ -152,6 +153,17 @@ struct AirtableTable {
     filter: Option<String>,
 }
 
+/// One table of the base as listed: mapped, or why it could not be (with
+/// the name it would load under).
+type Listed = std::result::Result<Arc<AirtableTable>, (String, Error)>;
+
+fn listed_name(listed: &Listed) -> String {
+    match listed {
+        Ok(table) => table.spec.name().to_owned(),
+        Err((table, _)) => table.clone(),
+    }
+}
+
 #[derive(Debug)]
 struct Column {
     field_id: String,
@@ -186,8 +198,10 @@ impl AirtableExtractor {
         &self.inner.config
     }
 
-    /// Lists the base's tables and maps their fields to columns.
-    async fn list(&self) -> Result<Vec<Arc<AirtableTable>>> {
+    /// Lists the base's tables and maps their fields to columns; a table
+    /// whose fields cannot be columns (an empty name, two names that
+    /// snake_case to one) is an error of its own, naming it.
+    async fn list(&self) -> Result<Vec<Listed>> {
         let config = &self.inner.config;
         let schema = self.inner.client.base_schema().await?;
         let chosen: Vec<&TableMeta> = match &config.tables {
@@ -206,44 +220,46 @@ impl AirtableExtractor {
                 })
                 .collect::<Result<_>>()?,
         };
-        let mut tables = Vec::with_capacity(chosen.len());
-        for meta in chosen {
-            let table = self.map_table(meta)?;
-            tables.push(Arc::new(table));
-        }
-        let mut names = std::collections::HashSet::new();
-        for table in &tables {
-            if !names.insert(table.spec.name()) {
-                return Err(Error::Config(format!(
-                    "{}: two tables are both named {:?} in the warehouse",
-                    self.inner.client.what(None),
-                    table.spec.name()
-                )));
-            }
-        }
+        let listed: Vec<Listed> = chosen
+            .into_iter()
+            .map(|meta| match self.map_table(meta) {
+                Ok(table) => Ok(Arc::new(table)),
+                Err(error) => Err((self.table_name(meta), error)),
+            })
+            .collect();
         let mut known = self.inner.tables.lock().unwrap_or_else(|e| e.into_inner());
-        *known = tables
+        *known = listed
             .iter()
+            .filter_map(|t| t.as_ref().ok())
             .map(|t| (t.spec.name().to_owned(), t.clone()))
             .collect();
-        Ok(tables)
+        Ok(listed)
+    }
+
+    /// The name a table loads under.
+    fn table_name(&self, meta: &TableMeta) -> String {
+        self.rename(&meta.name, &meta.id)
+    }
+
+    /// A table's or field's name as a warehouse name: as it is, or in
+    /// snake_case (its id when nothing is left).
+    fn rename(&self, name: &str, fallback: &str) -> String {
+        if self.inner.config.snake_case {
+            let snake = snake_case(name);
+            if snake.is_empty() {
+                fallback.to_owned()
+            } else {
+                snake
+            }
+        } else {
+            name.to_owned()
+        }
     }
 
     fn map_table(&self, meta: &TableMeta) -> Result<AirtableTable> {
         let config = &self.inner.config;
-        let rename = |name: &str, fallback: &str| {
-            if config.snake_case {
-                let snake = snake_case(name);
-                if snake.is_empty() {
-                    fallback.to_owned()
-                } else {
-                    snake
-                }
-            } else {
-                name.to_owned()
-            }
-        };
-        let table_name = rename(&meta.name, &meta.id);
+        let rename = |name: &str, fallback: &str| self.rename(name, fallback);
+        let table_name = self.table_name(meta);
         let mut fields = vec![
             Field::new(ID_COLUMN, DataType::Utf8, false),
             Field::new(
@@ -301,9 +317,19 @@ impl AirtableExtractor {
             return Ok(table);
         }
         let listed = self.list().await?;
+        if let Some((_, error)) = listed
+            .iter()
+            .filter_map(|t| t.as_ref().err())
+            .find(|(table, _)| table == name)
+        {
+            return Err(Error::Schema {
+                table: name.to_owned(),
+                message: error.to_string(),
+            });
+        }
         known(&self.inner).ok_or_else(|| Error::UnknownTable {
             table: name.to_owned(),
-            offered: listed.iter().map(|t| t.spec.name().to_owned()).collect(),
+            offered: listed.iter().map(listed_name).collect(),
         })
     }
 }
@@ -314,7 +340,32 @@ impl Extractor for AirtableExtractor {
     }
 
     async fn tables(&self) -> Result<Vec<TableSpec>> {
-        Ok(self.list().await?.iter().map(|t| t.spec.clone()).collect())
+        let tables = Discovered::all(self.discover().await?)?;
+        let mut names = std::collections::HashSet::new();
+        for table in &tables {
+            if !names.insert(table.name()) {
+                return Err(Error::Config(format!(
+                    "{}: two tables are both named {:?} in the warehouse",
+                    self.inner.client.what(None),
+                    table.name()
+                )));
+            }
+        }
+        Ok(tables)
+    }
+
+    /// The base's tables, each on its own: one whose fields cannot be
+    /// columns fails alone, naming it; the others are offered.
+    async fn discover(&self) -> Result<Vec<Discovered>> {
+        Ok(self
+            .list()
+            .await?
+            .into_iter()
+            .map(|t| match t {
+                Ok(table) => Discovered::Ready(table.spec.clone()),
+                Err((table, error)) => Discovered::Failed { table, error },
+            })
+            .collect())
     }
 
     async fn extract(&self, spec: &TableSpec, options: &ExtractOptions) -> Result<BatchStream> {
@@ -357,7 +408,13 @@ impl Extractor for AirtableExtractor {
             let mut rows: Vec<Value> = Vec::with_capacity(pages_per_batch * PAGE_SIZE);
             let mut pages_in_batch = 0;
             let mut cursor = None;
+            // Every offset Airtable gave: one given again is a loop.
+            let mut offsets = std::collections::HashSet::new();
+            let limits = inner.client.limits().clone();
             for page_number in 1.. {
+                if page_number > limits.max_pages {
+                    return Err(limits.too_many_pages(&what));
+                }
                 let request = ListRequest {
                     offset: offset.as_deref(),
                     filter_by_formula: filter.as_deref(),
@@ -399,6 +456,17 @@ impl Extractor for AirtableExtractor {
                     }
                 }
                 match page.offset {
+                    Some(next) if !offsets.insert(next.clone()) => {
+                        return Err(Error::Remote {
+                            what: what.clone(),
+                            status: None,
+                            message: format!(
+                                "page {page_number}: the offset to the next page was given \
+                                 before; the pages would never end"
+                            ),
+                            retryable: false,
+                        });
+                    }
                     Some(next) => offset = Some(next),
                     None => break,
                 }

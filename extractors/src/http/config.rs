@@ -7,7 +7,7 @@ use std::path::Path;
 use etl_core::{Error, Result, WriteMode};
 use serde::{Deserialize, Deserializer};
 
-pub use crate::net::RetryPolicy;
+pub use crate::net::{Limits, RetryPolicy};
 
 /// How many records schema inference reads per resource, by default.
 pub const DEFAULT_INFER_RECORDS: usize = 1_000;
@@ -177,6 +177,16 @@ pub struct Incremental {
     /// The cursor of the very first run, if the API needs one.
     #[serde(default)]
     pub initial: Option<String>,
+    /// For a timestamp cursor: how far before the load's first request
+    /// (by the server's `Date`) the stored cursor stays at most, for a
+    /// server whose records take their time a little before it answers
+    /// (60 by default). See [the module docs](super#incremental-loads).
+    #[serde(default = "default_lookback")]
+    pub lookback_seconds: u64,
+}
+
+fn default_lookback() -> u64 {
+    60
 }
 
 /// One resource: an endpoint whose records become one table.
@@ -273,6 +283,7 @@ impl Resource {
             cursor_field: cursor_field.into(),
             param: param.into(),
             initial: None,
+            lookback_seconds: default_lookback(),
         });
         self
     }
@@ -351,12 +362,46 @@ pub struct HttpConfig {
     /// How requests are retried.
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// How much of one answer is read, and how many pages of one table.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Hosts other than `base_url`'s that next-page URLs (`link_header`,
+    /// `next_url`) and redirects may lead to; requests to them carry the
+    /// credentials too. Any other host is refused: credentials, headers and
+    /// API keys go to `base_url`'s origin (scheme, host, port) only.
+    #[serde(default)]
+    pub follow_hosts: Vec<String>,
     /// Records read per resource to infer its schema.
     #[serde(default = "default_infer")]
     pub infer_records: usize,
     /// The resources, one table each.
     #[serde(default)]
     pub resources: Vec<Resource>,
+}
+
+/// A TOML error as "line L, column C: message", the message's string
+/// values (in double quotes; names are in backticks) replaced by `"…"`:
+/// the toml crate's own text quotes the offending line, secrets and all.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let place = e.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    let mut message = String::new();
+    let mut quoted = false;
+    for c in e.message().chars() {
+        if c == '"' {
+            if !quoted {
+                message.push_str("\"…\"");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            message.push(c);
+        }
+    }
+    format!("{}{}", place.unwrap_or_default(), message.trim_end())
 }
 
 fn default_infer() -> usize {
@@ -372,15 +417,20 @@ impl HttpConfig {
             headers: BTreeMap::new(),
             requests_per_second: None,
             retry: RetryPolicy::default(),
+            limits: Limits::default(),
+            follow_hosts: Vec::new(),
             infer_records: DEFAULT_INFER_RECORDS,
             resources: Vec::new(),
         }
     }
 
-    /// Parses a TOML config; unknown keys are errors.
+    /// Parses a TOML config; unknown keys are errors. An error names the
+    /// line and column and never quotes the file (the line may hold a
+    /// token), nor any string value.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let config: HttpConfig = toml::from_str(text)
-            .map_err(|e| Error::Config(format!("HTTP extractor config: {e}")))?;
+        let config: HttpConfig = toml::from_str(text).map_err(|e| {
+            Error::Config(format!("HTTP extractor config: {}", toml_error(text, &e)))
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -419,6 +469,19 @@ impl HttpConfig {
     /// Sets how requests are retried.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets the bounds on answers and pages.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// A host (besides `base_url`'s) that next-page URLs and redirects may
+    /// lead to, credentials included; see [`HttpConfig::follow_hosts`].
+    pub fn with_follow_host(mut self, host: impl Into<String>) -> Self {
+        self.follow_hosts.push(host.into());
         self
     }
 
@@ -464,6 +527,18 @@ impl HttpConfig {
             }
             if !names.insert(r.name.as_str()) {
                 return Err(what("appears twice".into()));
+            }
+            if let Some(other) = self
+                .resources
+                .iter()
+                .take_while(|o| !std::ptr::eq(*o, r))
+                .find(|o| etl_core::names::fold(&o.name) == etl_core::names::fold(&r.name))
+            {
+                return Err(what(format!(
+                    "differs from resource {:?} only in case; warehouses resolve names \
+                     without case, so both would load into one table",
+                    other.name
+                )));
             }
             let mode = r.mode()?;
             if mode == WriteMode::Merge && r.primary_key.is_empty() {

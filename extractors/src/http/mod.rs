@@ -67,10 +67,30 @@
 //! # Incremental loads
 //!
 //! A resource with [`Incremental`] (`cursor_field`, `param`) is merged on its
-//! primary key. After its first load, each load sends the largest
-//! `cursor_field` value the previous one read as `?<param>=<cursor>`, so the
-//! API returns only newer records; the warehouse stores the new cursor with
-//! the data, in one transaction. Deleted records are not detected.
+//! primary key. After its first load, each load sends the cursor the
+//! previous one stored as `?<param>=<cursor>`, so the API returns only what
+//! changed; the warehouse stores the new cursor with the data, in one
+//! transaction. Deleted records are not detected.
+//!
+//! The new cursor is the largest `cursor_field` value read, with two
+//! exceptions that keep an edit from being lost:
+//!
+//! - a timestamp cursor (RFC 3339 text) stops at the moment the load's first
+//!   page was asked for, by the server's `Date` header (by our clock without
+//!   one), less [`Incremental::lookback_seconds`] (60): a record edited while
+//!   the pages were read may sit on a page already read while later pages
+//!   hold later values, and the next load must still ask for it. It is
+//!   written in the format the API sends (fraction digits, `Z` or offset);
+//! - the cursor never moves back before the one the load started from.
+//!
+//! What the API must guarantee: `?<param>=<cursor>` returns every record
+//! whose `cursor_field` is at or after the cursor (`>=`; with `>`, records
+//! stamped exactly at the cursor's moment are read only if the lookback
+//! covers them, which it does for timestamps), every record changed after a
+//! request began carries a `cursor_field` no earlier than that request, and
+//! number cursors (versions, sequence numbers) grow in the order changes
+//! are committed, since no lookback applies to them. Records may come in
+//! any order. Merges make reading a record twice harmless.
 
 mod config;
 
@@ -79,15 +99,15 @@ use std::sync::{Arc, Mutex};
 
 use etl_core::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use etl_core::{
-    AsyncBatchSender, BatchStream, Error, ExtractNotes, ExtractOptions, Extractor, Result,
-    TableSpec,
+    AsyncBatchSender, BatchStream, Discovered, Error, ExtractNotes, ExtractOptions, Extractor,
+    Result, TableSpec,
 };
 use reqwest::header::{HeaderMap, LINK};
 use reqwest::{StatusCode, Url};
 use serde_json::{Map, Value};
 
 pub use config::{
-    Auth, DEFAULT_INFER_RECORDS, HttpConfig, Incremental, KeyLocation, Paginator, Resource,
+    Auth, DEFAULT_INFER_RECORDS, HttpConfig, Incremental, KeyLocation, Limits, Paginator, Resource,
     RetryPolicy, Secret,
 };
 
@@ -105,6 +125,12 @@ struct Inner {
     config: HttpConfig,
     /// The base URL's host, for errors.
     host: String,
+    /// The base URL, whose origin alone gets the credentials (with
+    /// `follow_hosts`).
+    origin: Url,
+    /// The credentials as they may come back in an error answer, to be
+    /// cut out of it.
+    secrets: Vec<Secret>,
     http: reqwest::Client,
     limiter: RateLimiter,
     /// Inferred tables by resource name.
@@ -126,7 +152,15 @@ struct Pager<'a> {
     inner: &'a Inner,
     resource: &'a Resource,
     next: Option<Url>,
-    number: usize,
+    number: u64,
+    /// Every URL asked so far: one asked again is a loop (A → B → A).
+    seen: std::collections::HashSet<String>,
+    /// A digest of the last page's records: the same records again on the
+    /// next page is an API that ignores the page parameter.
+    last_records: Option<u64>,
+    /// When the first page was asked for: by the server's clock where it
+    /// said (`Date`), by ours otherwise.
+    first_asked: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl<'a> Pager<'a> {
@@ -136,45 +170,121 @@ impl<'a> Pager<'a> {
             resource,
             next: Some(first),
             number: 0,
+            seen: std::collections::HashSet::new(),
+            last_records: None,
+            first_asked: None,
         }
     }
 
-    /// The next page's records; `None` after the last page.
+    /// The next page's records; `None` after the last page. Pagination that
+    /// would not end (a URL asked twice, a page that repeats the one
+    /// before, more than `max_pages`) is an error naming the resource.
     async fn next(&mut self) -> Result<Option<Vec<Value>>> {
         let Some(url) = self.next.take() else {
             return Ok(None);
         };
+        let what = || self.inner.what(&self.resource.name);
+        let limits = &self.inner.config.limits;
+        if self.number >= limits.max_pages {
+            return Err(limits.too_many_pages(&what()));
+        }
         self.number += 1;
+        let looping = |message: String| Error::Remote {
+            what: what(),
+            status: None,
+            message: format!("page {}: {message}", self.number),
+            retryable: false,
+        };
+        if !self.seen.insert(url.as_str().to_owned()) {
+            return Err(looping(
+                "the pagination leads back to a page already read: it would never end".into(),
+            ));
+        }
+        let asked = chrono::Utc::now();
         let page = self.inner.page(self.resource, url, self.number).await?;
+        if self.first_asked.is_none() {
+            // The Date header is whole seconds, rounded down: not later
+            // than the moment the server took the request.
+            self.first_asked = Some(page.answered.unwrap_or(asked));
+        }
+        if page.next.is_some() || self.last_records.is_some() {
+            let digest = records_digest(&page.records);
+            if !page.records.is_empty() && self.last_records == Some(digest) {
+                return Err(looping(
+                    "the page holds the same records as the page before: the API ignores \
+                     the paginator's parameter, and the pagination would never end"
+                        .into(),
+                ));
+            }
+            self.last_records = Some(digest);
+        }
         self.next = page.next;
         Ok(Some(page.records))
     }
 }
 
-/// One page: its records and where the next one is.
+/// A digest of a page's records, to tell a page that repeats the last one.
+fn records_digest(records: &[Value]) -> u64 {
+    use std::hash::Hasher;
+    struct Digest(std::collections::hash_map::DefaultHasher);
+    impl std::io::Write for Digest {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.write(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut digest = Digest(std::collections::hash_map::DefaultHasher::new());
+    let _ = serde_json::to_writer(&mut digest, records);
+    digest.0.finish()
+}
+
+/// One page: its records, where the next one is, and when the server
+/// answered by its own clock (the `Date` header).
 struct Page {
     records: Vec<Value>,
     next: Option<Url>,
+    answered: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl HttpExtractor {
     /// An extractor for the API `config` describes; the config is checked here.
     pub fn new(config: HttpConfig) -> Result<Self> {
         config.validate()?;
+        let (base, hosts) = (
+            Url::parse(&config.base_url).ok(),
+            config.follow_hosts.clone(),
+        );
         let http = reqwest::Client::builder()
             .timeout(config.retry.request_timeout)
             .user_agent(concat!("etl/", env!("CARGO_PKG_VERSION")))
+            .redirect(net::redirect_policy(move |url| {
+                base.as_ref()
+                    .is_some_and(|base| may_follow(url, base, &hosts))
+            }))
             .build()
             .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))?;
         let limiter = RateLimiter::new(config.requests_per_second);
-        let host = Url::parse(&config.base_url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
+        let origin = Url::parse(&config.base_url)
+            .map_err(|e| Error::Config(format!("base_url {:?}: {e}", config.base_url)))?;
+        let host = origin.host_str().unwrap_or_default().to_owned();
+        let secrets = match &config.auth {
+            Auth::None => Vec::new(),
+            Auth::Bearer { token } => vec![token.clone()],
+            Auth::ApiKey { value, .. } => vec![value.clone()],
+            Auth::Basic { username, password } => vec![
+                password.clone(),
+                Secret::new(net::basic_credentials(username, password.expose())),
+            ],
+        };
         Ok(HttpExtractor {
             inner: Arc::new(Inner {
                 config,
                 host,
+                origin,
+                secrets,
                 http,
                 limiter,
                 tables: Mutex::new(HashMap::new()),
@@ -281,12 +391,29 @@ impl Inner {
     }
 
     /// Fetches one page and works out the next one's URL.
-    async fn page(&self, resource: &Resource, url: Url, number: usize) -> Result<Page> {
+    async fn page(&self, resource: &Resource, url: Url, number: u64) -> Result<Page> {
         let what = self.what(&resource.name);
+        if !may_follow(&url, &self.origin, &self.config.follow_hosts) {
+            return Err(Error::Remote {
+                what,
+                status: None,
+                message: format!(
+                    "page {number}: the API's next page is at {}://{}, another origin than \
+                     base_url's; it was not followed (credentials go to base_url's origin only; \
+                     list the host in follow_hosts to follow it)",
+                    url.scheme(),
+                    net::sanitize(url.host_str().unwrap_or(""), &[])
+                ),
+                retryable: false,
+            });
+        }
+        let secrets: Vec<&str> = self.secrets.iter().map(Secret::expose).collect();
         let answer = net::send(
             &self.limiter,
             &self.config.retry,
+            &self.config.limits,
             &what,
+            &secrets,
             || {
                 let mut request = self.http.get(url.clone());
                 for (k, v) in &self.config.headers {
@@ -367,7 +494,11 @@ impl Inner {
                 "the next page's URL is this page's: the pagination does not advance".into(),
             ));
         }
-        Ok(Page { records, next })
+        Ok(Page {
+            records,
+            next,
+            answered: answer.date(),
+        })
     }
 
     /// Infers the table of `resource` from its first records.
@@ -468,17 +599,32 @@ impl Extractor for HttpExtractor {
     }
 
     async fn tables(&self) -> Result<Vec<TableSpec>> {
-        let mut specs = Vec::with_capacity(self.inner.config.resources.len());
+        Discovered::all(self.discover().await?)
+    }
+
+    /// Each resource's schema, inferred on its own: one whose answers
+    /// cannot be read (an error status, a body that is not JSON, JSON
+    /// nested too deep) fails its table only.
+    async fn discover(&self) -> Result<Vec<Discovered>> {
+        let mut found = Vec::with_capacity(self.inner.config.resources.len());
         for resource in &self.inner.config.resources {
-            let table = Arc::new(self.inner.infer(resource).await?);
-            specs.push(table.spec.clone());
-            self.inner
-                .tables
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(resource.name.clone(), table);
+            match self.inner.infer(resource).await {
+                Ok(table) => {
+                    let table = Arc::new(table);
+                    found.push(Discovered::Ready(table.spec.clone()));
+                    self.inner
+                        .tables
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(resource.name.clone(), table);
+                }
+                Err(error) => found.push(Discovered::Failed {
+                    table: resource.name.clone(),
+                    error,
+                }),
+            }
         }
-        Ok(specs)
+        Ok(found)
     }
 
     async fn extract(&self, spec: &TableSpec, options: &ExtractOptions) -> Result<BatchStream> {
@@ -513,6 +659,7 @@ impl Extractor for HttpExtractor {
             let what = inner.what(&resource.name);
             let mut rows: Vec<Value> = Vec::with_capacity(batch_size);
             let mut cursor: Option<Value> = None;
+            let mut first_asked = None;
             let mut take = |records: Vec<Value>,
                             parent: Option<&Map<String, Value>>,
                             rows: &mut Vec<Value>| {
@@ -564,10 +711,11 @@ impl Extractor for HttpExtractor {
                             return Ok(());
                         }
                     }
+                    first_asked = pages.first_asked;
                 }
             }
-            if resource.incremental.is_some()
-                && let Some(c) = cursor.as_ref().map(cursor_text).or(since)
+            if let Some(inc) = &resource.incremental
+                && let Some(c) = next_cursor(cursor.as_ref(), since.as_deref(), first_asked, inc)
             {
                 // Before the last batch goes: the warehouse reads it at the end.
                 producer_notes.set_cursor(c);
@@ -781,6 +929,17 @@ fn next_url(
     })
 }
 
+/// Whether requests (credentials and all) may go to `url`: `base`'s origin,
+/// or a host of `follow_hosts` over `https` (or over the base's scheme).
+fn may_follow(url: &Url, base: &Url, follow_hosts: &[String]) -> bool {
+    if net::same_origin(url, base) {
+        return true;
+    }
+    let host = url.host_str().unwrap_or("");
+    (url.scheme() == "https" || url.scheme() == base.scheme())
+        && follow_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+}
+
 /// The `rel="next"` target of a `Link` header (RFC 8288).
 fn link_next(header: &str) -> Option<String> {
     header.split(',').find_map(|link| {
@@ -807,6 +966,71 @@ fn later(value: &Value, current: Option<&Value>) -> bool {
         (Value::String(a), Some(Value::String(b))) => a > b,
         _ => false,
     }
+}
+
+/// The cursor to store after a load that read `largest` at most, from
+/// `since`, its first page asked for at `first_asked`.
+///
+/// A record changed while the pages were read gets a cursor value no
+/// earlier than `first_asked` (by the server's clock); with a page order
+/// other than the cursor's, it may be on a page already read, while the
+/// largest value seen is later still. So a timestamp cursor (RFC 3339) does
+/// not move past `first_asked` less the resource's lookback (the next load
+/// reads those records again, which the merge makes harmless), written in
+/// the format of the values the API sends. Other cursors (numbers, other
+/// text) are the largest value read. It never moves back before `since`.
+fn next_cursor(
+    largest: Option<&Value>,
+    since: Option<&str>,
+    first_asked: Option<chrono::DateTime<chrono::Utc>>,
+    incremental: &Incremental,
+) -> Option<String> {
+    let Some(largest) = largest else {
+        return since.map(str::to_owned);
+    };
+    let mut next = cursor_text(largest);
+    if let (Value::String(text), Some(asked)) = (largest, first_asked)
+        && let Ok(read) = chrono::DateTime::parse_from_rfc3339(text)
+    {
+        let bound = asked - chrono::Duration::seconds(incremental.lookback_seconds as i64);
+        if read.with_timezone(&chrono::Utc) > bound {
+            next = like(text, bound.with_timezone(read.offset()));
+        }
+    }
+    let backwards = match (largest, since) {
+        (Value::Number(n), Some(since)) => since
+            .parse::<f64>()
+            .ok()
+            .zip(n.as_f64())
+            .is_some_and(|(since, n)| n < since),
+        // Times of one format compare as text, as `later` compares them.
+        (Value::String(_), Some(since)) => next.as_str() < since,
+        _ => false,
+    };
+    match since {
+        Some(since) if backwards => Some(since.to_owned()),
+        _ => Some(next),
+    }
+}
+
+/// `time` written as `example` is: its fraction digits, `Z` or an offset,
+/// `T` or a space between date and time.
+fn like(example: &str, time: chrono::DateTime<chrono::FixedOffset>) -> String {
+    let digits = example.split_once('.').map_or(0, |(_, rest)| {
+        rest.chars().take_while(char::is_ascii_digit).count()
+    });
+    let format = match digits {
+        0 => chrono::SecondsFormat::Secs,
+        1..=3 => chrono::SecondsFormat::Millis,
+        4..=6 => chrono::SecondsFormat::Micros,
+        _ => chrono::SecondsFormat::Nanos,
+    };
+    let zulu = example.ends_with('Z') || example.ends_with('z');
+    let mut text = time.to_rfc3339_opts(format, zulu);
+    if example.as_bytes().get(10) == Some(&b' ') {
+        text.replace_range(10..11, " ");
+    }
+    text
 }
 
 fn cursor_text(value: &Value) -> String {
@@ -853,6 +1077,67 @@ mod tests {
         assert_eq!(at_path(&body, "meta.next"), Some(&Value::Null));
         assert_eq!(at_path(&body, "nope"), None);
         assert_eq!(at_path(&body, ""), Some(&body));
+    }
+
+    fn incremental(lookback_seconds: u64) -> Incremental {
+        Incremental {
+            cursor_field: "updated_at".into(),
+            param: "since".into(),
+            initial: None,
+            lookback_seconds,
+        }
+    }
+
+    fn at(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        Some(chrono::DateTime::parse_from_rfc3339(text).unwrap().to_utc())
+    }
+
+    #[test]
+    fn a_timestamp_cursor_stops_at_the_first_request_less_the_lookback() {
+        // Read a value past the first request (an edit made while paging):
+        // the stored cursor is the first request's time less 60 s, in the
+        // values' own format.
+        let next = next_cursor(
+            Some(&json!("2024-03-01T10:00:30.250Z")),
+            Some("2024-03-01T09:00:00.000Z"),
+            at("2024-03-01T10:00:05Z"),
+            &incremental(60),
+        );
+        assert_eq!(next.as_deref(), Some("2024-03-01T09:59:05.000Z"));
+        // Everything read is older: the largest value it is.
+        let next = next_cursor(
+            Some(&json!("2024-03-01 08:00:00+01:00")),
+            None,
+            at("2024-03-01T10:00:05Z"),
+            &incremental(60),
+        );
+        assert_eq!(next.as_deref(), Some("2024-03-01 08:00:00+01:00"));
+        let bounded = next_cursor(
+            Some(&json!("2024-03-01 12:00:00+01:00")),
+            None,
+            at("2024-03-01T10:00:05Z"),
+            &incremental(0),
+        );
+        assert_eq!(bounded.as_deref(), Some("2024-03-01 11:00:05+01:00"));
+    }
+
+    #[test]
+    fn a_cursor_never_moves_back() {
+        let next = next_cursor(
+            Some(&json!("2024-03-01T10:00:00Z")),
+            Some("2024-03-01T10:00:00Z"),
+            at("2024-03-01T10:00:30Z"),
+            &incremental(60),
+        );
+        assert_eq!(next.as_deref(), Some("2024-03-01T10:00:00Z"));
+        let next = next_cursor(Some(&json!(7)), Some("9"), None, &incremental(60));
+        assert_eq!(next.as_deref(), Some("9"));
+        let next = next_cursor(Some(&json!(12)), Some("9"), None, &incremental(60));
+        assert_eq!(next.as_deref(), Some("12"));
+        assert_eq!(
+            next_cursor(None, Some("9"), None, &incremental(60)).as_deref(),
+            Some("9")
+        );
     }
 
     #[test]

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use etl_airtable_server::{AirtableServer, Base, FailPage, Faults, ServerOptions};
+use etl_airtable_server::{AirtableServer, Base, FailPage, Faults, RetryAfter, ServerOptions};
 use etl_core::arrow::array::RecordBatch;
 use etl_core::arrow::util::pretty::pretty_format_batches;
 use etl_core::{Error, ExtractOptions, Extractor, TableSpec};
-use etl_extractors::airtable::{AirtableConfig, AirtableExtractor, RetryPolicy};
+use etl_extractors::airtable::{AirtableConfig, AirtableExtractor, Limits, RetryPolicy};
 
 use super::fixture;
 
@@ -439,4 +439,152 @@ async fn slow_answers_time_out_and_are_retried_then_reported() {
         "{text}"
     );
     assert!(text.ends_with("(gave up after 2 attempts)"), "{text}");
+}
+
+/// What a table's extraction failed with, as text, within `limit`.
+async fn failure(airtable: &AirtableExtractor, table: &str, limit: Duration) -> String {
+    tokio::time::timeout(limit, extract_all(airtable, table, 100))
+        .await
+        .unwrap_or_else(|_| panic!("the extraction of {table:?} did not end within {limit:?}"))
+        .expect_err("the extraction fails")
+        .to_string()
+}
+
+#[tokio::test]
+async fn absurd_retry_after_values_fail_at_once_and_never_panic() {
+    let server = serve(Base::sample(), unlimited()).await;
+    for (page, value) in [
+        (0, "18446744073709551615"),
+        (1, "18446744073709551615"),
+        (2, "3600"),
+    ] {
+        server.set_faults(Faults {
+            retry_after: Some(RetryAfter {
+                page,
+                value: value.into(),
+                always: true,
+            }),
+            ..Faults::default()
+        });
+        let airtable = AirtableExtractor::new(config(&server)).unwrap();
+        let err = if page == 0 {
+            tokio::time::timeout(Duration::from_secs(10), airtable.tables())
+                .await
+                .expect("no wait for an hour")
+                .expect_err("the schema request fails")
+                .to_string()
+        } else {
+            failure(&airtable, "Orders", Duration::from_secs(10)).await
+        };
+        assert!(
+            err.contains("HTTP 429")
+                && err.contains("Retry-After")
+                && err.contains("max_retry_after"),
+            "page {page}, Retry-After {value}: {err}"
+        );
+    }
+    // A wait within the bound is waited out, and the table reads.
+    server.set_faults(Faults {
+        retry_after: Some(RetryAfter {
+            page: 1,
+            value: "1".into(),
+            always: false,
+        }),
+        ..Faults::default()
+    });
+    let airtable = AirtableExtractor::new(config(&server)).unwrap();
+    let (batches, _) = extract_all(&airtable, "Orders", 100).await.unwrap();
+    assert_eq!(
+        rows(&batches),
+        Base::sample().record_count("Orders").unwrap()
+    );
+}
+
+#[tokio::test]
+async fn an_endless_answer_stops_at_the_configured_size() {
+    let server = serve(Base::sample(), unlimited()).await;
+    let limited =
+        || config(&server).with_limits(Limits::default().with_max_response_bytes(4 << 20));
+    server.set_faults(Faults {
+        endless_page: Some(2),
+        ..Faults::default()
+    });
+    let airtable = AirtableExtractor::new(limited()).unwrap();
+    let err = failure(&airtable, "Orders", Duration::from_secs(30)).await;
+    assert!(
+        err.contains("\"Orders\"")
+            && err.contains("larger than 4194304 bytes")
+            && err.contains("max_response_bytes"),
+        "{err}"
+    );
+    server.set_faults(Faults {
+        endless_page: Some(0),
+        ..Faults::default()
+    });
+    let err = tokio::time::timeout(
+        Duration::from_secs(30),
+        AirtableExtractor::new(limited()).unwrap().tables(),
+    )
+    .await
+    .unwrap()
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("max_response_bytes"), "{err}");
+}
+
+#[tokio::test]
+async fn an_offset_that_repeats_is_a_loop_and_pages_are_bounded() {
+    let server = serve(Base::sample(), unlimited()).await;
+    server.set_faults(Faults {
+        repeat_offset: true,
+        ..Faults::default()
+    });
+    let airtable = AirtableExtractor::new(config(&server)).unwrap();
+    let err = failure(&airtable, "Orders", Duration::from_secs(30)).await;
+    assert!(err.contains("page 2") && err.contains("never end"), "{err}");
+    assert_eq!(
+        server.stats().list_requests,
+        2,
+        "no page was asked for a third time"
+    );
+
+    server.set_faults(Faults::default());
+    let few =
+        AirtableExtractor::new(config(&server).with_limits(Limits::default().with_max_pages(3)))
+            .unwrap();
+    let err = failure(&few, "Orders", Duration::from_secs(30)).await;
+    assert!(
+        err.contains("more than 3 pages") && err.contains("max_pages"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn error_text_a_server_sends_is_cut_escaped_and_rid_of_the_token() {
+    let server = serve(Base::sample(), unlimited()).await;
+    let airtable = AirtableExtractor::new(
+        config(&server).with_retry(RetryPolicy::default().with_max_attempts(1)),
+    )
+    .unwrap();
+    let table = spec(&airtable, "Orders").await;
+    let body = format!(
+        "\u{1b}[2J\u{1b}[31mproxy error\r\nAuthorization: Bearer {}\n{}",
+        server.token(),
+        "A".repeat(100_000)
+    );
+    server.set_faults(Faults {
+        error_body: Some((1, body)),
+        ..Faults::default()
+    });
+    let err = airtable
+        .extract(&table, &ExtractOptions::default())
+        .await
+        .unwrap()
+        .collect_batches()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains(server.token()), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\r'), "{err}");
+    assert!(err.contains("proxy error") && err.len() < 1_000, "{err}");
 }
