@@ -80,7 +80,7 @@ async fn recorded(dag: &Dag, store: &etl_core::state::StateStore, save: bool) {
     let recorder = store.recorder().unwrap();
     let mut runner = dag.runner().run_id(&run_id).on_event(recorder.listener());
     if save {
-        runner = runner.persist_outputs(store.outputs_dir(&run_id));
+        runner = runner.persist_outputs(store.outputs_dir(&run_id).expect("a valid run id"));
     }
     let report = runner.run().await;
     recorder.flush().await.unwrap();

@@ -826,3 +826,111 @@ async fn a_tick_is_skipped_while_another_process_runs_the_workflow() {
         "the scheduler started no run of its own"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_from_hostile_paths_runs_them_as_written() {
+    let sync = Sync::start().await;
+    // A folder and a program name that would end the DAG file's docstring,
+    // and Jinja that Airflow's templating would run.
+    let odd = sync.dir.path().join("bin {{ 7 * 7 }} \"\"\" {% raw %}");
+    std::fs::create_dir(&odd).unwrap();
+    let program = odd.join("sync\"\"\"{{ run_id }}");
+    std::os::unix::fs::symlink(bin(), &program).unwrap();
+    let state = odd.join("state {{ 6 * 7 }}.sqlite");
+    let (_, err) = exits(
+        &sync.run_with(
+            {
+                let mut command = std::process::Command::new(&program);
+                command
+                    .current_dir(sync.dir.path())
+                    .envs(sync.airtable_env());
+                command
+            },
+            &[
+                "--state",
+                state.to_str().unwrap(),
+                "export",
+                "airflow",
+                "-o",
+                "dag.py",
+                "--bin",
+                program.to_str().unwrap(),
+            ],
+        ),
+        0,
+    );
+    assert!(err.contains("wrote dag.py"), "{err}");
+    let file = std::fs::read_to_string(sync.dir.path().join("dag.py")).unwrap();
+    assert!(
+        file.contains(r#"`sync\"\"\"{{ run_id }} run --step"#),
+        "{file}"
+    );
+    let result = airflow(&sync, "3", "manual__2024-01-02T00:00:00+00:00");
+    for task in ["customers", "products", "orders", "load"] {
+        assert_eq!(result["ended"][task], 0, "{task}: {result}");
+    }
+    // The run was recorded where --state said, the folder's name as written.
+    let store = StateStore::open(&state).unwrap();
+    assert_eq!(store.runs("scheduled_sync", 10).unwrap().len(), 1);
+    assert!(!sync.dir.path().join("bin 49").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_id_that_points_elsewhere_is_refused() {
+    let sync = Sync::start().await;
+    for run_id in [
+        "../../escaped",
+        "/tmp/absolute",
+        "a/b",
+        "..",
+        ".hidden",
+        "x\ny",
+    ] {
+        let (_, err) = exits(
+            &sync.run(&["run", "--step", "customers", "--run-id", run_id]),
+            2,
+        );
+        assert!(err.contains("run id"), "{run_id:?}: {err}");
+    }
+    assert!(sync.runs().is_empty(), "no run was recorded");
+    assert!(!sync.dir.path().join("escaped").exists());
+    assert!(!sync.dir.path().parent().unwrap().join("escaped").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_outlives_a_state_store_that_fails_for_a_while() {
+    let sync = Sync::start().await;
+    let scheduler = sync.schedule(&["--cron", "* * * * * *"]);
+    let err = tokio::task::block_in_place(|| {
+        wait_for("a first scheduled run", Duration::from_secs(60), || {
+            sync.runs()
+                .iter()
+                .any(|r| r.status == StepStatus::Succeeded)
+        });
+        // Another process holds the store's write lock longer than the
+        // store waits for it (10 s): every write of the scheduler fails.
+        let path = sync.dir.path().join("etl-state.sqlite");
+        let locker = rusqlite::Connection::open(&path).unwrap();
+        locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        std::thread::sleep(Duration::from_secs(13));
+        locker.execute_batch("COMMIT").unwrap();
+        drop(locker);
+        let before = sync.runs().len();
+        wait_for(
+            "a run after the lock is gone",
+            Duration::from_secs(60),
+            || {
+                let runs = sync.runs();
+                runs.len() > before && runs[0].status == StepStatus::Succeeded
+            },
+        );
+        stop(scheduler)
+    });
+    assert!(err.contains("the state store failed"), "{err}");
+    // Nothing was left RUNNING to hold back later ticks.
+    assert!(
+        sync.runs().iter().all(|r| r.status != StepStatus::Running),
+        "{:?}",
+        sync.runs()
+    );
+}

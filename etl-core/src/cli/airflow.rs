@@ -207,9 +207,16 @@ ETL_BIN = {bin}
 ETL_STATE = {state}
 
 
+def literal(text):
+    """Text that Airflow's templating (Jinja) renders as itself: a path or a
+    step name holding "{{{{" must not become an expression."""
+    return text.replace("{{", "{{{{ '{{' }}}}")
+
+
 def etl_step(step):
     """The command that runs one step of the run Airflow is on."""
-    return f'{{shlex.quote(ETL_BIN)}} run --step {{shlex.quote(step)}} --run-id "$ETL_RUN_ID"'
+    command = f"{{shlex.quote(ETL_BIN)}} run --step {{shlex.quote(step)}}"
+    return literal(command) + ' --run-id "$ETL_RUN_ID"'
 
 
 with DAG(
@@ -220,7 +227,8 @@ with DAG(
     max_active_runs=1,
 "#,
         name = py(dag.name()),
-        program = target.program,
+        // Inside the docstring: escaped, so that no name can end it.
+        program = py(target.program).trim_matches('"'),
         bin = py(target.bin),
         state = py(target.state),
         dag_id = py(target.dag_id),
@@ -236,7 +244,9 @@ with DAG(
         // command always names the step as it is.
         let _ = writeln!(out, "        task_id={},", py(&task_ids[step.name]));
         let _ = writeln!(out, "        bash_command=etl_step({name}),");
-        out.push_str("        env={\"ETL_RUN_ID\": \"{{ run_id }}\", \"ETL_STATE\": ETL_STATE},\n");
+        out.push_str(
+            "        env={\"ETL_RUN_ID\": \"{{ run_id }}\", \"ETL_STATE\": literal(ETL_STATE)},\n",
+        );
         out.push_str("        append_env=True,\n");
         // The step's output is in the state store, not its last line of stdout.
         out.push_str("        do_xcom_push=False,\n");

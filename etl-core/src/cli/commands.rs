@@ -156,6 +156,8 @@ impl Program {
         params: BTreeMap<String, String>,
     ) -> Result<ExitCode> {
         self.check_step(step)?;
+        // The id names the run's folder of outputs: nothing that points elsewhere.
+        crate::dag::check_run_id(run_id)?;
         let store = self.store(state)?;
         let start = RunStart::new(run_id, &self.dag, Trigger::Step)
             .params(params.clone())
@@ -323,7 +325,7 @@ impl Program {
             None => runner.cancel_on_ctrl_c(),
         };
         let report = runner
-            .persist_outputs(store.outputs_dir(run_id))
+            .persist_outputs(store.outputs_dir(run_id)?)
             .on_event(recorder.listener())
             .on_event(move |e| events.event(e))
             .on_progress(move |step, n| rows.rows(step, n))

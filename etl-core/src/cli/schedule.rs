@@ -114,6 +114,32 @@ fn missed_ticks(cron: &Cron, zone: Tz, after: SystemTime, now: SystemTime) -> Op
     })
 }
 
+/// Says that `missed` ticks passed without a run; with `catch_up`, that
+/// the latest of them runs (the caller runs it): returns whether it does.
+fn say_missed(missed: &Missed, during: &str, catch_up: bool) -> bool {
+    let count = if missed.count > MISSED_COUNTED {
+        format!("more than {MISSED_COUNTED} ticks")
+    } else if missed.count == 1 {
+        "1 tick".to_owned()
+    } else {
+        format!("{} ticks", missed.count)
+    };
+    let span = if missed.count == 1 {
+        when(missed.latest)
+    } else {
+        format!("{} to {}", when(missed.first), when(missed.latest))
+    };
+    if catch_up {
+        eprintln!(
+            "{count} passed {during} ({span}): running once for {}",
+            when(missed.latest)
+        );
+    } else {
+        eprintln!("{count} passed {during} ({span}): skipped (--catch-up runs them once)");
+    }
+    catch_up
+}
+
 impl Program {
     pub(super) async fn schedule(
         &self,
@@ -162,10 +188,12 @@ impl Program {
             if let Some(missed) =
                 last.and_then(|last| missed_ticks(&cron, zone, last, SystemTime::now()))
             {
-                let handled = self
-                    .missed(&store, &missed, during, catch_up, &cancel_run)
-                    .await?;
-                last = Some(handled);
+                if say_missed(&missed, during, catch_up) {
+                    let next_due = next_tick(&cron, zone, missed.latest);
+                    self.tick_until_done(&store, missed.latest, next_due, &cancel_run, &stop)
+                        .await;
+                }
+                last = Some(missed.latest);
                 during = "while the last run went on";
                 continue;
             }
@@ -177,7 +205,9 @@ impl Program {
                 _ = stop.cancelled() => break,
                 _ = tokio::time::sleep(wait) => {}
             }
-            self.tick(&store, tick, &cancel_run).await?;
+            let next_due = next_tick(&cron, zone, tick);
+            self.tick_until_done(&store, tick, next_due, &cancel_run, &stop)
+                .await;
             last = Some(tick);
             during = "while the last run went on";
         }
@@ -186,38 +216,50 @@ impl Program {
         Ok(ExitCode::SUCCESS)
     }
 
-    /// Says that `missed` ticks passed without a run and, with `catch_up`,
-    /// runs once for the latest of them. The tick handled, the latest.
-    async fn missed(
+    /// [`Program::tick`], which a failing state store (a lock held too long,
+    /// a full disk) does not end: the failure is said, and the tick tried
+    /// again after a wait that doubles from 1 s to a minute, until it works,
+    /// the schedule stops, or the next tick is due (then it is given up,
+    /// and said). A run whose end could not be recorded is marked FAILED
+    /// before the next one starts, so that it holds back no later tick.
+    async fn tick_until_done(
         &self,
         store: &StateStore,
-        missed: &Missed,
-        during: &str,
-        catch_up: bool,
+        tick: SystemTime,
+        next_due: Option<SystemTime>,
         cancel: &CancellationToken,
-    ) -> Result<SystemTime> {
-        let count = if missed.count > MISSED_COUNTED {
-            format!("more than {MISSED_COUNTED} ticks")
-        } else if missed.count == 1 {
-            "1 tick".to_owned()
-        } else {
-            format!("{} ticks", missed.count)
-        };
-        let span = if missed.count == 1 {
-            when(missed.latest)
-        } else {
-            format!("{} to {}", when(missed.first), when(missed.latest))
-        };
-        if catch_up {
+        stop: &CancellationToken,
+    ) {
+        let mut wait = Duration::from_secs(1);
+        loop {
+            let outcome = match store.fail_unfinished(
+                "its end could not be recorded: the state store failed while it ran",
+            ) {
+                Ok(_) => self.tick(store, tick, cancel).await,
+                Err(e) => Err(e),
+            };
+            let Err(e) = outcome else {
+                return;
+            };
+            let now = SystemTime::now();
+            if stop.is_cancelled() || next_due.is_none_or(|next| now + wait >= next) {
+                eprintln!(
+                    "tick {}: not run, the state store failed: {e}; going on with the next tick",
+                    when(tick)
+                );
+                return;
+            }
             eprintln!(
-                "{count} passed {during} ({span}): running once for {}",
-                when(missed.latest)
+                "tick {}: the state store failed: {e}; trying again in {} s",
+                when(tick),
+                wait.as_secs()
             );
-            self.tick(store, missed.latest, cancel).await?;
-        } else {
-            eprintln!("{count} passed {during} ({span}): skipped (--catch-up runs them once)");
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(Duration::from_secs(60));
         }
-        Ok(missed.latest)
     }
 
     /// One scheduled run, unless a run of the workflow is still going (in

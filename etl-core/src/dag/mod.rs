@@ -61,7 +61,7 @@ pub use persist::{ArrowData, Codec};
 pub use report::{RunReport, StepReport, StepStatus};
 #[cfg_attr(not(any(feature = "cli", feature = "polars")), allow(unused_imports))]
 pub(crate) use run::error_chain;
-pub use run::{Runner, StepEvent, new_run_id};
+pub use run::{MAX_RUN_ID_LEN, Runner, StepEvent, check_run_id, new_run_id};
 pub use syntax::{Backoff, CivilTime, Cron, format_duration, parse_duration};
 pub use tokio_util::sync::CancellationToken;
 

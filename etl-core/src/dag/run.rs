@@ -725,6 +725,49 @@ pub fn new_run_id() -> String {
     )
 }
 
+/// The longest run id taken.
+pub const MAX_RUN_ID_LEN: usize = 250;
+
+/// Checks a run id given from outside (`--run-id`, Airflow's `run_id`): 1 to
+/// 250 characters of ASCII letters, digits and `-_.:+~@`, not starting with
+/// `.`. A run id names a folder of saved outputs, so `/`, `\`, `..` and
+/// control characters, which could point elsewhere, are refused. Airflow's
+/// own ids (`manual__2024-01-01T00:00:00+00:00`) pass.
+///
+/// ```
+/// use etl_core::dag::check_run_id;
+///
+/// assert!(check_run_id("manual__2024-01-01T00:00:00+00:00").is_ok());
+/// assert!(check_run_id("../../etc").is_err());
+/// assert!(check_run_id("/tmp/x").is_err());
+/// ```
+pub fn check_run_id(id: &str) -> crate::Result<()> {
+    let refuse = |why: &str| {
+        Err(crate::Error::Config(format!(
+            "run id {:?}: {why}",
+            id.chars().take(60).collect::<String>()
+        )))
+    };
+    if id.is_empty() {
+        return refuse("it is empty");
+    }
+    if id.len() > MAX_RUN_ID_LEN {
+        return refuse(&format!("it is longer than {MAX_RUN_ID_LEN} characters"));
+    }
+    if id.starts_with('.') {
+        return refuse("it starts with '.'");
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_.:+~@".contains(*c)))
+    {
+        return refuse(&format!(
+            "{c:?} is not allowed (letters, digits and -_.:+~@ are; a run id names a folder)"
+        ));
+    }
+    Ok(())
+}
+
 struct AbortOnDrop(tokio::task::AbortHandle);
 
 impl Drop for AbortOnDrop {

@@ -266,13 +266,16 @@ impl StateStore {
     }
 
     /// Where run `run_id`'s step outputs are saved: `runs/<run_id>/` beside
-    /// the store's file.
-    pub fn outputs_dir(&self, run_id: &str) -> PathBuf {
-        self.path
+    /// the store's file. A run id that could name another folder (`..`, a
+    /// `/`, an absolute path) is refused; see [`crate::dag::check_run_id`].
+    pub fn outputs_dir(&self, run_id: &str) -> Result<PathBuf> {
+        crate::dag::check_run_id(run_id)?;
+        Ok(self
+            .path
             .parent()
             .unwrap_or(Path::new("/"))
             .join("runs")
-            .join(run_id)
+            .join(run_id))
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -508,29 +511,46 @@ impl StateStore {
     /// Sets the status of a run whose steps run one per process from its
     /// steps': FAILED once one failed (and none runs), SUCCEEDED when all
     /// succeeded, CANCELLED when one was cancelled, else RUNNING.
+    ///
+    /// The steps are read and the run written in one transaction: two
+    /// processes finishing their steps at once each see the other's step as
+    /// it is when they settle, so the later one leaves the final status
+    /// (read first and written after, the earlier one could write RUNNING
+    /// over the later one's SUCCEEDED and leave the run RUNNING for ever).
     pub fn settle_run(&self, run_id: &str) -> Result<StepStatus> {
-        let steps = self.steps(run_id)?;
-        let any = |status: StepStatus| steps.iter().any(|s| s.status == status);
-        let running = any(StepStatus::Running) || any(StepStatus::Retrying);
-        let status = if running {
-            StepStatus::Running
-        } else if any(StepStatus::Failed) {
-            StepStatus::Failed
-        } else if steps.iter().all(|s| s.status == StepStatus::Succeeded) {
-            StepStatus::Succeeded
-        } else if any(StepStatus::Pending) {
-            StepStatus::Running
-        } else {
-            StepStatus::Cancelled
-        };
-        let finished = (status != StepStatus::Running).then(|| time::to_text(SystemTime::now()));
-        self.conn()
-            .execute(
+        self.write(|tx| {
+            let mut statement = tx
+                .prepare("SELECT status FROM step_runs WHERE run_id = ?1")
+                .map_err(|e| self.err(e))?;
+            let statuses = statement
+                .query_map([run_id], |row| row.get::<_, String>(0))
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(|e| self.err(e))?
+                .iter()
+                .map(|s| self.status(s))
+                .collect::<Result<Vec<_>>>()?;
+            let any = |status: StepStatus| statuses.contains(&status);
+            let running = any(StepStatus::Running) || any(StepStatus::Retrying);
+            let status = if running {
+                StepStatus::Running
+            } else if any(StepStatus::Failed) {
+                StepStatus::Failed
+            } else if statuses.iter().all(|s| *s == StepStatus::Succeeded) {
+                StepStatus::Succeeded
+            } else if any(StepStatus::Pending) {
+                StepStatus::Running
+            } else {
+                StepStatus::Cancelled
+            };
+            let finished =
+                (status != StepStatus::Running).then(|| time::to_text(SystemTime::now()));
+            tx.execute(
                 "UPDATE workflow_runs SET status = ?2, finished_at = ?3 WHERE run_id = ?1",
                 params![run_id, status.as_str(), finished],
             )
             .map_err(|e| self.err(e))?;
-        Ok(status)
+            Ok(status)
+        })
     }
 
     /// The latest runs of `workflow`, newest first.
@@ -721,8 +741,39 @@ impl StateStore {
                 "abandoned: the process running it (pid {}) ended without finishing it",
                 owner::pid_of(&owner)
             );
-            let now = time::to_text(SystemTime::now());
-            self.write(|tx| {
+            let (runs, stepwise) = self.fail_owned(&owner, &why)?;
+            abandoned.extend(runs);
+            to_settle.extend(stepwise);
+        }
+        for run_id in to_settle {
+            self.settle_run(&run_id)?;
+            abandoned.push(run_id);
+        }
+        Ok(abandoned)
+    }
+
+    /// Marks FAILED, with `why`, every run this process holds RUNNING: a
+    /// run whose end could not be recorded (the store failed as it ended)
+    /// would otherwise look as if it still ran, and hold back every later
+    /// one. Only for a caller that knows none of its runs still goes (the
+    /// scheduler between runs). Returns the runs it marked.
+    pub fn fail_unfinished(&self, why: &str) -> Result<Vec<String>> {
+        let (mut runs, stepwise) = self.fail_owned(self.owner.id(), why)?;
+        for run_id in stepwise {
+            self.settle_run(&run_id)?;
+            runs.push(run_id);
+        }
+        Ok(runs)
+    }
+
+    /// Marks FAILED, with `why`, the runs and steps `owner` holds RUNNING,
+    /// and CANCELLED the PENDING steps of those runs; returns those runs,
+    /// and the runs of one step per process whose steps it held (to settle).
+    fn fail_owned(&self, owner: &str, why: &str) -> Result<(Vec<String>, Vec<String>)> {
+        let now = time::to_text(SystemTime::now());
+        let mut abandoned = Vec::new();
+        let mut to_settle = Vec::new();
+        self.write(|tx| {
             {
                 let mut runs = tx
                     .prepare(
@@ -769,13 +820,8 @@ impl StateStore {
             )
             .map_err(|e| self.err(e))?;
                 Ok(())
-            })?;
-        }
-        for run_id in to_settle {
-            self.settle_run(&run_id)?;
-            abandoned.push(run_id);
-        }
-        Ok(abandoned)
+        })?;
+        Ok((abandoned, to_settle))
     }
 }
 

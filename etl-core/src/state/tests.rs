@@ -48,7 +48,7 @@ async fn run_recorded(store: &StateStore, dag: &Dag, run_id: &str) -> RunReport 
     let report = dag
         .runner()
         .run_id(run_id)
-        .persist_outputs(store.outputs_dir(run_id))
+        .persist_outputs(store.outputs_dir(run_id).unwrap())
         .on_event(recorder.listener())
         .run()
         .await;
@@ -143,12 +143,12 @@ async fn a_run_is_recorded_step_by_step() {
     );
     assert_eq!(
         extract.output.as_deref(),
-        Some(&*store.outputs_dir("r1").join("extract.json"))
+        Some(&*store.outputs_dir("r1").unwrap().join("extract.json"))
     );
     assert!(extract.duration().is_some());
     assert_eq!(
         steps[1].output,
-        Some(store.outputs_dir("r1").join("count.json"))
+        Some(store.outputs_dir("r1").unwrap().join("count.json"))
     );
     assert_eq!(status_of(&steps, "broken"), StepStatus::Failed);
     assert!(
@@ -170,7 +170,7 @@ async fn a_run_is_recorded_step_by_step() {
     store
         .begin_run(&RunStart::new("r2", &dag, Trigger::Run))
         .unwrap();
-    let saved = store.outputs_dir("r1").join("count.json");
+    let saved = store.outputs_dir("r1").unwrap().join("count.json");
     store.mark_reused("r2", "count", "r1", &saved).unwrap();
     assert_eq!(
         store.latest_output("nightly", "count").unwrap(),
@@ -240,7 +240,7 @@ async fn a_run_of_one_step_per_process_follows_its_steps() {
         .run_id("airflow-1")
         .only(["extract"])
         .unwrap()
-        .persist_outputs(first.outputs_dir("airflow-1"))
+        .persist_outputs(first.outputs_dir("airflow-1").unwrap())
         .on_event(recorder.listener())
         .run()
         .await;
@@ -401,4 +401,43 @@ fn the_last_scheduled_tick_is_remembered() {
             .unwrap();
     }
     assert_eq!(store.last_scheduled("nightly").unwrap(), Some(tick));
+}
+
+#[test]
+fn two_steps_settling_at_once_leave_the_run_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite");
+    let dag = Dag::builder("pair")
+        .step(Step::new("a", |_: StepContext, _: StepInputs| async {
+            Ok::<_, Error>(())
+        }))
+        .step(Step::new("b", |_: StepContext, _: StepInputs| async {
+            Ok::<_, Error>(())
+        }))
+        .build()
+        .unwrap();
+    let stores: Vec<StateStore> = (0..2).map(|_| StateStore::open(&path).unwrap()).collect();
+    // Two processes, each finishing its step of one run and settling it at
+    // the same moment, many times over.
+    for round in 0..300 {
+        let run_id = format!("together-{round}");
+        stores[0]
+            .join_run(&RunStart::new(&run_id, &dag, Trigger::Step))
+            .unwrap();
+        let barrier = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            for (store, step) in stores.iter().zip(["a", "b"]) {
+                let (barrier, run_id) = (&barrier, &run_id);
+                scope.spawn(move || {
+                    barrier.wait();
+                    store
+                        .mark_reused(run_id, step, "earlier", Path::new("/dev/null"))
+                        .unwrap();
+                    store.settle_run(run_id).unwrap();
+                });
+            }
+        });
+        let run = stores[0].run(&run_id).unwrap().unwrap();
+        assert_eq!(run.status, StepStatus::Succeeded, "round {round}");
+    }
 }
