@@ -80,8 +80,17 @@ pub struct ExtractNotes {
 struct NotesInner {
     invalid_values: AtomicU64,
     warnings: Mutex<Vec<String>>,
+    /// Distinct warnings past [`MAX_WARNINGS`], counted, not kept.
+    dropped_warnings: AtomicU64,
     cursor: Mutex<Option<String>>,
 }
+
+/// The most distinct warnings one stream keeps: a source can make one per
+/// record (a new field in each), which must not grow without bound.
+pub const MAX_WARNINGS: usize = 100;
+
+/// The longest warning kept, in characters; a longer one is cut.
+const MAX_WARNING_CHARS: usize = 500;
 
 impl ExtractNotes {
     /// Counts `n` values that were loaded as null because they did not match their column's type.
@@ -89,16 +98,28 @@ impl ExtractNotes {
         self.inner.invalid_values.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Adds a warning, once: the same text twice is kept once.
+    /// Adds a warning, once: the same text twice is kept once. At most
+    /// [`MAX_WARNINGS`] distinct ones are kept, each cut to 500 characters;
+    /// past that they are counted, and [`ExtractNotes::warnings`] says how
+    /// many were left out.
     pub fn warn(&self, message: impl Into<String>) {
-        let message = message.into();
+        let mut message: String = message.into();
+        if let Some((at, _)) = message.char_indices().nth(MAX_WARNING_CHARS) {
+            message.truncate(at);
+            message.push('…');
+        }
         let mut warnings = self
             .inner
             .warnings
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if !warnings.contains(&message) {
+        if warnings.contains(&message) {
+            return;
+        }
+        if warnings.len() < MAX_WARNINGS {
             warnings.push(message);
+        } else {
+            self.inner.dropped_warnings.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -124,13 +145,22 @@ impl ExtractNotes {
         self.inner.invalid_values.load(Ordering::Relaxed)
     }
 
-    /// The warnings so far, in the order they were first given.
+    /// The warnings so far, in the order they were first given, and a last
+    /// one saying how many more were left out, if any were.
     pub fn warnings(&self) -> Vec<String> {
-        self.inner
+        let mut warnings = self
+            .inner
             .warnings
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone();
+        let dropped = self.inner.dropped_warnings.load(Ordering::Relaxed);
+        if dropped > 0 {
+            warnings.push(format!(
+                "{dropped} more warnings were left out (at most {MAX_WARNINGS} are kept)"
+            ));
+        }
+        warnings
     }
 }
 
@@ -436,6 +466,26 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warnings_are_bounded_in_number_and_length() {
+        let notes = ExtractNotes::default();
+        for i in 0..10_000 {
+            notes.warn(format!("field {i} is new"));
+            notes.warn("the same one");
+        }
+        notes.warn("x".repeat(10_000));
+        let warnings = notes.warnings();
+        assert_eq!(warnings.len(), MAX_WARNINGS + 1);
+        assert_eq!(warnings[1], "the same one");
+        assert_eq!(
+            warnings[MAX_WARNINGS],
+            format!("9902 more warnings were left out (at most {MAX_WARNINGS} are kept)")
+        );
+        let long = ExtractNotes::default();
+        long.warn("y".repeat(10_000));
+        assert_eq!(long.warnings()[0].chars().count(), 501);
+    }
     use arrow::array::Int64Array;
     use arrow::datatypes::{DataType, Field, Schema};
     use std::sync::Arc;

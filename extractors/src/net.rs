@@ -351,7 +351,7 @@ where
             limiter.pause(wait).await;
         } else {
             tokio::time::sleep(jitter(backoff)).await;
-            backoff = (backoff * 2).min(retry.max_backoff);
+            backoff = backoff.saturating_mul(2).min(retry.max_backoff);
         }
     }
 }

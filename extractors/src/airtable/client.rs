@@ -229,7 +229,11 @@ fn parse<T: for<'de> Deserialize<'de>>(what: &str, part: &str, body: &[u8]) -> R
     serde_json::from_slice(body).map_err(|e| Error::Remote {
         what: what.to_owned(),
         status: None,
-        message: format!("{part}: the answer is not the JSON Airtable sends: {e}"),
+        // The parser's message may quote the answer: what a server sent is cut and escaped.
+        message: net::sanitize(
+            &format!("{part}: the answer is not the JSON Airtable sends: {e}"),
+            &[],
+        ),
         retryable: false,
     })
 }

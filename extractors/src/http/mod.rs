@@ -451,10 +451,12 @@ impl Inner {
             },
             other => other,
         })?;
+        // The messages may quote the answer (a URL, a parser's excerpt):
+        // what a server sent is cut, escaped and rid of the credentials.
         let malformed = |message: String| Error::Remote {
             what: what.clone(),
             status: None,
-            message: format!("page {number}: {message}"),
+            message: format!("page {number}: {}", net::sanitize(&message, &secrets)),
             retryable: false,
         };
         let body: Value = serde_json::from_slice(&answer.body)

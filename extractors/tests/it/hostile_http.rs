@@ -403,3 +403,102 @@ fn resources_whose_names_differ_only_in_case_are_refused() {
         "{err}"
     );
 }
+
+/// Records 1 to 4, two a page, `?since=` keeping those updated at or after
+/// it. Record 1 is edited (stamped now) while page 2 of the first read is
+/// served; records 3 and 4 carry a stamp far in the future.
+async fn editing_api() -> String {
+    let records = Arc::new(Mutex::new(vec![
+        (1, "2026-01-01T00:00:00Z".to_owned()),
+        (2, "2026-01-02T00:00:00Z".to_owned()),
+        (3, "2099-01-01T00:00:00Z".to_owned()),
+        (4, "2099-01-02T00:00:00Z".to_owned()),
+    ]));
+    let edited = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = Router::new().route(
+        "/records",
+        get(
+            move |axum::extract::Query(q): axum::extract::Query<
+                std::collections::HashMap<String, String>,
+            >| {
+                let (records, edited) = (records.clone(), edited.clone());
+                async move {
+                    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                    if page == 2 && !edited.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        records.lock().unwrap()[0].1 =
+                            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                    }
+                    let since = q.get("since").cloned().unwrap_or_default();
+                    let all: Vec<_> = records
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .filter(|(_, at)| *at >= since)
+                        .map(|(id, at)| json!({"id": id, "updated_at": at}))
+                        .collect();
+                    let data: Vec<_> = all.into_iter().skip((page - 1) * 2).take(2).collect();
+                    axum::Json(json!({ "data": data }))
+                }
+            },
+        ),
+    );
+    serve(app).await
+}
+
+#[tokio::test]
+async fn an_edit_made_while_pages_are_read_is_read_by_the_next_load() {
+    let base = editing_api().await;
+    let resource = Resource::new("records", "records")
+        .with_records("data")
+        .with_primary_key(["id"])
+        .with_paginator(Paginator::PageNumber {
+            param: "page".into(),
+            start: 1,
+            size_param: None,
+            size: Some(2),
+        })
+        .with_incremental("updated_at", "since");
+    let api = HttpExtractor::new(config(&base, resource).with_infer_records(1)).unwrap();
+    let table = api.tables().await.unwrap().remove(0);
+    let read = |since: Option<String>| {
+        let (api, table) = (api.clone(), table.clone());
+        async move {
+            let stream = api
+                .extract(&table, &ExtractOptions::default().with_since(since))
+                .await
+                .unwrap();
+            let notes = stream.notes().clone();
+            let batches = stream.collect_batches().await.unwrap();
+            let ids: Vec<i64> = batches
+                .iter()
+                .flat_map(|b| {
+                    let ids = etl_core::arrow::compute::cast(
+                        b.column_by_name("id").unwrap(),
+                        &etl_core::arrow::datatypes::DataType::Int64,
+                    )
+                    .unwrap();
+                    ids.as_any()
+                        .downcast_ref::<etl_core::arrow::array::Int64Array>()
+                        .unwrap()
+                        .values()
+                        .to_vec()
+                })
+                .collect();
+            (ids, notes.cursor().expect("a cursor"))
+        }
+    };
+    // The first load reads 1 and 2, then record 1 is edited, then 3 and 4
+    // (stamped 2099): the largest value read is 2099.
+    let (first, cursor) = read(None).await;
+    assert_eq!(first, [1, 2, 3, 4]);
+    assert!(
+        cursor.as_str() < "2099",
+        "the cursor stays before the load began: {cursor}"
+    );
+    // The next load asks from the stored cursor: the edit is read.
+    let (second, _) = read(Some(cursor)).await;
+    assert!(
+        second.contains(&1),
+        "the edit to record 1 was lost: {second:?}"
+    );
+}

@@ -26,9 +26,27 @@ fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
 }
 
 async fn append(w: &DuckDbWarehouse, table: &str, b: &RecordBatch) -> etl_core::Result<()> {
-    let spec = TableSpec::new(table, b.schema()).with_mode(WriteMode::Append);
+    write(
+        w,
+        &TableSpec::new(table, b.schema()).with_mode(WriteMode::Append),
+        b,
+    )
+    .await
+}
+
+/// Replaces `people`, keyed on `id`.
+async fn replace(w: &DuckDbWarehouse, b: &RecordBatch) -> etl_core::Result<()> {
+    write(
+        w,
+        &TableSpec::new("people", b.schema()).with_primary_key(["id"]),
+        b,
+    )
+    .await
+}
+
+async fn write(w: &DuckDbWarehouse, spec: &TableSpec, b: &RecordBatch) -> etl_core::Result<()> {
     w.write(
-        &spec,
+        spec,
         BatchStream::from_batches(b.schema(), vec![b.clone()]),
         &WriteOptions::default(),
     )
@@ -191,17 +209,6 @@ fn people(ids: Vec<i64>, names: Vec<&str>) -> RecordBatch {
         ("id", Arc::new(Int64Array::from(ids)) as ArrayRef),
         ("name", Arc::new(StringArray::from(names)) as ArrayRef),
     ])
-}
-
-async fn replace(w: &DuckDbWarehouse, b: &RecordBatch) -> etl_core::Result<()> {
-    let spec = TableSpec::new("people", b.schema()).with_primary_key(["id"]);
-    w.write(
-        &spec,
-        BatchStream::from_batches(b.schema(), vec![b.clone()]),
-        &WriteOptions::default(),
-    )
-    .await
-    .map(|_| ())
 }
 
 #[tokio::test]
