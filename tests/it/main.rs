@@ -8,6 +8,7 @@ mod daily_metrics;
 #[cfg(feature = "polars")]
 mod frames;
 mod hostile;
+mod regressions;
 mod scheduled_sync;
 #[cfg(any(feature = "polars", feature = "datafusion"))]
 mod transforms;
