@@ -50,6 +50,7 @@
 //! | JSON values seen | Arrow type |
 //! | --- | --- |
 //! | integers | `Int64` |
+//! | integers past the 64-bit range (alone or with other values) | `Utf8`, each as written |
 //! | numbers, integers among them | `Float64` |
 //! | booleans | `Boolean` |
 //! | strings (times included) | `Utf8` |
@@ -111,7 +112,7 @@ pub use config::{
     RetryPolicy, Secret,
 };
 
-use crate::json::{Kind, Shape, conform, decode};
+use crate::json::{self, Kind, Shape, conform, decode};
 use crate::net::{self, RateLimiter};
 
 /// The resources of one REST/JSON API; see the [module docs](self).
@@ -459,7 +460,8 @@ impl Inner {
             message: format!("page {number}: {}", net::sanitize(&message, &secrets)),
             retryable: false,
         };
-        let body: Value = serde_json::from_slice(&answer.body)
+        // Integers past 64 bits stay exact: as text (a parser rounds them).
+        let body: Value = serde_json::from_slice(&json::big_integers_as_text(&answer.body))
             .map_err(|e| malformed(format!("the answer is not JSON: {e}")))?;
         let records = match at_path(&body, &resource.records) {
             Some(Value::Array(items)) => items.clone(),

@@ -147,6 +147,17 @@ async fn hostile(other: &str) -> String {
                 }),
             )
             .route(
+                // Served as text: the JSON Value type would round the numbers.
+                "/big",
+                get(|| async {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        r#"[{"id": 1, "n": 18446744073709551617, "u": 9223372036854775808},
+                            {"id": 2, "n": 5, "u": 7}]"#,
+                    )
+                }),
+            )
+            .route(
                 "/echo",
                 get(|headers: HeaderMap| async move {
                     let auth = headers
@@ -501,4 +512,36 @@ async fn an_edit_made_while_pages_are_read_is_read_by_the_next_load() {
         second.contains(&1),
         "the edit to record 1 was lost: {second:?}"
     );
+}
+
+#[tokio::test]
+async fn integers_past_64_bits_load_exactly_as_text() {
+    let base = hostile("http://unused.invalid").await;
+    let api = HttpExtractor::new(config(&base, Resource::new("big", "big"))).unwrap();
+    let table = api.tables().await.unwrap().remove(0);
+    let types: Vec<String> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect();
+    assert_eq!(types, ["id Int64", "n Utf8", "u Utf8"]);
+    let batches = api
+        .extract(&table, &ExtractOptions::default())
+        .await
+        .unwrap()
+        .collect_batches()
+        .await
+        .unwrap();
+    let text = etl_core::arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string();
+    for exact in [
+        "18446744073709551617",
+        "9223372036854775808",
+        "| 5 ",
+        "| 7 ",
+    ] {
+        assert!(text.contains(exact), "{exact}: {text}");
+    }
 }
