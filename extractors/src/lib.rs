@@ -11,6 +11,8 @@
 
 #[cfg(feature = "airtable")]
 pub mod airtable;
+#[cfg(any(feature = "web", feature = "files"))]
+mod bigint;
 #[cfg(feature = "files")]
 pub mod files;
 #[cfg(feature = "http")]
@@ -41,7 +43,7 @@ pub mod __fuzz {
     /// decoded into one Arrow batch. Returns the rows; an error is fine,
     /// a panic is a bug.
     pub fn json_records(bytes: &[u8]) -> Result<usize, String> {
-        let value: Value = serde_json::from_slice(&crate::json::big_integers_as_text(bytes))
+        let value: Value = serde_json::from_slice(&crate::bigint::big_integers_as_text(bytes))
             .map_err(|e| e.to_string())?;
         let Value::Array(records) = value else {
             return Err("not a list".into());

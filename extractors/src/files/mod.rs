@@ -38,7 +38,14 @@
 //! from the first [`FilesExtractor::infer_rows`] records of each part (10 000 by
 //! default); parts of one table whose inferred types differ are widened to a
 //! common type (Int64 and Float64 to Float64, anything else to Utf8). CSV files
-//! have a header row.
+//! have a header row. A CSV column with no value in the sampled rows is typed
+//! from the whole file. JSON integers past the 64-bit range stay exact: a
+//! top-level field of whole numbers up to 38 digits is `Decimal128(38, 0)`,
+//! any other (nested, or mixed with fractions or strings) text as written.
+//!
+//! CSV quoting is checked as the file is read: a quote never closed, or
+//! text after a closing quote, is [`Error::Malformed`] naming the line. TSV
+//! has no quoting: a `"` is part of its field.
 //!
 //! Files are read in batches on tokio's blocking pool, a few batches ahead of
 //! the warehouse at most, so memory stays bounded whatever the file's size.

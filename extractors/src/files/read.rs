@@ -209,7 +209,10 @@ fn part_schema(format: FileFormat, path: &Path, infer_rows: Option<usize>) -> Re
             Ok(schema)
         }
         FileFormat::JsonLines => {
-            let (schema, _) = json::reader::infer_json_schema(open_text(path)?, infer_rows)
+            // Integers past 64 bits are read as text, at any depth: Arrow
+            // would infer Float64 and round them.
+            let text = crate::bigint::BigIntegersAsText::new(open_text(path)?);
+            let (schema, _) = json::reader::infer_json_schema(text, infer_rows)
                 .map_err(|e| malformed(path, None, None, format!("inferring the schema: {e}")))?;
             // Arrow sorts inferred fields by name; keep the file's order
             // instead, and keep integers past Int64 exact.
@@ -244,21 +247,22 @@ struct JsonSample {
     /// seen, a number with a fraction or exponent seen, most digits of an
     /// integer).
     numbers: std::collections::HashMap<String, (bool, bool, usize)>,
+    /// The keys that had a string value.
+    strings: std::collections::HashSet<String>,
 }
 
 impl JsonSample {
-    /// The type a field needs so that its numbers load exactly, when Arrow
-    /// inferred one that would round them: integers past Int64 made Arrow
-    /// pick Float64. Whole numbers of up to 38 digits fit Decimal128(38, 0);
-    /// past that, or mixed with fractions, the column is text, each value
-    /// as written.
+    /// A top-level field of whole numbers only, some past Int64, of at
+    /// most 38 digits: `Decimal128(38, 0)`. (They were read as text, which
+    /// is what the field stays otherwise: mixed with fractions or strings,
+    /// each value as written.)
     fn exact_type(&self, field: &Field) -> Option<DataType> {
         let (big, fraction, digits) = *self.numbers.get(field.name())?;
-        (big && field.data_type() == &DataType::Float64).then_some(if !fraction && digits <= 38 {
-            DataType::Decimal128(38, 0)
-        } else {
-            DataType::Utf8
-        })
+        (big && !fraction
+            && digits <= 38
+            && !self.strings.contains(field.name())
+            && field.data_type() == &DataType::Utf8)
+            .then_some(DataType::Decimal128(38, 0))
     }
 }
 
@@ -273,7 +277,9 @@ fn json_sample(path: &Path, rows: Option<usize>) -> Result<JsonSample> {
             continue;
         }
         for (key, number) in top_level_entries(&line) {
-            if let Some(number) = number {
+            if number.as_deref() == Some("\"") {
+                sample.strings.insert(key.clone());
+            } else if let Some(number) = number {
                 let seen = sample.numbers.entry(key.clone()).or_default();
                 if number.contains(['.', 'e', 'E']) {
                     seen.1 = true;
@@ -295,7 +301,7 @@ fn json_sample(path: &Path, rows: Option<usize>) -> Result<JsonSample> {
 }
 
 /// The keys of a one-line JSON object, in order, each with its value's text
-/// when the value is a number. A line that is not an object gives what it
+/// when the value is a number, or `"` when it is a string. A line that is not an object gives what it
 /// can: the decoder reports it properly later.
 fn top_level_entries(line: &str) -> Vec<(String, Option<String>)> {
     let mut entries: Vec<(String, Option<String>)> = Vec::new();
@@ -334,6 +340,12 @@ fn top_level_entries(line: &str) -> Vec<(String, Option<String>)> {
                 after_colon = false;
             }
             '"' => {
+                if depth == 1 && after_colon {
+                    // A string value: told apart from numbers by `"`.
+                    if let Some(last) = entries.last_mut() {
+                        last.1 = Some("\"".into());
+                    }
+                }
                 after_colon = false;
                 let mut text = String::new();
                 while let Some(c) = chars.next() {
@@ -567,7 +579,7 @@ fn read_json_lines(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        chunk.push(&line, line_no);
+        chunk.push(&crate::bigint::big_integers_as_text(&line), line_no);
         if chunk.lines.len() >= batch_size {
             let batch = chunk.decode(path, schema)?;
             if !sink(batch) {
@@ -691,7 +703,7 @@ mod tests {
         let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["b", "a", "c\"q", "é", "n"]);
         let numbers: Vec<Option<&str>> = entries.iter().map(|(_, n)| n.as_deref()).collect();
-        assert_eq!(numbers, [Some("1"), None, None, None, Some("-1.5e3")]);
+        assert_eq!(numbers, [Some("1"), None, Some("\""), None, Some("-1.5e3")]);
     }
 
     #[test]

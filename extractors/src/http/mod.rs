@@ -112,7 +112,7 @@ pub use config::{
     RetryPolicy, Secret,
 };
 
-use crate::json::{self, Kind, Shape, conform, decode};
+use crate::json::{Kind, Shape, conform, decode};
 use crate::net::{self, RateLimiter};
 
 /// The resources of one REST/JSON API; see the [module docs](self).
@@ -461,8 +461,9 @@ impl Inner {
             retryable: false,
         };
         // Integers past 64 bits stay exact: as text (a parser rounds them).
-        let body: Value = serde_json::from_slice(&json::big_integers_as_text(&answer.body))
-            .map_err(|e| malformed(format!("the answer is not JSON: {e}")))?;
+        let body: Value =
+            serde_json::from_slice(&crate::bigint::big_integers_as_text(&answer.body))
+                .map_err(|e| malformed(format!("the answer is not JSON: {e}")))?;
         let records = match at_path(&body, &resource.records) {
             Some(Value::Array(items)) => items.clone(),
             Some(Value::Object(_)) => vec![

@@ -507,8 +507,8 @@ async fn json_integers_past_64_bits_stay_exact() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("big.jsonl"),
-        "{\"id\": 1, \"big\": 18446744073709551617, \"mixed\": 99999999999999999999, \"small\": 9007199254740993}\n\
-         {\"id\": 2, \"big\": -12, \"mixed\": 0.5, \"small\": 1}\n",
+        "{\"id\": 1, \"big\": 18446744073709551617, \"mixed\": 99999999999999999999, \"small\": 9007199254740993, \"nested\": {\"v\": 340282366920938463463374607431768211457}}\n\
+         {\"id\": 2, \"big\": -12, \"mixed\": 0.5, \"small\": 1, \"nested\": {\"v\": 3}}\n",
     )
     .unwrap();
     let files = FilesExtractor::open(dir.path()).unwrap();
@@ -519,7 +519,8 @@ async fn json_integers_past_64_bits_stay_exact() {
             "id: Int64",
             "big: Decimal128(38, 0)",
             "mixed: Utf8",
-            "small: Int64"
+            "small: Int64",
+            "nested: Struct(\"v\": Utf8)"
         ]
     );
     let batches = extract(&files, "big", 10).await.unwrap();
@@ -528,4 +529,8 @@ async fn json_integers_past_64_bits_stay_exact() {
     assert!(text.contains("99999999999999999999"), "{text}");
     assert!(text.contains("9007199254740993"), "{text}");
     assert!(text.contains("0.5"), "{text}");
+    assert!(
+        text.contains("340282366920938463463374607431768211457"),
+        "{text}"
+    );
 }
