@@ -244,13 +244,13 @@ impl Program {
             let now = SystemTime::now();
             if stop.is_cancelled() || next_due.is_none_or(|next| now + wait >= next) {
                 eprintln!(
-                    "tick {}: not run, the state store failed: {e}; going on with the next tick",
+                    "tick {}: not run, it failed: {e}; going on with the next tick",
                     when(tick)
                 );
                 return;
             }
             eprintln!(
-                "tick {}: the state store failed: {e}; trying again in {} s",
+                "tick {}: failed: {e}; trying again in {} s",
                 when(tick),
                 wait.as_secs()
             );
