@@ -1518,6 +1518,45 @@ pub async fn appends_take_day_to_day_changes<W: Warehouse, O: Fn(&Path) -> Resul
             "the error names table, column and row: {err:?}"
         );
         assert_same_values(&expected, &read(&warehouse, "orders").await, &["id"]);
+
+        // A text column that is a guess from nulls (an API's optional field)
+        // goes into yesterday's integer column while it holds only nulls.
+        let guessed = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("quantity", DataType::Utf8, true).with_metadata(
+                [(crate::SAMPLED_NULLS_ONLY.to_owned(), "true".to_owned())].into(),
+            ),
+        ]));
+        let nulls = RecordBatch::try_new(
+            guessed.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![6])),
+                Arc::new(StringArray::from(vec![None::<&str>])),
+            ],
+        )
+        .expect("a valid batch");
+        write(&warehouse, &append(guessed.clone()), &nulls).await;
+        let got = read(&warehouse, "orders").await;
+        assert_eq!(got.num_rows(), 4);
+        let types: Vec<DataType> = got.schema().fields().iter().map(|f| f.data_type().clone()).collect();
+        assert_eq!(types[1], DataType::Int64, "yesterday's type is kept");
+        let value = RecordBatch::try_new(
+            guessed.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![7, 8])),
+                Arc::new(StringArray::from(vec![None, Some("three")])),
+            ],
+        )
+        .expect("a valid batch");
+        let err = warehouse
+            .write(&append(guessed), stream_of(&value), &WriteOptions::default())
+            .await
+            .expect_err("a value in a column guessed from nulls is refused");
+        assert!(
+            matches!(&err, Error::Value { column, row: 1, .. } if column == "quantity"),
+            "the error names the column and row: {err:?}"
+        );
+        assert_eq!(read(&warehouse, "orders").await.num_rows(), 4, "nothing was written");
     })
     .await;
 }

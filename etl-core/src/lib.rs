@@ -70,7 +70,7 @@ pub use dag::{
 };
 pub use error::{BoxError, Error, Result};
 pub use extract::{DEFAULT_BATCH_SIZE, Discovered, ExtractOptions, Extractor};
-pub use spec::{TableSpec, WriteMode};
+pub use spec::{SAMPLED_NULLS_ONLY, TableSpec, WriteMode, sampled_nulls_only};
 pub use stream::{AsyncBatchSender, BatchStream, ExtractNotes};
 pub use warehouse::{
     LOADS_TABLE, LoadRecord, LoadStatus, STATE_TABLE, Warehouse, WriteOptions, WriteSummary,

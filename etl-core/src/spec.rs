@@ -6,6 +6,21 @@ use arrow::datatypes::SchemaRef;
 
 use crate::{Error, Result};
 
+/// Field metadata an extractor sets on a column that had no value in the
+/// records its type was inferred from (its type is a guess): a warehouse
+/// appending or merging into an existing column of another type takes it
+/// while its values are null, and refuses the load at the first value,
+/// naming the row, instead of refusing the column outright.
+pub const SAMPLED_NULLS_ONLY: &str = "etl.sampled_nulls_only";
+
+/// Whether `field` carries [`SAMPLED_NULLS_ONLY`].
+pub fn sampled_nulls_only(field: &arrow::datatypes::Field) -> bool {
+    field
+        .metadata()
+        .get(SAMPLED_NULLS_ONLY)
+        .is_some_and(|v| v == "true")
+}
+
 /// How a load lands in its table.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,

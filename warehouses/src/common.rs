@@ -231,6 +231,33 @@ pub(crate) fn check_exact_in_double(
     Ok(())
 }
 
+/// Checks that a column whose type was a guess (no value where it was
+/// inferred) still holds only nulls; the first value is an [`Error::Value`]
+/// naming table, column and row, since the table's column has another type.
+pub(crate) fn check_nulls_only(
+    table: &str,
+    column: &str,
+    array: &ArrayRef,
+    first_row: u64,
+) -> Result<()> {
+    use etl_core::arrow::array::Array;
+    if array.null_count() == array.len() {
+        return Ok(());
+    }
+    let row = (0..array.len()).find(|i| array.is_valid(*i)).unwrap_or(0);
+    Err(Error::Value {
+        table: table.to_owned(),
+        column: column.to_owned(),
+        row: first_row + row as u64,
+        message: format!(
+            "a {} value came in a column that had none in the records its type was \
+             inferred from, and the table's column has another type; nothing was written \
+             (load with drop_tables(true), or infer from more records)",
+            array.data_type()
+        ),
+    })
+}
+
 /// Where each column of a fitted batch comes from in an incoming batch.
 #[derive(Debug, Clone)]
 pub(crate) enum ColumnSource {
@@ -240,6 +267,10 @@ pub(crate) enum ColumnSource {
     Convert(usize, fn(&ArrayRef) -> Result<ArrayRef>),
     /// Each row's place in the load, from 0: the load's order, for a merge.
     RowNumber,
+    /// Column `index` of the batch, which must hold only nulls (a column
+    /// whose type was a guess, see `etl_core::SAMPLED_NULLS_ONLY`): nulls of
+    /// the table's type.
+    NullsOnly(usize, DataType),
 }
 
 /// Fits batches of the incoming schema to the types a table takes.
@@ -304,6 +335,10 @@ impl BatchFitter {
             .map(|(source, field)| -> Result<ArrayRef> {
                 match source {
                     ColumnSource::Batch(i, None) => Ok(batch.column(*i).clone()),
+                    ColumnSource::NullsOnly(i, to) => {
+                        check_nulls_only(&self.table, field.name(), batch.column(*i), first_row)?;
+                        Ok(etl_core::arrow::array::new_null_array(to, rows))
+                    }
                     ColumnSource::RowNumber => Ok(Arc::new(
                         etl_core::arrow::array::UInt64Array::from_iter_values(
                             first_row..first_row + rows as u64,

@@ -58,7 +58,7 @@
 //! | arrays | `List` of the items' type |
 //! | objects | `Struct` of their fields, merged over records |
 //! | objects or arrays mixed with anything else | `Utf8`, the value's JSON text |
-//! | only nulls | `Utf8` |
+//! | only nulls | `Utf8`, marked [`SAMPLED_NULLS_ONLY`](etl_core::SAMPLED_NULLS_ONLY): appended or merged into an existing column of another type while its values stay null |
 //!
 //! A later value that does not fit its column loads as null and is counted in
 //! the report; a field first seen after inference is not loaded, with a
@@ -566,6 +566,13 @@ impl Inner {
             .iter()
             .map(|p| Field::new(format!("_parent_{p}"), DataType::Utf8, false))
             .collect();
+        // Fields seen only as null: text is a guess, which the warehouse
+        // may set aside for an existing column's type while they stay null.
+        let guessed: std::collections::HashSet<String> = shape
+            .iter()
+            .filter(|(_, s)| *s == Shape::Null)
+            .map(|(name, _)| name.clone())
+            .collect();
         let mut columns: Vec<(String, Kind)> = shape
             .into_iter()
             .map(|(name, s)| (name, s.kind()))
@@ -578,11 +585,16 @@ impl Inner {
                 .map(|k| (k.clone(), Kind::Text))
                 .collect();
         }
-        fields.extend(
-            columns
-                .iter()
-                .map(|(name, kind)| Field::new(name, kind.data_type(), true)),
-        );
+        fields.extend(columns.iter().map(|(name, kind)| {
+            let field = Field::new(name, kind.data_type(), true);
+            if guessed.contains(name) {
+                field.with_metadata(
+                    [(etl_core::SAMPLED_NULLS_ONLY.to_owned(), "true".to_owned())].into(),
+                )
+            } else {
+                field
+            }
+        }));
         let mut spec = TableSpec::new(&resource.name, Schema::new(fields))
             .with_primary_key(resource.primary_key.iter().cloned())
             .with_mode(resource.mode()?);

@@ -147,6 +147,10 @@ async fn hostile(other: &str) -> String {
                 }),
             )
             .route(
+                "/nulls",
+                get(|| async { axum::Json(json!([{"id": 1, "note": null}, {"id": 2}])) }),
+            )
+            .route(
                 // Served as text: the JSON Value type would round the numbers.
                 "/big",
                 get(|| async {
@@ -544,4 +548,15 @@ async fn integers_past_64_bits_load_exactly_as_text() {
     ] {
         assert!(text.contains(exact), "{exact}: {text}");
     }
+}
+
+#[tokio::test]
+async fn a_field_seen_only_as_null_is_marked_a_guess() {
+    let base = hostile("http://unused.invalid").await;
+    let api = HttpExtractor::new(config(&base, Resource::new("n", "nulls"))).unwrap();
+    let table = api.tables().await.unwrap().remove(0);
+    let note = table.schema().field_with_name("note").unwrap();
+    assert!(etl_core::sampled_nulls_only(note), "{note:?}");
+    let id = table.schema().field_with_name("id").unwrap();
+    assert!(!etl_core::sampled_nulls_only(id));
 }

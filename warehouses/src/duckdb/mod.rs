@@ -543,9 +543,16 @@ impl Incoming {
                 sources.push(ColumnSource::Convert(i, interval_text));
                 continue;
             }
-            let to = targets
-                .and_then(|t| t[i].as_ref().map(|f| f.data_type().clone()))
-                .or_else(|| appendable(field.data_type()));
+            let target = targets.and_then(|t| t[i].as_ref().map(|f| f.data_type().clone()));
+            if let Some(to) = target
+                .clone()
+                .filter(|_| etl_core::sampled_nulls_only(field))
+            {
+                fields.push(field.clone().with_data_type(to.clone()));
+                sources.push(ColumnSource::NullsOnly(i, to));
+                continue;
+            }
+            let to = target.or_else(|| appendable(field.data_type()));
             fields.push(
                 field
                     .clone()
@@ -680,6 +687,10 @@ fn prepare_table(conn: &Connection, spec: &TableSpec) -> Result<(BatchFitter, Ve
             Some(at) if existing[at].1 == canonical[i] => targets.push(None),
             // A column with no value (empty in every row today) fits any type.
             Some(at) if field.data_type() == &DataType::Null => {
+                targets.push(Some(existing_schema.field(at).clone()));
+            }
+            // A type guessed from nulls: the table's, while values are null.
+            Some(at) if etl_core::sampled_nulls_only(field) => {
                 targets.push(Some(existing_schema.field(at).clone()));
             }
             Some(at) if widens(&existing[at].1, &canonical[i]) => {

@@ -96,9 +96,9 @@ use etl_core::{
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::common::{
-    Load, check_batch_schema, check_exact_in_double, check_spec, create_state_table_sql, lock,
-    needs_exact_float_check, now_micros, quote_ident, quote_idents, read_cursor_sql, rfc3339,
-    save_cursor_sql, staging_name, write_recorded,
+    Load, check_batch_schema, check_exact_in_double, check_nulls_only, check_spec,
+    create_state_table_sql, lock, needs_exact_float_check, now_micros, quote_ident, quote_idents,
+    read_cursor_sql, rfc3339, save_cursor_sql, staging_name, write_recorded,
 };
 use types::{ColumnReader, Family, SqlColumn, declared_type, family, to_sql_column};
 
@@ -366,7 +366,7 @@ fn write_in_transaction(
         (table.to_owned(), prepare_table(&tx, spec, table)?)
     };
     let upsert = spec.mode() == WriteMode::Merge;
-    let rows = insert_batches(&tx, spec, &target, upsert, &prepared.exact_double, batches)?;
+    let rows = insert_batches(&tx, spec, &target, upsert, &prepared, batches)?;
     if fresh {
         swap_in(&tx, table, &target)?;
     }
@@ -513,6 +513,9 @@ struct Prepared {
     /// column: SQLite would round their values past 2^53 without a word, so
     /// each is checked.
     exact_double: Vec<usize>,
+    /// Positions of columns whose type was a guess from nulls, going into a
+    /// column of another type: each must hold only nulls.
+    nulls_only: Vec<usize>,
 }
 
 /// Creates the table, or checks the load against it and adds missing
@@ -525,6 +528,7 @@ fn prepare_table(conn: &Connection, spec: &TableSpec, name: &str) -> Result<Prep
     };
     let mut to_add = Vec::new();
     let mut exact_double = Vec::new();
+    let mut nulls_only = Vec::new();
     for (i, field) in spec.schema().fields().iter().enumerate() {
         let declared = declared_type(table, field)?;
         // SQLite compares column names without ASCII case, as `fold` does.
@@ -534,6 +538,13 @@ fn prepare_table(conn: &Connection, spec: &TableSpec, name: &str) -> Result<Prep
         match column {
             // A column with no value (empty in every row today) fits any type.
             Some(_) if field.data_type() == &DataType::Null => {}
+            // A type guessed from nulls: the table's, while values are null.
+            Some(column)
+                if etl_core::sampled_nulls_only(field)
+                    && !family(&column.declared).accepts(family(&declared)) =>
+            {
+                nulls_only.push(i);
+            }
             Some(column)
                 if family(&column.declared) == Family::Real
                     && needs_exact_float_check(field.data_type()) =>
@@ -586,6 +597,7 @@ fn prepare_table(conn: &Connection, spec: &TableSpec, name: &str) -> Result<Prep
     Ok(Prepared {
         added: to_add.into_iter().map(|(c, _)| c).collect(),
         exact_double,
+        nulls_only,
     })
 }
 
@@ -623,7 +635,7 @@ fn insert_batches(
     spec: &TableSpec,
     target: &str,
     upsert: bool,
-    exact_double: &[usize],
+    prepared: &Prepared,
     batches: &mut BlockingBatches,
 ) -> Result<u64> {
     let table = spec.name();
@@ -637,9 +649,13 @@ fn insert_batches(
     for batch in batches {
         let batch = batch?;
         check_batch_schema(table, spec.schema(), &batch)?;
-        for &i in exact_double {
+        for &i in &prepared.exact_double {
             let name = spec.schema().field(i).name();
             check_exact_in_double(table, name, batch.column(i), rows)?;
+        }
+        for &i in &prepared.nulls_only {
+            let name = spec.schema().field(i).name();
+            check_nulls_only(table, name, batch.column(i), rows)?;
         }
         let columns = batch
             .columns()
