@@ -308,7 +308,11 @@ where
                         }
                     }
                 } else {
-                    let wait = match retry_after(&headers) {
+                    // Only an answer that would be retried waits: a 404's
+                    // Retry-After says nothing, and its own error is the one to tell.
+                    let retried =
+                        status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                    let wait = match retry_after(&headers).filter(|_| retried) {
                         Some(wait) if wait > retry.max_retry_after => {
                             return Err(remote(
                                 Some(status),
