@@ -144,17 +144,27 @@ impl Limits {
 /// The most characters of a server's error text kept in an error message.
 const MAX_SERVER_TEXT: usize = 300;
 
+/// The most characters of a whole error message built around a server's
+/// text (each `describe` keeps at most [`MAX_SERVER_TEXT`] of it), so that
+/// our own hints after it ("check AIRTABLE_TOKEN") are never cut off.
+const MAX_MESSAGE: usize = 1_000;
+
 /// Text a server sent, made safe to print and to store: each `secret` (a
 /// token a proxy echoed back) replaced by `***`, control characters (ANSI
 /// escapes, carriage returns) written as escapes, and at most 300 characters.
 pub(crate) fn sanitize(text: &str, secrets: &[&str]) -> String {
+    sanitize_to(text, secrets, MAX_SERVER_TEXT)
+}
+
+/// [`sanitize`], keeping at most `max` characters.
+fn sanitize_to(text: &str, secrets: &[&str], max: usize) -> String {
     let mut text = text.to_owned();
     for secret in secrets.iter().filter(|s| s.len() >= 4) {
         text = text.replace(secret, "***");
     }
-    let mut out = String::with_capacity(text.len().min(MAX_SERVER_TEXT + 4));
+    let mut out = String::with_capacity(text.len().min(max + 4));
     for (kept, c) in text.chars().enumerate() {
-        if kept == MAX_SERVER_TEXT {
+        if kept == max {
             out.push('…');
             break;
         }
@@ -258,7 +268,8 @@ impl Answer {
 /// every request through `limiter`; a `5xx` or a network error backs off
 /// exponentially with jitter; any other status fails at once. An answer
 /// past [`Limits::max_response_bytes`] fails at once. `describe` turns an
-/// error answer into a message, which is [`sanitize`]d of `secrets`; errors
+/// error answer into a message, keeping at most 300 characters of the
+/// server's text, and the message is [`sanitize`]d of `secrets`; errors
 /// name `what`.
 pub(crate) async fn send<B, D>(
     limiter: &RateLimiter,
@@ -278,7 +289,8 @@ where
     let remote = |status: Option<StatusCode>, message: String, retryable: bool| Error::Remote {
         what: what.to_owned(),
         status: status.map(|s| s.as_u16()),
-        message: sanitize(&message, secrets),
+        // `describe` bounds the server's part; this, the message around it.
+        message: sanitize_to(&message, secrets, MAX_MESSAGE),
         retryable,
     };
     loop {

@@ -251,7 +251,7 @@ fn error_message(status: StatusCode, body: &[u8]) -> String {
         ),
         _ => (None, None),
     };
-    let mut text = match (kind, message) {
+    let text = match (kind, message) {
         (Some(kind), Some(message)) => format!("{kind}: {message}"),
         (Some(kind), None) => kind.to_owned(),
         (None, Some(message)) => message.to_owned(),
@@ -265,6 +265,8 @@ fn error_message(status: StatusCode, body: &[u8]) -> String {
             }
         }
     };
+    // At most 300 characters of Airtable's text, so the hint after it stays.
+    let mut text: String = text.chars().take(300).collect();
     let hint = match status.as_u16() {
         401 => " (the token is missing, invalid or expired: check AIRTABLE_TOKEN)",
         403 | 404 => {

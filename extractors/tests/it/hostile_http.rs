@@ -147,6 +147,12 @@ async fn hostile(other: &str) -> String {
                 }),
             )
             .route(
+                "/long_401",
+                get(|| async {
+                    (StatusCode::UNAUTHORIZED, "denied ".repeat(1_000)).into_response()
+                }),
+            )
+            .route(
                 "/nulls",
                 get(|| async { axum::Json(json!([{"id": 1, "note": null}, {"id": 2}])) }),
             )
@@ -559,4 +565,12 @@ async fn a_field_seen_only_as_null_is_marked_a_guess() {
     assert!(etl_core::sampled_nulls_only(note), "{note:?}");
     let id = table.schema().field_with_name("id").unwrap();
     assert!(!etl_core::sampled_nulls_only(id));
+}
+
+#[tokio::test]
+async fn a_long_error_body_keeps_the_hint_after_it() {
+    let base = hostile("http://unused.invalid").await;
+    let err = failure(config(&base, Resource::new("x", "long_401"))).await;
+    assert!(err.contains("check the credentials"), "{err}");
+    assert!(err.len() < 1_000, "{err}");
 }
