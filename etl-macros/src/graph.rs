@@ -1,11 +1,12 @@
 //! Graph and validate: resolve each step's dependencies to steps, and report
 //! unknown steps, duplicates, cycles and bad option values, each at its token.
 
-use std::collections::HashMap;
+use etl_rules::graph::{self, Problem, StepDecl};
+use etl_rules::{Backoff, Cron, parse_duration};
+use proc_macro2::Span;
 
 use crate::Errors;
 use crate::parse::{StepDef, WorkflowArgs};
-use crate::shared::{Backoff, Cron, parse_duration, topological_order};
 
 /// The checked graph: for each step (in declaration order), the indices of
 /// the steps each of its dependencies names, in `StepDef::dependencies` order.
@@ -21,21 +22,18 @@ pub(crate) fn check(args: &WorkflowArgs, steps: &[StepDef], errors: &mut Errors)
     }
     if let Some(n) = &args.max_parallel {
         match n.base10_parse::<usize>() {
-            Ok(0) => errors.push(syn::Error::new(
-                n.span(),
-                "max_parallel is 0: no step could run",
-            )),
-            Ok(_) => {}
+            Ok(n_value) => {
+                if let Err(e) = graph::check_max_parallel(n_value) {
+                    errors.push(syn::Error::new(n.span(), e));
+                }
+            }
             Err(e) => errors.push(syn::Error::new(n.span(), format!("max_parallel: {e}"))),
         }
     }
     if let Some(name) = &args.name
-        && name.value().trim().is_empty()
+        && let Err(e) = graph::check_workflow_name(&name.value())
     {
-        errors.push(syn::Error::new(
-            name.span(),
-            "a workflow name cannot be empty",
-        ));
+        errors.push(syn::Error::new(name.span(), e));
     }
     for step in steps {
         if let Some(t) = &step.timeout
@@ -50,85 +48,60 @@ pub(crate) fn check(args: &WorkflowArgs, steps: &[StepDef], errors: &mut Errors)
         }
     }
 
-    // Steps are referred to by method name; `name = "..."` only renames them in reports.
-    let mut by_method: HashMap<String, usize> = HashMap::new();
-    let mut by_name: HashMap<&str, usize> = HashMap::new();
-    for (i, step) in steps.iter().enumerate() {
-        by_method.entry(step.method.to_string()).or_insert(i);
-        if let Some(&first) = by_name.get(step.name.as_str()) {
-            errors.push(syn::Error::new(
-                step.name_span,
-                format!(
-                    "duplicate step {:?}: step `{}` has this name already",
-                    step.name, steps[first].method
-                ),
-            ));
-        } else {
-            by_name.insert(&step.name, i);
-        }
-    }
-    let known = || {
-        steps
-            .iter()
-            .map(|s| format!("`{}`", s.method))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let deps: Vec<Vec<Option<usize>>> = steps
+    // Steps are referred to by method name; `name = "..."` only renames
+    // them in reports. The rules crate finds the problems; each is reported
+    // here at the token it concerns.
+    let methods: Vec<String> = steps.iter().map(|s| s.method.to_string()).collect();
+    let dep_names: Vec<Vec<String>> = steps
         .iter()
-        .map(|step| {
-            let mut seen = Vec::new();
-            step.dependencies()
-                .map(|ident| {
-                    // `_orders` names `orders` too: the underscore keeps
-                    // rustc quiet about an input the body does not use (a
-                    // step reading its inputs through `cx.sql`).
-                    let name = ident.to_string();
-                    let found = by_method
-                        .get(&name)
-                        .or_else(|| by_method.get(name.strip_prefix('_')?))
-                        .copied();
-                    match found {
-                        None => errors.push(syn::Error::new(
-                            ident.span(),
-                            format!(
-                                "unknown step `{ident}`; the steps of this workflow are {}",
-                                known()
-                            ),
-                        )),
-                        Some(d) if seen.contains(&d) => errors.push(syn::Error::new(
-                            ident.span(),
-                            format!("step `{ident}` is named twice among this step's dependencies"),
-                        )),
-                        Some(d) => seen.push(d),
-                    }
-                    found
-                })
-                .collect()
+        .map(|s| s.dependencies().map(ToString::to_string).collect())
+        .collect();
+    let decls: Vec<StepDecl<'_>> = steps
+        .iter()
+        .zip(&methods)
+        .zip(&dep_names)
+        .map(|((step, method), deps)| StepDecl {
+            name: &step.name,
+            key: method,
+            deps: deps.iter().map(String::as_str).collect(),
         })
         .collect();
-
-    let plain: Vec<Vec<usize>> = deps
-        .iter()
-        .map(|d| d.iter().flatten().copied().collect())
-        .collect();
-    if let Err(cycle) = topological_order(&plain) {
-        let names: Vec<String> = cycle.iter().map(|&i| steps[i].method.to_string()).collect();
-        // Point at the dependency that closes the cycle: in its last step,
-        // the token naming the step before it.
-        let (last, before) = (cycle[cycle.len() - 1], cycle[cycle.len() - 2]);
-        let at = steps[last]
+    // `_orders` names `orders` too: the underscore keeps rustc quiet about
+    // an input the body does not use (a step reading its inputs through
+    // `cx.sql`).
+    let checked = graph::check(&decls, true);
+    let dep_span = |step: usize, dep: usize| {
+        steps[step]
             .dependencies()
-            .zip(&deps[last])
-            .find(|(_, d)| **d == Some(before))
-            .map(|(ident, _)| ident.span())
-            .unwrap_or(steps[last].name_span);
-        errors.push(syn::Error::new(
-            at,
-            format!("dependency cycle: {}", names.join(" -> ")),
-        ));
+            .nth(dep)
+            .map(|ident| ident.span())
+            .unwrap_or(steps[step].name_span)
+    };
+    for problem in &checked.problems {
+        let at = match problem {
+            Problem::EmptyName { step } | Problem::DuplicateStep { step, .. } => {
+                steps[*step].name_span
+            }
+            Problem::UnknownStep { step, dep, .. }
+            | Problem::RepeatedDependency { step, dep, .. } => dep_span(*step, *dep),
+            // Point at the dependency that closes the cycle: in its last
+            // step, the token naming the step before it.
+            Problem::Cycle { steps: cycle, .. } => {
+                let (last, before) = (cycle[cycle.len() - 1], cycle[cycle.len() - 2]);
+                checked.deps[last]
+                    .iter()
+                    .position(|d| *d == Some(before))
+                    .map(|k| dep_span(last, k))
+                    .unwrap_or(steps[last].name_span)
+            }
+            _ => steps
+                .first()
+                .map(|s| s.name_span)
+                .unwrap_or_else(Span::call_site),
+        };
+        errors.push(syn::Error::new(at, problem.to_string()));
     }
-    Graph { deps }
+    Graph { deps: checked.deps }
 }
 
 #[cfg(test)]
@@ -180,9 +153,9 @@ mod tests {
                 "max_parallel is 0: no step could run",
                 "duration \"2min\": unknown unit \"min\"; use ms, s, m, h or d",
                 "backoff \"linear\": expected \"none\", \"fixed [delay]\" or \"exponential [first delay]\"",
-                "duplicate step \"a\": step `a` has this name already",
-                "unknown step `missing`; the steps of this workflow are `a`, `b`, `c`, `d`",
-                "unknown step `b2`; the steps of this workflow are `a`, `b`, `c`, `d`",
+                "duplicate step \"a\": step \"a\" has this name already",
+                "step \"c\" depends on unknown step \"missing\"; the steps of this workflow are \"a\", \"b\", \"c\", \"d\"",
+                "step \"a\" depends on unknown step \"b2\"; the steps of this workflow are \"a\", \"b\", \"c\", \"d\"",
                 "dependency cycle: a -> b -> c -> a",
             ]
         );
@@ -206,7 +179,9 @@ mod tests {
         assert_eq!(graph.deps[2], [Some(0), Some(1), None]);
         assert_eq!(
             errors.messages(),
-            ["unknown step `__a`; the steps of this workflow are `a`, `_b`, `c`"]
+            [
+                "step \"c\" depends on unknown step \"__a\"; the steps of this workflow are \"a\", \"_b\", \"c\""
+            ]
         );
     }
 

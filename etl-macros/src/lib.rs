@@ -17,19 +17,6 @@ mod codegen;
 mod graph;
 mod parse;
 
-/// The duration, cron and graph rules of the runtime, compiled here from the
-/// same files, so the macros refuse exactly what `DagBuilder::build` would.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../etl-core/src/dag/syntax.rs"]
-mod syntax;
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../etl-core/src/dag/graph.rs"]
-mod topo;
-mod shared {
-    pub(crate) use crate::syntax::{Backoff, Cron, parse_duration};
-    pub(crate) use crate::topo::topological_order;
-}
-
 /// Errors collected across a whole expansion, each at its own token.
 #[derive(Default)]
 pub(crate) struct Errors(Vec<syn::Error>);

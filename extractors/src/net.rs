@@ -1,7 +1,7 @@
 //! What the web extractors share: the retry policy, the rate limiter, and
 //! sending a request with both.
 
-use std::hash::{BuildHasher, Hasher};
+use etl_rules::{Backoff, jitter};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -284,7 +284,11 @@ where
     B: Fn() -> RequestBuilder,
     D: Fn(StatusCode, &[u8]) -> String,
 {
-    let mut backoff = retry.initial_backoff;
+    // The backoff a step of a workflow has too: doubling, capped.
+    let backoff = Backoff::Exponential {
+        initial: retry.initial_backoff,
+        max: retry.max_backoff.max(retry.initial_backoff),
+    };
     let mut attempt = 0;
     let remote = |status: Option<StatusCode>, message: String, retryable: bool| Error::Remote {
         what: what.to_owned(),
@@ -366,8 +370,7 @@ where
                 .min(retry.max_retry_after);
             limiter.pause(wait).await;
         } else {
-            tokio::time::sleep(jitter(backoff)).await;
-            backoff = backoff.saturating_mul(2).min(retry.max_backoff);
+            tokio::time::sleep(jitter(backoff.delay(attempt))).await;
         }
     }
 }
@@ -448,15 +451,6 @@ fn strip_url(e: &reqwest::Error) -> String {
         Some(url) => text.replace(&format!(" for url ({url})"), ""),
         None => text,
     }
-}
-
-/// A random wait between half of `backoff` and all of it.
-fn jitter(backoff: Duration) -> Duration {
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    let fraction = 0.5 + (random % 1000) as f64 / 2000.0;
-    backoff.mul_f64(fraction)
 }
 
 /// Spaces request starts at least `1 / rate` seconds apart, and holds every

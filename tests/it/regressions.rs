@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use etl::dag::{CivilTime, Cron};
+use chrono::NaiveDate;
+use etl::dag::Cron;
 use etl::{Discovered, ExtractOptions, Extractor, FilesExtractor, HttpConfig};
 
 /// The inputs kept for `target`, by file name.
@@ -89,12 +90,15 @@ fn cron_expressions() {
     for (name, data) in inputs("cron") {
         let text = String::from_utf8_lossy(&data);
         if let Ok(cron) = Cron::parse(&text) {
-            for start in [
-                CivilTime::date(2024, 2, 29).at(23, 59, 59),
-                CivilTime::date(1970, 1, 1),
-                CivilTime::date(9999, 12, 31).at(23, 59, 59),
+            for (date, time) in [
+                ((2024, 2, 29), (23, 59, 59)),
+                ((1970, 1, 1), (0, 0, 0)),
+                ((9999, 12, 31), (23, 59, 59)),
             ] {
-                if let Some(next) = cron.next_after(start) {
+                let start = NaiveDate::from_ymd_opt(date.0, date.1, date.2)
+                    .and_then(|d| d.and_hms_opt(time.0, time.1, time.2))
+                    .unwrap();
+                if let Some(next) = cron.next_after_datetime(start) {
                     assert!(next > start, "{name}: {next:?} is not after {start:?}");
                 }
             }

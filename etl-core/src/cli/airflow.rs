@@ -265,6 +265,10 @@ with DAG(
                     out.push_str("        retry_exponential_backoff=True,\n");
                     let _ = writeln!(out, "        max_retry_delay={},", timedelta(max));
                 }
+                // A kind of backoff Airflow has no word for: its first delay.
+                other => {
+                    let _ = writeln!(out, "        retry_delay={},", timedelta(other.delay(1)));
+                }
             }
         }
         if let Some(timeout) = options.timeout {

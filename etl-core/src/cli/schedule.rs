@@ -5,14 +5,14 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, LocalResult, NaiveDate, TimeZone as _, Utc};
+use chrono::{DateTime, LocalResult, TimeZone as _, Utc};
 use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
 use super::Program;
 use super::commands::NewRun;
 use super::views::when;
-use crate::dag::{CivilTime, Cron, StepStatus};
+use crate::dag::{Cron, StepStatus};
 use crate::state::{StateStore, Trigger};
 use crate::{Error, Result};
 
@@ -22,26 +22,11 @@ use crate::{Error, Result};
 /// the first time.
 pub(super) fn next_tick(cron: &Cron, zone: Tz, after: SystemTime) -> Option<SystemTime> {
     let after_utc: DateTime<Utc> = after.into();
-    let local = after_utc.with_timezone(&zone).naive_local();
-    let mut civil = CivilTime::date(
-        chrono::Datelike::year(&local),
-        chrono::Datelike::month(&local),
-        chrono::Datelike::day(&local),
-    )
-    .at(
-        chrono::Timelike::hour(&local),
-        chrono::Timelike::minute(&local),
-        chrono::Timelike::second(&local),
-    );
-    // A bounded search: each pass moves `civil` forward.
+    let mut local = after_utc.with_timezone(&zone).naive_local();
+    // A bounded search: each pass moves `local` forward.
     for _ in 0..10_000 {
-        civil = cron.next_after(civil)?;
-        let naive = NaiveDate::from_ymd_opt(civil.year, civil.month, civil.day)?.and_hms_opt(
-            civil.hour,
-            civil.minute,
-            civil.second,
-        )?;
-        let instant = match zone.from_local_datetime(&naive) {
+        local = cron.next_after_datetime(local)?;
+        let instant = match zone.from_local_datetime(&local) {
             LocalResult::Single(t) => t,
             LocalResult::Ambiguous(first, _) => first,
             LocalResult::None => continue,

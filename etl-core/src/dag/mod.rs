@@ -42,28 +42,26 @@
 //! good its dependents are skipped and the independent branches finish, or
 //! everything still running is cancelled with [`DagBuilder::fail_fast`].
 
-mod graph;
 pub mod persist;
 mod report;
 mod run;
-mod syntax;
 
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use graph::topological_order;
+pub use etl_rules::{Backoff, Cron, CronDay, MAX_RUN_ID_LEN, format_duration, parse_duration};
 pub use persist::{ArrowData, Codec};
 pub use report::{RunReport, StepReport, StepStatus};
 #[cfg_attr(not(any(feature = "cli", feature = "polars")), allow(unused_imports))]
 pub(crate) use run::error_chain;
-pub use run::{MAX_RUN_ID_LEN, Runner, StepEvent, check_run_id, new_run_id};
-pub use syntax::{Backoff, CivilTime, Cron, format_duration, parse_duration};
+pub use run::{Runner, StepEvent, check_run_id, new_run_id};
 pub use tokio_util::sync::CancellationToken;
+
+use etl_rules::graph::{self, StepDecl};
 
 use crate::{BoxError, Error, Result};
 
@@ -585,73 +583,40 @@ impl DagBuilder {
     /// [`Error::InvalidWorkflow`].
     pub fn build(self) -> Result<Dag> {
         let mut problems = Vec::new();
-        if self.name.trim().is_empty() {
-            problems.push("the workflow has no name".to_string());
+        if let Err(e) = graph::check_workflow_name(&self.name) {
+            problems.push(e);
         }
         if let Some(cron) = &self.schedule
             && let Err(e) = Cron::parse(cron)
         {
             problems.push(e);
         }
-        if self.max_parallel == Some(0) {
-            problems.push("max_parallel is 0: no step could run".to_string());
+        if let Some(n) = self.max_parallel
+            && let Err(e) = graph::check_max_parallel(n)
+        {
+            problems.push(e);
         }
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        for (i, step) in self.steps.iter().enumerate() {
-            if step.name.trim().is_empty() {
-                problems.push(format!("step {} has no name", i + 1));
-            }
-            if index.contains_key(step.name.as_str()) {
-                problems.push(format!("duplicate step {:?}", step.name));
-            } else {
-                index.insert(&step.name, i);
-            }
-        }
-        let mut resolve = |step: &Step, names: &[String], what: &str| -> Vec<usize> {
-            let mut seen = HashSet::new();
-            names
-                .iter()
-                .filter_map(|name| {
-                    if !seen.insert(name) {
-                        problems.push(format!(
-                            "step {:?} lists {name:?} twice in its {what}",
-                            step.name
-                        ));
-                        return None;
-                    }
-                    let found = index.get(name.as_str()).copied();
-                    if found.is_none() {
-                        problems.push(format!(
-                            "step {:?} depends on unknown step {name:?}",
-                            step.name
-                        ));
-                    }
-                    found
-                })
-                .collect()
-        };
+        let decls: Vec<StepDecl<'_>> = self
+            .steps
+            .iter()
+            .map(|s| StepDecl::new(&s.name, s.inputs.iter().chain(&s.after).map(String::as_str)))
+            .collect();
+        let checked = graph::check(&decls, false);
+        problems.extend(checked.problems.iter().map(ToString::to_string));
+        let order = checked.order.unwrap_or_default();
+        // Inputs come first among each step's dependencies.
         let edges: Vec<(Vec<usize>, Vec<usize>)> = self
             .steps
             .iter()
-            .map(|s| {
+            .zip(&checked.deps)
+            .map(|(step, deps)| {
+                let (inputs, after) = deps.split_at(step.inputs.len());
                 (
-                    resolve(s, &s.inputs, "inputs"),
-                    resolve(s, &s.after, "after"),
+                    inputs.iter().flatten().copied().collect(),
+                    after.iter().flatten().copied().collect(),
                 )
             })
             .collect();
-        let deps: Vec<Vec<usize>> = edges
-            .iter()
-            .map(|(i, a)| i.iter().chain(a).copied().collect())
-            .collect();
-        let order = match topological_order(&deps) {
-            Ok(order) => order,
-            Err(cycle) => {
-                let names: Vec<&str> = cycle.iter().map(|&i| &*self.steps[i].name).collect();
-                problems.push(format!("dependency cycle: {}", names.join(" -> ")));
-                Vec::new()
-            }
-        };
         if !problems.is_empty() {
             return Err(Error::InvalidWorkflow {
                 workflow: self.name,

@@ -661,7 +661,7 @@ impl StepTask {
             }
             self.emit(&node.name, StepStatus::Retrying, attempt, Some(&error));
             tracing::warn!(workflow = &*self.workflow, step = &*node.name, attempt, %error, "step failed; retrying");
-            let wait = jitter(node.options.backoff.delay(attempt));
+            let wait = etl_rules::jitter(node.options.backoff.delay(attempt));
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => {
@@ -697,36 +697,12 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a non-text panic".into())
 }
 
-/// Between half and all of `delay`, so retries of many steps spread out.
-fn jitter(delay: Duration) -> Duration {
-    use std::hash::{BuildHasher, RandomState};
-    if delay.is_zero() {
-        return delay;
-    }
-    let random = RandomState::new().hash_one(Instant::now());
-    let fraction = 0.5 + (random % 1_000) as f64 / 2_000.0;
-    delay.mul_f64(fraction)
-}
-
 /// A new run id, unique across processes: the time in microseconds, the
 /// process id and a counter, in hex (`660f4f5e8234d-02d5e-0000`). Ids sort by
 /// start time.
 pub fn new_run_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let micros = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_micros();
-    format!(
-        "{micros:013x}-{:05x}-{:04x}",
-        std::process::id() & 0xf_ffff,
-        COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff
-    )
+    etl_rules::new_id()
 }
-
-/// The longest run id taken.
-pub const MAX_RUN_ID_LEN: usize = 250;
 
 /// Checks a run id given from outside (`--run-id`, Airflow's `run_id`): 1 to
 /// 250 characters of ASCII letters, digits and `-_.:+~@`, not starting with
@@ -742,30 +718,7 @@ pub const MAX_RUN_ID_LEN: usize = 250;
 /// assert!(check_run_id("/tmp/x").is_err());
 /// ```
 pub fn check_run_id(id: &str) -> crate::Result<()> {
-    let refuse = |why: &str| {
-        Err(crate::Error::Config(format!(
-            "run id {:?}: {why}",
-            id.chars().take(60).collect::<String>()
-        )))
-    };
-    if id.is_empty() {
-        return refuse("it is empty");
-    }
-    if id.len() > MAX_RUN_ID_LEN {
-        return refuse(&format!("it is longer than {MAX_RUN_ID_LEN} characters"));
-    }
-    if id.starts_with('.') {
-        return refuse("it starts with '.'");
-    }
-    if let Some(c) = id
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "-_.:+~@".contains(*c)))
-    {
-        return refuse(&format!(
-            "{c:?} is not allowed (letters, digits and -_.:+~@ are; a run id names a folder)"
-        ));
-    }
-    Ok(())
+    etl_rules::check_run_id(id).map_err(Error::Config)
 }
 
 struct AbortOnDrop(tokio::task::AbortHandle);

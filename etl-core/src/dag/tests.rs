@@ -525,9 +525,9 @@ fn build_lists_every_problem() {
         &[
             "cron \"0 25 * * *\": hour field \"25\": 25 is out of range 0-23",
             "max_parallel is 0: no step could run",
-            "duplicate step \"a\"",
-            "step \"d\" depends on unknown step \"nope\"",
-            "step \"d\" lists \"a\" twice in its after",
+            "duplicate step \"a\": step \"a\" has this name already",
+            "step \"d\" depends on unknown step \"nope\"; the steps of this workflow are \"a\", \"b\", \"c\", \"d\"",
+            "step \"d\" names \"a\" twice among its dependencies",
             "dependency cycle: a -> b -> c -> a",
         ]
     );
@@ -555,23 +555,6 @@ fn the_graph_is_data() {
     let join = dag.step("join").unwrap();
     assert_eq!(join.depends_on().collect::<Vec<_>>(), ["users", "orders"]);
     assert_eq!(dag.steps().count(), 4);
-}
-
-#[test]
-fn cycles_are_found_whole() {
-    // 0 needs 2, 1 needs 0, 2 needs 1, 3 needs 2 (downstream of the cycle).
-    let deps = vec![vec![2], vec![0], vec![1], vec![2]];
-    let cycle = topological_order(&deps).unwrap_err();
-    assert_eq!(cycle.len(), 4);
-    assert_eq!(cycle.first(), cycle.last());
-    for pair in cycle.windows(2) {
-        assert!(deps[pair[1]].contains(&pair[0]), "{cycle:?}");
-    }
-    assert_eq!(topological_order(&[vec![0]]).unwrap_err(), [0, 0]);
-    assert_eq!(
-        topological_order(&[vec![], vec![0], vec![]]).unwrap(),
-        [0, 1, 2]
-    );
 }
 
 #[test]
