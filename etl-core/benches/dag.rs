@@ -28,7 +28,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use etl_core::dag::{Dag, Step, StepContext, StepInputs};
+use etl_dag::{Dag, Step, StepContext, StepInputs};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
@@ -42,7 +42,7 @@ fn no_op(name: String) -> Step {
         Ok::<_, etl_core::Error>(())
     })
     // Used only when outputs are saved: `null` in a JSON file per step.
-    .codec(etl_core::dag::Codec::json::<()>())
+    .codec(etl_dag::Codec::json::<()>())
 }
 
 /// `s0 <- s1 <- … <- s999`, each ordered after the one before.
@@ -73,7 +73,7 @@ async fn runs_every_step(dag: &Dag) {
 #[cfg(feature = "state")]
 async fn recorded(dag: &Dag, store: &etl_core::state::StateStore, save: bool) {
     use etl_core::state::{RunStart, Trigger};
-    let run_id = etl_core::dag::new_run_id();
+    let run_id = etl_dag::new_run_id();
     store
         .begin_run(&RunStart::new(&run_id, dag, Trigger::Run))
         .unwrap();
@@ -93,7 +93,7 @@ async fn recorded(dag: &Dag, store: &etl_core::state::StateStore, save: bool) {
 /// one after another, and nothing else.
 #[cfg(feature = "state")]
 async fn file_floor(dir: std::path::PathBuf) {
-    let run = dir.join(etl_core::dag::new_run_id());
+    let run = dir.join(etl_dag::new_run_id());
     for i in 0..STEPS {
         let run = run.clone();
         tokio::task::spawn_blocking(move || {

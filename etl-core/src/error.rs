@@ -9,7 +9,7 @@ use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
 
 /// A boxed error from a library etl calls (a database driver, a parser).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use etl_dag::BoxError;
 
 /// `Result` with etl's [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -178,37 +178,10 @@ pub enum Error {
         report: Box<crate::LoadReport>,
     },
 
-    /// A workflow's graph is wrong: each problem (duplicate or unknown step,
-    /// cycle, bad schedule) is listed.
-    #[error("workflow {workflow:?} is invalid: {}", problems.join("; "))]
-    InvalidWorkflow {
-        /// The workflow.
-        workflow: String,
-        /// Every problem found.
-        problems: Vec<String>,
-    },
-
-    /// A step asked for an input it does not have, or as the wrong type.
-    #[error("step {step:?}, input {input:?}: {message}")]
-    StepInput {
-        /// The step asking.
-        step: String,
-        /// The input asked for.
-        input: String,
-        /// What is wrong.
-        message: String,
-    },
-
-    /// Steps of a workflow run failed, were skipped or were cancelled.
-    #[error("workflow {workflow:?}: {} step(s) did not succeed: {}", failed.len(), failed.iter().map(|(s, e)| format!("{s:?} {e}")).collect::<Vec<_>>().join("; "))]
-    StepsFailed {
-        /// The workflow.
-        workflow: String,
-        /// Each step that did not succeed, with its status and error.
-        failed: Vec<(String, String)>,
-        /// The whole run's report, outputs of the steps that succeeded included.
-        report: Box<crate::RunReport>,
-    },
+    /// The step runtime failed: a workflow that cannot be built, a step
+    /// asking for the wrong input, a run whose steps did not all succeed.
+    #[error(transparent)]
+    Workflow(#[from] etl_dag::Error),
 
     /// A table's transform between extract and load failed.
     #[error("table {table:?}: the transform failed: {message}")]

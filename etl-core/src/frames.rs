@@ -287,7 +287,7 @@ impl Batches {
 }
 
 /// A step's `DataFrame` output is saved as an Arrow IPC file, like `Batches`.
-impl crate::dag::ArrowData for DataFrame {
+impl crate::ArrowData for DataFrame {
     fn to_batches(&self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let batches = from_frame(self)?;
         Ok((batches.schema().clone(), batches.into_batches()))

@@ -4,8 +4,9 @@
 //! shared with the session, not copied) and streams read once as the query
 //! runs ([`Sql::stream_table`]). A query's result streams back as batches
 //! ([`Sql::stream`]) or is collected ([`Sql::collect`]). Inside a step,
-//! [`StepContext::sql`](crate::StepContext::sql) is a session in which each
-//! input of the step is a table named after the step that produced it.
+//! [`StepSql::sql`] (`cx.sql(…)`, with [`StepSql`] in scope) is a session in
+//! which each input of the step that is a table is named after the step that
+//! produced it.
 //!
 //! ```
 //! use etl_core::Batches;
@@ -47,7 +48,55 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt as _;
 
+use etl_dag::StepContext;
+
 use crate::{BatchStream, Batches, Error, Result};
+
+/// SQL over a step's inputs: `cx.sql(…)` in a step, with this trait in scope
+/// (`use etl::sql::StepSql as _`, or `etl::prelude::*`).
+pub trait StepSql {
+    /// A SQL session in which each input of this step that is a table
+    /// ([`Batches`], `RecordBatch`, `Vec<RecordBatch>`, a Polars `DataFrame`,
+    /// any type with the table trait [`ArrowData`](crate::ArrowData)) is a
+    /// table named after the step that produced it. The inputs' batches are
+    /// shared, not copied. Errors name this step.
+    fn sql_session(&self) -> Result<Sql>;
+
+    /// Runs `query` over this step's inputs ([`StepSql::sql_session`]); its
+    /// whole result.
+    fn sql(&self, query: &str) -> impl Future<Output = Result<Batches>> + Send;
+
+    /// Runs `query` over this step's inputs; its result as a stream.
+    fn sql_stream(&self, query: &str) -> impl Future<Output = Result<BatchStream>> + Send;
+}
+
+impl StepSql for StepContext {
+    fn sql_session(&self) -> Result<Sql> {
+        let mut session = Sql::named(format!("step {:?}", self.step()));
+        for (name, table) in self.input_tables() {
+            let table = table.map_err(|e| Error::Sql {
+                context: format!("step {:?}", self.step()),
+                message: format!("input {name:?} cannot be read as a table: {e}"),
+            })?;
+            let Some(batches) = table.downcast_ref::<Batches>() else {
+                return Err(Error::Internal(format!(
+                    "step {:?}: input {name:?} is a table of another engine than etl's Batches",
+                    self.step()
+                )));
+            };
+            session = session.table(name, batches)?;
+        }
+        Ok(session)
+    }
+
+    async fn sql(&self, query: &str) -> Result<Batches> {
+        self.sql_session()?.collect(query).await
+    }
+
+    async fn sql_stream(&self, query: &str) -> Result<BatchStream> {
+        self.sql_session()?.stream(query).await
+    }
+}
 
 /// A DataFusion session with named tables; see the [module docs](self).
 pub struct Sql {
@@ -114,7 +163,7 @@ impl Sql {
         self.table_of(name, table.schema().clone(), table.batches().to_vec())
     }
 
-    pub(crate) fn table_of(
+    fn table_of(
         self,
         name: &str,
         schema: SchemaRef,
@@ -236,8 +285,8 @@ impl PartitionStream for OnceStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dag::{Dag, Step, StepContext, StepInputs};
     use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+    use etl_dag::{Dag, Step, StepInputs};
     use std::time::Duration;
 
     fn orders() -> Batches {
@@ -450,13 +499,19 @@ mod tests {
             .unwrap(),
         );
         let dag = Dag::builder("sql")
-            .step(Step::new("orders", |_: StepContext, _: StepInputs| async {
-                Ok::<_, Error>(orders())
-            }))
-            .step(Step::new("cities", move |_: StepContext, _: StepInputs| {
-                let cities = cities.clone();
-                async move { Ok::<_, Error>(cities) }
-            }))
+            .step(
+                Step::new("orders", |_: StepContext, _: StepInputs| async {
+                    Ok::<_, Error>(orders())
+                })
+                .output(crate::table_output::<Batches>()),
+            )
+            .step(
+                Step::new("cities", move |_: StepContext, _: StepInputs| {
+                    let cities = cities.clone();
+                    async move { Ok::<_, Error>(cities) }
+                })
+                .output(crate::table_output::<Batches>()),
+            )
             .step(Step::new("label", |_: StepContext, _: StepInputs| async {
                 Ok::<_, Error>(7_u8)
             }))

@@ -410,7 +410,7 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
                     let transformed = tokio::task::spawn_blocking(move || {
                         let frame = crate::frames::to_frame(&batches)
                             .map_err(|e| on_pool(e.to_string()))?;
-                        let frame = f(frame).map_err(|e| on_pool(crate::dag::error_chain(&*e)))?;
+                        let frame = f(frame).map_err(|e| on_pool(etl_dag::error_chain(&*e)))?;
                         crate::frames::from_frame(&frame).map_err(|e| on_pool(e.to_string()))
                     })
                     .await
@@ -566,7 +566,7 @@ impl fmt::Display for LoadReport {
                 ]
             })
             .collect();
-        crate::text::write_table(
+        etl_rules::text::write_table(
             f,
             &["table", "mode", "rows", "columns", "seconds", "status"],
             &[false, false, true, true, true, false],

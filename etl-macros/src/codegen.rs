@@ -94,21 +94,27 @@ fn build_step(
         .iter()
         .filter_map(|ident| steps.iter().find(|s| s.method == *ident))
         .map(|s| &s.name);
-    // The codec: Arrow IPC for Arrow data, JSON for serde types, none else,
-    // chosen by method resolution on the concrete output type. An output
-    // that borrows (`&'static str`) gets none: whether it deserializes
-    // depends on lifetimes, which rustc checks only after choosing, so the
-    // probe would be a hard error instead of falling through.
-    let codec = step
+    // The output's hooks (rows, table view, codec), each chosen by method
+    // resolution on the concrete output type: tables first (Arrow IPC, rows,
+    // a view for SQL), then serde (JSON) and row counts, then nothing. An
+    // output that borrows (`&'static str`) gets none: whether it
+    // deserializes depends on lifetimes, which rustc checks only after
+    // choosing, so the probe would be a hard error instead of falling through.
+    let hooks = step
         .output
         .as_ref()
         .filter(|o| !ok_type_borrows(o))
         .map(|output| {
             quote! {
-                .__codec({
+                .__output({
                     #[allow(unused_imports)]
-                    use #rt::{ProbeArrow as _, ProbeJson as _, ProbeNone as _};
-                    (&&&#rt::Probe::<<#output as #rt::StepResult>::Ok>::new()).codec()
+                    use #rt::{ProbeArrow as _, ProbeJson as _, ProbeNone as _, ProbeRows as _};
+                    let __etl_probe = &&&#rt::Probe::<<#output as #rt::StepResult>::Ok>::new();
+                    #rt::OutputHooks::__probed(
+                        __etl_probe.codec(),
+                        __etl_probe.rows(),
+                        __etl_probe.table(),
+                    )
                 })
             }
         });
@@ -129,7 +135,7 @@ fn build_step(
         #(#retries)*
         #(#backoff)*
         #(#timeout)*
-        #codec
+        #hooks
     }}
 }
 
@@ -240,8 +246,9 @@ mod tests {
             "{code}"
         );
         assert!(
-            code.contains(":: etl :: __private :: Probe :: << etl :: Result < u64 > as :: etl :: __private :: StepResult > :: Ok > :: new ()) . codec ()"),
-            "the codec is picked from the output type: {code}"
+            code.contains("let __etl_probe = && & :: etl :: __private :: Probe :: << etl :: Result < u64 > as :: etl :: __private :: StepResult > :: Ok > :: new () ;")
+                && code.contains("OutputHooks :: __probed (__etl_probe . codec () , __etl_probe . rows () , __etl_probe . table () ,)"),
+            "the hooks are picked from the output type: {code}"
         );
         assert!(
             !code.contains("# [step"),

@@ -23,6 +23,7 @@ mod cron;
 mod duration;
 pub mod graph;
 mod id;
+pub mod text;
 
 pub use backoff::{Backoff, jitter};
 pub use cron::{Cron, CronDay};

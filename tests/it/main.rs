@@ -10,6 +10,8 @@ mod frames;
 mod hostile;
 mod regressions;
 mod scheduled_sync;
+#[cfg(feature = "datafusion")]
+mod tables;
 #[cfg(any(feature = "polars", feature = "datafusion"))]
 mod transforms;
 mod workflow;

@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::Program;
-use crate::dag::{Backoff, Cron, Dag};
 use crate::{Error, Result};
+use etl_dag::{Backoff, Cron, Dag};
 
 pub(super) fn export(
     program: &Program,
@@ -296,7 +296,7 @@ with DAG(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dag::{Step, StepContext, StepInputs};
+    use etl_dag::{Step, StepContext, StepInputs};
 
     fn dag(schedule: Option<&str>, step: &str) -> Dag {
         let mut b = Dag::builder("w")

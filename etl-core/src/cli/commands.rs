@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use super::Program;
 use super::progress::Progress;
 use super::views::{seconds, steps_table};
-use crate::dag::{CancellationToken, RunReport, Runner, StepStatus, new_run_id};
 use crate::state::{RunStart, StateStore, Trigger};
 use crate::{Error, Result};
+use etl_dag::{CancellationToken, RunReport, Runner, StepStatus, new_run_id};
 
 /// A run to start: which steps, with what, started by what.
 pub(super) struct NewRun {
@@ -157,7 +157,7 @@ impl Program {
     ) -> Result<ExitCode> {
         self.check_step(step)?;
         // The id names the run's folder of outputs: nothing that points elsewhere.
-        crate::dag::check_run_id(run_id)?;
+        etl_dag::check_run_id(run_id)?;
         let store = self.store(state)?;
         let start = RunStart::new(run_id, &self.dag, Trigger::Step)
             .params(params.clone())

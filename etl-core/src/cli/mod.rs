@@ -4,10 +4,10 @@
 //! # use etl_core as etl;
 //! # struct Nightly;
 //! # impl Nightly { fn from_env() -> etl::Result<Self> { Ok(Nightly) } }
-//! # impl etl::Workflow for Nightly {
-//! #     fn into_dag(self: std::sync::Arc<Self>) -> etl::Dag {
-//! #         let step = |_: etl::StepContext, _: etl::StepInputs| async { Ok::<_, etl::Error>(()) };
-//! #         etl::Dag::builder("nightly").step(etl::Step::new("only", step)).build().expect("valid")
+//! # impl etl_dag::Workflow for Nightly {
+//! #     fn into_dag(self: std::sync::Arc<Self>) -> etl_dag::Dag {
+//! #         let step = |_: etl_dag::StepContext, _: etl_dag::StepInputs| async { Ok::<_, etl::Error>(()) };
+//! #         etl_dag::Dag::builder("nightly").step(etl_dag::Step::new("only", step)).build().expect("valid")
 //! #     }
 //! # }
 //! etl::main!(Nightly::from_env()?);
@@ -50,8 +50,8 @@ use std::sync::Arc;
 
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 
-use crate::dag::{Dag, Workflow, error_chain};
 use crate::{BoxError, Error};
+use etl_dag::{Dag, Workflow, error_chain};
 
 /// The store's file when neither `--state` nor `ETL_STATE` names one.
 pub const DEFAULT_STATE: &str = "etl-state.sqlite";

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::views::when;
-use crate::dag::{StepEvent, StepStatus};
+use etl_dag::{StepEvent, StepStatus};
 
 /// Sends `tracing` events to stderr, filtered by `RUST_LOG`, when it is set;
 /// says whether it is.

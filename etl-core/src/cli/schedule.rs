@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use super::Program;
 use super::commands::NewRun;
 use super::views::when;
-use crate::dag::{Cron, StepStatus};
 use crate::state::{StateStore, Trigger};
 use crate::{Error, Result};
+use etl_dag::{Cron, StepStatus};
 
 /// The first tick of `cron`, read in `zone`, strictly after `after`. Local
 /// times that do not exist (the hour skipped when clocks go forward) are

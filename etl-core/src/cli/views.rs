@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use crate::Result;
-use crate::dag::{Dag, format_duration};
 use crate::state::{RunRecord, StateStore, StepRecord, time};
-use crate::text::table;
+use etl_dag::{Dag, format_duration};
+use etl_rules::text::table;
 
 /// `2026-11-23 16:50:07Z`: UTC, to the second.
 pub(super) fn when(t: SystemTime) -> String {

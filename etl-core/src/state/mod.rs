@@ -5,7 +5,7 @@
 //! the binary's version, and the file each step's output was saved to.
 //!
 //! ```
-//! use etl_core::dag::{Dag, Step, StepContext, StepInputs};
+//! use etl_dag::{Dag, Step, StepContext, StepInputs};
 //! use etl_core::state::{RunStart, StateStore, Trigger};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -49,8 +49,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use recorder::Recorder;
 
-use crate::dag::{Dag, RunReport, StepStatus};
 use crate::{Error, Result};
+use etl_dag::{Dag, RunReport, StepStatus};
 use owner::Owner;
 
 /// What started a run.
@@ -267,9 +267,9 @@ impl StateStore {
 
     /// Where run `run_id`'s step outputs are saved: `runs/<run_id>/` beside
     /// the store's file. A run id that could name another folder (`..`, a
-    /// `/`, an absolute path) is refused; see [`crate::dag::check_run_id`].
+    /// `/`, an absolute path) is refused; see [`etl_dag::check_run_id`].
     pub fn outputs_dir(&self, run_id: &str) -> Result<PathBuf> {
-        crate::dag::check_run_id(run_id)?;
+        etl_dag::check_run_id(run_id)?;
         Ok(self
             .path
             .parent()
@@ -446,7 +446,7 @@ impl StateStore {
     }
 
     /// A writer of step events, on a thread of its own: give its
-    /// [`Recorder::listener`] to [`Runner::on_event`](crate::dag::Runner::on_event),
+    /// [`Recorder::listener`] to [`Runner::on_event`](etl_dag::Runner::on_event),
     /// and [`Recorder::flush`] before reading the steps back.
     pub fn recorder(&self) -> Result<Recorder> {
         Recorder::start(&self.path, self.owner.id())

@@ -7,8 +7,8 @@ use std::time::SystemTime;
 use rusqlite::{Connection, params};
 
 use super::{connect, state_error, time};
-use crate::dag::{StepEvent, StepStatus};
 use crate::{Error, Result};
+use etl_dag::{StepEvent, StepStatus};
 
 /// One event, owned, with the time it happened.
 struct Record {
@@ -60,7 +60,7 @@ impl Recorder {
         })
     }
 
-    /// A listener for [`Runner::on_event`](crate::dag::Runner::on_event).
+    /// A listener for [`Runner::on_event`](etl_dag::Runner::on_event).
     pub fn listener(&self) -> impl Fn(&StepEvent<'_>) + Send + Sync + 'static {
         let tx = self.tx.clone();
         move |event| {

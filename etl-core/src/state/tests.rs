@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::*;
-use crate::dag::{Backoff, Codec, Step, StepContext, StepInputs};
+use etl_dag::{Backoff, Codec, Step, StepContext, StepInputs};
 
 /// `extract` (fails once, then succeeds), `count` (takes it), `broken`
 /// (always fails), `after_broken` (after it).

@@ -11,9 +11,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::report::{RunReport, StepReport, StepStatus, rows_of};
-use super::{Codec, Dag, Node, Produced, StepContext, StepInputs};
-use crate::{Error, Result};
+use crate::report::{RunReport, StepReport, StepStatus};
+use crate::{Dag, Error, Node, OutputHooks, Produced, Result, StepContext, StepInputs};
 
 /// A step changed status; given to [`Runner::on_event`] as it happens.
 #[derive(Debug, Clone)]
@@ -43,11 +42,11 @@ pub(crate) type ProgressFn = Arc<dyn Fn(&str, u64) + Send + Sync>;
 /// One run of a [`Dag`], configured before it starts.
 ///
 /// ```
-/// # use etl_core::dag::{Dag, Step, StepContext, StepInputs};
+/// # use etl_dag::{Dag, Step, StepContext, StepInputs};
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> etl_core::Result<()> {
+/// # async fn main() -> etl_dag::Result<()> {
 /// # let dag = Dag::builder("w").step(Step::new("a", |_: StepContext, _: StepInputs| async { Ok::<_, String>(()) })).build()?;
-/// let cancel = etl_core::dag::CancellationToken::new();
+/// let cancel = etl_dag::CancellationToken::new();
 /// let report = dag
 ///     .runner()
 ///     .cancel_token(cancel.clone()) // cancel.cancel() from anywhere stops the run
@@ -178,12 +177,10 @@ impl<'d> Runner<'d> {
             .nodes
             .iter()
             .position(|n| &*n.name == name)
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "workflow {:?} has no step {name:?}; its steps are: {}",
-                    self.dag.name,
-                    self.dag.order().join(", ")
-                ))
+            .ok_or_else(|| Error::UnknownStep {
+                workflow: self.dag.name.to_string(),
+                step: name.to_string(),
+                known: self.dag.order().iter().map(ToString::to_string).collect(),
             })
     }
 
@@ -282,7 +279,7 @@ impl Settings {
         for (i, path) in self.reuse {
             selected[i] = false;
             let node = &dag.nodes[i];
-            unavailable[i] = match load_output(node.codec, path.clone()).await {
+            unavailable[i] = match load_output(node.output, path.clone()).await {
                 Ok(produced) => {
                     outputs[i] = Some(produced);
                     None
@@ -470,17 +467,22 @@ fn skip_dependents(
 }
 
 /// Reads a saved output off the async threads.
-async fn load_output(codec: Option<Codec>, path: PathBuf) -> std::result::Result<Produced, String> {
-    let Some(codec) = codec else {
+async fn load_output(hooks: OutputHooks, path: PathBuf) -> std::result::Result<Produced, String> {
+    let Some(codec) = hooks.codec() else {
         return Err(
             "its output type has no codec (neither Arrow data nor serde), so it is never saved"
                 .into(),
         );
     };
-    tokio::task::spawn_blocking(move || codec.load(&path))
+    let value = tokio::task::spawn_blocking(move || codec.load(&path))
         .await
         .map_err(|e| format!("reading it panicked: {e}"))?
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok(Produced {
+        value,
+        type_name: codec.type_name(),
+        table: hooks.table_fn(),
+    })
 }
 
 fn cancel_reason(failed_any: bool, fail_fast: bool) -> String {
@@ -494,16 +496,16 @@ fn cancel_reason(failed_any: bool, fail_fast: bool) -> String {
 /// What one step needs to run, cloned out of the [`Dag`] into its task.
 struct NodeRun {
     name: Arc<str>,
-    options: super::StepOptions,
-    codec: Option<Codec>,
-    run: super::StepFn,
+    options: crate::StepOptions,
+    output: OutputHooks,
+    run: crate::StepFn,
 }
 
 fn node_runner(node: &Node) -> NodeRun {
     NodeRun {
         name: node.name.clone(),
         options: node.options.clone(),
-        codec: node.codec,
+        output: node.output,
         run: node.run.clone(),
     }
 }
@@ -557,7 +559,7 @@ impl StepTask {
     /// Saves a step's output where [`Runner::persist_outputs`] says, if it
     /// has a codec; returns the file.
     async fn save(&self, node: &NodeRun, produced: &Produced) -> Result<Option<PathBuf>> {
-        let (Some(dir), Some(codec)) = (&self.persist, node.codec) else {
+        let (Some(dir), Some(codec)) = (&self.persist, node.output.codec()) else {
             return Ok(None);
         };
         let path = codec.file_in(dir, &node.name);
@@ -624,9 +626,10 @@ impl StepTask {
                     );
                     return ended(attempt, Outcome::Cancelled);
                 }
-                Some(Ok(Ok(produced))) => match self.save(&node, &produced).await {
+                Some(Ok(Ok(mut produced))) => match self.save(&node, &produced).await {
                     Ok(output) => {
-                        let rows = rows_of(&produced);
+                        produced.table = node.output.table_fn();
+                        let rows = node.output.rows(&*produced.value);
                         self.emit_event(&StepEvent {
                             run_id: &self.run_id,
                             step: &node.name,
@@ -675,7 +678,7 @@ impl StepTask {
 }
 
 /// The error's message with its sources, `outer: inner: innermost`.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut message = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -711,14 +714,14 @@ pub fn new_run_id() -> String {
 /// own ids (`manual__2024-01-01T00:00:00+00:00`) pass.
 ///
 /// ```
-/// use etl_core::dag::check_run_id;
+/// use etl_dag::check_run_id;
 ///
 /// assert!(check_run_id("manual__2024-01-01T00:00:00+00:00").is_ok());
 /// assert!(check_run_id("../../etc").is_err());
 /// assert!(check_run_id("/tmp/x").is_err());
 /// ```
-pub fn check_run_id(id: &str) -> crate::Result<()> {
-    etl_rules::check_run_id(id).map_err(Error::Config)
+pub fn check_run_id(id: &str) -> Result<()> {
+    etl_rules::check_run_id(id).map_err(Error::InvalidRunId)
 }
 
 struct AbortOnDrop(tokio::task::AbortHandle);

@@ -1,10 +1,10 @@
-//! Plain-text tables for reports.
+//! Plain-text tables for reports and views: one look for every report.
 
 use std::fmt;
 
 /// Writes `rows` under `header` in aligned columns, numbers right-aligned
 /// where `numeric` says so, with a rule under the header.
-pub(crate) fn write_table(
+pub fn write_table(
     f: &mut fmt::Formatter<'_>,
     header: &[&str],
     numeric: &[bool],
@@ -43,8 +43,7 @@ pub(crate) fn write_table(
 }
 
 /// [`write_table`] into a `String`.
-#[cfg_attr(not(feature = "cli"), allow(dead_code))]
-pub(crate) fn table(header: &[&str], numeric: &[bool], rows: &[Vec<String>]) -> String {
+pub fn table(header: &[&str], numeric: &[bool], rows: &[Vec<String>]) -> String {
     struct Table<'a>(&'a [&'a str], &'a [bool], &'a [Vec<String>]);
     impl fmt::Display for Table<'_> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -8,21 +8,21 @@
 //! the same checks when it is built:
 //!
 //! ```
-//! use etl_core::dag::{Dag, Step, StepContext, StepInputs};
+//! use etl_dag::{Dag, Step, StepContext, StepInputs};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> etl_core::Result<()> {
+//! # async fn main() -> etl_dag::Result<()> {
 //! let dag = Dag::builder("numbers")
 //!     .step(Step::new("two", |_cx: StepContext, _inputs: StepInputs| async {
-//!         Ok::<_, etl_core::Error>(2_u64)
+//!         Ok::<_, etl_dag::Error>(2_u64)
 //!     }))
 //!     .step(Step::new("three", |_cx: StepContext, _inputs: StepInputs| async {
-//!         Ok::<_, etl_core::Error>(3_u64)
+//!         Ok::<_, etl_dag::Error>(3_u64)
 //!     }))
 //!     .step(
 //!         Step::new("product", |_cx: StepContext, inputs: StepInputs| async move {
 //!             let (two, three) = (inputs.get::<u64>("two")?, inputs.get::<u64>("three")?);
-//!             Ok::<_, etl_core::Error>(two * three)
+//!             Ok::<_, etl_dag::Error>(two * three)
 //!         })
 //!         .inputs(["two", "three"]),
 //!     )
@@ -41,8 +41,13 @@
 //! jitter; each attempt may have a [`Step::timeout`]. When a step fails for
 //! good its dependents are skipped and the independent branches finish, or
 //! everything still running is cancelled with [`DagBuilder::fail_fast`].
+//!
+//! The runtime knows no data type: what it needs of a step's output (its
+//! rows, a view as a table for SQL, how to save it) comes as
+//! [`OutputHooks`] when the step is built ([`output`] says how).
 
-pub mod persist;
+mod error;
+pub mod output;
 mod report;
 mod run;
 
@@ -53,33 +58,39 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use error::{BoxError, Error, Result};
 pub use etl_rules::{Backoff, Cron, CronDay, MAX_RUN_ID_LEN, format_duration, parse_duration};
-pub use persist::{ArrowData, Codec};
+pub use output::{Codec, Format, Json, Output, OutputHooks, RowCount};
 pub use report::{RunReport, StepReport, StepStatus};
-#[cfg_attr(not(any(feature = "cli", feature = "polars")), allow(unused_imports))]
-pub(crate) use run::error_chain;
-pub use run::{Runner, StepEvent, check_run_id, new_run_id};
+pub use run::{Runner, StepEvent, check_run_id, error_chain, new_run_id};
 pub use tokio_util::sync::CancellationToken;
 
 use etl_rules::graph::{self, StepDecl};
 
-use crate::{BoxError, Error, Result};
-
-/// What a step produced, shared with the steps that take it.
-pub(crate) type Output = Arc<dyn Any + Send + Sync>;
-
 type StepFuture = Pin<Box<dyn Future<Output = std::result::Result<Produced, BoxError>> + Send>>;
 type StepFn = Arc<dyn Fn(StepContext, StepInputs) -> StepFuture + Send + Sync>;
 
-/// A step's output with the name of its type, for error messages.
+/// A step's output with the name of its type, for error messages, and its
+/// view as a table, if it has one.
 #[derive(Clone)]
 pub(crate) struct Produced {
     pub(crate) value: Output,
     pub(crate) type_name: &'static str,
+    pub(crate) table: Option<output::TableFn>,
+}
+
+impl Produced {
+    pub(crate) fn new(value: Output, type_name: &'static str) -> Self {
+        Produced {
+            value,
+            type_name,
+            table: None,
+        }
+    }
 }
 
 /// A step's result type: `Result<T, E>`, where `T` is what the steps after
-/// it receive and `E` is any error (etl's [`Error`], `anyhow::Error`, a
+/// it receive and `E` is any error (etl's errors, `anyhow::Error`, a
 /// `String`).
 pub trait StepResult: Send + 'static {
     /// The output passed to dependent steps.
@@ -118,7 +129,7 @@ pub struct Step {
     inputs: Vec<String>,
     after: Vec<String>,
     options: StepOptions,
-    codec: Option<Codec>,
+    output: OutputHooks,
     run: StepFn,
 }
 
@@ -129,7 +140,7 @@ impl fmt::Debug for Step {
             .field("inputs", &self.inputs)
             .field("after", &self.after)
             .field("options", &self.options)
-            .field("codec", &self.codec)
+            .field("output", &self.output)
             .finish_non_exhaustive()
     }
 }
@@ -148,10 +159,10 @@ impl Step {
             let fut = f(cx, inputs);
             Box::pin(async move {
                 let value = fut.await.into_step_result()?;
-                Ok(Produced {
-                    value: Arc::new(value),
-                    type_name: std::any::type_name::<<Fut::Output as StepResult>::Ok>(),
-                })
+                Ok(Produced::new(
+                    Arc::new(value),
+                    std::any::type_name::<<Fut::Output as StepResult>::Ok>(),
+                ))
             })
         });
         Step {
@@ -159,7 +170,7 @@ impl Step {
             inputs: Vec::new(),
             after: Vec::new(),
             options: StepOptions::default(),
-            codec: None,
+            output: OutputHooks::NONE,
             run,
         }
     }
@@ -227,20 +238,28 @@ impl Step {
         self
     }
 
-    /// How the step's output is saved to a file and read back
-    /// ([`Codec::arrow`], [`Codec::json`]), so that a step depending on it can
-    /// run in another process and a resumed run can reuse it. Its type must
-    /// be the step's output type. Without one, the output is not saved.
-    pub fn codec(mut self, codec: Codec) -> Step {
-        self.codec = Some(codec);
+    /// What the runtime knows of the step's output type ([`OutputHooks`]):
+    /// its rows, its view as a table for SQL, how it is saved to a file and
+    /// read back, so that a step depending on it can run in another process
+    /// and a resumed run can reuse it. `#[workflow]` finds them from the
+    /// output type; here, they must be for the step's output type. Without
+    /// a codec, the output is not saved.
+    pub fn output(mut self, hooks: OutputHooks) -> Step {
+        self.output = hooks;
         self
     }
 
-    /// The codec `#[workflow]` picked from the output type, if any.
-    #[doc(hidden)]
-    pub fn __codec(mut self, codec: Option<Codec>) -> Step {
-        self.codec = codec;
+    /// How the step's output is saved ([`Codec::json`], or `etl_core`'s
+    /// Arrow codec), its other hooks kept.
+    pub fn codec(mut self, codec: Codec) -> Step {
+        self.output = self.output.with_codec(codec);
         self
+    }
+
+    /// The hooks `#[workflow]` picked from the output type.
+    #[doc(hidden)]
+    pub fn __output(self, hooks: OutputHooks) -> Step {
+        self.output(hooks)
     }
 }
 
@@ -321,38 +340,8 @@ pub struct StepContext {
     pub(crate) cancel: CancellationToken,
     pub(crate) params: Arc<std::collections::BTreeMap<String, String>>,
     pub(crate) progress: Arc<[run::ProgressFn]>,
-    /// The step's inputs, for [`StepContext::sql`].
-    #[cfg_attr(not(feature = "datafusion"), allow(dead_code))]
+    /// The step's inputs, for [`StepContext::input_tables`].
     pub(crate) inputs: StepInputs,
-}
-
-#[cfg(feature = "datafusion")]
-impl StepContext {
-    /// A SQL session in which each input of this step that is a table
-    /// ([`Batches`](crate::Batches), `RecordBatch`, `Vec<RecordBatch>`, a
-    /// Polars `DataFrame`) is a table named after the step that produced it.
-    /// The inputs' batches are shared, not copied. Errors name this step.
-    pub fn sql_session(&self) -> Result<crate::sql::Sql> {
-        let mut session = crate::sql::Sql::named(format!("step {:?}", &*self.step));
-        for (name, produced) in &self.inputs.values {
-            if let Some(table) = persist::as_table(&*produced.value) {
-                let (schema, batches) = table?;
-                session = session.table_of(name, schema, batches)?;
-            }
-        }
-        Ok(session)
-    }
-
-    /// Runs `query` over this step's inputs ([`StepContext::sql_session`]);
-    /// its whole result.
-    pub async fn sql(&self, query: &str) -> Result<crate::Batches> {
-        self.sql_session()?.collect(query).await
-    }
-
-    /// Runs `query` over this step's inputs; its result as a stream.
-    pub async fn sql_stream(&self, query: &str) -> Result<crate::BatchStream> {
-        self.sql_session()?.stream(query).await
-    }
 }
 
 impl fmt::Debug for StepContext {
@@ -404,6 +393,19 @@ impl StepContext {
     pub fn params(&self) -> &std::collections::BTreeMap<String, String> {
         &self.params
     }
+    /// Each input of this step that is a table ([`OutputHooks::is_table`]),
+    /// named after the step that produced it, as the table type its hooks
+    /// give (for etl's tables, `etl_core::Batches`): what a SQL step reads.
+    /// The inputs' data is shared, not copied.
+    pub fn input_tables(
+        &self,
+    ) -> impl Iterator<Item = (&str, std::result::Result<Output, BoxError>)> {
+        self.inputs.values.iter().filter_map(|(name, produced)| {
+            let table = produced.table?;
+            Some((&**name, table(&*produced.value)))
+        })
+    }
+
     /// Cancelled when the run is (Ctrl-C, a [`Runner::cancel_token`], fail-fast).
     /// The runner drops a cancelled step at its next `.await`; a long
     /// computation without awaits can check [`CancellationToken::is_cancelled`].
@@ -418,7 +420,7 @@ pub(crate) struct Node {
     pub(crate) inputs: Vec<usize>,
     pub(crate) after: Vec<usize>,
     pub(crate) options: StepOptions,
-    pub(crate) codec: Option<Codec>,
+    pub(crate) output: OutputHooks,
     pub(crate) run: StepFn,
 }
 
@@ -461,6 +463,8 @@ pub struct StepInfo<'a> {
     pub options: &'a StepOptions,
     /// How its output is saved, if it is.
     pub codec: Option<Codec>,
+    /// What the runtime knows of its output.
+    pub output: OutputHooks,
 }
 
 impl<'a> StepInfo<'a> {
@@ -521,7 +525,8 @@ impl Dag {
             inputs: node.inputs.iter().map(|&i| &*self.nodes[i].name).collect(),
             after: node.after.iter().map(|&i| &*self.nodes[i].name).collect(),
             options: &node.options,
-            codec: node.codec,
+            codec: node.output.codec(),
+            output: node.output,
         }
     }
 
@@ -632,7 +637,7 @@ impl DagBuilder {
                 inputs,
                 after,
                 options: step.options,
-                codec: step.codec,
+                output: step.output,
                 run: step.run,
             })
             .collect();

@@ -6,10 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use arrow::array::RecordBatch;
-
-use super::Produced;
-use crate::{Batches, Error, LoadReport, Result, WriteSummary};
+use crate::{Error, Produced, Result};
 
 /// Where a step is, or how it ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,9 +80,9 @@ pub struct StepReport {
     pub started: Option<SystemTime>,
     /// From its first attempt's start to its end, retries and backoff included.
     pub duration: Option<Duration>,
-    /// Rows of its output, when that is Arrow data ([`Batches`],
-    /// `RecordBatch`, `Vec<RecordBatch>`), a Polars `DataFrame`, or what a
-    /// load wrote ([`LoadReport`], [`WriteSummary`], `Vec<WriteSummary>`).
+    /// Rows of its output, when its type counts them
+    /// ([`OutputHooks`](crate::OutputHooks): a table, what a load wrote, a
+    /// [`RowCount`](crate::RowCount)).
     pub rows: Option<u64>,
     /// The Rust type of its output.
     pub output_type: Option<&'static str>,
@@ -109,40 +106,6 @@ impl StepReport {
             error: None,
         }
     }
-}
-
-/// The rows in a step's output, for the outputs that are tables.
-pub(super) fn rows_of(produced: &Produced) -> Option<u64> {
-    let value: &dyn Any = &*produced.value;
-    if let Some(b) = value.downcast_ref::<Batches>() {
-        Some(b.num_rows() as u64)
-    } else if let Some(b) = value.downcast_ref::<Vec<RecordBatch>>() {
-        Some(b.iter().map(|b| b.num_rows() as u64).sum())
-    } else if let Some(b) = value.downcast_ref::<RecordBatch>() {
-        Some(b.num_rows() as u64)
-    } else if let Some(r) = value.downcast_ref::<LoadReport>() {
-        Some(r.total_rows())
-    } else if let Some(writes) = value.downcast_ref::<Vec<WriteSummary>>() {
-        Some(writes.iter().map(|s| s.rows).sum())
-    } else if let Some(rows) = polars_rows(value) {
-        Some(rows)
-    } else {
-        value.downcast_ref::<WriteSummary>().map(|s| s.rows)
-    }
-}
-
-/// The rows of a Polars `DataFrame` output (a `LazyFrame`'s are not known
-/// until it runs).
-#[cfg(feature = "polars")]
-fn polars_rows(value: &dyn Any) -> Option<u64> {
-    value
-        .downcast_ref::<polars::prelude::DataFrame>()
-        .map(|df| df.height() as u64)
-}
-
-#[cfg(not(feature = "polars"))]
-fn polars_rows(_: &dyn Any) -> Option<u64> {
-    None
 }
 
 /// How a run went: every step's status, attempts, times, rows and error,
@@ -254,7 +217,7 @@ impl fmt::Display for RunReport {
                 ]
             })
             .collect();
-        crate::text::write_table(
+        etl_rules::text::write_table(
             f,
             &[
                 "step", "status", "attempts", "started", "seconds", "rows", "error",
