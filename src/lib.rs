@@ -116,6 +116,30 @@ pub use etl_dag::{
     StepInputs, StepOptions, StepReport, StepStatus, Workflow,
 };
 
+/// Run orchestration: the state store, partial runs, resume, one step of a
+/// shared run, schedule ticks, the Airflow export (`etl-runs`).
+#[cfg(feature = "state")]
+pub mod runs {
+    pub use etl_runs::*;
+}
+
+/// The state store: every run and step recorded (`etl_runs::state`), and
+/// the trait a backend implements.
+#[cfg(feature = "state")]
+pub mod state {
+    pub use etl_runs::state::*;
+    pub use etl_runs::{EventRecorder, StateStore, StoreFuture};
+}
+
+/// The command line of a workflow (`etl-cli`): see [`main!`].
+#[cfg(feature = "cli")]
+pub mod cli {
+    pub use etl_cli::*;
+}
+
+#[cfg(feature = "cli")]
+pub use etl_cli::main;
+
 /// SQL over a step's inputs: `cx.sql(…)` (feature `datafusion`).
 #[cfg(feature = "datafusion")]
 pub use etl_core::sql::StepSql;

@@ -213,15 +213,6 @@ pub enum Error {
         message: String,
     },
 
-    /// The state store (the record of runs) could not be read or written.
-    #[error("state store {}: {message}", path.display())]
-    State {
-        /// The store's file.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
-
     /// A bug or broken invariant inside etl (a panicked worker thread).
     #[error("internal error: {0}")]
     Internal(String),

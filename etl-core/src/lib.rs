@@ -45,8 +45,6 @@ mod table;
 mod warehouse;
 mod workflow;
 
-#[cfg(feature = "cli")]
-pub mod cli;
 #[cfg(feature = "polars")]
 pub mod frames;
 /// The Polars every part uses: build your frames with it.
@@ -56,8 +54,6 @@ pub use polars;
 pub mod conformance;
 #[cfg(feature = "datafusion")]
 pub mod sql;
-#[cfg(feature = "state")]
-pub mod state;
 /// The DataFusion every part uses.
 #[cfg(feature = "datafusion")]
 pub use datafusion;

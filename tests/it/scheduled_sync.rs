@@ -7,7 +7,7 @@ use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
 use etl::StepStatus;
-use etl::state::{RunRecord, StateStore};
+use etl::state::{RunRecord, SqliteStore};
 use etl_airtable_server::{AirtableServer, Base, FailPage, Faults, ServerOptions};
 use serde_json::Value;
 
@@ -117,8 +117,8 @@ impl Sync {
             .unwrap()
     }
 
-    fn store(&self) -> StateStore {
-        StateStore::open(self.dir.path().join("etl-state.sqlite")).unwrap()
+    fn store(&self) -> SqliteStore {
+        SqliteStore::open(self.dir.path().join("etl-state.sqlite")).unwrap()
     }
 
     fn runs(&self) -> Vec<RunRecord> {
@@ -870,7 +870,7 @@ async fn an_export_from_hostile_paths_runs_them_as_written() {
         assert_eq!(result["ended"][task], 0, "{task}: {result}");
     }
     // The run was recorded where --state said, the folder's name as written.
-    let store = StateStore::open(&state).unwrap();
+    let store = SqliteStore::open(&state).unwrap();
     assert_eq!(store.runs("scheduled_sync", 10).unwrap().len(), 1);
     assert!(!sync.dir.path().join("bin 49").exists());
 }

@@ -1,12 +1,12 @@
 //! A command-line program for any workflow, from one line:
 //!
 //! ```no_run
-//! # use etl_core as etl;
+//! # use etl_cli as etl;
 //! # struct Nightly;
-//! # impl Nightly { fn from_env() -> etl::Result<Self> { Ok(Nightly) } }
+//! # impl Nightly { fn from_env() -> Result<Self, etl_dag::Error> { Ok(Nightly) } }
 //! # impl etl_dag::Workflow for Nightly {
 //! #     fn into_dag(self: std::sync::Arc<Self>) -> etl_dag::Dag {
-//! #         let step = |_: etl_dag::StepContext, _: etl_dag::StepInputs| async { Ok::<_, etl::Error>(()) };
+//! #         let step = |_: etl_dag::StepContext, _: etl_dag::StepInputs| async { Ok::<_, etl_dag::Error>(()) };
 //! #         etl_dag::Dag::builder("nightly").step(etl_dag::Step::new("only", step)).build().expect("valid")
 //! #     }
 //! # }
@@ -29,7 +29,7 @@
 //! | `schedule [--tz ZONE] [--cron EXPR] [--catch-up]` | runs the workflow at each tick of its cron schedule (or `EXPR`'s), one run at a time, until SIGTERM or Ctrl-C; ticks that pass without a run (before it started, or during a long run) are said and skipped, or run once with `--catch-up` |
 //! | `export airflow -o FILE` | an Airflow DAG file, one task per step (task ids are the step names, with `_` for what Airflow does not take) |
 //!
-//! Runs are recorded in a [state store](crate::state) (`--state PATH`, or
+//! Runs are recorded in a [state store](etl_runs::state) (`--state PATH`, or
 //! `ETL_STATE`; default `etl-state.sqlite` in the working directory), and
 //! step outputs saved in `runs/<run id>/` beside it. On a terminal, a run
 //! shows a line per running step with its rows so far; elsewhere it logs a
@@ -38,8 +38,8 @@
 //! the command could not be carried out (a bad argument, an unknown step or
 //! run id, an unusable state store).
 
-mod airflow;
 mod commands;
+mod export;
 mod progress;
 mod schedule;
 mod views;
@@ -50,26 +50,63 @@ use std::sync::Arc;
 
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 
-use crate::{BoxError, Error};
-use etl_dag::{Dag, Workflow, error_chain};
+use etl_dag::{BoxError, Dag, Workflow, error_chain};
+use etl_runs::state::SqliteStore;
+use etl_runs::{Runs, StateStore};
+
+/// What a command of the CLI can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An argument is wrong (`--param day`).
+    #[error("{0}")]
+    Argument(String),
+    /// What the orchestration refused or failed with.
+    #[error(transparent)]
+    Runs(#[from] etl_runs::Error),
+    /// A file could not be written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<etl_dag::Error> for Error {
+    fn from(e: etl_dag::Error) -> Self {
+        Error::Runs(e.into())
+    }
+}
+
+/// `Result` with the CLI's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The store's file when neither `--state` nor `ETL_STATE` names one.
 pub const DEFAULT_STATE: &str = "etl-state.sqlite";
 
 /// Builds a `main` that runs a workflow's command line: see the
-/// [`cli`](crate::cli) module. The argument is an expression that builds the
+/// [crate docs](crate). The argument is an expression that builds the
 /// workflow; `?` in it returns any error from `main`.
 #[macro_export]
 macro_rules! main {
     ($workflow:expr) => {
         fn main() -> ::std::process::ExitCode {
-            $crate::cli::main(
+            $crate::__main(
                 env!("CARGO_PKG_VERSION"),
-                || -> ::std::result::Result<_, $crate::BoxError> { Ok($workflow) },
+                || -> ::std::result::Result<_, $crate::__BoxError> { Ok($workflow) },
             )
         }
     };
 }
+
+#[doc(hidden)]
+pub use etl_dag::BoxError as __BoxError;
 
 /// What `etl::main!` calls: reads the command line, builds the workflow with
 /// `make`, and carries the command out. `version` is the program's, recorded
@@ -113,8 +150,6 @@ where
         };
         match program.dispatch(&matches).await {
             Ok(code) => code,
-            // A bad argument: its message says it all.
-            Err(Error::Config(message)) => fail(&message),
             Err(e) => fail(&error_chain(&e)),
         }
     })
@@ -125,8 +160,11 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+#[doc(hidden)]
+pub use main as __main;
+
 /// The workflow and what every command needs.
-pub(crate) struct Program {
+struct Program {
     dag: Dag,
     version: &'static str,
     program: String,
@@ -143,7 +181,12 @@ impl Program {
             Some(("run", m)) => {
                 let params = params(m)?;
                 match (m.get_one::<String>("step"), m.get_one::<String>("run-id")) {
-                    (Some(step), Some(run_id)) => self.run_step(&state, step, run_id, params).await,
+                    (Some(step), Some(run_id)) => {
+                        // Checked before the store is opened: a typo creates nothing.
+                        self.runs_check_step(step)?;
+                        let store = self.store(&state)?;
+                        self.run_step(&*store, step, run_id, params).await
+                    }
                     _ => {
                         let only: Vec<String> = m
                             .get_many::<String>("only")
@@ -152,13 +195,18 @@ impl Program {
                             .cloned()
                             .collect();
                         let from = m.get_one::<String>("from").cloned();
-                        self.run(&state, params, only, from).await
+                        for step in only.iter().chain(&from) {
+                            self.runs_check_step(step)?;
+                        }
+                        let store = self.store(&state)?;
+                        self.run(&*store, params, only, from).await
                     }
                 }
             }
             Some(("resume", m)) => {
                 let run_id = m.get_one::<String>("run_id").expect("required");
-                self.resume(&state, run_id).await
+                let store = self.store(&state)?;
+                self.resume(&*store, run_id).await
             }
             Some(("list", _)) => {
                 print!("{}", views::list(&self.dag));
@@ -172,19 +220,25 @@ impl Program {
             Some(("history", m)) => {
                 let limit = *m.get_one::<usize>("limit").expect("has a default");
                 let store = self.store(&state)?;
-                print!("{}", views::history(&store.runs(self.dag.name(), limit)?));
+                print!(
+                    "{}",
+                    views::history(&store.runs(self.dag.name(), limit).await?)
+                );
                 Ok(ExitCode::SUCCESS)
             }
             Some(("show", m)) => {
                 let run_id = m.get_one::<String>("run_id").expect("required");
                 let store = self.store(&state)?;
-                print!("{}", views::show(&store, run_id)?);
+                print!("{}", views::show(&*store, run_id).await?);
                 Ok(ExitCode::SUCCESS)
             }
             Some(("schedule", m)) => {
                 let zone = m.get_one::<String>("tz").expect("has a default");
                 let cron = m.get_one::<String>("cron").map(String::as_str);
-                self.schedule(&state, zone, cron, m.get_flag("catch-up"))
+                // Checked before the store is opened.
+                etl_runs::schedule::Schedule::of(&self.dag, cron, zone)?;
+                let store = self.store(&state)?;
+                self.schedule(&*store, zone, cron, m.get_flag("catch-up"))
                     .await
             }
             Some(("export", m)) => match m.subcommand() {
@@ -193,7 +247,7 @@ impl Program {
                     let bin = m.get_one::<String>("bin").cloned();
                     let dag_id = m.get_one::<String>("dag-id").cloned();
                     let zone = m.get_one::<String>("tz").expect("has a default");
-                    airflow::export(self, &state, out, bin, dag_id, zone)?;
+                    export::airflow(self, &state, out, bin, dag_id, zone)?;
                     Ok(ExitCode::SUCCESS)
                 }
                 _ => unreachable!("clap requires a subcommand"),
@@ -202,20 +256,27 @@ impl Program {
         }
     }
 
-    fn store(&self, path: &std::path::Path) -> Result<crate::state::StateStore, Error> {
-        crate::state::StateStore::open(path)
+    /// The state store at `path` (SQLite, the embedded default).
+    fn store(&self, path: &std::path::Path) -> Result<Box<dyn StateStore>> {
+        Ok(Box::new(SqliteStore::open(path)?))
+    }
+
+    /// The runs of this workflow in `store`.
+    fn runs<'a>(&'a self, store: &'a dyn StateStore) -> Runs<'a> {
+        Runs::new(&self.dag, store, self.version)
     }
 
     /// Step `name`, or an error naming the steps there are.
-    fn check_step(&self, name: &str) -> Result<(), Error> {
+    fn runs_check_step(&self, name: &str) -> Result<()> {
         if self.dag.step(name).is_some() {
             return Ok(());
         }
-        Err(Error::Config(format!(
-            "workflow {:?} has no step {name:?}; its steps are: {}",
-            self.dag.name(),
-            self.dag.order().join(", ")
-        )))
+        Err(etl_dag::Error::UnknownStep {
+            workflow: self.dag.name().to_owned(),
+            step: name.to_owned(),
+            known: self.dag.order().iter().map(ToString::to_string).collect(),
+        }
+        .into())
     }
 }
 
@@ -224,7 +285,7 @@ fn params(m: &ArgMatches) -> Result<std::collections::BTreeMap<String, String>, 
     let mut params = std::collections::BTreeMap::new();
     for text in m.get_many::<String>("param").into_iter().flatten() {
         let Some((key, value)) = text.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
-            return Err(Error::Config(format!(
+            return Err(Error::Argument(format!(
                 "--param takes KEY=VALUE, not {text:?}"
             )));
         };
@@ -232,7 +293,7 @@ fn params(m: &ArgMatches) -> Result<std::collections::BTreeMap<String, String>, 
             .insert(key.trim().to_owned(), value.to_owned())
             .is_some()
         {
-            return Err(Error::Config(format!("--param {key:?} is given twice")));
+            return Err(Error::Argument(format!("--param {key:?} is given twice")));
         }
     }
     Ok(params)

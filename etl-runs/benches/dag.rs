@@ -13,14 +13,14 @@
 //! retry/timeout/cancellation wrapper, its tracing span, its status events,
 //! and the report. Target: at most 20 µs per step.
 //!
-//! With `--features state`, the same runs are also recorded in a SQLite state
+//! The same runs are then recorded in a SQLite state
 //! store, as `etl::main!`'s `run` records them: the run and each step's
 //! PENDING row, every status change through the recorder thread, the run's
 //! end; and then also with each step's output saved to a file. Target: at
 //! most 100 µs per step. (For scale: Cloacina, which also records each task
 //! in SQLite, takes about 3 to 15 ms per task on these machines.)
 //!
-//! `cargo bench -p etl-core --bench dag --features state` (builds without
+//! `cargo bench -p etl-runs --bench dag` (builds without
 //! DuckDB) prints the per-step figures last.
 
 use std::collections::BTreeMap;
@@ -34,12 +34,11 @@ use tokio::task::JoinSet;
 
 const STEPS: usize = 1_000;
 const TARGET_MICROS: f64 = 20.0;
-#[cfg(feature = "state")]
 const RECORDED_TARGET_MICROS: f64 = 100.0;
 
 fn no_op(name: String) -> Step {
     Step::new(name, |_: StepContext, _: StepInputs| async {
-        Ok::<_, etl_core::Error>(())
+        Ok::<_, etl_dag::Error>(())
     })
     // Used only when outputs are saved: `null` in a JSON file per step.
     .codec(etl_dag::Codec::json::<()>())
@@ -70,9 +69,8 @@ async fn runs_every_step(dag: &Dag) {
 }
 
 /// A run recorded as `etl::main!`'s `run` records it, outputs saved or not.
-#[cfg(feature = "state")]
-async fn recorded(dag: &Dag, store: &etl_core::state::StateStore, save: bool) {
-    use etl_core::state::{RunStart, Trigger};
+async fn recorded(dag: &Dag, store: &etl_runs::state::SqliteStore, save: bool) {
+    use etl_runs::state::{RunStart, Trigger};
     let run_id = etl_dag::new_run_id();
     store
         .begin_run(&RunStart::new(&run_id, dag, Trigger::Run))
@@ -91,7 +89,6 @@ async fn recorded(dag: &Dag, store: &etl_core::state::StateStore, save: bool) {
 /// The floor of saving an output per step: what a save does (a temporary
 /// file written, renamed into place) from the blocking pool, once per step,
 /// one after another, and nothing else.
-#[cfg(feature = "state")]
 async fn file_floor(dir: std::path::PathBuf) {
     let run = dir.join(etl_dag::new_run_id());
     for i in 0..STEPS {
@@ -194,10 +191,9 @@ fn bench_dag(c: &mut Criterion) {
         on_the_runtime(tokio_fan_out())
     });
 
-    #[cfg(feature = "state")]
     {
         let dir = tempfile::tempdir().unwrap();
-        let store = etl_core::state::StateStore::open(dir.path().join("state.sqlite")).unwrap();
+        let store = etl_runs::state::SqliteStore::open(dir.path().join("state.sqlite")).unwrap();
         let store = &store;
         measure(c, &rt, "recorded_chain", || recorded(&chain, store, false));
         measure(c, &rt, "recorded_fan_out", || {
@@ -249,7 +245,6 @@ fn print_per_step() {
     if let Some(build) = median_micros_per_step("build") {
         println!("building the chain with Dag::builder: {build:.2} µs/step");
     }
-    #[cfg(feature = "state")]
     {
         println!("\nRecorded in a SQLite state store, {STEPS} no-op steps:");
         println!(

@@ -14,9 +14,9 @@ fn workflow(tries: &Arc<AtomicU32>) -> Dag {
                 let attempt = tries.fetch_add(1, Ordering::SeqCst);
                 async move {
                     if attempt == 0 {
-                        return Err(Error::Config("the source is down".into()));
+                        return Err(etl_dag::BoxError::from("the source is down"));
                     }
-                    Ok(vec![1_u64, 2, 3])
+                    Ok::<_, etl_dag::BoxError>(vec![1_u64, 2, 3])
                 }
             })
             .retries(1)
@@ -25,17 +25,17 @@ fn workflow(tries: &Arc<AtomicU32>) -> Dag {
         )
         .step(
             Step::new("count", |_: StepContext, inputs: StepInputs| async move {
-                Ok::<_, Error>(inputs.get::<Vec<u64>>("extract")?.len() as u64)
+                Ok::<_, etl_dag::Error>(inputs.get::<Vec<u64>>("extract")?.len() as u64)
             })
             .inputs(["extract"])
             .codec(Codec::json::<u64>()),
         )
         .step(Step::new("broken", |_: StepContext, _: StepInputs| async {
-            Err::<(), _>(Error::Config("bad credentials".into()))
+            Err::<(), _>("bad credentials".to_string())
         }))
         .step(
             Step::new("after_broken", |_: StepContext, _: StepInputs| async {
-                Ok::<_, Error>(())
+                Ok::<_, etl_dag::Error>(())
             })
             .after(["broken"]),
         )
@@ -43,7 +43,7 @@ fn workflow(tries: &Arc<AtomicU32>) -> Dag {
         .unwrap()
 }
 
-async fn run_recorded(store: &StateStore, dag: &Dag, run_id: &str) -> RunReport {
+async fn run_recorded(store: &SqliteStore, dag: &Dag, run_id: &str) -> RunReport {
     let recorder = store.recorder().unwrap();
     let report = dag
         .runner()
@@ -65,8 +65,8 @@ fn status_of(steps: &[StepRecord], step: &str) -> StepStatus {
 fn the_schema_is_migrated_once_and_a_newer_one_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.sqlite");
-    drop(StateStore::open(&path).unwrap());
-    drop(StateStore::open(&path).unwrap());
+    drop(SqliteStore::open(&path).unwrap());
+    drop(SqliteStore::open(&path).unwrap());
     let conn = Connection::open(&path).unwrap();
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -78,7 +78,7 @@ fn the_schema_is_migrated_once_and_a_newer_one_refused() {
     assert_eq!(journal, "wal");
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
-    let err = StateStore::open(&path).unwrap_err().to_string();
+    let err = SqliteStore::open(&path).unwrap_err().to_string();
     assert!(
         err.contains("state.sqlite") && err.contains("version 99, newer than this program's"),
         "{err}"
@@ -89,14 +89,14 @@ fn the_schema_is_migrated_once_and_a_newer_one_refused() {
 fn an_unwritable_path_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no/such/folder/state.sqlite");
-    let err = StateStore::open(&path).unwrap_err().to_string();
+    let err = SqliteStore::open(&path).unwrap_err().to_string();
     assert!(err.contains("no/such/folder/state.sqlite"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_is_recorded_step_by_step() {
     let dir = tempfile::tempdir().unwrap();
-    let store = StateStore::open(dir.path().join("state.sqlite")).unwrap();
+    let store = SqliteStore::open(dir.path().join("state.sqlite")).unwrap();
     let tries = Arc::new(AtomicU32::new(0));
     let dag = workflow(&tries);
     let params = BTreeMap::from([("day".to_owned(), "2024-03-01".to_owned())]);
@@ -187,7 +187,7 @@ async fn a_run_is_recorded_step_by_step() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_run_reruns_what_did_not_succeed_and_adds_up_attempts() {
     let dir = tempfile::tempdir().unwrap();
-    let store = StateStore::open(dir.path().join("state.sqlite")).unwrap();
+    let store = SqliteStore::open(dir.path().join("state.sqlite")).unwrap();
     let tries = Arc::new(AtomicU32::new(0));
     let dag = workflow(&tries);
     store
@@ -233,7 +233,7 @@ async fn a_run_of_one_step_per_process_follows_its_steps() {
     let dag = workflow(&tries);
     let start = RunStart::new("airflow-1", &dag, Trigger::Step);
     // Two "processes": two stores on one file, each running one step.
-    let first = StateStore::open(&path).unwrap();
+    let first = SqliteStore::open(&path).unwrap();
     first.join_run(&start).unwrap();
     let recorder = first.recorder().unwrap();
     dag.runner()
@@ -247,7 +247,7 @@ async fn a_run_of_one_step_per_process_follows_its_steps() {
     recorder.flush().await.unwrap();
     assert_eq!(first.settle_run("airflow-1").unwrap(), StepStatus::Running);
 
-    let second = StateStore::open(&path).unwrap();
+    let second = SqliteStore::open(&path).unwrap();
     second.join_run(&start).unwrap();
     let (_, saved) = second.latest_output("nightly", "extract").unwrap().unwrap();
     let recorder = second.recorder().unwrap();
@@ -290,7 +290,7 @@ async fn a_run_of_one_step_per_process_follows_its_steps() {
 
     let other = Dag::builder("other")
         .step(Step::new("x", |_: StepContext, _: StepInputs| async {
-            Ok::<_, Error>(())
+            Ok::<_, etl_dag::Error>(())
         }))
         .build()
         .unwrap();
@@ -310,7 +310,7 @@ fn runs_of_a_dead_process_are_marked_abandoned_and_a_live_ones_are_not() {
     let path = dir.path().join("state.sqlite");
     let tries = Arc::new(AtomicU32::new(0));
     let dag = workflow(&tries);
-    let live = StateStore::open(&path).unwrap();
+    let live = SqliteStore::open(&path).unwrap();
     live.begin_run(&RunStart::new("live", &dag, Trigger::Run))
         .unwrap();
     {
@@ -327,7 +327,7 @@ fn runs_of_a_dead_process_are_marked_abandoned_and_a_live_ones_are_not() {
     }
     // Another process opens the store: the dead run is recovered, the live
     // one (whose owner holds its lock) is not.
-    let other = StateStore::open(&path).unwrap();
+    let other = SqliteStore::open(&path).unwrap();
     let dead = other.run("dead").unwrap().unwrap();
     assert_eq!(dead.status, StepStatus::Failed);
     let why = "abandoned: the process running it (pid 4242) ended without finishing it";
@@ -358,14 +358,14 @@ fn runs_of_a_dead_process_are_marked_abandoned_and_a_live_ones_are_not() {
 fn processes_writing_one_store_at_once_all_succeed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.sqlite");
-    drop(StateStore::open(&path).unwrap());
+    drop(SqliteStore::open(&path).unwrap());
     let tries = Arc::new(AtomicU32::new(0));
     let dag = Arc::new(workflow(&tries));
     let writers: Vec<_> = (0..4)
         .map(|w| {
             let (path, dag) = (path.clone(), dag.clone());
             std::thread::spawn(move || {
-                let store = StateStore::open(&path).unwrap();
+                let store = SqliteStore::open(&path).unwrap();
                 for i in 0..25 {
                     let id = format!("w{w}-{i}");
                     store
@@ -379,7 +379,7 @@ fn processes_writing_one_store_at_once_all_succeed() {
     for w in writers {
         w.join().unwrap();
     }
-    let store = StateStore::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.runs("nightly", 1_000).unwrap().len(), 100);
     let newest = &store.runs("nightly", 1).unwrap()[0];
     assert_eq!(newest.status, StepStatus::Succeeded);
@@ -390,7 +390,7 @@ fn processes_writing_one_store_at_once_all_succeed() {
 #[test]
 fn the_last_scheduled_tick_is_remembered() {
     let dir = tempfile::tempdir().unwrap();
-    let store = StateStore::open(dir.path().join("state.sqlite")).unwrap();
+    let store = SqliteStore::open(dir.path().join("state.sqlite")).unwrap();
     let tries = Arc::new(AtomicU32::new(0));
     let dag = workflow(&tries);
     assert_eq!(store.last_scheduled("nightly").unwrap(), None);
@@ -409,14 +409,14 @@ fn two_steps_settling_at_once_leave_the_run_finished() {
     let path = dir.path().join("state.sqlite");
     let dag = Dag::builder("pair")
         .step(Step::new("a", |_: StepContext, _: StepInputs| async {
-            Ok::<_, Error>(())
+            Ok::<_, etl_dag::Error>(())
         }))
         .step(Step::new("b", |_: StepContext, _: StepInputs| async {
-            Ok::<_, Error>(())
+            Ok::<_, etl_dag::Error>(())
         }))
         .build()
         .unwrap();
-    let stores: Vec<StateStore> = (0..2).map(|_| StateStore::open(&path).unwrap()).collect();
+    let stores: Vec<SqliteStore> = (0..2).map(|_| SqliteStore::open(&path).unwrap()).collect();
     // Two processes, each finishing its step of one run and settling it at
     // the same moment, many times over.
     for round in 0..300 {

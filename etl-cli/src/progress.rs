@@ -12,6 +12,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::views::when;
 use etl_dag::{StepEvent, StepStatus};
+use etl_runs::RunObserver;
 
 /// Sends `tracing` events to stderr, filtered by `RUST_LOG`, when it is set;
 /// says whether it is.
@@ -51,7 +52,7 @@ impl Progress {
         })
     }
 
-    pub(super) fn event(&self, e: &StepEvent<'_>) {
+    fn draw_event(&self, e: &StepEvent<'_>) {
         let detail = match (e.status, e.error, e.rows) {
             (StepStatus::Running, _, _) if e.attempt > 1 => format!(" (attempt {})", e.attempt),
             (_, Some(error), _) => format!(": {error}"),
@@ -118,5 +119,17 @@ impl Progress {
             }
             let _ = multi.clear();
         }
+    }
+}
+
+impl RunObserver for Progress {
+    fn event(&self, event: &StepEvent<'_>) {
+        self.draw_event(event);
+    }
+    fn rows(&self, step: &str, rows: u64) {
+        Progress::rows(self, step, rows);
+    }
+    fn finish(&self) {
+        Progress::finish(self);
     }
 }

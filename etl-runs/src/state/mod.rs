@@ -1,19 +1,19 @@
-//! The state store: every run of a workflow and every step of it, in one
-//! SQLite file. Runs (`workflow_runs`) and their steps (`step_runs`) go
+//! The embedded state store, [`SqliteStore`]: every run of a workflow and
+//! every step of it, in one SQLite file; the default [`StateStore`]. Runs (`workflow_runs`) and their steps (`step_runs`) go
 //! PENDING → RUNNING → SUCCEEDED / FAILED / RETRYING / SKIPPED / CANCELLED,
 //! with attempts, start and end times, rows, errors, the run's parameters,
 //! the binary's version, and the file each step's output was saved to.
 //!
 //! ```
 //! use etl_dag::{Dag, Step, StepContext, StepInputs};
-//! use etl_core::state::{RunStart, StateStore, Trigger};
+//! use etl_runs::state::{RunStart, SqliteStore, Trigger};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> etl_core::Result<()> {
+//! # async fn main() -> etl_runs::Result<()> {
 //! # let dir = tempfile::tempdir().unwrap();
-//! let store = StateStore::open(dir.path().join("state.sqlite"))?;
+//! let store = SqliteStore::open(dir.path().join("state.sqlite"))?;
 //! let dag = Dag::builder("nightly")
-//!     .step(Step::new("only", |_: StepContext, _: StepInputs| async { Ok::<_, etl_core::Error>(1_u64) }))
+//!     .step(Step::new("only", |_: StepContext, _: StepInputs| async { Ok::<_, etl_dag::Error>(1_u64) }))
 //!     .build()?;
 //! store.begin_run(&RunStart::new("run-1", &dag, Trigger::Run))?;
 //! let recorder = store.recorder()?;
@@ -33,7 +33,7 @@
 //! process has died is marked FAILED ("abandoned") the next time any
 //! process opens the store. Step events are written by a thread of their own,
 //! in batches, so that recording costs a run little
-//! ([`StateStore::recorder`]).
+//! ([`SqliteStore::recorder`]).
 
 mod owner;
 mod recorder;
@@ -49,9 +49,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use recorder::Recorder;
 
+use crate::store::{EventRecorder, StateStore, StoreFuture};
 use crate::{Error, Result};
 use etl_dag::{Dag, RunReport, StepStatus};
 use owner::Owner;
+use std::sync::Arc;
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,15 +201,15 @@ impl StepRecord {
 }
 
 /// The state store: see the [module docs](self).
-pub struct StateStore {
+pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
     owner: Owner,
 }
 
-impl std::fmt::Debug for StateStore {
+impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StateStore")
+        f.debug_struct("SqliteStore")
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
@@ -234,10 +236,10 @@ fn state_error(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-impl StateStore {
+impl SqliteStore {
     /// Opens (or creates) the store at `path`, brings its schema up to date,
     /// and marks the runs of dead processes abandoned.
-    pub fn open(path: impl AsRef<Path>) -> Result<StateStore> {
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
         // Absolute, so that the output paths recorded hold from any directory.
         let path = std::path::absolute(path.as_ref()).map_err(|e| state_error(path.as_ref(), e))?;
         let mut conn = connect(&path)?;
@@ -251,7 +253,7 @@ impl StateStore {
                 ),
             )
         })?;
-        let store = StateStore {
+        let store = SqliteStore {
             path,
             conn: Mutex::new(conn),
             owner,
@@ -307,7 +309,7 @@ impl StateStore {
 
     /// Records run `run.run_id` if it is not yet recorded, with no owner: its
     /// steps run one per process ([`Trigger::Step`], Airflow's tasks), and its
-    /// status follows theirs ([`StateStore::settle_run`]). A run id of another
+    /// status follows theirs ([`SqliteStore::settle_run`]). A run id of another
     /// workflow is an error.
     pub fn join_run(&self, run: &RunStart) -> Result<()> {
         self.insert_run(run, None, true)
@@ -325,17 +327,17 @@ impl StateStore {
             .map_err(|e| self.err(e))?;
         match existing {
             Some(workflow) if workflow != run.workflow => {
-                return Err(Error::Config(format!(
-                    "run {:?} is a run of workflow {workflow:?}, not {:?}",
-                    run.run_id, run.workflow
-                )));
+                return Err(Error::OtherWorkflow {
+                    run_id: run.run_id.clone(),
+                    recorded: workflow,
+                    asked: run.workflow.clone(),
+                });
             }
             Some(_) if !join => {
-                return Err(Error::Config(format!(
-                    "run {:?} is already recorded in {}",
-                    run.run_id,
-                    self.path.display()
-                )));
+                return Err(Error::RunExists {
+                    run_id: run.run_id.clone(),
+                    store: self.path.clone(),
+                });
             }
             Some(_) => {}
             None => {
@@ -406,10 +408,10 @@ impl StateStore {
     }
 
     fn unknown_run(&self, run_id: &str) -> Error {
-        Error::Config(format!(
-            "no run {run_id:?} in {}; `history` lists the runs",
-            self.path.display()
-        ))
+        Error::UnknownRun {
+            run_id: run_id.to_owned(),
+            store: self.path.clone(),
+        }
     }
 
     /// Records that `step` of run `run_id` was not run but took the output of
@@ -713,7 +715,7 @@ impl StateStore {
 
     /// Marks FAILED every run and step still RUNNING whose process has died
     /// (its lock file is free), and CANCELLED the PENDING steps of such runs.
-    /// [`StateStore::open`] does this; returns the runs it marked.
+    /// [`SqliteStore::open`] does this; returns the runs it marked.
     pub fn recover_abandoned(&self) -> Result<Vec<String>> {
         let dir = owners_dir(&self.path);
         let owners: Vec<String> = {
@@ -834,3 +836,75 @@ fn owners_dir(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests;
+
+/// The trait's methods run the store's own, one transaction each. SQLite
+/// answers from a local file; the calls are short and stay on the caller's
+/// thread.
+impl StateStore for SqliteStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+    fn outputs_dir(&self, run_id: &str) -> Result<PathBuf> {
+        SqliteStore::outputs_dir(self, run_id)
+    }
+    fn begin_run<'a>(&'a self, run: &'a RunStart) -> StoreFuture<'a, ()> {
+        Box::pin(async move { SqliteStore::begin_run(self, run) })
+    }
+    fn join_run<'a>(&'a self, run: &'a RunStart) -> StoreFuture<'a, ()> {
+        Box::pin(async move { SqliteStore::join_run(self, run) })
+    }
+    fn resume_run<'a>(&'a self, run_id: &'a str, steps: &'a [String]) -> StoreFuture<'a, ()> {
+        Box::pin(async move { SqliteStore::resume_run(self, run_id, steps) })
+    }
+    fn mark_reused<'a>(
+        &'a self,
+        run_id: &'a str,
+        step: &'a str,
+        from_run: &'a str,
+        output: &'a Path,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move { SqliteStore::mark_reused(self, run_id, step, from_run, output) })
+    }
+    fn fail_step<'a>(
+        &'a self,
+        run_id: &'a str,
+        step: &'a str,
+        why: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move { SqliteStore::fail_step(self, run_id, step, why) })
+    }
+    fn recorder(&self) -> Result<Arc<dyn EventRecorder>> {
+        Ok(Arc::new(SqliteStore::recorder(self)?))
+    }
+    fn finish_run<'a>(&'a self, report: &'a RunReport) -> StoreFuture<'a, ()> {
+        Box::pin(async move { SqliteStore::finish_run(self, report) })
+    }
+    fn settle_run<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, StepStatus> {
+        Box::pin(async move { SqliteStore::settle_run(self, run_id) })
+    }
+    fn runs<'a>(&'a self, workflow: &'a str, limit: usize) -> StoreFuture<'a, Vec<RunRecord>> {
+        Box::pin(async move { SqliteStore::runs(self, workflow, limit) })
+    }
+    fn run<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Option<RunRecord>> {
+        Box::pin(async move { SqliteStore::run(self, run_id) })
+    }
+    fn steps<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Vec<StepRecord>> {
+        Box::pin(async move { SqliteStore::steps(self, run_id) })
+    }
+    fn latest_output<'a>(
+        &'a self,
+        workflow: &'a str,
+        step: &'a str,
+    ) -> StoreFuture<'a, Option<(String, PathBuf)>> {
+        Box::pin(async move { SqliteStore::latest_output(self, workflow, step) })
+    }
+    fn last_scheduled<'a>(&'a self, workflow: &'a str) -> StoreFuture<'a, Option<SystemTime>> {
+        Box::pin(async move { SqliteStore::last_scheduled(self, workflow) })
+    }
+    fn recover_abandoned(&self) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move { SqliteStore::recover_abandoned(self) })
+    }
+    fn fail_unfinished<'a>(&'a self, why: &'a str) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(async move { SqliteStore::fail_unfinished(self, why) })
+    }
+}

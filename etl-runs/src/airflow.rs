@@ -6,66 +6,23 @@
 //! file runs on Airflow 2.4+ and 3.x.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
-use super::Program;
 use crate::{Error, Result};
 use etl_dag::{Backoff, Cron, Dag};
 
-pub(super) fn export(
-    program: &Program,
-    state: &Path,
-    out: &Path,
-    bin: Option<String>,
-    dag_id: Option<String>,
-    zone: &str,
-) -> Result<()> {
-    let bin = match bin {
-        Some(bin) => bin,
-        None => std::env::current_exe()
-            .map_err(|e| Error::Config(format!("finding this program's path (give --bin): {e}")))?
-            .display()
-            .to_string(),
-    };
-    let state = absolute(state)?;
-    // By default the workflow's name, made an id Airflow takes.
-    let dag_id = dag_id.unwrap_or_else(|| airflow_id(program.dag.name()));
-    let text = render(
-        &program.dag,
-        &Target {
-            program: &program.program,
-            bin: &bin,
-            state: &state.display().to_string(),
-            dag_id: &dag_id,
-            zone,
-        },
-    )?;
-    std::fs::write(out, text).map_err(|e| Error::io(out, e))?;
-    eprintln!(
-        "wrote {}: DAG {:?}, {} tasks; put it in Airflow's dags folder (the workers need {bin} and {})",
-        out.display(),
-        dag_id,
-        program.dag.steps().count(),
-        state.display()
-    );
-    Ok(())
-}
-
-fn absolute(path: &Path) -> Result<PathBuf> {
-    if path.is_absolute() {
-        return Ok(path.to_owned());
-    }
-    let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-    Ok(cwd.join(path))
-}
-
 /// Where the tasks run, and as what.
-pub(super) struct Target<'a> {
-    pub(super) program: &'a str,
-    pub(super) bin: &'a str,
-    pub(super) state: &'a str,
-    pub(super) dag_id: &'a str,
-    pub(super) zone: &'a str,
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The program's name, for the file's docstring.
+    pub program: &'a str,
+    /// The program the tasks run.
+    pub bin: &'a str,
+    /// The state store the tasks record in.
+    pub state: &'a str,
+    /// The Airflow DAG id.
+    pub dag_id: &'a str,
+    /// The time zone Airflow reads the schedule in.
+    pub zone: &'a str,
 }
 
 /// A Python string literal.
@@ -104,7 +61,7 @@ fn id_char(c: char) -> bool {
 
 /// `name` as an id Airflow takes (letters, digits, `_`, `-`, `.`; at most
 /// 250): every other character becomes `_`.
-fn airflow_id(name: &str) -> String {
+pub fn airflow_id(name: &str) -> String {
     name.chars()
         .map(|c| if id_char(c) { c } else { '_' })
         .take(ID_MAX)
@@ -116,7 +73,7 @@ fn check_dag_id(id: &str) -> Result<()> {
     if !id.is_empty() && id.len() <= ID_MAX && id.chars().all(id_char) {
         return Ok(());
     }
-    Err(Error::Config(format!(
+    Err(Error::Export(format!(
         "DAG id {id:?} is not an Airflow id (letters, digits, '_', '-', '.'; at most {ID_MAX})"
     )))
 }
@@ -131,7 +88,7 @@ fn task_ids(dag: &Dag) -> Result<std::collections::HashMap<&str, String>> {
         // Never empty: the graph refuses an empty step name.
         let id = airflow_id(step.name);
         if let Some(other) = taken.insert(id.clone(), step.name) {
-            return Err(Error::Config(format!(
+            return Err(Error::Export(format!(
                 "steps {other:?} and {:?} would both be Airflow task {id:?} (Airflow takes letters, digits, '_', '-', '.'): rename one",
                 step.name
             )));
@@ -146,9 +103,9 @@ fn airflow_schedule(dag: &Dag) -> Result<String> {
     let Some(expression) = dag.schedule() else {
         return Ok("None".into());
     };
-    let cron = Cron::parse(expression).map_err(Error::Config)?;
+    let cron = Cron::parse(expression).map_err(Error::Schedule)?;
     if !cron.is_minutely() {
-        return Err(Error::Config(format!(
+        return Err(Error::Schedule(format!(
             "workflow {:?} runs on {expression:?}, within the minute; Airflow schedules by the minute at most",
             dag.name()
         )));
@@ -161,7 +118,10 @@ fn airflow_schedule(dag: &Dag) -> Result<String> {
     }))
 }
 
-pub(super) fn render(dag: &Dag, target: &Target<'_>) -> Result<String> {
+/// The Airflow DAG file of `dag`, or an error naming what Airflow cannot
+/// take (a DAG id, two steps that would share a task id, a schedule within
+/// the minute, an unknown time zone).
+pub fn render(dag: &Dag, target: &Target<'_>) -> Result<String> {
     check_dag_id(target.dag_id)?;
     let task_ids = task_ids(dag)?;
     let schedule = airflow_schedule(dag)?;
@@ -174,7 +134,7 @@ pub(super) fn render(dag: &Dag, target: &Target<'_>) -> Result<String> {
         target
             .zone
             .parse::<chrono_tz::Tz>()
-            .map_err(|_| Error::Config(format!("unknown time zone {:?}", target.zone)))?;
+            .map_err(|_| Error::Schedule(format!("unknown time zone {:?}", target.zone)))?;
         (
             "\nimport pendulum",
             format!("pendulum.datetime(2024, 1, 1, tz={})", py(target.zone)),

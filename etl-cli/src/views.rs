@@ -4,9 +4,10 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use crate::Result;
-use crate::state::{RunRecord, StateStore, StepRecord, time};
 use etl_dag::{Dag, format_duration};
 use etl_rules::text::table;
+use etl_runs::StateStore;
+use etl_runs::state::{RunRecord, StepRecord, time};
 
 /// `2026-11-23 16:50:07Z`: UTC, to the second.
 pub(super) fn when(t: SystemTime) -> String {
@@ -140,12 +141,13 @@ pub(super) fn history(runs: &[RunRecord]) -> String {
 }
 
 /// One run: what it was, then its steps.
-pub(super) fn show(store: &StateStore, run_id: &str) -> Result<String> {
-    let Some(run) = store.run(run_id)? else {
-        return Err(crate::Error::Config(format!(
-            "no run {run_id:?} in {}; `history` lists the runs",
-            store.path().display()
-        )));
+pub(super) async fn show(store: &dyn StateStore, run_id: &str) -> Result<String> {
+    let Some(run) = store.run(run_id).await? else {
+        return Err(etl_runs::Error::UnknownRun {
+            run_id: run_id.to_owned(),
+            store: store.location().into(),
+        }
+        .into());
     };
     let mut out = String::new();
     let _ = writeln!(out, "run        {}", run.run_id);
@@ -175,7 +177,7 @@ pub(super) fn show(store: &StateStore, run_id: &str) -> Result<String> {
         let _ = writeln!(out, "error      {error}");
     }
     out.push('\n');
-    out.push_str(&steps_table(&store.steps(run_id)?, true));
+    out.push_str(&steps_table(&store.steps(run_id).await?, true));
     Ok(out)
 }
 

@@ -29,7 +29,7 @@ enum Message {
 /// Records step events in the state store from a thread of its own: events
 /// queue while a transaction commits and the next transaction takes them
 /// all, so a run's steps rarely wait for the disk. Made by
-/// [`StateStore::recorder`](super::StateStore::recorder).
+/// [`SqliteStore::recorder`](super::SqliteStore::recorder).
 #[derive(Clone)]
 pub struct Recorder {
     tx: mpsc::Sender<Message>,
@@ -62,19 +62,21 @@ impl Recorder {
 
     /// A listener for [`Runner::on_event`](etl_dag::Runner::on_event).
     pub fn listener(&self) -> impl Fn(&StepEvent<'_>) + Send + Sync + 'static {
-        let tx = self.tx.clone();
-        move |event| {
-            // A closed channel means the recorder failed; flush reports it.
-            let _ = tx.send(Message::Record(Record {
-                run_id: event.run_id.to_owned(),
-                step: event.step.to_owned(),
-                status: event.status,
-                error: event.error.map(str::to_owned),
-                rows: event.rows,
-                output: event.output.map(Path::to_owned),
-                at: SystemTime::now(),
-            }));
-        }
+        let recorder = self.clone();
+        move |event| recorder.send(event)
+    }
+
+    fn send(&self, event: &StepEvent<'_>) {
+        // A closed channel means the recorder failed; flush reports it.
+        let _ = self.tx.send(Message::Record(Record {
+            run_id: event.run_id.to_owned(),
+            step: event.step.to_owned(),
+            status: event.status,
+            error: event.error.map(str::to_owned),
+            rows: event.rows,
+            output: event.output.map(Path::to_owned),
+            at: SystemTime::now(),
+        }));
     }
 
     /// Waits until every event given so far is written; the first error
@@ -153,4 +155,13 @@ fn write(conn: &mut Connection, owner: &str, records: &[&Record]) -> rusqlite::R
         }
     }
     tx.commit()
+}
+
+impl crate::store::EventRecorder for Recorder {
+    fn record(&self, event: &StepEvent<'_>) {
+        self.send(event);
+    }
+    fn flush(&self) -> crate::store::StoreFuture<'_, ()> {
+        Box::pin(Recorder::flush(self))
+    }
 }

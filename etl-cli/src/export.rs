@@ -1,0 +1,59 @@
+//! `export airflow`: writes the file `etl_runs::airflow` renders.
+
+use std::path::{Path, PathBuf};
+
+use super::Program;
+use crate::{Error, Result};
+
+pub(super) fn airflow(
+    program: &Program,
+    state: &Path,
+    out: &Path,
+    bin: Option<String>,
+    dag_id: Option<String>,
+    zone: &str,
+) -> Result<()> {
+    let bin = match bin {
+        Some(bin) => bin,
+        None => std::env::current_exe()
+            .map_err(|e| Error::Argument(format!("finding this program's path (give --bin): {e}")))?
+            .display()
+            .to_string(),
+    };
+    let state = absolute(state)?;
+    // By default the workflow's name, made an id Airflow takes.
+    let dag_id = dag_id.unwrap_or_else(|| etl_runs::airflow::airflow_id(program.dag.name()));
+    let text = etl_runs::airflow::render(
+        &program.dag,
+        &etl_runs::airflow::Target {
+            program: &program.program,
+            bin: &bin,
+            state: &state.display().to_string(),
+            dag_id: &dag_id,
+            zone,
+        },
+    )?;
+    std::fs::write(out, text).map_err(|e| Error::Io {
+        path: out.to_owned(),
+        source: e,
+    })?;
+    eprintln!(
+        "wrote {}: DAG {:?}, {} tasks; put it in Airflow's dags folder (the workers need {bin} and {})",
+        out.display(),
+        dag_id,
+        program.dag.steps().count(),
+        state.display()
+    );
+    Ok(())
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(path.to_owned());
+    }
+    let cwd = std::env::current_dir().map_err(|e| Error::Io {
+        path: ".".into(),
+        source: e,
+    })?;
+    Ok(cwd.join(path))
+}

@@ -1,0 +1,122 @@
+//! What can go wrong orchestrating runs.
+
+use std::path::PathBuf;
+
+/// `Result` with the orchestration's [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong recording, planning and exporting runs. The
+/// caller's mistakes (a run that is not there, a step that needs an output
+/// no run saved) each have their variant, whose message says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The state store could not be read or written.
+    #[error("state store {}: {message}", path.display())]
+    State {
+        /// The store.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// The runtime refused the run (an unknown step, a bad run id) or a
+    /// run failed.
+    #[error(transparent)]
+    Workflow(#[from] etl_dag::Error),
+
+    /// No run of that id is recorded.
+    #[error("no run {run_id:?} in {}; `history` lists the runs", store.display())]
+    UnknownRun {
+        /// The run asked for.
+        run_id: String,
+        /// The store asked.
+        store: PathBuf,
+    },
+
+    /// The run belongs to another workflow.
+    #[error("run {run_id:?} is a run of workflow {recorded:?}, not {asked:?}")]
+    OtherWorkflow {
+        /// The run.
+        run_id: String,
+        /// The workflow it is recorded for.
+        recorded: String,
+        /// The workflow asking.
+        asked: String,
+    },
+
+    /// A new run's id is taken.
+    #[error("run {run_id:?} is already recorded in {}", store.display())]
+    RunExists {
+        /// The run.
+        run_id: String,
+        /// The store.
+        store: PathBuf,
+    },
+
+    /// The run is still running in another process.
+    #[error("run {run_id:?} is still running in another process; resume it once it has ended")]
+    StillRunning {
+        /// The run.
+        run_id: String,
+    },
+
+    /// A step of a partial run takes the output of a step that no earlier
+    /// run saved.
+    #[error(
+        "step {step:?} takes the output of step {input:?}, which no earlier run saved; run {input:?} too, or the whole workflow"
+    )]
+    NoSavedOutput {
+        /// The step that runs.
+        step: String,
+        /// The input no run saved.
+        input: String,
+    },
+
+    /// A step of a shared run was given a parameter other than the run's.
+    #[error("run {run_id:?} has parameter {key}={recorded}, not {given}")]
+    ParamConflict {
+        /// The run.
+        run_id: String,
+        /// The parameter.
+        key: String,
+        /// Its value in the run.
+        recorded: String,
+        /// The value given.
+        given: String,
+    },
+
+    /// A schedule cannot be used: a bad cron expression or time zone, or a
+    /// schedule the target cannot express.
+    #[error("{0}")]
+    Schedule(String),
+
+    /// A workflow cannot be exported as asked (an id the target refuses,
+    /// two steps that would share a task).
+    #[error("{0}")]
+    Export(String),
+
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A bug or broken invariant.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Run orchestration, as a library: what a command line, a server and a
+//! worker all need of runs, as functions that return values.
+//!
+//! - [`StateStore`]: the record of every run and step, behind a trait;
+//!   [`state::SqliteStore`] is the embedded default (one SQLite file).
+//! - [`Runs`]: a new run (all steps, some, or from a step on, the others'
+//!   outputs reused), one step of a run shared between processes (what an
+//!   Airflow task runs), resuming a run, and the check before a scheduled
+//!   tick; each watched by a [`RunObserver`].
+//! - [`schedule`]: a cron expression in a time zone, its next tick and the
+//!   ticks missed.
+//! - [`airflow`]: the workflow as an Airflow DAG file.
+//!
+//! Nothing here prints, parses arguments or exits: `etl-cli` does, over
+//! this crate.
+
+pub mod airflow;
+mod error;
+mod runs;
+pub mod schedule;
+pub mod state;
+mod store;
+
+pub use error::{Error, Result};
+pub use runs::{NewRun, NoObserver, ResumePlan, RunObserver, Runs, StepRun};
+pub use store::{EventRecorder, StateStore, StoreFuture};

@@ -1,0 +1,111 @@
+//! [`StateStore`]: what orchestration needs of a store of runs, so that a
+//! second backend (PostgreSQL, for many machines) sits beside the embedded
+//! SQLite one ([`SqliteStore`](crate::state::SqliteStore)).
+//!
+//! The methods return boxed futures, so that a store is a `dyn StateStore`
+//! chosen at run time (by URL) and a networked backend can await its
+//! database. Each method is one transaction.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use etl_dag::{RunReport, StepEvent, StepStatus};
+
+use crate::Result;
+use crate::state::{RunRecord, RunStart, StepRecord};
+
+/// What a [`StateStore`] method returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// A writer of a run's step events, as they happen: give
+/// [`EventRecorder::record`] every [`StepEvent`] (it must not block the
+/// step's thread), then [`EventRecorder::flush`] before reading the steps
+/// back.
+pub trait EventRecorder: Send + Sync {
+    /// Queues `event` to be written.
+    fn record(&self, event: &StepEvent<'_>);
+    /// Waits until every event queued so far is written; the first error
+    /// since the last flush.
+    fn flush(&self) -> StoreFuture<'_, ()>;
+}
+
+/// A store of runs and their steps. Runs (and their steps) go PENDING →
+/// RUNNING → SUCCEEDED / FAILED / RETRYING / SKIPPED / CANCELLED; the store
+/// keeps attempts, times, rows, errors, parameters, the program's version
+/// and where each step's output was saved. Several processes may share one.
+pub trait StateStore: Send + Sync {
+    /// Where the store is, for messages (a path, a URL without its password).
+    fn location(&self) -> String;
+
+    /// Where run `run_id`'s step outputs are saved. A run id that could name
+    /// another place is refused.
+    fn outputs_dir(&self, run_id: &str) -> Result<PathBuf>;
+
+    /// Records a new run, owned by this process, RUNNING, each step PENDING.
+    /// A run id already recorded is an error.
+    fn begin_run<'a>(&'a self, run: &'a RunStart) -> StoreFuture<'a, ()>;
+
+    /// Records run `run.run_id` if it is not yet, with no owner: its steps
+    /// run one per process, and its status follows theirs
+    /// ([`StateStore::settle_run`]). A run of another workflow is an error.
+    fn join_run<'a>(&'a self, run: &'a RunStart) -> StoreFuture<'a, ()>;
+
+    /// Takes run `run_id` up again in this process: RUNNING again, `steps`
+    /// back to PENDING (their attempts kept and added to).
+    fn resume_run<'a>(&'a self, run_id: &'a str, steps: &'a [String]) -> StoreFuture<'a, ()>;
+
+    /// Records that `step` of run `run_id` did not run but took the output of
+    /// the same step in run `from_run`, saved at `output`.
+    fn mark_reused<'a>(
+        &'a self,
+        run_id: &'a str,
+        step: &'a str,
+        from_run: &'a str,
+        output: &'a std::path::Path,
+    ) -> StoreFuture<'a, ()>;
+
+    /// Records that `step` of run `run_id` failed without running, for `why`.
+    fn fail_step<'a>(&'a self, run_id: &'a str, step: &'a str, why: &'a str)
+    -> StoreFuture<'a, ()>;
+
+    /// A writer of step events.
+    fn recorder(&self) -> Result<Arc<dyn EventRecorder>>;
+
+    /// Ends a run this process owns, from its report.
+    fn finish_run<'a>(&'a self, report: &'a RunReport) -> StoreFuture<'a, ()>;
+
+    /// Sets the status of a run whose steps run one per process from its
+    /// steps', reading and writing in one transaction; the status.
+    fn settle_run<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, StepStatus>;
+
+    /// The latest runs of `workflow`, newest first.
+    fn runs<'a>(&'a self, workflow: &'a str, limit: usize) -> StoreFuture<'a, Vec<RunRecord>>;
+
+    /// Run `run_id`, if recorded.
+    fn run<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Option<RunRecord>>;
+
+    /// The steps of run `run_id`, in the workflow's order.
+    fn steps<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Vec<StepRecord>>;
+
+    /// The newest saved output of `step` of `workflow` that still exists:
+    /// the run it is from and where.
+    fn latest_output<'a>(
+        &'a self,
+        workflow: &'a str,
+        step: &'a str,
+    ) -> StoreFuture<'a, Option<(String, PathBuf)>>;
+
+    /// The tick of the latest scheduled run of `workflow`.
+    fn last_scheduled<'a>(&'a self, workflow: &'a str) -> StoreFuture<'a, Option<SystemTime>>;
+
+    /// Marks FAILED every run and step still RUNNING whose process is gone,
+    /// and CANCELLED the PENDING steps of such runs; the runs it marked.
+    fn recover_abandoned(&self) -> StoreFuture<'_, Vec<String>>;
+
+    /// Marks FAILED, for `why`, every run and step this process owns that is
+    /// still unfinished; their ids.
+    fn fail_unfinished<'a>(&'a self, why: &'a str) -> StoreFuture<'a, Vec<String>>;
+}
