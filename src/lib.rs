@@ -140,6 +140,13 @@ pub mod cli {
 #[cfg(feature = "cli")]
 pub use etl_cli::main;
 
+/// The conformance suites every warehouse and extractor passes, for yours
+/// (`etl-testing`).
+#[cfg(feature = "conformance")]
+pub mod conformance {
+    pub use etl_testing::*;
+}
+
 /// SQL over a step's inputs: `cx.sql(…)` (feature `datafusion`).
 #[cfg(feature = "datafusion")]
 pub use etl_core::sql::StepSql;

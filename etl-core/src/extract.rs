@@ -57,12 +57,13 @@ impl ExtractOptions {
 /// [`ExtractNotes::set_cursor`](crate::ExtractNotes::set_cursor) before its
 /// stream ends.
 pub trait Extractor: Send + Sync {
-    /// Who the data comes from, stable across runs (`airtable:app…`,
-    /// `http:https://api.example.com`): the key under which warehouses keep
-    /// this source's incremental cursors.
-    fn source(&self) -> String {
-        std::any::type_name::<Self>().to_owned()
-    }
+    /// Who the data comes from (`airtable:app…`, `http:https://api.example.com`,
+    /// `files:/data/exports`): the key under which warehouses keep this
+    /// source's stored cursors, so it must stay the same across runs and
+    /// versions for one source, and differ between sources. There is no
+    /// default: a type's name would change with a refactoring and orphan
+    /// every stored cursor.
+    fn source(&self) -> String;
 
     /// The tables this extractor offers, with their schemas; the first table
     /// whose schema cannot be read fails the call. [`ETLWorkflow`] asks

@@ -50,8 +50,6 @@ pub mod frames;
 /// The Polars every part uses: build your frames with it.
 #[cfg(feature = "polars")]
 pub use polars;
-#[cfg(feature = "conformance")]
-pub mod conformance;
 #[cfg(feature = "datafusion")]
 pub mod sql;
 /// The DataFusion every part uses.

@@ -165,7 +165,7 @@ impl LoadRecord {
 /// ones included, in [`LOADS_TABLE`].
 ///
 /// Every implementation should pass the conformance suite in
-/// `etl_core::conformance` (feature `conformance`).
+/// `etl_testing::warehouse` (`etl::conformance`, feature `conformance`).
 pub trait Warehouse: Send + Sync {
     /// A short name for messages: `"sqlite"`, `"duckdb"`.
     fn kind(&self) -> &'static str;

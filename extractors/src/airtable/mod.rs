@@ -141,7 +141,13 @@ struct Inner {
     client: Client,
     /// The tables as last listed, by their name in the warehouse.
     tables: Mutex<HashMap<String, Arc<AirtableTable>>>,
+    /// Once listed: every table's name, in order, and why each that failed
+    /// did, so that asking for a table again needs no request.
+    listed: Mutex<Option<ListedNames>>,
 }
+
+/// Every table's name in order, and the error of each that failed.
+type ListedNames = (Vec<String>, HashMap<String, String>);
 
 /// One table: its Airtable id and name, and how its fields become columns.
 #[derive(Debug)]
@@ -184,6 +190,7 @@ impl AirtableExtractor {
                 config,
                 client,
                 tables: Mutex::new(HashMap::new()),
+                listed: Mutex::new(None),
             }),
         })
     }
@@ -233,6 +240,14 @@ impl AirtableExtractor {
             .filter_map(|t| t.as_ref().ok())
             .map(|t| (t.spec.name().to_owned(), t.clone()))
             .collect();
+        *self.inner.listed.lock().unwrap_or_else(|e| e.into_inner()) = Some((
+            listed.iter().map(listed_name).collect(),
+            listed
+                .iter()
+                .filter_map(|t| t.as_ref().err())
+                .map(|(table, error)| (table.clone(), error.to_string()))
+                .collect(),
+        ));
         Ok(listed)
     }
 
@@ -316,20 +331,38 @@ impl AirtableExtractor {
         if let Some(table) = known(&self.inner) {
             return Ok(table);
         }
-        let listed = self.list().await?;
-        if let Some((_, error)) = listed
-            .iter()
-            .filter_map(|t| t.as_ref().err())
-            .find(|(table, _)| table == name)
-        {
+        // Listed before: the answer is known without asking the base again
+        // (a table added since shows once the tables are listed anew).
+        let cached = self
+            .inner
+            .listed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (offered, failed) = match cached {
+            Some(listed) => listed,
+            None => {
+                self.list().await?;
+                if let Some(table) = known(&self.inner) {
+                    return Ok(table);
+                }
+                self.inner
+                    .listed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone()
+                    .unwrap_or_default()
+            }
+        };
+        if let Some(error) = failed.get(name) {
             return Err(Error::Schema {
                 table: name.to_owned(),
-                message: error.to_string(),
+                message: error.clone(),
             });
         }
-        known(&self.inner).ok_or_else(|| Error::UnknownTable {
+        Err(Error::UnknownTable {
             table: name.to_owned(),
-            offered: listed.iter().map(listed_name).collect(),
+            offered,
         })
     }
 }

@@ -74,6 +74,8 @@ pub const DEFAULT_INFER_ROWS: usize = 10_000;
 /// Tables from CSV, Parquet and JSON Lines files; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct FilesExtractor {
+    /// `files:` and the absolute path opened.
+    source: String,
     tables: Vec<FileTable>,
     infer_rows: Option<usize>,
     keys: BTreeMap<String, Vec<String>>,
@@ -130,7 +132,14 @@ impl FilesExtractor {
                 )));
             }
         }
+        let source = format!(
+            "files:{}",
+            std::path::absolute(path)
+                .unwrap_or_else(|_| path.to_owned())
+                .display()
+        );
         Ok(FilesExtractor {
+            source,
             tables,
             infer_rows: Some(DEFAULT_INFER_ROWS),
             keys: BTreeMap::new(),
@@ -192,6 +201,10 @@ impl FilesExtractor {
 }
 
 impl Extractor for FilesExtractor {
+    fn source(&self) -> String {
+        self.source.clone()
+    }
+
     async fn tables(&self) -> Result<Vec<TableSpec>> {
         Discovered::all(self.discover().await?)
     }

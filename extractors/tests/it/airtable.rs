@@ -588,3 +588,16 @@ async fn error_text_a_server_sends_is_cut_escaped_and_rid_of_the_token() {
     assert!(!err.contains('\u{1b}') && !err.contains('\r'), "{err}");
     assert!(err.contains("proxy error") && err.len() < 1_000, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_extractor_conformance_suite() {
+    let server = std::sync::Arc::new(serve(kinds_base(), unlimited()).await);
+    let config = config(&server);
+    let make = move || AirtableExtractor::new(config.clone()).unwrap();
+    let counted = server.clone();
+    let requests = move || counted.stats().requests as u64;
+    etl_testing::extractor::check_extractor(
+        etl_testing::extractor::Subject::new("airtable", make).counting(requests),
+    )
+    .await;
+}

@@ -558,3 +558,30 @@ paginator = {{ type = "page_number", size_param = "per_page", size = 10 }}
         .unwrap_err();
     assert!(matches!(err, Error::UnknownTable { .. }), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_extractor_conformance_suite() {
+    let (url, api) = serve().await;
+    let make = move || {
+        HttpExtractor::new(
+            config(&url)
+                .with_resource(users_resource().with_incremental("updated_at", "updated_since"))
+                .with_resource(
+                    Resource::new("people", "users")
+                        .with_records("data")
+                        .with_paginator(Paginator::PageNumber {
+                            param: "page".into(),
+                            start: 1,
+                            size_param: Some("per_page".into()),
+                            size: Some(4),
+                        }),
+                ),
+        )
+        .unwrap()
+    };
+    let requests = move || api.requests.lock().unwrap().len() as u64;
+    etl_testing::extractor::check_extractor(
+        etl_testing::extractor::Subject::new("http", make).counting(requests),
+    )
+    .await;
+}

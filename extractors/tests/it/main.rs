@@ -534,3 +534,28 @@ async fn json_integers_past_64_bits_stay_exact() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_pass_the_extractor_conformance_suite() {
+    // CSV, TSV, JSON Lines and a folder of parts, and a Parquet file.
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["customers.csv", "orders.jsonl", "products.tsv"] {
+        std::fs::copy(fixture("shop").join(name), dir.path().join(name)).unwrap();
+    }
+    std::fs::create_dir(dir.path().join("events")).unwrap();
+    for part in std::fs::read_dir(fixture("shop/events")).unwrap() {
+        let part = part.unwrap().path();
+        std::fs::copy(
+            &part,
+            dir.path().join("events").join(part.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    write_parquet(&dir.path().join("numbers.parquet"), 50, 0);
+    let path = dir.path().to_owned();
+    etl_testing::extractor::check_extractor(etl_testing::extractor::Subject::new(
+        "files",
+        move || FilesExtractor::open(&path).unwrap(),
+    ))
+    .await;
+}

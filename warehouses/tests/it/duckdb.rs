@@ -10,7 +10,7 @@ use etl_warehouses::DuckDbWarehouse;
 
 mod conformance {
     use super::*;
-    etl_core::warehouse_conformance!(|dir: &Path| DuckDbWarehouse::open(dir.join("dwh.duckdb")));
+    etl_testing::warehouse_conformance!(|dir: &Path| DuckDbWarehouse::open(dir.join("dwh.duckdb")));
 }
 
 fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
@@ -77,7 +77,7 @@ async fn query_strings(w: &DuckDbWarehouse, sql: &'static str, columns: usize) -
 async fn nested_types_are_native_duckdb_types() {
     let dir = tempfile::tempdir().unwrap();
     let w = DuckDbWarehouse::open(dir.path().join("t.duckdb")).unwrap();
-    let b = etl_core::conformance::all_types_batch();
+    let b = etl_testing::warehouse::all_types_batch();
     let spec = TableSpec::new("all", b.schema()).with_primary_key(["id"]);
     w.write(
         &spec,

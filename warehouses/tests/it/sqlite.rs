@@ -11,7 +11,7 @@ use etl_warehouses::SqliteWarehouse;
 
 mod conformance {
     use super::*;
-    etl_core::warehouse_conformance!(|dir: &Path| SqliteWarehouse::open(dir.join("dwh.sqlite")));
+    etl_testing::warehouse_conformance!(|dir: &Path| SqliteWarehouse::open(dir.join("dwh.sqlite")));
 }
 
 fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
@@ -41,7 +41,7 @@ async fn write(w: &SqliteWarehouse, table: &str, b: &RecordBatch) -> etl_core::R
 async fn declared_types_and_storage_classes_follow_the_documented_table() {
     let dir = tempfile::tempdir().unwrap();
     let w = SqliteWarehouse::open(dir.path().join("t.sqlite")).unwrap();
-    let b = etl_core::conformance::all_types_batch();
+    let b = etl_testing::warehouse::all_types_batch();
     let spec = TableSpec::new("all", b.schema()).with_primary_key(["id"]);
     w.write(
         &spec,

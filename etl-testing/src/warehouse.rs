@@ -6,7 +6,7 @@
 //! one `#[tokio::test]` per check:
 //!
 //! ```text
-//! etl_core::warehouse_conformance!(|dir: &std::path::Path| MyWarehouse::open(dir.join("w.db")));
+//! etl_testing::warehouse_conformance!(|dir: &std::path::Path| MyWarehouse::open(dir.join("w.db")));
 //! ```
 //!
 //! What a conforming warehouse does:
@@ -36,7 +36,7 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{
+use etl_core::arrow::array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Date64Array, Decimal128Array,
     DictionaryArray, FixedSizeBinaryArray, Float32Array, Float64Array, Int8Array, Int16Array,
     Int32Array, Int64Array, LargeBinaryArray, LargeStringArray, ListArray, RecordBatch,
@@ -44,11 +44,13 @@ use arrow::array::{
     TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
     TimestampSecondArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array, new_null_array,
 };
-use arrow::compute::{SortOptions, concat_batches, lexsort_to_indices, take_record_batch};
-use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
-use arrow::util::pretty::pretty_format_batches;
+use etl_core::arrow::compute::{
+    SortOptions, concat_batches, lexsort_to_indices, take_record_batch,
+};
+use etl_core::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
+use etl_core::arrow::util::pretty::pretty_format_batches;
 
-use crate::{
+use etl_core::{
     BatchStream, Error, LoadStatus, Result, TableSpec, Warehouse, WriteMode, WriteOptions,
 };
 
@@ -69,7 +71,7 @@ macro_rules! warehouse_conformance {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
-                $crate::conformance::$check($open).await;
+                $crate::warehouse::$check($open).await;
             }
         )*
     };
@@ -110,7 +112,7 @@ async fn write<W: Warehouse>(
     warehouse: &W,
     spec: &TableSpec,
     batch: &RecordBatch,
-) -> crate::WriteSummary {
+) -> etl_core::WriteSummary {
     warehouse
         .write(spec, stream_of(batch), &WriteOptions::default())
         .await
@@ -234,7 +236,7 @@ fn assert_column(name: &str, want: &ArrayRef, have: &ArrayRef) {
 }
 
 fn json_rows(name: &str, array: &ArrayRef) -> Vec<Option<serde_json::Value>> {
-    use arrow::json::writer::{EncoderOptions, make_encoder};
+    use etl_core::arrow::json::writer::{EncoderOptions, make_encoder};
     let field = Arc::new(Field::new(name, array.data_type().clone(), true));
     let options = EncoderOptions::default().with_explicit_nulls(true);
     let mut encoder = make_encoder(&field, array.as_ref(), &options)
@@ -1524,7 +1526,7 @@ pub async fn appends_take_day_to_day_changes<W: Warehouse, O: Fn(&Path) -> Resul
         let guessed = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
             Field::new("quantity", DataType::Utf8, true).with_metadata(
-                [(crate::SAMPLED_NULLS_ONLY.to_owned(), "true".to_owned())].into(),
+                [(etl_core::SAMPLED_NULLS_ONLY.to_owned(), "true".to_owned())].into(),
             ),
         ]));
         let nulls = RecordBatch::try_new(
