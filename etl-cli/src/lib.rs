@@ -40,6 +40,7 @@
 
 mod commands;
 mod export;
+mod load_progress;
 mod progress;
 mod schedule;
 mod views;
@@ -53,6 +54,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 use etl_dag::{BoxError, Dag, Workflow, error_chain};
 use etl_runs::state::SqliteStore;
 use etl_runs::{Runs, StateStore};
+pub use load_progress::LoadProgress;
 
 /// What a command of the CLI can fail with.
 #[derive(Debug, thiserror::Error)]
