@@ -94,10 +94,10 @@
 //! | `sqlite` | [`SqliteWarehouse`], SQLite compiled in | yes |
 //! | `duckdb` | [`DuckDbWarehouse`], DuckDB compiled in | yes |
 //! | `cli` | [`main!`]: a command line for a workflow (run, resume, history, schedule, export to Airflow); brings `state` | yes |
-//! | `state` | [`state`]: every run and step recorded in SQLite | with `cli` |
+//! | `state` | [`state`], [`runs`]: every run and step recorded in a state store (SQLite), partial runs, resume, the Airflow export, as a library | with `cli` |
 //! | `polars` | `etl::frames`, `etl::polars`: batches to frames and back without copying; steps speaking Polars; `ETLWorkflow::transform` | no |
 //! | `datafusion` | `etl::sql`, `etl::datafusion`, `StepSql` (`cx.sql`): SQL over steps' outputs; `ETLWorkflow::transform_sql` | no |
-//! | `conformance` | [`conformance`]: the suite every warehouse passes, for yours | no |
+//! | `conformance` | [`conformance`]: the suites every warehouse and extractor passes, for yours | no |
 //!
 //! The Arrow version every part uses is re-exported as [`arrow`]; build your
 //! batches with it.
@@ -146,6 +146,9 @@ pub use etl_cli::main;
 pub mod conformance {
     pub use etl_testing::*;
 }
+
+#[cfg(feature = "conformance")]
+pub use etl_testing::warehouse_conformance;
 
 /// SQL over a step's inputs: `cx.sql(…)` (feature `datafusion`).
 #[cfg(feature = "datafusion")]
