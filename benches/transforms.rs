@@ -27,6 +27,8 @@ use etl::arrow::datatypes::DataType;
 use etl::datafusion::datasource::MemTable;
 use etl::datafusion::prelude::SessionContext;
 use etl::polars::prelude::{DataFrame, Expr, IntoLazy as _, col, len};
+#[allow(unused_imports)]
+use etl::prelude::*;
 use etl::sql::Sql;
 use etl::{Batches, DuckDbWarehouse, TableSpec, Warehouse, WriteOptions};
 

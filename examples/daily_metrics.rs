@@ -42,8 +42,9 @@ use etl::arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type, TimeUn
 use etl::extractors::http::Resource;
 use etl::polars::prelude::{DataFrame, IntoLazy as _, SortMultipleOptions, col};
 use etl::{
-    Batches, DuckDbWarehouse, FilesExtractor, HttpConfig, HttpExtractor, StepContext, StepSql as _,
-    TableSpec, Warehouse, Workflow as _, WriteMode, WriteOptions, WriteSummary, workflow,
+    Batches, BatchesPolars as _, DuckDbWarehouse, FilesExtractor, HttpConfig, HttpExtractor,
+    StepContext, StepSql as _, TableSpec, Warehouse, Workflow as _, WriteFrame as _, WriteMode,
+    WriteOptions, WriteSummary, workflow,
 };
 use serde_json::json;
 

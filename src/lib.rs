@@ -68,14 +68,15 @@
 //!
 //! ## Transforms
 //!
-//! With feature `polars`, batches cross into a Polars `DataFrame` and back
-//! without copying (`etl::frames`, `Batches::to_polars`), steps take and
-//! return `DataFrame` and `LazyFrame`, and warehouses load frames
-//! (`Warehouse::write_frame`). With feature `datafusion`, a step runs SQL
-//! over its inputs, each a table named after its step (`cx.sql(...)` with
-//! `etl::StepSql` in scope, `etl::sql`). Between extract and load, `ETLWorkflow::transform(table,
-//! |df| ...)` and `ETLWorkflow::transform_sql(table, "SELECT ...")` reshape
-//! a table; row-wise SQL streams.
+//! With feature `polars` (the `etl-polars` crate), batches cross into a
+//! Polars `DataFrame` and back without copying (`etl::frames`,
+//! `batches.to_polars()`), steps take and return `DataFrame`, and warehouses
+//! load frames (`warehouse.write_frame(…)`). With feature `datafusion`
+//! (`etl-datafusion`), a step runs SQL over its inputs, each a table named
+//! after its step (`cx.sql(...)`, `etl::sql`). Between extract and load,
+//! `.transform(table, |df| ...)` and `.transform_sql(table, "SELECT ...")`
+//! reshape a table; row-wise SQL streams. The engines' methods are extension
+//! traits: `use etl::prelude::*;` brings them all into scope.
 //!
 //! ## Scheduled binaries
 //!
@@ -95,8 +96,8 @@
 //! | `duckdb` | [`DuckDbWarehouse`], DuckDB compiled in | yes |
 //! | `cli` | [`main!`]: a command line for a workflow (run, resume, history, schedule, export to Airflow); brings `state` | yes |
 //! | `state` | [`state`], [`runs`]: every run and step recorded in a state store (SQLite), partial runs, resume, the Airflow export, as a library | with `cli` |
-//! | `polars` | `etl::frames`, `etl::polars`: batches to frames and back without copying; steps speaking Polars; `ETLWorkflow::transform` | no |
-//! | `datafusion` | `etl::sql`, `etl::datafusion`, `StepSql` (`cx.sql`): SQL over steps' outputs; `ETLWorkflow::transform_sql` | no |
+//! | `polars` | `etl::frames`, `etl::polars` (`etl-polars`): batches to frames and back without copying; steps speaking Polars; `FrameTransform::transform` | no |
+//! | `datafusion` | `etl::sql`, `etl::datafusion` (`etl-datafusion`), `StepSql` (`cx.sql`): SQL over steps' outputs; `SqlTransform::transform_sql` | no |
 //! | `conformance` | [`conformance`]: the suites every warehouse and extractor passes, for yours | no |
 //!
 //! The Arrow version every part uses is re-exported as [`arrow`]; build your
@@ -150,9 +151,46 @@ pub mod conformance {
 #[cfg(feature = "conformance")]
 pub use etl_testing::warehouse_conformance;
 
-/// SQL over a step's inputs: `cx.sql(…)` (feature `datafusion`).
+/// Polars frames and Arrow batches, one into the other without copying
+/// (`etl-polars`).
+#[cfg(feature = "polars")]
+pub mod frames {
+    pub use etl_polars::*;
+}
+
+/// The Polars every part uses: build your frames with it.
+#[cfg(feature = "polars")]
+pub use etl_polars::polars;
+
+/// Polars' extension traits: `batches.to_polars()`, `warehouse.write_frame(…)`,
+/// `ETLWorkflow::transform(table, |df| …)`.
+#[cfg(feature = "polars")]
+pub use etl_polars::{BatchesPolars, FrameTransform, WriteFrame};
+
+/// SQL over tables and streams with DataFusion (`etl-datafusion`).
 #[cfg(feature = "datafusion")]
-pub use etl_core::sql::StepSql;
+pub mod sql {
+    pub use etl_datafusion::*;
+}
+
+/// The DataFusion every part uses.
+#[cfg(feature = "datafusion")]
+pub use etl_datafusion::datafusion;
+
+/// SQL over a step's inputs (`cx.sql(…)`) and SQL transforms of a load
+/// (`ETLWorkflow::transform_sql`).
+#[cfg(feature = "datafusion")]
+pub use etl_datafusion::{SqlTransform, StepSql};
+
+/// Every extension trait of the features on, to bring their methods into
+/// scope at once: `use etl::prelude::*;`.
+pub mod prelude {
+    pub use etl_dag::Workflow as _;
+    #[cfg(feature = "datafusion")]
+    pub use etl_datafusion::{SqlTransform as _, StepSql as _};
+    #[cfg(feature = "polars")]
+    pub use etl_polars::{BatchesPolars as _, FrameTransform as _, WriteFrame as _};
+}
 
 /// Extractors: where tables come from.
 pub mod extractors {
@@ -293,6 +331,11 @@ pub use etl_macros::step;
 #[doc(hidden)]
 pub mod __private {
     pub use etl_core::__private::ProbeArrow;
+    #[cfg(feature = "polars")]
+    pub use etl_polars::ProbeFrame;
+    /// Without Polars, no output is a frame: a probe level nothing reaches.
+    #[cfg(not(feature = "polars"))]
+    pub trait ProbeFrame {}
     pub use etl_dag::output::{Probe, ProbeJson, ProbeNone, ProbeRows};
     pub use etl_dag::{
         Backoff, Dag, OutputHooks, Step, StepContext, StepInputs, StepResult, Workflow,

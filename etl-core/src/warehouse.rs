@@ -206,39 +206,4 @@ pub trait Warehouse: Send + Sync {
         source: &str,
         table: &str,
     ) -> impl Future<Output = Result<Option<String>>> + Send;
-
-    /// Writes a Polars `DataFrame` into `table` with `mode`, as
-    /// [`Warehouse::write`] writes batches: the frame's columns cross to
-    /// Arrow without a copy ([`crate::frames::from_frame`]).
-    ///
-    /// The table gets no primary key from a frame, so [`WriteMode::Merge`]
-    /// is refused here; to merge, give the key through the stream path:
-    /// `warehouse.write(&TableSpec::new(table, batches.schema().clone())
-    /// .with_primary_key(["id"]).with_mode(WriteMode::Merge),
-    /// batches.to_stream(), &WriteOptions::default())` with
-    /// `batches = Batches::from_polars(&frame)?`.
-    ///
-    /// [`WriteMode::Merge`]: crate::WriteMode::Merge
-    #[cfg(feature = "polars")]
-    fn write_frame(
-        &self,
-        table: &str,
-        frame: &polars::prelude::DataFrame,
-        mode: crate::WriteMode,
-    ) -> impl Future<Output = Result<WriteSummary>> + Send {
-        let converted = crate::frames::from_frame(frame)
-            .map(|batches| {
-                let spec = TableSpec::new(table, batches.schema().clone()).with_mode(mode);
-                (spec, batches)
-            })
-            .map_err(|e| crate::Error::Schema {
-                table: table.to_owned(),
-                message: e.to_string(),
-            });
-        async move {
-            let (spec, batches) = converted?;
-            self.write(&spec, batches.to_stream(), &WriteOptions::default())
-                .await
-        }
-    }
 }

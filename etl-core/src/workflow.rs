@@ -1,6 +1,8 @@
 //! [`ETLWorkflow`]: every table of an extractor into a warehouse, in one call.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -50,24 +52,21 @@ pub struct ETLWorkflow<E, W> {
     transforms: Vec<(String, Transform)>,
 }
 
-/// A Polars transform of a whole table.
-#[cfg(feature = "polars")]
-type FrameFn = Arc<
-    dyn Fn(
-            polars::prelude::DataFrame,
-        ) -> std::result::Result<polars::prelude::DataFrame, crate::BoxError>
-        + Send
-        + Sync,
->;
+/// A transform of one table between extract and load: what an engine
+/// (`etl-polars`' `transform`, `etl-datafusion`'s `transform_sql`) gives
+/// [`ETLWorkflow::transform_with`]. It gets the table's spec and stream and
+/// returns the stream to load; the spec's schema becomes the new stream's.
+pub trait TableTransform: Send + Sync + 'static {
+    /// Transforms `stream`, the batches of `table`.
+    fn apply(
+        &self,
+        table: &TableSpec,
+        stream: crate::BatchStream,
+    ) -> Pin<Box<dyn Future<Output = Result<crate::BatchStream>> + Send + 'static>>;
+}
 
 /// What happens to a table between extract and load.
-#[derive(Clone)]
-enum Transform {
-    #[cfg(feature = "polars")]
-    Polars(FrameFn),
-    #[cfg(feature = "datafusion")]
-    Sql(String),
-}
+type Transform = Arc<dyn TableTransform>;
 
 type ProgressFn = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
 
@@ -133,37 +132,17 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
         }
     }
 
-    /// Transforms table `table` with Polars between extract and load: `f`
-    /// gets the whole table as a `DataFrame` (the columns cross without a
-    /// copy, see [`crate::frames`]) and returns the frame to load. It runs on
-    /// the blocking pool. The table is held in memory for it: for a table too
-    /// big for that, use [`ETLWorkflow::transform_sql`]. An error in `f`
-    /// fails the table (its old rows stay), naming it. Several transforms of
-    /// one table run in the order given.
-    #[cfg(feature = "polars")]
-    pub fn transform<F, Err>(mut self, table: impl Into<String>, f: F) -> Self
-    where
-        F: Fn(polars::prelude::DataFrame) -> std::result::Result<polars::prelude::DataFrame, Err>
-            + Send
-            + Sync
-            + 'static,
-        Err: Into<crate::BoxError>,
-    {
-        let f: FrameFn = Arc::new(move |df| f(df).map_err(Into::into));
-        self.transforms.push((table.into(), Transform::Polars(f)));
-        self
-    }
-
-    /// Transforms table `table` with a DataFusion SQL query between extract
-    /// and load; the query reads the table under its own name (quote names
-    /// that are not lower case: `SELECT * FROM "Orders"`). A query that
-    /// filters and computes row by row streams the table through; one that
-    /// aggregates or sorts holds what it must. A bad query fails the table
-    /// (its old rows stay) with DataFusion's message.
-    #[cfg(feature = "datafusion")]
-    pub fn transform_sql(mut self, table: impl Into<String>, query: impl Into<String>) -> Self {
-        self.transforms
-            .push((table.into(), Transform::Sql(query.into())));
+    /// Transforms table `table` between extract and load with `transform`
+    /// (an engine's: `etl::FrameTransform::transform` with Polars,
+    /// `etl::SqlTransform::transform_sql` with DataFusion). A transform that
+    /// fails fails the table (its old rows stay), naming it. Several
+    /// transforms of one table run in the order given.
+    pub fn transform_with(
+        mut self,
+        table: impl Into<String>,
+        transform: impl TableTransform,
+    ) -> Self {
+        self.transforms.push((table.into(), Arc::new(transform)));
         self
     }
 
@@ -369,20 +348,8 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
         report.tables.push(entry);
     }
 
-    #[cfg(not(any(feature = "polars", feature = "datafusion")))]
-    async fn transformed(
-        &self,
-        spec: &TableSpec,
-        stream: crate::BatchStream,
-    ) -> Result<(TableSpec, crate::BatchStream)> {
-        // Without Polars or DataFusion there is no transform to add.
-        debug_assert!(self.transforms.is_empty());
-        Ok((spec.clone(), stream))
-    }
-
     /// The table's stream through its transforms, and its spec with the
     /// schema they produce (its primary key must still be there).
-    #[cfg(any(feature = "polars", feature = "datafusion"))]
     async fn transformed(
         &self,
         spec: &TableSpec,
@@ -397,34 +364,10 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
             if table != spec.name() {
                 continue;
             }
-            stream = match transform {
-                #[cfg(feature = "polars")]
-                Transform::Polars(f) => {
-                    let batches = crate::Batches::collect(stream).await?;
-                    let (f, table) = (f.clone(), spec.name().to_owned());
-                    let failed = move |message: String| Error::Transform {
-                        table: table.clone(),
-                        message,
-                    };
-                    let on_pool = failed.clone();
-                    let transformed = tokio::task::spawn_blocking(move || {
-                        let frame = crate::frames::to_frame(&batches)
-                            .map_err(|e| on_pool(e.to_string()))?;
-                        let frame = f(frame).map_err(|e| on_pool(etl_dag::error_chain(&*e)))?;
-                        crate::frames::from_frame(&frame).map_err(|e| on_pool(e.to_string()))
-                    })
-                    .await
-                    .map_err(|e| failed(e.to_string()))??;
-                    transformed.to_stream()
-                }
-                #[cfg(feature = "datafusion")]
-                Transform::Sql(query) => {
-                    let sql = crate::sql::Sql::named(format!("table {:?}", spec.name()))
-                        .stream_table(spec.name(), stream)?;
-                    sql.stream(query).await?
-                }
-            }
-            .with_notes(notes.clone());
+            stream = transform
+                .apply(&spec, stream)
+                .await?
+                .with_notes(notes.clone());
             spec = spec.with_schema(stream.schema().clone());
         }
         if !self.transforms.is_empty() {

@@ -108,8 +108,8 @@ fn build_step(
             quote! {
                 .__output({
                     #[allow(unused_imports)]
-                    use #rt::{ProbeArrow as _, ProbeJson as _, ProbeNone as _, ProbeRows as _};
-                    let __etl_probe = &&&#rt::Probe::<<#output as #rt::StepResult>::Ok>::new();
+                    use #rt::{ProbeArrow as _, ProbeFrame as _, ProbeJson as _, ProbeNone as _, ProbeRows as _};
+                    let __etl_probe = &&&&#rt::Probe::<<#output as #rt::StepResult>::Ok>::new();
                     #rt::OutputHooks::__probed(
                         __etl_probe.codec(),
                         __etl_probe.rows(),
@@ -246,7 +246,7 @@ mod tests {
             "{code}"
         );
         assert!(
-            code.contains("let __etl_probe = && & :: etl :: __private :: Probe :: << etl :: Result < u64 > as :: etl :: __private :: StepResult > :: Ok > :: new () ;")
+            code.contains("let __etl_probe = && && :: etl :: __private :: Probe :: << etl :: Result < u64 > as :: etl :: __private :: StepResult > :: Ok > :: new () ;")
                 && code.contains("OutputHooks :: __probed (__etl_probe . codec () , __etl_probe . rows () , __etl_probe . table () ,)"),
             "the hooks are picked from the output type: {code}"
         );

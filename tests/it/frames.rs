@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use etl::arrow::array::{Float64Array, Int64Array, RecordBatch, StringViewArray};
 use etl::polars::prelude::*;
+#[allow(unused_imports)]
+use etl::prelude::*;
 use etl::{Batches, DuckDbWarehouse, Warehouse, WriteMode, WriteSummary, workflow};
 
 struct Sales {

@@ -4,6 +4,8 @@
 
 use etl::arrow::array::{Array, RecordBatch};
 use etl::arrow::compute::concat_batches;
+#[allow(unused_imports)]
+use etl::prelude::*;
 use etl::{
     DuckDbWarehouse, ETLWorkflow, Error, FilesExtractor, LoadReport, SqliteWarehouse, Warehouse,
 };

@@ -10,8 +10,8 @@
 //! ```
 //! use etl_core::Batches;
 //! use etl_core::arrow::array::{Int64Array, RecordBatch, StringViewArray};
-//! use etl_core::frames::{from_frame, to_frame};
-//! use etl_core::polars::prelude::*;
+//! use etl_polars::{from_frame, to_frame};
+//! use etl_polars::polars::prelude::*;
 //! use std::sync::Arc;
 //!
 //! let batch = RecordBatch::try_from_iter([
@@ -61,7 +61,12 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
 use polars::prelude::{Column, CompatLevel, DataFrame, PlSmallStr, Series};
 
-use crate::{Batches, Error, Result};
+pub use polars;
+
+use etl_core::{BatchStream, Batches, ETLWorkflow, Error, Extractor, Result, TableSpec, Warehouse};
+use etl_core::{WriteMode, WriteOptions, WriteSummary};
+use etl_dag::output::{Format, Output, ReadSeek, RowsFn, TableFn};
+use etl_dag::{BoxError, Codec, OutputHooks};
 
 /// A column Polars cannot take, or a conversion that failed, naming the column.
 fn column_error(column: &str, message: impl std::fmt::Display) -> Error {
@@ -274,26 +279,170 @@ pub fn from_frame(frame: &DataFrame) -> Result<Batches> {
     Batches::new(schema, batches)
 }
 
-impl Batches {
-    /// The table as a Polars `DataFrame`, without copying: see [`to_frame`].
-    pub fn to_polars(&self) -> Result<DataFrame> {
+/// `Batches` to and from Polars: `batches.to_polars()`,
+/// `Batches::from_polars(&frame)`, with this trait in scope.
+pub trait BatchesPolars: Sized {
+    /// These batches as a Polars `DataFrame`, without copying: see [`to_frame`].
+    fn to_polars(&self) -> Result<DataFrame>;
+    /// A Polars `DataFrame` as a table, without copying: see [`from_frame`].
+    fn from_polars(frame: &DataFrame) -> Result<Self>;
+}
+
+impl BatchesPolars for Batches {
+    fn to_polars(&self) -> Result<DataFrame> {
         to_frame(self)
     }
-
-    /// A Polars `DataFrame` as a table, without copying: see [`from_frame`].
-    pub fn from_polars(frame: &DataFrame) -> Result<Batches> {
+    fn from_polars(frame: &DataFrame) -> Result<Batches> {
         from_frame(frame)
     }
 }
 
-/// A step's `DataFrame` output is saved as an Arrow IPC file, like `Batches`.
-impl crate::ArrowData for DataFrame {
-    fn to_batches(&self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let batches = from_frame(self)?;
-        Ok((batches.schema().clone(), batches.into_batches()))
+/// A `DataFrame` into any warehouse: `warehouse.write_frame(…)`, with this
+/// trait in scope.
+pub trait WriteFrame: Warehouse {
+    /// Writes `frame` to table `table` in `mode`, the columns crossing into
+    /// Arrow without a copy. [`WriteMode::Merge`] needs a primary key, which
+    /// a frame does not carry, and is refused here; to merge, write
+    /// `Batches::from_polars(&frame)?` through `Warehouse::write` with a
+    /// `TableSpec` that has one.
+    fn write_frame(
+        &self,
+        table: &str,
+        frame: &DataFrame,
+        mode: WriteMode,
+    ) -> impl Future<Output = Result<WriteSummary>> + Send {
+        let converted = from_frame(frame)
+            .map(|batches| {
+                let spec = TableSpec::new(table, batches.schema().clone()).with_mode(mode);
+                (spec, batches)
+            })
+            .map_err(|e| Error::Schema {
+                table: table.to_owned(),
+                message: e.to_string(),
+            });
+        async move {
+            let (spec, batches) = converted?;
+            self.write(&spec, batches.to_stream(), &WriteOptions::default())
+                .await
+        }
     }
-    fn from_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Self> {
-        to_frame(&Batches::new(schema, batches)?)
+}
+
+impl<W: Warehouse> WriteFrame for W {}
+
+/// Polars transforms in an `ETLWorkflow`: `.transform(table, |df| …)`, with
+/// this trait in scope.
+pub trait FrameTransform: Sized {
+    /// Transforms table `table` with Polars between extract and load: `f`
+    /// gets the whole table as a `DataFrame` (the columns cross without a
+    /// copy) and returns the frame to load. It runs on the blocking pool.
+    /// The table is held in memory for it: for a table too big for that,
+    /// use a SQL transform. An error in `f` fails the table (its old rows
+    /// stay), naming it. Several transforms of one table run in the order
+    /// given.
+    fn transform<F, Err>(self, table: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(DataFrame) -> std::result::Result<DataFrame, Err> + Send + Sync + 'static,
+        Err: Into<BoxError>;
+}
+
+impl<E: Extractor, W: Warehouse> FrameTransform for ETLWorkflow<E, W> {
+    fn transform<F, Err>(self, table: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(DataFrame) -> std::result::Result<DataFrame, Err> + Send + Sync + 'static,
+        Err: Into<BoxError>,
+    {
+        let f: FrameFn = Arc::new(move |df| f(df).map_err(Into::into));
+        self.transform_with(table, PolarsTransform(f))
+    }
+}
+
+type FrameFn = Arc<dyn Fn(DataFrame) -> std::result::Result<DataFrame, BoxError> + Send + Sync>;
+
+struct PolarsTransform(FrameFn);
+
+impl etl_core::TableTransform for PolarsTransform {
+    fn apply(
+        &self,
+        table: &TableSpec,
+        stream: BatchStream,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<BatchStream>> + Send + 'static>> {
+        let (f, table) = (self.0.clone(), table.name().to_owned());
+        Box::pin(async move {
+            let batches = Batches::collect(stream).await?;
+            let failed = move |message: String| Error::Transform {
+                table: table.clone(),
+                message,
+            };
+            let on_pool = failed.clone();
+            let transformed = tokio::task::spawn_blocking(move || {
+                let frame = to_frame(&batches).map_err(|e| on_pool(e.to_string()))?;
+                let frame = f(frame).map_err(|e| on_pool(etl_dag::error_chain(&*e)))?;
+                from_frame(&frame).map_err(|e| on_pool(e.to_string()))
+            })
+            .await
+            .map_err(|e| failed(e.to_string()))??;
+            Ok(transformed.to_stream())
+        })
+    }
+}
+
+/// Arrow IPC files for a `DataFrame` step output, as for `Batches`.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameIpc;
+
+impl Format<DataFrame> for FrameIpc {
+    const EXTENSION: &'static str = "arrow";
+    fn save(value: &DataFrame, out: &mut dyn std::io::Write) -> std::result::Result<(), BoxError> {
+        <etl_core::ArrowIpc as Format<Batches>>::save(&from_frame(value)?, out)
+    }
+    fn load(input: &mut dyn ReadSeek) -> std::result::Result<DataFrame, BoxError> {
+        let batches = <etl_core::ArrowIpc as Format<Batches>>::load(input)?;
+        Ok(to_frame(&batches)?)
+    }
+}
+
+fn frame_rows(value: &(dyn std::any::Any + Send + Sync)) -> Option<u64> {
+    Some(value.downcast_ref::<DataFrame>()?.height() as u64)
+}
+
+fn frame_table(value: &(dyn std::any::Any + Send + Sync)) -> std::result::Result<Output, BoxError> {
+    let frame = value
+        .downcast_ref::<DataFrame>()
+        .ok_or("an output is not a DataFrame")?;
+    Ok(Arc::new(from_frame(frame)?))
+}
+
+/// What the step runtime knows of a `DataFrame` output: its rows, its view
+/// as a table for SQL, its saving as Arrow IPC. `#[workflow]` finds these
+/// itself; a step built with `Step::new` takes them with
+/// `.output(etl_polars::frame_output())`.
+pub fn frame_output() -> OutputHooks {
+    OutputHooks::NONE
+        .with_codec(Codec::of::<DataFrame, FrameIpc>())
+        .with_rows(frame_rows)
+        .with_table(frame_table)
+}
+
+/// The level of `#[workflow]`'s probe where `DataFrame` outputs are found,
+/// above the table trait's (a `DataFrame` cannot implement it: neither the
+/// trait nor the type is this crate's).
+#[doc(hidden)]
+pub trait ProbeFrame {
+    fn codec(&self) -> Option<Codec>;
+    fn rows(&self) -> Option<RowsFn>;
+    fn table(&self) -> Option<TableFn>;
+}
+
+impl ProbeFrame for &&&etl_dag::output::Probe<DataFrame> {
+    fn codec(&self) -> Option<Codec> {
+        frame_output().codec()
+    }
+    fn rows(&self) -> Option<RowsFn> {
+        Some(frame_rows)
+    }
+    fn table(&self) -> Option<TableFn> {
+        Some(frame_table)
     }
 }
 

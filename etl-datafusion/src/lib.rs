@@ -11,7 +11,7 @@
 //! ```
 //! use etl_core::Batches;
 //! use etl_core::arrow::array::{Float64Array, RecordBatch, StringArray};
-//! use etl_core::sql::Sql;
+//! use etl_datafusion::Sql;
 //! use std::sync::Arc;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -50,14 +50,16 @@ use futures::StreamExt as _;
 
 use etl_dag::StepContext;
 
-use crate::{BatchStream, Batches, Error, Result};
+pub use datafusion;
+
+use etl_core::{BatchStream, Batches, ETLWorkflow, Error, Extractor, Result, TableSpec, Warehouse};
 
 /// SQL over a step's inputs: `cx.sql(…)` in a step, with this trait in scope
 /// (`use etl::sql::StepSql as _`, or `etl::prelude::*`).
 pub trait StepSql {
     /// A SQL session in which each input of this step that is a table
     /// ([`Batches`], `RecordBatch`, `Vec<RecordBatch>`, a Polars `DataFrame`,
-    /// any type with the table trait [`ArrowData`](crate::ArrowData)) is a
+    /// any type with the table trait [`ArrowData`](etl_core::ArrowData)) is a
     /// table named after the step that produced it. The inputs' batches are
     /// shared, not copied. Errors name this step.
     fn sql_session(&self) -> Result<Sql>;
@@ -95,6 +97,40 @@ impl StepSql for StepContext {
 
     async fn sql_stream(&self, query: &str) -> Result<BatchStream> {
         self.sql_session()?.stream(query).await
+    }
+}
+
+/// SQL transforms in an `ETLWorkflow`: `.transform_sql(table, "SELECT …")`,
+/// with this trait in scope.
+pub trait SqlTransform: Sized {
+    /// Transforms table `table` with a DataFusion SQL query between extract
+    /// and load; the query reads the table under its own name (quote names
+    /// that are not lower case: `SELECT * FROM "Orders"`). A query that
+    /// filters and computes row by row streams the table through; one that
+    /// aggregates or sorts holds what it must. A bad query fails the table
+    /// (its old rows stay) with DataFusion's message.
+    fn transform_sql(self, table: impl Into<String>, query: impl Into<String>) -> Self;
+}
+
+impl<E: Extractor, W: Warehouse> SqlTransform for ETLWorkflow<E, W> {
+    fn transform_sql(self, table: impl Into<String>, query: impl Into<String>) -> Self {
+        self.transform_with(table, Query(query.into()))
+    }
+}
+
+struct Query(String);
+
+impl etl_core::TableTransform for Query {
+    fn apply(
+        &self,
+        table: &TableSpec,
+        stream: BatchStream,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<BatchStream>> + Send + 'static>> {
+        let (query, name) = (self.0.clone(), table.name().to_owned());
+        Box::pin(async move {
+            let sql = Sql::named(format!("table {name:?}")).stream_table(&name, stream)?;
+            sql.stream(&query).await
+        })
     }
 }
 
@@ -503,14 +539,14 @@ mod tests {
                 Step::new("orders", |_: StepContext, _: StepInputs| async {
                     Ok::<_, Error>(orders())
                 })
-                .output(crate::table_output::<Batches>()),
+                .output(etl_core::table_output::<Batches>()),
             )
             .step(
                 Step::new("cities", move |_: StepContext, _: StepInputs| {
                     let cities = cities.clone();
                     async move { Ok::<_, Error>(cities) }
                 })
-                .output(crate::table_output::<Batches>()),
+                .output(etl_core::table_output::<Batches>()),
             )
             .step(Step::new("label", |_: StepContext, _: StepInputs| async {
                 Ok::<_, Error>(7_u8)
