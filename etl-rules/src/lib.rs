@@ -24,6 +24,8 @@ mod duration;
 pub mod graph;
 mod id;
 pub mod text;
+#[cfg(feature = "chrono")]
+pub mod time;
 
 pub use backoff::{Backoff, jitter};
 pub use cron::{Cron, CronDay};

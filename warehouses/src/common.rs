@@ -61,11 +61,11 @@ pub(crate) fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-/// RFC 3339 text of a microsecond timestamp, in UTC.
+/// A microsecond timestamp in etl's one format for its records
+/// ([`etl_rules::time`]): `_etl_loads` and `_etl_state` read like the
+/// state store.
 pub(crate) fn rfc3339(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    etl_rules::time::format_micros(micros)
 }
 
 /// Locks a connection; a panic in an earlier writer rolled its transaction
