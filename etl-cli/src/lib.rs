@@ -270,15 +270,7 @@ impl Program {
 
     /// Step `name`, or an error naming the steps there are.
     fn runs_check_step(&self, name: &str) -> Result<()> {
-        if self.dag.step(name).is_some() {
-            return Ok(());
-        }
-        Err(etl_dag::Error::UnknownStep {
-            workflow: self.dag.name().to_owned(),
-            step: name.to_owned(),
-            known: self.dag.order().iter().map(ToString::to_string).collect(),
-        }
-        .into())
+        Ok(etl_runs::check_step(&self.dag, name)?)
     }
 }
 

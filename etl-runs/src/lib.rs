@@ -22,5 +22,5 @@ pub mod state;
 mod store;
 
 pub use error::{Error, Result};
-pub use runs::{NewRun, NoObserver, ResumePlan, RunObserver, Runs, StepRun};
+pub use runs::{NewRun, NoObserver, ResumePlan, RunObserver, Runs, StepRun, check_step};
 pub use store::{EventRecorder, StateStore, StoreFuture};

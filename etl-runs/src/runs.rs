@@ -114,6 +114,20 @@ pub struct ResumePlan {
     reuse: Vec<(String, PathBuf)>,
 }
 
+/// Step `name` of `dag`, or an error naming the steps there are: what a
+/// caller checks before it opens a store.
+pub fn check_step(dag: &Dag, name: &str) -> Result<()> {
+    if dag.step(name).is_some() {
+        return Ok(());
+    }
+    Err(etl_dag::Error::UnknownStep {
+        workflow: dag.name().to_owned(),
+        step: name.to_owned(),
+        known: dag.order().iter().map(ToString::to_string).collect(),
+    }
+    .into())
+}
+
 /// A workflow, its state store and the program's version: every way of
 /// running it that is recorded.
 pub struct Runs<'a> {
@@ -149,15 +163,7 @@ impl<'a> Runs<'a> {
 
     /// Step `name`, or an error naming the steps there are.
     pub fn check_step(&self, name: &str) -> Result<()> {
-        if self.dag.step(name).is_some() {
-            return Ok(());
-        }
-        Err(etl_dag::Error::UnknownStep {
-            workflow: self.dag.name().to_owned(),
-            step: name.to_owned(),
-            known: self.dag.order().iter().map(ToString::to_string).collect(),
-        }
-        .into())
+        check_step(self.dag, name)
     }
 
     /// Records and runs a new run; its report and id. A partial run (`only`,
