@@ -33,10 +33,7 @@ pub(super) fn airflow(
             zone,
         },
     )?;
-    std::fs::write(out, text).map_err(|e| Error::Io {
-        path: out.to_owned(),
-        source: e,
-    })?;
+    std::fs::write(out, text).map_err(|e| etl_runs::Error::io(out, e))?;
     eprintln!(
         "wrote {}: DAG {:?}, {} tasks; put it in Airflow's dags folder (the workers need {bin} and {})",
         out.display(),
@@ -51,9 +48,6 @@ fn absolute(path: &Path) -> Result<PathBuf> {
     if path.is_absolute() {
         return Ok(path.to_owned());
     }
-    let cwd = std::env::current_dir().map_err(|e| Error::Io {
-        path: ".".into(),
-        source: e,
-    })?;
+    let cwd = std::env::current_dir().map_err(|e| etl_runs::Error::io(".", e))?;
     Ok(cwd.join(path))
 }

@@ -63,18 +63,10 @@ pub enum Error {
     /// An argument is wrong (`--param day`).
     #[error("{0}")]
     Argument(String),
-    /// What the orchestration refused or failed with.
+    /// What the orchestration refused or failed with, a file that could
+    /// not be written included.
     #[error(transparent)]
     Runs(#[from] etl_runs::Error),
-    /// A file could not be written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
