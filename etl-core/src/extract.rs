@@ -13,7 +13,7 @@ pub const DEFAULT_BATCH_SIZE: usize = 8192;
 pub struct ExtractOptions {
     /// Rows per record batch, at most.
     pub batch_size: usize,
-    /// For an incremental table (one whose [`TableSpec::cursor`] is set): the
+    /// For an incremental table (one whose [`TableSpec::cursor_field`] is set): the
     /// cursor the last successful load left, so that only what changed since
     /// is read. `None` reads everything.
     pub since: Option<String>,
@@ -52,9 +52,9 @@ impl ExtractOptions {
 /// for, and memory should stay bounded by a few batches whatever the table's size.
 ///
 /// An extractor whose tables are incremental declares it with
-/// [`TableSpec::with_cursor`], reads [`ExtractOptions::since`], and gives the
+/// [`TableSpec::with_cursor_field`], reads [`ExtractOptions::since`], and gives the
 /// cursor to store for the next run with
-/// [`ExtractNotes::set_cursor`](crate::ExtractNotes::set_cursor) before its
+/// [`ExtractNotes::set_cursor_value`](crate::ExtractNotes::set_cursor_value) before its
 /// stream ends.
 pub trait Extractor: Send + Sync {
     /// Who the data comes from (`airtable:app…`, `http:https://api.example.com`,

@@ -125,17 +125,20 @@ impl TableSpec {
         self
     }
 
-    /// Declares the table incremental: its extractor can read only what
-    /// changed since a cursor, which the warehouse keeps in `_etl_state`
-    /// with the data; `cursor` says what the cursor tracks, for people
-    /// (`"LAST_MODIFIED_TIME()"`, `"updated_at"`). See [`crate::ETLWorkflow`].
-    pub fn with_cursor(mut self, cursor: impl Into<String>) -> Self {
-        self.cursor = Some(cursor.into());
+    /// Declares the table incremental, its *cursor field* being `field`
+    /// (`"LAST_MODIFIED_TIME()"`, `"updated_at"`: what the cursor tracks,
+    /// for people). An extract gives a *cursor value*
+    /// ([`ExtractNotes::set_cursor_value`](crate::ExtractNotes::set_cursor_value)),
+    /// which the warehouse keeps in `_etl_state` with the data as the
+    /// *stored cursor* ([`Warehouse::stored_cursor`](crate::Warehouse::stored_cursor)),
+    /// and the next run reads only what changed since. See [`crate::ETLWorkflow`].
+    pub fn with_cursor_field(mut self, field: impl Into<String>) -> Self {
+        self.cursor = Some(field.into());
         self
     }
 
-    /// What the table's incremental cursor tracks; `None` for a table read whole every time.
-    pub fn cursor(&self) -> Option<&str> {
+    /// The table's cursor field; `None` for a table read whole every time.
+    pub fn cursor_field(&self) -> Option<&str> {
         self.cursor.as_deref()
     }
 

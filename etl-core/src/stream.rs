@@ -123,16 +123,17 @@ impl ExtractNotes {
         }
     }
 
-    /// Sets the incremental cursor the warehouse stores with this load, for
-    /// the next run's [`ExtractOptions::since`](crate::ExtractOptions::since).
-    /// Set it before the stream's last batch is taken: a warehouse reads it
-    /// once the stream has ended, in the load's transaction.
-    pub fn set_cursor(&self, cursor: impl Into<String>) {
+    /// Sets the cursor value of this extract: what the warehouse stores
+    /// with this load (the stored cursor), for the next run's
+    /// [`ExtractOptions::since`](crate::ExtractOptions::since). Set it
+    /// before the stream's last batch is taken: a warehouse reads it once
+    /// the stream has ended, in the load's transaction.
+    pub fn set_cursor_value(&self, cursor: impl Into<String>) {
         *self.inner.cursor.lock().unwrap_or_else(|e| e.into_inner()) = Some(cursor.into());
     }
 
-    /// The cursor set by [`ExtractNotes::set_cursor`], if any.
-    pub fn cursor(&self) -> Option<String> {
+    /// The cursor value set by [`ExtractNotes::set_cursor_value`], if any.
+    pub fn cursor_value(&self) -> Option<String> {
         self.inner
             .cursor
             .lock()

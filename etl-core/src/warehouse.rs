@@ -199,9 +199,9 @@ pub trait Warehouse: Send + Sync {
     /// Every recorded load, oldest first.
     fn loads(&self) -> impl Future<Output = Result<Vec<LoadRecord>>> + Send;
 
-    /// The incremental cursor stored for `table` of `source` by the last
-    /// successful write that carried one; `None` when there is none.
-    fn cursor(
+    /// The stored cursor of `table` of `source`: the cursor value of the
+    /// last successful write that carried one; `None` when there is none.
+    fn stored_cursor(
         &self,
         source: &str,
         table: &str,

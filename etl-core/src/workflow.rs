@@ -18,9 +18,9 @@ use crate::{
 /// returns a [`LoadReport`] when every table loaded, and
 /// [`Error::TablesFailed`] (which carries the report) when any did not.
 ///
-/// A table whose [`TableSpec::cursor`] is set is read incrementally: the
+/// A table whose [`TableSpec::cursor_field`] is set is read incrementally: the
 /// workflow asks the warehouse for the cursor the table's last successful load
-/// stored ([`Warehouse::cursor`], keyed by [`Extractor::source`]), the
+/// stored ([`Warehouse::stored_cursor`], keyed by [`Extractor::source`]), the
 /// extractor reads only what changed since, and the warehouse writes the rows
 /// (a merge on the primary key) and the new cursor in one transaction, so a
 /// failed load leaves both where they were. [`ETLWorkflow::drop_tables`] and
@@ -266,11 +266,11 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
                 spec.validate()?;
                 let mut options = ExtractOptions::with_batch_size(self.batch_size);
                 let mut write_options = WriteOptions::recreate(self.drop_tables);
-                if spec.cursor().is_some() {
+                if spec.cursor_field().is_some() {
                     write_options = write_options.with_source(&source);
                     // A replace holds only what it reads: it reads everything.
                     if !self.drop_tables && spec.mode() != WriteMode::Replace {
-                        since = self.warehouse.cursor(&source, spec.name()).await?;
+                        since = self.warehouse.stored_cursor(&source, spec.name()).await?;
                         options = options.with_since(since.clone());
                     }
                 }
@@ -291,7 +291,7 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
                 self.warehouse.write(&spec, stream, &write_options).await
             }
             .await;
-            let cursor = notes.as_ref().and_then(|n| n.cursor());
+            let cursor = notes.as_ref().and_then(|n| n.cursor_value());
             let (invalid_values, warnings) = notes
                 .map(|n| (n.invalid_values(), n.warnings()))
                 .unwrap_or_default();

@@ -90,7 +90,7 @@ fn shape(spec: &TableSpec) -> String {
         spec.schema().fields(),
         spec.primary_key(),
         spec.mode(),
-        spec.cursor()
+        spec.cursor_field()
     )
 }
 
@@ -184,7 +184,7 @@ async fn read_all<E: Extractor>(
                 .map(str::to_owned),
         );
     }
-    (rows, notes.cursor())
+    (rows, notes.cursor_value())
 }
 
 async fn listed_tables_extract_with_their_schema<E: Extractor>(
@@ -306,7 +306,7 @@ async fn cursors_are_given_and_taken_back<E: Extractor>(
     let extractor = (subject.make)();
     for table in tables {
         let (_, cursor) = read_all(subject, &extractor, table, &ExtractOptions::default()).await;
-        match table.cursor() {
+        match table.cursor_field() {
             None => assert_eq!(
                 cursor,
                 None,

@@ -589,14 +589,14 @@ pub async fn failed_stream_leaves_table_untouched<W: Warehouse, O: Fn(&Path) -> 
 /// failed write leaves the cursor where it was.
 pub async fn cursors_are_kept_with_the_data<W: Warehouse, O: Fn(&Path) -> Result<W>>(open: O) {
     with_warehouse(open, |warehouse| async move {
-        let spec = people_spec(WriteMode::Merge).with_cursor("updated_at");
+        let spec = people_spec(WriteMode::Merge).with_cursor_field("updated_at");
         let table = "people";
-        assert_eq!(warehouse.cursor("src", table).await.unwrap(), None);
+        assert_eq!(warehouse.stored_cursor("src", table).await.unwrap(), None);
 
         let batch = people(&[1, 2], &["ada", "bob"]);
         let with_cursor = |batches: Vec<RecordBatch>, cursor: &str| {
             let stream = BatchStream::from_batches(batch.schema(), batches);
-            stream.notes().set_cursor(cursor);
+            stream.notes().set_cursor_value(cursor);
             stream
         };
         let options = WriteOptions::default().with_source("src");
@@ -605,11 +605,15 @@ pub async fn cursors_are_kept_with_the_data<W: Warehouse, O: Fn(&Path) -> Result
             .await
             .unwrap();
         assert_eq!(
-            warehouse.cursor("src", table).await.unwrap().as_deref(),
+            warehouse
+                .stored_cursor("src", table)
+                .await
+                .unwrap()
+                .as_deref(),
             Some("c1")
         );
         assert_eq!(
-            warehouse.cursor("other", table).await.unwrap(),
+            warehouse.stored_cursor("other", table).await.unwrap(),
             None,
             "per source"
         );
@@ -628,19 +632,27 @@ pub async fn cursors_are_kept_with_the_data<W: Warehouse, O: Fn(&Path) -> Result
             .await
             .unwrap();
         assert_eq!(
-            warehouse.cursor("src", table).await.unwrap().as_deref(),
+            warehouse
+                .stored_cursor("src", table)
+                .await
+                .unwrap()
+                .as_deref(),
             Some("c1")
         );
 
         // A failing stream that set a cursor: neither rows nor cursor move.
         let failing = failing_stream(vec![people(&[3, 4], &["cy", "di"])], batch.schema());
-        failing.notes().set_cursor("c2");
+        failing.notes().set_cursor_value("c2");
         warehouse
             .write(&spec, failing, &options)
             .await
             .expect_err("a failing stream fails the write");
         assert_eq!(
-            warehouse.cursor("src", table).await.unwrap().as_deref(),
+            warehouse
+                .stored_cursor("src", table)
+                .await
+                .unwrap()
+                .as_deref(),
             Some("c1")
         );
         assert_eq!(read(&warehouse, table).await.num_rows(), 2);
@@ -654,7 +666,11 @@ pub async fn cursors_are_kept_with_the_data<W: Warehouse, O: Fn(&Path) -> Result
             .await
             .unwrap();
         assert_eq!(
-            warehouse.cursor("src", table).await.unwrap().as_deref(),
+            warehouse
+                .stored_cursor("src", table)
+                .await
+                .unwrap()
+                .as_deref(),
             Some("c3")
         );
         assert_eq!(
@@ -1375,7 +1391,10 @@ pub async fn reserved_and_case_colliding_names_are_refused<
             "_etl_loads is intact"
         );
         assert_eq!(
-            warehouse.cursor("any", "people").await.expect("cursor"),
+            warehouse
+                .stored_cursor("any", "people")
+                .await
+                .expect("cursor"),
             None
         );
 

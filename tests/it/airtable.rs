@@ -193,7 +193,7 @@ async fn incremental_runs_read_only_what_changed<W: Warehouse + Clone>(warehouse
     let orders = first.table("Orders").unwrap();
     assert_eq!(orders.mode, etl::WriteMode::Merge);
     assert_eq!((orders.rows, orders.since.as_deref()), (2000, None));
-    let cursor = warehouse.cursor(&source, "Orders").await.unwrap();
+    let cursor = warehouse.stored_cursor(&source, "Orders").await.unwrap();
     assert!(cursor.is_some() && cursor == orders.cursor, "{cursor:?}");
 
     // Two edits and a new record: the next run reads those three only.
@@ -221,7 +221,7 @@ async fn incremental_runs_read_only_what_changed<W: Warehouse + Clone>(warehouse
         2001,
         "merged, not appended"
     );
-    let cursor = warehouse.cursor(&source, "Orders").await.unwrap();
+    let cursor = warehouse.stored_cursor(&source, "Orders").await.unwrap();
 
     // A run that fails leaves rows and cursor as they were.
     assert!(server.update_record("Orders", &a, note("third edit")));
@@ -238,7 +238,10 @@ async fn incremental_runs_read_only_what_changed<W: Warehouse + Clone>(warehouse
         .run()
         .await
         .unwrap_err();
-    assert_eq!(warehouse.cursor(&source, "Orders").await.unwrap(), cursor);
+    assert_eq!(
+        warehouse.stored_cursor(&source, "Orders").await.unwrap(),
+        cursor
+    );
     server.set_faults(Faults::default());
 
     // The cursor is a minute before the last run began (edits made during a

@@ -176,7 +176,7 @@ async fn airtable_into_both(base: Base, snake_case: bool, good: &str) -> Vec<etl
             .iter()
             .all(|l| l.table == good)
     );
-    assert_eq!(sqlite.cursor("x", "Orders").await.unwrap(), None);
+    assert_eq!(sqlite.stored_cursor("x", "Orders").await.unwrap(), None);
     reports
 }
 

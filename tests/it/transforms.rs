@@ -317,7 +317,7 @@ async fn an_incremental_table_keeps_its_cursor_through_a_transform() {
     let first = sync().run().await.unwrap();
     let orders = first.table("Orders").unwrap();
     assert!(orders.rows > 0 && orders.rows < 2000, "{first}");
-    let cursor = warehouse.cursor(&source, "Orders").await.unwrap();
+    let cursor = warehouse.stored_cursor(&source, "Orders").await.unwrap();
     assert!(cursor.is_some(), "the extractor's cursor was stored");
     assert_eq!(cursor, orders.cursor);
     let loaded = table(&warehouse, "Orders").await;

@@ -95,7 +95,7 @@ pub(crate) struct Load {
 impl Load {
     /// The `(source, cursor)` to store with this load, once its stream has ended.
     pub(crate) fn cursor(&self) -> Option<(&str, String)> {
-        Some((self.source.as_deref()?, self.notes.cursor()?))
+        Some((self.source.as_deref()?, self.notes.cursor_value()?))
     }
 }
 

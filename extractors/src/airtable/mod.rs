@@ -300,7 +300,7 @@ impl AirtableExtractor {
             .with_primary_key([ID_COLUMN])
             .with_mode(WriteMode::Replace);
         if config.incremental {
-            spec = spec.with_mode(WriteMode::Merge).with_cursor(CURSOR);
+            spec = spec.with_mode(WriteMode::Merge).with_cursor_field(CURSOR);
         }
         spec.validate().map_err(|e| {
             Error::Config(format!("{}: {e}", self.inner.client.what(Some(&meta.name))))
@@ -419,7 +419,7 @@ impl Extractor for AirtableExtractor {
                 ));
             }
         }
-        let filter = match (&options.since, spec.cursor().is_some()) {
+        let filter = match (&options.since, spec.cursor_field().is_some()) {
             (Some(since), true) => {
                 let since = since.replace('\'', "");
                 let changed = format!("IS_AFTER({CURSOR}, '{since}')");
@@ -430,7 +430,7 @@ impl Extractor for AirtableExtractor {
             }
             _ => table.filter.clone(),
         };
-        let incremental = spec.cursor().is_some();
+        let incremental = spec.cursor_field().is_some();
         // Whole pages per batch: Airtable sends 100 records a page.
         let pages_per_batch = options.batch_size.div_ceil(PAGE_SIZE).max(1);
         let inner = self.inner.clone();
@@ -466,7 +466,8 @@ impl Extractor for AirtableExtractor {
                     && let Some(cursor) = cursor
                 {
                     // Before the last batch goes: the warehouse reads it at the end.
-                    producer_notes.set_cursor(cursor.to_rfc3339_opts(SecondsFormat::Millis, true));
+                    producer_notes
+                        .set_cursor_value(cursor.to_rfc3339_opts(SecondsFormat::Millis, true));
                 }
                 rows.extend(
                     page.records

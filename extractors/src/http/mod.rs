@@ -599,7 +599,7 @@ impl Inner {
             .with_primary_key(resource.primary_key.iter().cloned())
             .with_mode(resource.mode()?);
         if let Some(inc) = &resource.incremental {
-            spec = spec.with_cursor(&inc.cursor_field);
+            spec = spec.with_cursor_field(&inc.cursor_field);
         }
         spec.validate()?;
         Ok(Table {
@@ -663,7 +663,7 @@ impl Extractor for HttpExtractor {
                 message: "the schema asked for is not the one inferred for this resource; list the tables again".into(),
             });
         }
-        let since = match (&resource.incremental, spec.cursor()) {
+        let since = match (&resource.incremental, spec.cursor_field()) {
             (Some(inc), Some(_)) => options.since.clone().or_else(|| inc.initial.clone()),
             _ => None,
         };
@@ -735,7 +735,7 @@ impl Extractor for HttpExtractor {
                 && let Some(c) = next_cursor(cursor.as_ref(), since.as_deref(), first_asked, inc)
             {
                 // Before the last batch goes: the warehouse reads it at the end.
-                producer_notes.set_cursor(c);
+                producer_notes.set_cursor_value(c);
             }
             flush(&schema, &what, &mut rows, &tx).await?;
             Ok(())

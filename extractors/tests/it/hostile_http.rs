@@ -505,7 +505,7 @@ async fn an_edit_made_while_pages_are_read_is_read_by_the_next_load() {
                         .to_vec()
                 })
                 .collect();
-            (ids, notes.cursor().expect("a cursor"))
+            (ids, notes.cursor_value().expect("a cursor"))
         }
     };
     // The first load reads 1 and 2, then record 1 is edited, then 3 and 4

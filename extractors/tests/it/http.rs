@@ -482,15 +482,21 @@ async fn incremental_reads_send_the_cursor_and_report_the_next() {
         .await
         .unwrap();
     assert_eq!(spec.mode(), WriteMode::Merge);
-    assert_eq!(spec.cursor(), Some("updated_at"));
+    assert_eq!(spec.cursor_field(), Some("updated_at"));
     assert_eq!(rows(&batches), 25);
-    assert_eq!(notes.cursor().as_deref(), Some("2024-01-25T00:00:00Z"));
+    assert_eq!(
+        notes.cursor_value().as_deref(),
+        Some("2024-01-25T00:00:00Z")
+    );
 
     let options = ExtractOptions::default().with_since(Some("2024-01-20T00:00:00Z".into()));
     let stream = extractor.extract(&spec, &options).await.unwrap();
     let notes = stream.notes().clone();
     assert_eq!(rows(&stream.collect_batches().await.unwrap()), 5);
-    assert_eq!(notes.cursor().as_deref(), Some("2024-01-25T00:00:00Z"));
+    assert_eq!(
+        notes.cursor_value().as_deref(),
+        Some("2024-01-25T00:00:00Z")
+    );
     let asked = api.requests.lock().unwrap().last().cloned().unwrap();
     assert!(
         asked.contains("\"updated_since\": \"2024-01-20T00:00:00Z\""),
@@ -502,7 +508,10 @@ async fn incremental_reads_send_the_cursor_and_report_the_next() {
     let stream = extractor.extract(&spec, &options).await.unwrap();
     let notes = stream.notes().clone();
     assert_eq!(rows(&stream.collect_batches().await.unwrap()), 0);
-    assert_eq!(notes.cursor().as_deref(), Some("2024-01-25T00:00:00Z"));
+    assert_eq!(
+        notes.cursor_value().as_deref(),
+        Some("2024-01-25T00:00:00Z")
+    );
 }
 
 #[tokio::test]

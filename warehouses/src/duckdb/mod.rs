@@ -311,7 +311,7 @@ impl Warehouse for DuckDbWarehouse {
         .await
     }
 
-    async fn cursor(&self, source: &str, table: &str) -> Result<Option<String>> {
+    async fn stored_cursor(&self, source: &str, table: &str) -> Result<Option<String>> {
         let (source, table) = (source.to_owned(), table.to_owned());
         self.with_connection(move |conn| {
             conn.query_row(&read_cursor_sql(), params![source, table], |row| row.get(0))
