@@ -167,6 +167,51 @@ where
     .map_err(|e| e.in_table(&table))
 }
 
+/// The SQL type both warehouses declare for an Arrow scalar type that both
+/// store alike (numbers, booleans, binary, dates, times); `None` for the
+/// others, whose names differ.
+pub(crate) fn scalar_type_name(data_type: &DataType) -> Option<&'static str> {
+    use DataType::*;
+    Some(match data_type {
+        Boolean => "BOOLEAN",
+        Int8 => "TINYINT",
+        Int16 => "SMALLINT",
+        Int32 => "INTEGER",
+        Int64 => "BIGINT",
+        UInt8 => "UTINYINT",
+        UInt16 => "USMALLINT",
+        UInt32 => "UINTEGER",
+        UInt64 => "UBIGINT",
+        Float16 | Float32 => "FLOAT",
+        Float64 => "DOUBLE",
+        Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => "BLOB",
+        Date32 | Date64 => "DATE",
+        Time32(_) | Time64(_) => "TIME",
+        _ => return None,
+    })
+}
+
+/// A merge needs the table's primary key to be the load's (in any order):
+/// an error naming both when it is not.
+pub(crate) fn check_merge_key(table: &str, existing: &[&str], wanted: &[String]) -> Result<()> {
+    let mut existing: Vec<&str> = existing.to_vec();
+    let mut wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    existing.sort_unstable();
+    wanted.sort_unstable();
+    if existing == wanted {
+        return Ok(());
+    }
+    Err(Error::Schema {
+        table: table.to_owned(),
+        message: format!(
+            "merge on ({}) needs that primary key, but the table's is ({}); \
+             load once with drop_tables(true) to rebuild it",
+            wanted.join(", "),
+            existing.join(", ")
+        ),
+    })
+}
+
 /// Checks what every warehouse refuses before it touches the database
 /// ([`TableSpec::validate`]: reserved names, names that differ only in case).
 pub(crate) fn check_spec(spec: &TableSpec) -> Result<()> {

@@ -6,6 +6,8 @@
 //! `_etl_loads`. Each module documents its Arrow type mapping as a table.
 
 mod common;
+#[cfg(any(feature = "sqlite", feature = "duckdb"))]
+mod sql;
 
 #[cfg(feature = "duckdb")]
 pub mod duckdb;
@@ -14,5 +16,7 @@ pub mod sqlite;
 
 #[cfg(feature = "duckdb")]
 pub use duckdb::DuckDbWarehouse;
+#[cfg(any(feature = "sqlite", feature = "duckdb"))]
+pub use sql::SqlWarehouse;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteWarehouse;

@@ -118,23 +118,21 @@ mod types;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 pub use ::duckdb as driver;
-use ::duckdb::{Config, Connection, OptionalExt, params};
+use ::duckdb::{Config, Connection, params};
 use etl_core::arrow::array::RecordBatch;
 use etl_core::arrow::datatypes::{DataType, Field, SchemaRef};
 use etl_core::stream::BlockingBatches;
 use etl_core::{
-    BatchStream, Error, LOADS_TABLE, LoadRecord, LoadStatus, Result, TableSpec, Warehouse,
-    WriteMode, WriteOptions, WriteSummary, names,
+    Error, LoadStatus, Result, TableSpec, WriteMode, WriteOptions, WriteSummary, names,
 };
 
 use crate::common::{
-    BatchFitter, ColumnSource, Load, SEQUENCE_COLUMN, check_spec, create_state_table_sql, lock,
-    now_micros, quote_ident, quote_idents, read_cursor_sql, rfc3339, save_cursor_sql, staging_name,
-    write_recorded,
+    BatchFitter, ColumnSource, Load, SEQUENCE_COLUMN, check_merge_key, check_spec, now_micros,
+    quote_ident, quote_idents, rfc3339, save_cursor_sql, staging_name,
 };
+use crate::sql::{Dialect, SqlWarehouse, open_error, record_load};
 use types::{appendable, column_type, interval_text, is_interval, widens};
 
 const WAREHOUSE: &str = "duckdb";
@@ -143,21 +141,9 @@ const WAREHOUSE: &str = "duckdb";
 ///
 /// Cheap to clone: clones share one connection, used from tokio's blocking
 /// pool, never from the async worker threads.
-#[derive(Clone)]
-pub struct DuckDbWarehouse {
-    conn: Arc<Mutex<Connection>>,
-    path: Option<PathBuf>,
-}
+pub type DuckDbWarehouse = SqlWarehouse<Connection>;
 
-impl std::fmt::Debug for DuckDbWarehouse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DuckDbWarehouse")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
-    }
-}
-
-impl DuckDbWarehouse {
+impl SqlWarehouse<Connection> {
     /// Opens (or creates) the DuckDB file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Self::open_with_config(path, Config::default())
@@ -167,48 +153,21 @@ impl DuckDbWarehouse {
     /// see [`driver::Config`].
     pub fn open_with_config(path: impl AsRef<Path>, config: Config) -> Result<Self> {
         let path = path.as_ref();
-        let conn = Connection::open_with_flags(path, config).map_err(|e| Error::Database {
-            warehouse: WAREHOUSE,
-            table: None,
-            retryable: false,
-            source: format!("opening {}: {e}", path.display()).into(),
-        })?;
-        Self::from_connection(conn, Some(path.to_owned()))
+        let conn = Connection::open_with_flags(path, config)
+            .map_err(|e| open_error(WAREHOUSE, path, e))?;
+        Self::configured(conn, Some(path.to_owned()))
     }
 
     /// A warehouse in memory, gone when the last clone is dropped.
     pub fn open_in_memory() -> Result<Self> {
         let conn = Connection::open_in_memory().map_err(db_error)?;
-        Self::from_connection(conn, None)
+        Self::configured(conn, None)
     }
 
-    fn from_connection(conn: Connection, path: Option<PathBuf>) -> Result<Self> {
+    fn configured(conn: Connection, path: Option<PathBuf>) -> Result<Self> {
         conn.register_table_function::<scan::EtlScan>(scan::SCAN_FUNCTION)
             .map_err(db_error)?;
-        conn.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS {LOADS_TABLE} (
-                load_id VARCHAR PRIMARY KEY,
-                table_name VARCHAR NOT NULL,
-                mode VARCHAR NOT NULL,
-                rows UBIGINT NOT NULL,
-                started_at VARCHAR NOT NULL,
-                finished_at VARCHAR NOT NULL,
-                status VARCHAR NOT NULL,
-                error VARCHAR
-            );
-            {}",
-            create_state_table_sql()
-        ))
-        .map_err(db_error)?;
-        Ok(DuckDbWarehouse {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
-        })
-    }
-
-    /// The file, `None` in memory.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        Self::from_connection(conn, path)
     }
 
     /// Runs `f` with the connection on tokio's blocking pool, for queries of your own.
@@ -217,136 +176,50 @@ impl DuckDbWarehouse {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || f(&lock(&conn)))
-            .await
-            .map_err(|e| Error::Internal(format!("a DuckDB task panicked: {e}")))?
+        self.blocking(move |conn| f(conn)).await
     }
 }
 
-impl Warehouse for DuckDbWarehouse {
-    fn kind(&self) -> &'static str {
-        WAREHOUSE
+crate::sql::driver!(::duckdb, BigInt, db_error);
+
+impl Dialect for Connection {
+    const WAREHOUSE: &'static str = WAREHOUSE;
+    const NAME: &'static str = "DuckDbWarehouse";
+    const LIST_TABLES: &'static str = "SELECT table_name FROM duckdb_tables() \
+         WHERE database_name = current_database() AND schema_name = current_schema() \
+         AND NOT starts_with(lower(table_name), '_etl_') ORDER BY table_name";
+    const TEXT: &'static str = "VARCHAR";
+    const ROWS: &'static str = "UBIGINT";
+    const LOADS_TIEBREAK: &'static str = "load_id";
+    const TABLE_EXISTS: &'static str = "SELECT table_name FROM duckdb_tables() \
+         WHERE database_name = current_database() AND schema_name = current_schema() \
+         AND table_name = ?";
+
+    fn read_schema(&self, table: &str) -> Result<Option<SchemaRef>> {
+        read_schema(self, table)
     }
 
-    async fn ensure_table(&self, spec: &TableSpec) -> Result<SchemaRef> {
-        let table = spec.name().to_owned();
-        let spec = spec.clone();
-        self.with_connection(move |conn| {
-            check_spec(&spec)?;
-            let tx = Tx::begin(conn)?;
-            prepare_table(conn, &spec)?;
-            let schema = read_schema(conn, spec.name())?;
-            tx.commit()?;
-            schema.ok_or_else(|| Error::Internal(format!("table {:?} vanished", spec.name())))
-        })
-        .await
-        .map_err(|e| e.in_table(&table))
+    fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>> {
+        let mut stmt = self
+            .prepare(&format!("SELECT * FROM {}", quote_ident(table)))
+            .map_err(|e| db_error(e).in_table(table))?;
+        let batches = stmt.query_arrow([]).map_err(db_error)?.collect();
+        Ok(batches)
     }
 
-    async fn write(
-        &self,
-        spec: &TableSpec,
-        batches: BatchStream,
+    fn prepare_table(&mut self, spec: &TableSpec) -> Result<()> {
+        let tx = Tx::begin(self)?;
+        prepare_table(self, spec)?;
+        tx.commit()
+    }
+
+    fn write_load(
+        &mut self,
+        load: &Load,
         options: &WriteOptions,
+        batches: &mut BlockingBatches,
     ) -> Result<WriteSummary> {
-        let owned = options.clone();
-        write_recorded(
-            self.conn.clone(),
-            spec,
-            batches,
-            options,
-            move |conn, load, batches| write_in_transaction(conn, load, &owned, batches),
-            |conn, load, error| {
-                record_load(conn, load, 0, LoadStatus::Failed, Some(&error.to_string()))
-            },
-        )
-        .await
-    }
-
-    async fn drop_table(&self, table: &str) -> Result<bool> {
-        let table = table.to_owned();
-        self.with_connection(move |conn| {
-            let existed = table_exists(conn, &table)?;
-            conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&table)))
-                .map_err(|e| db_error(e).in_table(&table))?;
-            Ok(existed)
-        })
-        .await
-    }
-
-    async fn table_names(&self) -> Result<Vec<String>> {
-        self.with_connection(|conn| {
-            let mut stmt = conn
-                .prepare(
-                    "SELECT table_name FROM duckdb_tables() \
-                     WHERE database_name = current_database() AND schema_name = current_schema() \
-                     AND NOT starts_with(lower(table_name), '_etl_') ORDER BY table_name",
-                )
-                .map_err(db_error)?;
-            let names = stmt
-                .query_map([], |row| row.get::<_, String>(0))
-                .and_then(|rows| rows.collect::<::duckdb::Result<Vec<_>>>())
-                .map_err(db_error)?;
-            Ok(names)
-        })
-        .await
-    }
-
-    async fn table_schema(&self, table: &str) -> Result<Option<SchemaRef>> {
-        let table = table.to_owned();
-        self.with_connection(move |conn| read_schema(conn, &table))
-            .await
-    }
-
-    async fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>> {
-        let table = table.to_owned();
-        self.with_connection(move |conn| {
-            let mut stmt = conn
-                .prepare(&format!("SELECT * FROM {}", quote_ident(&table)))
-                .map_err(|e| db_error(e).in_table(&table))?;
-            let batches = stmt.query_arrow([]).map_err(db_error)?.collect();
-            Ok(batches)
-        })
-        .await
-    }
-
-    async fn stored_cursor(&self, source: &str, table: &str) -> Result<Option<String>> {
-        let (source, table) = (source.to_owned(), table.to_owned());
-        self.with_connection(move |conn| {
-            conn.query_row(&read_cursor_sql(), params![source, table], |row| row.get(0))
-                .optional()
-                .map_err(db_error)
-        })
-        .await
-    }
-
-    async fn loads(&self) -> Result<Vec<LoadRecord>> {
-        self.with_connection(|conn| {
-            let mut stmt = conn
-                .prepare(&format!(
-                    "SELECT load_id, table_name, mode, rows, started_at, finished_at, status, error \
-                     FROM {LOADS_TABLE} ORDER BY started_at, load_id"
-                ))
-                .map_err(db_error)?;
-            let rows = stmt
-                .query_map([], |row| {
-                    Ok(LoadRecord::new(
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                        LoadStatus::parse(&row.get::<_, String>(6)?).unwrap_or(LoadStatus::Failed),
-                        row.get(7)?,
-                    ))
-                })
-                .and_then(|rows| rows.collect::<::duckdb::Result<Vec<_>>>())
-                .map_err(db_error)?;
-            Ok(rows)
-        })
-        .await
+        write_in_transaction(self, load, options, batches)
     }
 }
 
@@ -484,33 +357,6 @@ fn execute(conn: &Connection, sql: &str) -> Result<()> {
     conn.execute_batch(sql).map_err(db_error)
 }
 
-fn record_load(
-    conn: &Connection,
-    load: &Load,
-    rows: u64,
-    status: LoadStatus,
-    error: Option<&str>,
-) -> Result<()> {
-    conn.execute(
-        &format!(
-            "INSERT INTO {LOADS_TABLE} (load_id, table_name, mode, rows, started_at, finished_at, status, error) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        ),
-        params![
-            load.id,
-            load.spec.name(),
-            load.spec.mode().as_str(),
-            rows,
-            rfc3339(load.started),
-            rfc3339(now_micros()),
-            status.as_str(),
-            error,
-        ],
-    )
-    .map_err(db_error)?;
-    Ok(())
-}
-
 /// The load's columns with their DuckDB types.
 struct Incoming {
     /// (field, DuckDB type as written in DDL)
@@ -564,22 +410,9 @@ impl Incoming {
     }
 }
 
-fn table_exists(conn: &Connection, table: &str) -> Result<bool> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() \
-             AND schema_name = current_schema() AND table_name = ?",
-        )
-        .map_err(db_error)?;
-    let n: i64 = stmt
-        .query_row([table], |row| row.get(0))
-        .map_err(db_error)?;
-    Ok(n > 0)
-}
-
 /// The table's columns and their canonical DuckDB types, `None` when it does not exist.
 fn table_columns(conn: &Connection, table: &str) -> Result<Option<Vec<(String, String)>>> {
-    if !table_exists(conn, table)? {
+    if !Dialect::table_exists(conn, table)? {
         return Ok(None);
     }
     let mut stmt = conn
@@ -707,21 +540,9 @@ fn prepare_table(conn: &Connection, spec: &TableSpec) -> Result<(BatchFitter, Ve
         }
     }
     if spec.mode() == WriteMode::Merge {
-        let mut existing_key = primary_key(conn, table)?;
-        let mut wanted = spec.primary_key().to_vec();
-        existing_key.sort_unstable();
-        wanted.sort_unstable();
-        if existing_key != wanted {
-            return Err(Error::Schema {
-                table: table.to_owned(),
-                message: format!(
-                    "merge on ({}) needs that primary key, but the table's is ({}); \
-                     load once with drop_tables(true) to rebuild it",
-                    wanted.join(", "),
-                    existing_key.join(", ")
-                ),
-            });
-        }
+        let existing_key = primary_key(conn, table)?;
+        let existing: Vec<&str> = existing_key.iter().map(String::as_str).collect();
+        check_merge_key(table, &existing, spec.primary_key())?;
     }
     for (column, ty) in &to_add {
         execute(
@@ -829,7 +650,7 @@ fn merge_from_staging(conn: &Connection, spec: &TableSpec, staging: &str) -> Res
 }
 
 fn read_schema(conn: &Connection, table: &str) -> Result<Option<SchemaRef>> {
-    if !table_exists(conn, table)? {
+    if !Dialect::table_exists(conn, table)? {
         return Ok(None);
     }
     let mut stmt = conn

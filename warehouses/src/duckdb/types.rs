@@ -11,7 +11,7 @@ use etl_core::arrow::datatypes::{
 };
 use etl_core::{Error, Result};
 
-use crate::common::quote_ident;
+use crate::common::{quote_ident, scalar_type_name};
 
 const WAREHOUSE: &str = "duckdb";
 
@@ -27,22 +27,11 @@ pub(crate) fn column_type(table: &str, field: &Field) -> Result<String> {
 
 fn type_of(data_type: &DataType) -> Option<String> {
     use DataType::*;
+    if let Some(name) = scalar_type_name(data_type) {
+        return Some(name.into());
+    }
     Some(match data_type {
         Null | Utf8 | LargeUtf8 | Utf8View => "VARCHAR".into(),
-        Boolean => "BOOLEAN".into(),
-        Int8 => "TINYINT".into(),
-        Int16 => "SMALLINT".into(),
-        Int32 => "INTEGER".into(),
-        Int64 => "BIGINT".into(),
-        UInt8 => "UTINYINT".into(),
-        UInt16 => "USMALLINT".into(),
-        UInt32 => "UINTEGER".into(),
-        UInt64 => "UBIGINT".into(),
-        Float16 | Float32 => "FLOAT".into(),
-        Float64 => "DOUBLE".into(),
-        Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => "BLOB".into(),
-        Date32 | Date64 => "DATE".into(),
-        Time32(_) | Time64(_) => "TIME".into(),
         Timestamp(TimeUnit::Second, None) => "TIMESTAMP_S".into(),
         Timestamp(TimeUnit::Millisecond, None) => "TIMESTAMP_MS".into(),
         Timestamp(TimeUnit::Microsecond, None) => "TIMESTAMP".into(),

@@ -84,22 +84,22 @@ mod types;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use etl_core::arrow::array::RecordBatch;
 use etl_core::arrow::datatypes::{DataType, Schema, SchemaRef};
 use etl_core::stream::BlockingBatches;
 use etl_core::{
-    BatchStream, Error, LOADS_TABLE, LoadRecord, LoadStatus, Result, TableSpec, Warehouse,
-    WriteMode, WriteOptions, WriteSummary, names,
+    Error, LoadStatus, Result, TableSpec, WriteMode, WriteOptions, WriteSummary, names,
 };
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::common::{
-    Load, check_batch_schema, check_exact_in_double, check_nulls_only, check_spec,
-    create_state_table_sql, lock, needs_exact_float_check, now_micros, quote_ident, quote_idents,
-    read_cursor_sql, rfc3339, save_cursor_sql, staging_name, write_recorded,
+    Load, check_batch_schema, check_exact_in_double, check_merge_key, check_nulls_only, check_spec,
+    needs_exact_float_check, now_micros, quote_ident, quote_idents, rfc3339, save_cursor_sql,
+    staging_name,
 };
+use crate::sql::{Dialect, SqlWarehouse, open_error, record_load};
 use types::{ColumnReader, Family, SqlColumn, declared_type, family, to_sql_column};
 
 const WAREHOUSE: &str = "sqlite";
@@ -111,21 +111,9 @@ const MAX_ROWS_PER_STATEMENT: usize = 256;
 ///
 /// Cheap to clone: clones share one connection, used from tokio's blocking
 /// pool, never from the async worker threads.
-#[derive(Clone)]
-pub struct SqliteWarehouse {
-    conn: Arc<Mutex<Connection>>,
-    path: Option<PathBuf>,
-}
+pub type SqliteWarehouse = SqlWarehouse<Connection>;
 
-impl std::fmt::Debug for SqliteWarehouse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteWarehouse")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SqliteWarehouse {
+impl SqlWarehouse<Connection> {
     /// The PRAGMAs every connection runs with, in order.
     pub const PRAGMAS: &'static [(&'static str, &'static str)] = &[
         ("journal_mode", "WAL"),
@@ -138,22 +126,17 @@ impl SqliteWarehouse {
     /// Opens (or creates) the SQLite file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let conn = Connection::open(path).map_err(|e| Error::Database {
-            warehouse: WAREHOUSE,
-            table: None,
-            retryable: false,
-            source: format!("opening {}: {e}", path.display()).into(),
-        })?;
-        Self::from_connection(conn, Some(path.to_owned()))
+        let conn = Connection::open(path).map_err(|e| open_error(WAREHOUSE, path, e))?;
+        Self::configured(conn, Some(path.to_owned()))
     }
 
     /// A warehouse in memory, gone when the last clone is dropped.
     pub fn open_in_memory() -> Result<Self> {
         let conn = Connection::open_in_memory().map_err(db_error)?;
-        Self::from_connection(conn, None)
+        Self::configured(conn, None)
     }
 
-    fn from_connection(conn: Connection, path: Option<PathBuf>) -> Result<Self> {
+    fn configured(conn: Connection, path: Option<PathBuf>) -> Result<Self> {
         for (name, value) in Self::PRAGMAS {
             // journal_mode answers with a row; pragma_update_and_check reads it.
             conn.pragma_update_and_check(None, name, value, |_| Ok(()))
@@ -161,30 +144,7 @@ impl SqliteWarehouse {
                 .map_err(db_error)?;
         }
         conn.set_prepared_statement_cache_capacity(64);
-        conn.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS {LOADS_TABLE} (
-                load_id TEXT PRIMARY KEY,
-                table_name TEXT NOT NULL,
-                mode TEXT NOT NULL,
-                rows BIGINT NOT NULL,
-                started_at TEXT NOT NULL,
-                finished_at TEXT NOT NULL,
-                status TEXT NOT NULL,
-                error TEXT
-            );
-            {}",
-            create_state_table_sql()
-        ))
-        .map_err(db_error)?;
-        Ok(SqliteWarehouse {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
-        })
-    }
-
-    /// The file, `None` in memory.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        Self::from_connection(conn, path)
     }
 
     /// Runs `f` with the connection on tokio's blocking pool, for queries of your own.
@@ -193,141 +153,48 @@ impl SqliteWarehouse {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        blocking(move || f(&mut lock(&conn))).await
+        self.blocking(f).await
     }
 }
 
-impl Warehouse for SqliteWarehouse {
-    fn kind(&self) -> &'static str {
-        WAREHOUSE
+crate::sql::driver!(rusqlite, Integer, db_error);
+
+impl Dialect for Connection {
+    const WAREHOUSE: &'static str = WAREHOUSE;
+    const NAME: &'static str = "SqliteWarehouse";
+    const LIST_TABLES: &'static str = "SELECT name FROM sqlite_schema WHERE type = 'table' \
+         AND name NOT LIKE '\\_etl\\_%' ESCAPE '\\' \
+         AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name";
+    const TEXT: &'static str = "TEXT";
+    const ROWS: &'static str = "BIGINT";
+    const LOADS_TIEBREAK: &'static str = "rowid";
+    const TABLE_EXISTS: &'static str =
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ?1";
+
+    fn read_schema(&self, table: &str) -> Result<Option<SchemaRef>> {
+        read_schema(self, table)
     }
 
-    async fn ensure_table(&self, spec: &TableSpec) -> Result<SchemaRef> {
-        let table = spec.name().to_owned();
-        let spec = spec.clone();
-        self.with_connection(move |conn| {
-            check_spec(&spec)?;
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_error)?;
-            prepare_table(&tx, &spec, spec.name())?;
-            let schema = read_schema(&tx, spec.name())?;
-            tx.commit().map_err(db_error)?;
-            schema.ok_or_else(|| Error::Internal(format!("table {:?} vanished", spec.name())))
-        })
-        .await
-        .map_err(|e| e.in_table(&table))
+    fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>> {
+        read_table(self, table)
     }
 
-    async fn write(
-        &self,
-        spec: &TableSpec,
-        batches: BatchStream,
+    fn prepare_table(&mut self, spec: &TableSpec) -> Result<()> {
+        let tx = self
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        prepare_table(&tx, spec, spec.name())?;
+        tx.commit().map_err(db_error)
+    }
+
+    fn write_load(
+        &mut self,
+        load: &Load,
         options: &WriteOptions,
+        batches: &mut BlockingBatches,
     ) -> Result<WriteSummary> {
-        let owned = options.clone();
-        write_recorded(
-            self.conn.clone(),
-            spec,
-            batches,
-            options,
-            move |conn, load, batches| write_in_transaction(conn, load, &owned, batches),
-            |conn, load, error| {
-                record_load(conn, load, 0, LoadStatus::Failed, Some(&error.to_string()))
-            },
-        )
-        .await
+        write_in_transaction(self, load, options, batches)
     }
-
-    async fn drop_table(&self, table: &str) -> Result<bool> {
-        let table = table.to_owned();
-        self.with_connection(move |conn| {
-            let existed = table_exists(conn, &table)?;
-            conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&table)))
-                .map_err(|e| db_error(e).in_table(&table))?;
-            Ok(existed)
-        })
-        .await
-    }
-
-    async fn table_names(&self) -> Result<Vec<String>> {
-        self.with_connection(|conn| {
-            let mut stmt = conn
-                .prepare(
-                    "SELECT name FROM sqlite_schema WHERE type = 'table' \
-                     AND name NOT LIKE '\\_etl\\_%' ESCAPE '\\' \
-                     AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
-                )
-                .map_err(db_error)?;
-            let names = stmt
-                .query_map([], |row| row.get::<_, String>(0))
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(db_error)?;
-            Ok(names)
-        })
-        .await
-    }
-
-    async fn table_schema(&self, table: &str) -> Result<Option<SchemaRef>> {
-        let table = table.to_owned();
-        self.with_connection(move |conn| read_schema(conn, &table))
-            .await
-    }
-
-    async fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>> {
-        let table = table.to_owned();
-        self.with_connection(move |conn| read_table(conn, &table))
-            .await
-    }
-
-    async fn stored_cursor(&self, source: &str, table: &str) -> Result<Option<String>> {
-        let (source, table) = (source.to_owned(), table.to_owned());
-        self.with_connection(move |conn| {
-            conn.query_row(&read_cursor_sql(), params![source, table], |row| row.get(0))
-                .optional()
-                .map_err(db_error)
-        })
-        .await
-    }
-
-    async fn loads(&self) -> Result<Vec<LoadRecord>> {
-        self.with_connection(|conn| {
-            let mut stmt = conn
-                .prepare(&format!(
-                    "SELECT load_id, table_name, mode, rows, started_at, finished_at, status, error \
-                     FROM {LOADS_TABLE} ORDER BY started_at, rowid"
-                ))
-                .map_err(db_error)?;
-            let rows = stmt
-                .query_map([], |row| {
-                    Ok(LoadRecord::new(
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get::<_, i64>(3)? as u64,
-                        row.get(4)?,
-                        row.get(5)?,
-                        LoadStatus::parse(&row.get::<_, String>(6)?).unwrap_or(LoadStatus::Failed),
-                        row.get(7)?,
-                    ))
-                })
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(db_error)?;
-            Ok(rows)
-        })
-        .await
-    }
-}
-
-async fn blocking<T, F>(f: F) -> Result<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T> + Send + 'static,
-{
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Internal(format!("a SQLite task panicked: {e}")))?
 }
 
 fn db_error(e: rusqlite::Error) -> Error {
@@ -378,7 +245,7 @@ fn write_in_transaction(
         )
         .map_err(db_error)?;
     }
-    record_load(&tx, load, rows, LoadStatus::Succeeded, None)?;
+    record_load::<Connection>(&tx, load, rows, LoadStatus::Succeeded, None)?;
     tx.commit().map_err(db_error)?;
     Ok(WriteSummary::new(
         load.id.clone(),
@@ -410,33 +277,6 @@ fn swap_in(conn: &Connection, table: &str, staging: &str) -> Result<()> {
     swapped.and(reset)
 }
 
-fn record_load(
-    conn: &Connection,
-    load: &Load,
-    rows: u64,
-    status: LoadStatus,
-    error: Option<&str>,
-) -> Result<()> {
-    conn.execute(
-        &format!(
-            "INSERT INTO {LOADS_TABLE} (load_id, table_name, mode, rows, started_at, finished_at, status, error) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-        ),
-        params![
-            load.id,
-            load.spec.name(),
-            load.spec.mode().as_str(),
-            rows as i64,
-            rfc3339(load.started),
-            rfc3339(now_micros()),
-            status.as_str(),
-            error,
-        ],
-    )
-    .map_err(db_error)?;
-    Ok(())
-}
-
 struct ColumnInfo {
     name: String,
     declared: String,
@@ -444,19 +284,8 @@ struct ColumnInfo {
     pk: i64,
 }
 
-fn table_exists(conn: &Connection, table: &str) -> Result<bool> {
-    conn.query_row(
-        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-        [table],
-        |_| Ok(()),
-    )
-    .optional()
-    .map(|found| found.is_some())
-    .map_err(db_error)
-}
-
 fn table_columns(conn: &Connection, table: &str) -> Result<Option<Vec<ColumnInfo>>> {
-    if !table_exists(conn, table)? {
+    if !Dialect::table_exists(conn, table)? {
         return Ok(None);
     }
     let mut stmt = conn
@@ -570,21 +399,8 @@ fn prepare_table(conn: &Connection, spec: &TableSpec, name: &str) -> Result<Prep
             .map(|c| (c.pk, c.name.as_str()))
             .collect();
         key.sort();
-        let mut existing_key: Vec<&str> = key.into_iter().map(|(_, n)| n).collect();
-        let mut wanted: Vec<&str> = spec.primary_key().iter().map(String::as_str).collect();
-        existing_key.sort_unstable();
-        wanted.sort_unstable();
-        if existing_key != wanted {
-            return Err(Error::Schema {
-                table: table.to_owned(),
-                message: format!(
-                    "merge on ({}) needs that primary key, but the table's is ({}); \
-                     load once with drop_tables(true) to rebuild it",
-                    wanted.join(", "),
-                    existing_key.join(", ")
-                ),
-            });
-        }
+        let existing_key: Vec<&str> = key.into_iter().map(|(_, n)| n).collect();
+        check_merge_key(table, &existing_key, spec.primary_key())?;
     }
     for (column, declared) in &to_add {
         conn.execute_batch(&format!(

@@ -20,6 +20,8 @@ use etl_core::arrow::temporal_conversions::{as_datetime, as_time};
 use etl_core::{Error, Result};
 use rusqlite::types::ValueRef;
 
+use crate::common::scalar_type_name;
+
 const WAREHOUSE: &str = "sqlite";
 
 /// What kind of value a column holds, whatever its exact declared type.
@@ -57,6 +59,9 @@ pub(crate) fn declared_type(table: &str, field: &Field) -> Result<String> {
 
 fn declared_type_of(data_type: &DataType) -> Option<String> {
     use DataType::*;
+    if let Some(name) = scalar_type_name(data_type) {
+        return Some(name.into());
+    }
     let unit = |u: &TimeUnit| match u {
         TimeUnit::Second => "_S",
         TimeUnit::Millisecond => "_MS",
@@ -65,20 +70,6 @@ fn declared_type_of(data_type: &DataType) -> Option<String> {
     };
     Some(match data_type {
         Null | Utf8 | LargeUtf8 | Utf8View => "TEXT".into(),
-        Boolean => "BOOLEAN".into(),
-        Int8 => "TINYINT".into(),
-        Int16 => "SMALLINT".into(),
-        Int32 => "INTEGER".into(),
-        Int64 => "BIGINT".into(),
-        UInt8 => "UTINYINT".into(),
-        UInt16 => "USMALLINT".into(),
-        UInt32 => "UINTEGER".into(),
-        UInt64 => "UBIGINT".into(),
-        Float16 | Float32 => "FLOAT".into(),
-        Float64 => "DOUBLE".into(),
-        Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => "BLOB".into(),
-        Date32 | Date64 => "DATE".into(),
-        Time32(_) | Time64(_) => "TIME".into(),
         Timestamp(u, None) => format!("TIMESTAMP{}", unit(u)),
         Timestamp(u, Some(_)) => format!("TIMESTAMPTZ{}", unit(u)),
         Decimal32(p, s) | Decimal64(p, s) | Decimal128(p, s) if *s >= 0 => {
