@@ -157,14 +157,14 @@ impl<'d> Runner<'d> {
 
     /// Takes step `step`'s output from `path`, saved by an earlier run with
     /// [`Runner::persist_outputs`], instead of running it. The step needs a
-    /// [`Codec`]; a file that cannot be read fails the steps that take it.
+    /// [`Codec`](crate::Codec); a file that cannot be read fails the steps that take it.
     pub fn reuse_output(mut self, step: &str, path: impl Into<PathBuf>) -> Result<Self> {
         let index = self.index_of(step)?;
         self.settings.reuse.push((index, path.into()));
         Ok(self)
     }
 
-    /// Saves each step's output, when the step has a [`Codec`], to
+    /// Saves each step's output, when the step has a [`Codec`](crate::Codec), to
     /// `dir/<step>.<arrow|json>` before the step counts as SUCCEEDED (the
     /// event says where). A save that fails fails the attempt.
     pub fn persist_outputs(mut self, dir: impl Into<PathBuf>) -> Self {
