@@ -35,15 +35,18 @@ impl Batches {
             .enumerate()
             .find(|(_, b)| b.schema().fields() != schema.fields())
         {
-            return Err(Error::Config(format!(
-                "batch {i} has columns {:?}, the table has {:?}",
-                b.schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name())
-                    .collect::<Vec<_>>(),
-                schema.fields().iter().map(|f| f.name()).collect::<Vec<_>>()
-            )));
+            return Err(Error::SchemaMismatch {
+                context: "batches".into(),
+                message: format!(
+                    "batch {i} has columns {:?}, the table has {:?}",
+                    b.schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.name())
+                        .collect::<Vec<_>>(),
+                    schema.fields().iter().map(|f| f.name()).collect::<Vec<_>>()
+                ),
+            });
         }
         Ok(Batches { schema, batches })
     }

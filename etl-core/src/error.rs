@@ -70,6 +70,16 @@ pub enum Error {
         message: String,
     },
 
+    /// Data that must share one schema does not: a batch of other columns
+    /// than its table's, parts of one table that disagree.
+    #[error("{context}: {message}")]
+    SchemaMismatch {
+        /// What was being put together: `batches`, a table, a file.
+        context: String,
+        /// What differs.
+        message: String,
+    },
+
     /// A value could not be written (overflow, null in a key column).
     #[error("table {table:?}, column {column:?}, row {row}: {message}")]
     Value {

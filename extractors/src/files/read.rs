@@ -391,12 +391,9 @@ fn unify(
     b: &Schema,
     b_path: &Path,
 ) -> Result<Schema> {
-    let differ = |what: String| {
-        Error::Config(format!(
-            "parts of one table disagree: {} and {} {what}",
-            a_path.display(),
-            b_path.display()
-        ))
+    let differ = |what: String| Error::SchemaMismatch {
+        context: "parts of one table".into(),
+        message: format!("{} and {} {what}", a_path.display(), b_path.display()),
     };
     if format == FileFormat::Parquet {
         let same = a.fields().len() == b.fields().len()
@@ -491,11 +488,9 @@ pub(crate) fn read_part(
                 let batch = batch.map_err(|e| malformed(path, None, None, e.to_string()))?;
                 // Same columns, re-labelled with the table's schema (no file metadata).
                 let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
-                    .map_err(|e| {
-                        Error::Config(format!(
-                            "{}: its columns differ from the table's: {e}",
-                            path.display()
-                        ))
+                    .map_err(|e| Error::SchemaMismatch {
+                        context: path.display().to_string(),
+                        message: format!("its columns differ from the table's: {e}"),
                     })?;
                 if !sink(batch) {
                     return Ok(false);
