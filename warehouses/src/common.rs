@@ -1,7 +1,6 @@
 //! Pieces both warehouses share: identifier quoting, load ids and times,
 //! and fitting a batch to a table's columns.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use etl_core::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
@@ -44,16 +43,10 @@ pub(crate) fn staging_name(table: &str) -> String {
     format!("_etl_staging_{table}")
 }
 
-/// A new load id, unique within the warehouse: microseconds, process, counter.
+/// A new load id, unique within the warehouse: etl's one id generator
+/// (microseconds, process, counter), as run ids are made.
 pub(crate) fn new_load_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{:013x}-{:05x}-{:04x}",
-        now_micros(),
-        std::process::id() & 0xf_ffff,
-        n & 0xffff
-    )
+    etl_rules::new_id()
 }
 
 /// Microseconds since the Unix epoch.
