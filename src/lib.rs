@@ -202,10 +202,10 @@ pub mod warehouses {
     pub use etl_warehouses::*;
 }
 
-#[cfg(feature = "files")]
-pub use etl_extractors::FilesExtractor;
 #[cfg(feature = "airtable")]
 pub use etl_extractors::{AirtableConfig, AirtableExtractor};
+#[cfg(feature = "files")]
+pub use etl_extractors::{FilesConfig, FilesExtractor};
 #[cfg(feature = "http")]
 pub use etl_extractors::{HttpConfig, HttpExtractor};
 #[cfg(feature = "duckdb")]

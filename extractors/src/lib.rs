@@ -25,7 +25,7 @@ mod net;
 #[cfg(feature = "airtable")]
 pub use airtable::{AirtableConfig, AirtableExtractor};
 #[cfg(feature = "files")]
-pub use files::{FileFormat, FilesExtractor};
+pub use files::{FileFormat, FilesConfig, FilesExtractor};
 #[cfg(feature = "http")]
 pub use http::{HttpConfig, HttpExtractor};
 

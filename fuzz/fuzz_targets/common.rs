@@ -2,7 +2,7 @@
 //! `ETLWorkflow` reads one (schemas discovered, every table streamed).
 
 use etl_core::Extractor;
-use etl_extractors::FilesExtractor;
+use etl_extractors::{FilesConfig, FilesExtractor};
 
 /// Writes `data` as `name` in a fresh folder, discovers its table and
 /// streams it whole. Errors are fine; a panic or a hang is a bug.
@@ -13,9 +13,8 @@ pub fn read_file(name: &str, data: &[u8]) {
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        let files = FilesExtractor::open(dir.path())
-            .expect("one file is one table")
-            .infer_rows(Some(64));
+        let files = FilesExtractor::new(FilesConfig::new(dir.path()).with_infer_rows(Some(64)))
+        .expect("one file is one table");
         for found in files.discover().await.expect("discovery fails per table") {
             if let etl_core::Discovered::Ready(spec) = found
                 && let Ok(stream) = files

@@ -27,7 +27,8 @@ use std::path::{Path, PathBuf};
 
 use etl::arrow::array::{Array, Int64Array};
 use etl::{
-    DuckDbWarehouse, ETLWorkflow, Error, FilesExtractor, SqliteWarehouse, Warehouse, WriteMode,
+    DuckDbWarehouse, ETLWorkflow, Error, FilesConfig, FilesExtractor, SqliteWarehouse, Warehouse,
+    WriteMode,
 };
 
 /// The checkout's root, found at run time: a test binary built from another
@@ -111,9 +112,8 @@ async fn a_failing_table_does_not_stop_the_others_and_keeps_its_old_rows() {
         "id,amount\n1,10\n2,20\n3,thirty\n",
     )
     .unwrap();
-    let files = FilesExtractor::open(data.path())
-        .unwrap()
-        .infer_rows(Some(2));
+    let files =
+        FilesExtractor::new(FilesConfig::new(data.path()).with_infer_rows(Some(2))).unwrap();
     let err = ETLWorkflow::new(files, warehouse.clone())
         .batch_size(1)
         .run()

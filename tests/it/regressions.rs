@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use etl::dag::Cron;
-use etl::{Discovered, ExtractOptions, Extractor, FilesExtractor, HttpConfig};
+use etl::{Discovered, ExtractOptions, Extractor, FilesConfig, FilesExtractor, HttpConfig};
 
 /// The inputs kept for `target`, by file name.
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -29,9 +29,8 @@ fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
 async fn read_file(name: &str, input: &str, data: &[u8]) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(name), data).unwrap();
-    let files = FilesExtractor::open(dir.path())
-        .unwrap()
-        .infer_rows(Some(64));
+    let files =
+        FilesExtractor::new(FilesConfig::new(dir.path()).with_infer_rows(Some(64))).unwrap();
     let read = async {
         for found in files.discover().await.expect("discovery fails per table") {
             if let Discovered::Ready(spec) = found

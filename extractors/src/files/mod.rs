@@ -35,7 +35,7 @@
 //! # Schemas and streaming
 //!
 //! Parquet files carry their schema. CSV and JSON Lines schemas are inferred
-//! from the first [`FilesExtractor::infer_rows`] records of each part (10 000 by
+//! from the first [`FilesConfig::with_infer_rows`] records of each part (10 000 by
 //! default); parts of one table whose inferred types differ are widened to a
 //! common type (Int64 and Float64 to Float64, anything else to Utf8). CSV files
 //! have a header row. A CSV column with no value in the sampled rows is typed
@@ -71,6 +71,61 @@ pub use read::FileFormat;
 /// Rows sampled per file to infer a CSV or JSON Lines schema, by default.
 pub const DEFAULT_INFER_ROWS: usize = 10_000;
 
+/// What a [`FilesExtractor`] reads and how, built as the other extractors'
+/// configs are: `FilesConfig::new(path).with_…()`, then
+/// [`FilesExtractor::new`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FilesConfig {
+    /// A file, a folder, or a glob.
+    pub path: PathBuf,
+    /// Records sampled per file to infer CSV and JSON Lines schemas
+    /// ([`DEFAULT_INFER_ROWS`]); `None` reads whole files.
+    pub infer_rows: Option<usize>,
+    /// The primary key of each table that has one (needed to merge it).
+    pub primary_keys: BTreeMap<String, Vec<String>>,
+    /// How each table is written (replace by default).
+    pub write_modes: BTreeMap<String, WriteMode>,
+}
+
+impl FilesConfig {
+    /// The tables in `path` (a file, a folder, a glob), with the defaults.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        FilesConfig {
+            path: path.into(),
+            infer_rows: Some(DEFAULT_INFER_ROWS),
+            primary_keys: BTreeMap::new(),
+            write_modes: BTreeMap::new(),
+        }
+    }
+
+    /// Records sampled per file to infer CSV and JSON Lines schemas; `None`
+    /// reads whole files (slower to start, never surprised later).
+    pub fn with_infer_rows(mut self, rows: Option<usize>) -> Self {
+        self.infer_rows = rows.map(|r| r.max(1));
+        self
+    }
+
+    /// Declares the primary key of a table (needed to merge it).
+    pub fn with_primary_key<I, S>(mut self, table: &str, columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.primary_keys.insert(
+            table.to_owned(),
+            columns.into_iter().map(Into::into).collect(),
+        );
+        self
+    }
+
+    /// Sets how a table is written (replace by default).
+    pub fn with_write_mode(mut self, table: &str, mode: WriteMode) -> Self {
+        self.write_modes.insert(table.to_owned(), mode);
+        self
+    }
+}
+
 /// Tables from CSV, Parquet and JSON Lines files; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct FilesExtractor {
@@ -91,11 +146,17 @@ struct FileTable {
 }
 
 impl FilesExtractor {
-    /// Finds the tables in a file, a folder, or a glob; see the [module docs](self).
+    /// Finds the tables in a file, a folder, or a glob, with the default
+    /// config; see the [module docs](self).
     ///
     /// Lists files only: schemas are read when [`Extractor::tables`] is called.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
+        Self::new(FilesConfig::new(path.as_ref()))
+    }
+
+    /// Finds the tables `config` names, read as it says.
+    pub fn new(config: FilesConfig) -> Result<Self> {
+        let path = config.path.as_path();
         let text = path.to_string_lossy();
         let mut tables = Vec::new();
         if text.contains(['*', '?', '[']) {
@@ -141,36 +202,10 @@ impl FilesExtractor {
         Ok(FilesExtractor {
             source,
             tables,
-            infer_rows: Some(DEFAULT_INFER_ROWS),
-            keys: BTreeMap::new(),
-            modes: BTreeMap::new(),
+            infer_rows: config.infer_rows,
+            keys: config.primary_keys,
+            modes: config.write_modes,
         })
-    }
-
-    /// Records sampled per file to infer CSV and JSON Lines schemas; `None`
-    /// reads whole files (slower to start, never surprised later).
-    pub fn infer_rows(mut self, rows: Option<usize>) -> Self {
-        self.infer_rows = rows.map(|r| r.max(1));
-        self
-    }
-
-    /// Declares the primary key of a table (needed to merge it).
-    pub fn primary_key<I, S>(mut self, table: &str, columns: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.keys.insert(
-            table.to_owned(),
-            columns.into_iter().map(Into::into).collect(),
-        );
-        self
-    }
-
-    /// Sets how a table is written (replace by default).
-    pub fn write_mode(mut self, table: &str, mode: WriteMode) -> Self {
-        self.modes.insert(table.to_owned(), mode);
-        self
     }
 
     /// The names of the tables found, sorted.

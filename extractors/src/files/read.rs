@@ -679,7 +679,7 @@ fn json_error(path: &Path, line: Option<u64>, e: ArrowError) -> Error {
     let message = if missing.is_some() {
         format!(
             "{message} (the field was not in the records sampled to infer the schema; \
-             sample more with FilesExtractor::infer_rows)"
+             sample more with FilesConfig::with_infer_rows)"
         )
     } else {
         message

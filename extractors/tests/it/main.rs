@@ -13,7 +13,7 @@ use etl_core::arrow::array::{Int64Array, RecordBatch, StringArray};
 use etl_core::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use etl_core::arrow::util::pretty::pretty_format_batches;
 use etl_core::{Error, ExtractOptions, Extractor, TableSpec};
-use etl_extractors::FilesExtractor;
+use etl_extractors::{FilesConfig, FilesExtractor};
 use futures::StreamExt;
 
 /// The fixtures folder, found at run time: a test binary built from another
@@ -294,7 +294,7 @@ async fn a_bad_value_in_a_gzipped_csv_names_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad_value.csv.gz");
     gzip(&fixture("malformed/bad_value.csv"), &path);
-    let files = FilesExtractor::open(&path).unwrap().infer_rows(Some(2));
+    let files = FilesExtractor::new(FilesConfig::new(&path).with_infer_rows(Some(2))).unwrap();
     let err = extract(&files, "bad_value", 2).await.unwrap_err();
     let text = err.to_string();
     assert!(
@@ -329,7 +329,7 @@ async fn a_corrupt_or_cut_gzip_file_is_an_error_naming_it() {
     let bytes = std::fs::read(&whole).unwrap();
     let path = dir.path().join("cut.csv.gz");
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    let files = FilesExtractor::open(&path).unwrap().infer_rows(Some(10));
+    let files = FilesExtractor::new(FilesConfig::new(&path).with_infer_rows(Some(10))).unwrap();
     let err = extract(&files, "cut", 1024).await.unwrap_err().to_string();
     assert!(
         err.contains("cut.csv.gz: reading it as gzip: ")
@@ -349,9 +349,10 @@ async fn a_corrupt_or_cut_gzip_file_is_an_error_naming_it() {
 
 #[tokio::test]
 async fn a_bad_csv_value_names_file_line_and_column() {
-    let files = FilesExtractor::open(fixture("malformed/bad_value.csv"))
-        .unwrap()
-        .infer_rows(Some(2));
+    let files = FilesExtractor::new(
+        FilesConfig::new(fixture("malformed/bad_value.csv")).with_infer_rows(Some(2)),
+    )
+    .unwrap();
     let err = extract(&files, "bad_value", 2).await.unwrap_err();
     match &err {
         Error::Malformed {
@@ -385,7 +386,10 @@ async fn a_csv_row_with_too_many_fields_names_its_line() {
         "the bad row is line 3: {err}"
     );
     // Past the rows sampled: the stream ends with the error.
-    let files = files.infer_rows(Some(1));
+    let files = FilesExtractor::new(
+        FilesConfig::new(fixture("malformed/bad_width.csv")).with_infer_rows(Some(1)),
+    )
+    .unwrap();
     let err = extract(&files, "bad_width", 1024).await.unwrap_err();
     assert!(
         matches!(&err, Error::Malformed { line: Some(3), .. }),
@@ -396,9 +400,10 @@ async fn a_csv_row_with_too_many_fields_names_its_line() {
 
 #[tokio::test]
 async fn a_bad_json_value_names_file_line_and_column() {
-    let files = FilesExtractor::open(fixture("malformed/bad_type.jsonl"))
-        .unwrap()
-        .infer_rows(Some(2));
+    let files = FilesExtractor::new(
+        FilesConfig::new(fixture("malformed/bad_type.jsonl")).with_infer_rows(Some(2)),
+    )
+    .unwrap();
     let err = extract(&files, "bad_type", 1024).await.unwrap_err();
     match &err {
         Error::Malformed { line, column, .. } => {
@@ -411,9 +416,10 @@ async fn a_bad_json_value_names_file_line_and_column() {
 
 #[tokio::test]
 async fn a_json_field_unseen_while_inferring_is_an_error_not_a_silent_drop() {
-    let files = FilesExtractor::open(fixture("malformed/late_field.jsonl"))
-        .unwrap()
-        .infer_rows(Some(2));
+    let files = FilesExtractor::new(
+        FilesConfig::new(fixture("malformed/late_field.jsonl")).with_infer_rows(Some(2)),
+    )
+    .unwrap();
     let err = extract(&files, "late_field", 1024).await.unwrap_err();
     assert!(
         matches!(&err, Error::Malformed { line: Some(3), column: Some(c), .. } if c == "surprise"),
@@ -424,9 +430,10 @@ async fn a_json_field_unseen_while_inferring_is_an_error_not_a_silent_drop() {
         "the error says what to do: {err}"
     );
     // Sampling every row finds the field.
-    let files = FilesExtractor::open(fixture("malformed/late_field.jsonl"))
-        .unwrap()
-        .infer_rows(None);
+    let files = FilesExtractor::new(
+        FilesConfig::new(fixture("malformed/late_field.jsonl")).with_infer_rows(None),
+    )
+    .unwrap();
     let batches = extract(&files, "late_field", 1024).await.unwrap();
     assert_eq!(batches[0].num_columns(), 2);
 }
@@ -492,10 +499,12 @@ async fn dropping_the_stream_stops_reading() {
 
 #[tokio::test]
 async fn keys_and_modes_can_be_declared_per_table() {
-    let files = FilesExtractor::open(fixture("shop"))
-        .unwrap()
-        .primary_key("customers", ["id"])
-        .write_mode("customers", etl_core::WriteMode::Merge);
+    let files = FilesExtractor::new(
+        FilesConfig::new(fixture("shop"))
+            .with_primary_key("customers", ["id"])
+            .with_write_mode("customers", etl_core::WriteMode::Merge),
+    )
+    .unwrap();
     let customers = spec(&files, "customers").await;
     assert_eq!(customers.primary_key(), ["id"]);
     assert_eq!(customers.mode(), etl_core::WriteMode::Merge);
