@@ -255,12 +255,6 @@ impl Step {
         self.output = self.output.with_codec(codec);
         self
     }
-
-    /// The hooks `#[workflow]` picked from the output type.
-    #[doc(hidden)]
-    pub fn __output(self, hooks: OutputHooks) -> Step {
-        self.output(hooks)
-    }
 }
 
 /// The outputs of the steps a step takes, in the order of [`Step::inputs`].

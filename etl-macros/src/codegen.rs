@@ -106,7 +106,7 @@ fn build_step(
         .filter(|o| !ok_type_borrows(o))
         .map(|output| {
             quote! {
-                .__output({
+                .output({
                     #[allow(unused_imports)]
                     use #rt::{ProbeArrow as _, ProbeFrame as _, ProbeJson as _, ProbeNone as _, ProbeRows as _};
                     let __etl_probe = &&&&#rt::Probe::<<#output as #rt::StepResult>::Ok>::new();
