@@ -22,6 +22,19 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
+    /// A name etl cannot use, found before any data moved: an empty table
+    /// name, one reserved for etl's own tables (`_etl_…` in any case), two
+    /// tables of one source under one name. Column names at fault are
+    /// [`Error::Schema`], which names their table.
+    #[error("{what}: {message}")]
+    InvalidName {
+        /// The name at fault, and where it came from: `table "_etl_x"`,
+        /// `Airtable base "app…", table "_etl_x"`.
+        what: String,
+        /// Why it cannot be used.
+        message: String,
+    },
+
     /// A table was asked for that the extractor does not offer.
     #[error("table {table:?} is not offered by the extractor; it offers: {}", offered.join(", "))]
     UnknownTable {

@@ -176,13 +176,19 @@ impl TableSpec {
     pub fn validate(&self) -> Result<()> {
         let table = &self.name;
         if table.is_empty() {
-            return Err(Error::Config("a table name must not be empty".into()));
+            return Err(Error::InvalidName {
+                what: "table \"\"".into(),
+                message: "a table name must not be empty".into(),
+            });
         }
         if crate::names::is_reserved(table) {
-            return Err(Error::Config(format!(
-                "table {table:?}: names starting with {} (in any case) are reserved for etl's own tables",
-                crate::names::RESERVED_PREFIX
-            )));
+            return Err(Error::InvalidName {
+                what: format!("table {table:?}"),
+                message: format!(
+                    "names starting with {} (in any case) are reserved for etl's own tables",
+                    crate::names::RESERVED_PREFIX
+                ),
+            });
         }
         let schema_error = |message: String| Error::Schema {
             table: table.clone(),
@@ -294,7 +300,16 @@ mod tests {
         let err = TableSpec::new("_ETL_STATE", schema())
             .validate()
             .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidName { what, .. } if what == "table \"_ETL_STATE\""),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("reserved"), "{err}");
+        let err = TableSpec::new("", schema()).validate().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "table \"\": a table name must not be empty"
+        );
         let s = Schema::new(vec![Field::new("_Etl_seq", DataType::Int64, false)]);
         let err = TableSpec::new("t", s).validate().unwrap_err();
         assert!(err.to_string().contains("column \"_Etl_seq\""), "{err}");

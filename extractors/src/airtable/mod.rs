@@ -302,8 +302,12 @@ impl AirtableExtractor {
         if config.incremental {
             spec = spec.with_mode(WriteMode::Merge).with_cursor_field(CURSOR);
         }
-        spec.validate().map_err(|e| {
-            Error::Config(format!("{}: {e}", self.inner.client.what(Some(&meta.name))))
+        spec.validate().map_err(|e| match e {
+            Error::InvalidName { message, .. } => Error::InvalidName {
+                what: self.inner.client.what(Some(&meta.name)),
+                message,
+            },
+            other => other,
         })?;
         let filter = config
             .filters
@@ -377,11 +381,13 @@ impl Extractor for AirtableExtractor {
         let mut names = std::collections::HashSet::new();
         for table in &tables {
             if !names.insert(table.name()) {
-                return Err(Error::Config(format!(
-                    "{}: two tables are both named {:?} in the warehouse",
-                    self.inner.client.what(None),
-                    table.name()
-                )));
+                return Err(Error::InvalidName {
+                    what: self.inner.client.what(None),
+                    message: format!(
+                        "two tables are both named {:?} in the warehouse",
+                        table.name()
+                    ),
+                });
             }
         }
         Ok(tables)
