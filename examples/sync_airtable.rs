@@ -13,8 +13,10 @@
 //! sample shop base, and syncs that: nothing leaves the machine. With them, it
 //! syncs your base from api.airtable.com. It says which it is doing.
 
+use std::sync::Arc;
+
 use clap::{Arg, Command};
-use etl::cli::LoadProgress;
+use etl::cli::Progress;
 use etl::{
     AirtableConfig, AirtableExtractor, DuckDbWarehouse, ETLWorkflow, SqliteWarehouse, Warehouse,
 };
@@ -98,7 +100,7 @@ async fn sync<W: Warehouse + 'static>(
         // Five pages a batch: the progress lines move about once a second
         // at Airtable's 5 requests per second.
         .batch_size(500)
-        .on_progress(LoadProgress::new().listener())
+        .observe(Arc::new(Progress::new()))
         .run()
         .await
 }

@@ -80,7 +80,7 @@ impl Program {
 
     /// The view a run draws while it goes.
     pub(super) fn progress(&self) -> Arc<Progress> {
-        Progress::new(self.logging)
+        Arc::new(Progress::with_logging(self.logging))
     }
 
     /// The run's line and its steps' table; exit status 0 when it succeeded.

@@ -40,7 +40,6 @@
 
 mod commands;
 mod export;
-mod load_progress;
 mod progress;
 mod schedule;
 mod views;
@@ -54,7 +53,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 use etl_dag::{BoxError, Dag, Workflow, error_chain};
 use etl_runs::state::SqliteStore;
 use etl_runs::{Runs, StateStore};
-pub use load_progress::LoadProgress;
+pub use progress::Progress;
 
 /// What a command of the CLI can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use etl_dag::{Listeners, Observer, StepEvent, StepStatus};
+
 use crate::{
     Discovered, Error, ExtractOptions, Extractor, Result, TableSpec, Warehouse, WriteMode,
     WriteOptions,
@@ -47,7 +49,8 @@ pub struct ETLWorkflow<E, W> {
     tables: Option<Vec<String>>,
     batch_size: usize,
     mode: Option<WriteMode>,
-    progress: Option<ProgressFn>,
+    listeners: Listeners,
+    run_id: Option<String>,
     /// Per table, in the order given.
     transforms: Vec<(String, Transform)>,
 }
@@ -68,8 +71,6 @@ pub trait TableTransform: Send + Sync + 'static {
 /// What happens to a table between extract and load.
 type Transform = Arc<dyn TableTransform>;
 
-type ProgressFn = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
-
 impl<E: fmt::Debug, W: fmt::Debug> fmt::Debug for ETLWorkflow<E, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ETLWorkflow")
@@ -79,42 +80,14 @@ impl<E: fmt::Debug, W: fmt::Debug> fmt::Debug for ETLWorkflow<E, W> {
             .field("tables", &self.tables)
             .field("batch_size", &self.batch_size)
             .field("mode", &self.mode)
-            .field("progress", &self.progress.is_some())
+            .field("listeners", &self.listeners)
+            .field("run_id", &self.run_id)
             .field(
                 "transforms",
                 &self.transforms.iter().map(|(t, _)| t).collect::<Vec<_>>(),
             )
             .finish()
     }
-}
-
-/// What a running [`ETLWorkflow`] tells the callback given to
-/// [`ETLWorkflow::on_progress`], as it happens.
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub enum Progress<'a> {
-    /// The tables about to load, in order, before any data moves.
-    Planned {
-        /// Their specs.
-        tables: &'a [TableSpec],
-    },
-    /// A table's extract and load began.
-    Started {
-        /// The table.
-        table: &'a str,
-    },
-    /// More rows of a table went into the warehouse's transaction.
-    Rows {
-        /// The table.
-        table: &'a str,
-        /// Rows so far (not yet committed).
-        rows: u64,
-    },
-    /// A table finished, loaded or failed.
-    Finished {
-        /// Its entry of the report.
-        report: &'a TableReport,
-    },
 }
 
 impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
@@ -127,7 +100,8 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
             tables: None,
             batch_size: crate::DEFAULT_BATCH_SIZE,
             mode: None,
-            progress: None,
+            listeners: Listeners::default(),
+            run_id: None,
             transforms: Vec::new(),
         }
     }
@@ -146,13 +120,38 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
         self
     }
 
-    /// Calls `progress` as tables start, stream rows and finish: for a
-    /// progress bar or log lines. It runs on the loading task, so keep it quick.
-    pub fn on_progress<F>(mut self, progress: F) -> Self
-    where
-        F: Fn(Progress<'_>) + Send + Sync + 'static,
-    {
-        self.progress = Some(Arc::new(progress));
+    /// Calls `f` at every status change of a table, with the events the
+    /// step runner gives ([`StepEvent`], the table in its `step` field):
+    /// PENDING for every table found, before any data moves, then RUNNING as
+    /// a table starts, and SUCCEEDED (with its rows and time) or FAILED (with
+    /// its error; attempt 0 when it failed before any of its data moved).
+    /// It runs on the loading task, so keep it quick. Each call adds a
+    /// listener; every listener gets every event.
+    pub fn on_event(mut self, f: impl Fn(&StepEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.listeners.on_event(f);
+        self
+    }
+
+    /// Calls `f` with a table's name and its rows so far (read, not yet
+    /// committed) as its batches go into the warehouse.
+    pub fn on_progress(mut self, f: impl Fn(&str, u64) + Send + Sync + 'static) -> Self {
+        self.listeners.on_progress(f);
+        self
+    }
+
+    /// Adds a watcher of the load's events and rows, told
+    /// [`Observer::finish`] when the load ends: the same watchers a workflow
+    /// run takes (`etl::cli::Progress` draws both).
+    pub fn observe(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.listeners.observe(observer);
+        self
+    }
+
+    /// The run id the events carry (default: a new one per
+    /// [`ETLWorkflow::run`]); inside a workflow's step, the step's
+    /// (`cx.run_id()`), so that both tell of one run.
+    pub fn run_id(mut self, id: impl Into<String>) -> Self {
+        self.run_id = Some(id.into());
         self
     }
 
@@ -231,14 +230,15 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
             });
         }
         let refused = refuse_collisions(&found, self.warehouse.kind());
-        let specs: Vec<TableSpec> = found
-            .iter()
-            .filter_map(|d| match d {
-                Discovered::Ready(spec) if !refused.contains_key(spec.name()) => Some(spec.clone()),
-                _ => None,
-            })
-            .collect();
-        self.tell(Progress::Planned { tables: &specs });
+        let run_id = self.run_id.clone().unwrap_or_else(etl_dag::new_run_id);
+        for found in &found {
+            self.listeners.event(&StepEvent::new(
+                &run_id,
+                found.name(),
+                StepStatus::Pending,
+                0,
+            ));
+        }
         let source = self.extractor.source();
         let mut report = LoadReport::default();
         for found in found {
@@ -246,7 +246,7 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
                 Discovered::Ready(spec) if !refused.contains_key(spec.name()) => spec,
                 Discovered::Ready(spec) => {
                     let error = refused.get(spec.name()).cloned().unwrap_or_default();
-                    self.unloaded(&mut report, spec.name(), spec.mode(), error);
+                    self.unloaded(&mut report, &run_id, spec.name(), spec.mode(), error);
                     continue;
                 }
                 Discovered::Failed { table, error } => {
@@ -254,11 +254,16 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
                         .get(&table)
                         .cloned()
                         .unwrap_or_else(|| error.to_string());
-                    self.unloaded(&mut report, &table, WriteMode::default(), error);
+                    self.unloaded(&mut report, &run_id, &table, WriteMode::default(), error);
                     continue;
                 }
             };
-            self.tell(Progress::Started { table: spec.name() });
+            self.listeners.event(&StepEvent::new(
+                &run_id,
+                spec.name(),
+                StepStatus::Running,
+                1,
+            ));
             let started = Instant::now();
             let mut notes = None;
             let mut since = None;
@@ -276,15 +281,13 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
                 }
                 let mut stream = self.extractor.extract(&spec, &options).await?;
                 notes = Some(stream.notes().clone());
-                if let Some(progress) = self.progress.clone() {
+                if !self.listeners.is_empty() {
+                    let listeners = self.listeners.clone();
                     let table = spec.name().to_owned();
                     let mut rows = 0;
                     stream = stream.inspect_batches(move |batch| {
                         rows += batch.num_rows() as u64;
-                        progress(Progress::Rows {
-                            table: &table,
-                            rows,
-                        });
+                        listeners.rows(&table, rows);
                     });
                 }
                 let (spec, stream) = self.transformed(&spec, stream).await?;
@@ -299,21 +302,32 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
                 Ok(summary) => (summary.rows, summary.columns, None),
                 Err(e) => (0, spec.schema().fields().len(), Some(e.to_string())),
             };
+            let took = started.elapsed();
+            let status = match error {
+                None => StepStatus::Succeeded,
+                Some(_) => StepStatus::Failed,
+            };
+            self.listeners.event(
+                &StepEvent::new(&run_id, spec.name(), status, 1)
+                    .with_rows(error.is_none().then_some(rows))
+                    .with_error(error.as_deref())
+                    .with_duration(took),
+            );
             let entry = TableReport {
                 table: spec.name().to_owned(),
                 mode: spec.mode(),
                 rows,
                 columns,
-                seconds: started.elapsed().as_secs_f64(),
+                seconds: took.as_secs_f64(),
                 invalid_values,
                 warnings,
                 since,
                 cursor: if error.is_none() { cursor } else { None },
                 error,
             };
-            self.tell(Progress::Finished { report: &entry });
             report.tables.push(entry);
         }
+        self.listeners.finish();
         let failed: Vec<(String, String)> = report
             .tables
             .iter()
@@ -331,7 +345,16 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
     }
 
     /// Reports a table that failed before any of its data moved.
-    fn unloaded(&self, report: &mut LoadReport, table: &str, mode: WriteMode, error: String) {
+    fn unloaded(
+        &self,
+        report: &mut LoadReport,
+        run_id: &str,
+        table: &str,
+        mode: WriteMode,
+        error: String,
+    ) {
+        self.listeners
+            .event(&StepEvent::new(run_id, table, StepStatus::Failed, 0).with_error(Some(&error)));
         let entry = TableReport {
             table: table.to_owned(),
             mode,
@@ -344,7 +367,6 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
             cursor: None,
             error: Some(error),
         };
-        self.tell(Progress::Finished { report: &entry });
         report.tables.push(entry);
     }
 
@@ -374,12 +396,6 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
             spec.validate()?;
         }
         Ok((spec, stream))
-    }
-
-    fn tell(&self, event: Progress<'_>) {
-        if let Some(progress) = &self.progress {
-            progress(event);
-        }
     }
 
     async fn selected_tables(&self) -> Result<Vec<Discovered>> {

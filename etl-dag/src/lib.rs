@@ -47,6 +47,7 @@
 //! [`OutputHooks`] when the step is built ([`output`] says how).
 
 mod error;
+pub mod event;
 pub mod output;
 mod report;
 mod run;
@@ -60,9 +61,10 @@ use std::time::Duration;
 
 pub use error::{BoxError, Error, Result};
 pub use etl_rules::{Backoff, Cron, CronDay, MAX_RUN_ID_LEN, format_duration, parse_duration};
+pub use event::{Listeners, NoObserver, Observer, StepEvent};
 pub use output::{Codec, Format, Json, Output, OutputHooks, RowCount};
 pub use report::{RunReport, StepReport, StepStatus};
-pub use run::{Runner, StepEvent, check_run_id, error_chain, new_run_id};
+pub use run::{Runner, check_run_id, error_chain, new_run_id};
 pub use tokio_util::sync::CancellationToken;
 
 use etl_rules::graph::{self, StepDecl};
@@ -333,7 +335,7 @@ pub struct StepContext {
     pub(crate) span: tracing::Span,
     pub(crate) cancel: CancellationToken,
     pub(crate) params: Arc<std::collections::BTreeMap<String, String>>,
-    pub(crate) progress: Arc<[run::ProgressFn]>,
+    pub(crate) progress: Arc<event::Listeners>,
     /// The step's inputs, for [`StepContext::input_tables`].
     pub(crate) inputs: StepInputs,
 }
@@ -379,9 +381,7 @@ impl StepContext {
     /// Says how many rows the step has handled so far, for progress views
     /// ([`Runner::on_progress`]).
     pub fn progress(&self, rows: u64) {
-        for f in self.progress.iter() {
-            f(&self.step, rows);
-        }
+        self.progress.rows(&self.step, rows);
     }
     /// Every parameter of the run.
     pub fn params(&self) -> &std::collections::BTreeMap<String, String> {

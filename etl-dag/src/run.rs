@@ -11,33 +11,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::event::{Listeners, Observer, StepEvent};
 use crate::report::{RunReport, StepReport, StepStatus};
 use crate::{Dag, Error, Node, OutputHooks, Produced, Result, StepContext, StepInputs};
 
-/// A step changed status; given to [`Runner::on_event`] as it happens.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct StepEvent<'a> {
-    /// The run.
-    pub run_id: &'a str,
-    /// The step.
-    pub step: &'a str,
-    /// Its new status: RUNNING at each attempt, RETRYING after a failed one,
-    /// then SUCCEEDED, FAILED, SKIPPED or CANCELLED.
-    pub status: StepStatus,
-    /// The attempt (from 1; 0 for a step that never started).
-    pub attempt: u32,
-    /// The error of a failed attempt, or why the step was skipped or cancelled.
-    pub error: Option<&'a str>,
-    /// SUCCEEDED: the rows of its output, when that is a table.
-    pub rows: Option<u64>,
-    /// SUCCEEDED: the file its output was saved to
-    /// ([`Runner::persist_outputs`]).
-    pub output: Option<&'a Path>,
-}
-
-type EventFn = Arc<dyn Fn(&StepEvent<'_>) + Send + Sync>;
-pub(crate) type ProgressFn = Arc<dyn Fn(&str, u64) + Send + Sync>;
+type Watchers = Arc<Listeners>;
 
 /// One run of a [`Dag`], configured before it starts.
 ///
@@ -75,12 +53,11 @@ impl<'d> Runner<'d> {
                 fail_fast: dag.fail_fast,
                 max_parallel: dag.max_parallel,
                 run_id: None,
-                on_event: Vec::new(),
+                listeners: Listeners::default(),
                 only: None,
                 reuse: Vec::new(),
                 persist: None,
                 params: Arc::default(),
-                on_progress: Vec::new(),
             },
         }
     }
@@ -116,17 +93,26 @@ impl<'d> Runner<'d> {
         self
     }
 
-    /// Called at every status change of a step, from the thread the step ran
-    /// on. Each call adds a listener; every listener gets every event.
+    /// Called at every status change of a step ([`StepEvent`]): PENDING for
+    /// each step the run will run, before any starts, then as they go. Calls
+    /// come from the thread the step ran on. Each call adds a listener; every
+    /// listener gets every event.
     pub fn on_event(mut self, f: impl Fn(&StepEvent<'_>) + Send + Sync + 'static) -> Self {
-        self.settings.on_event.push(Arc::new(f));
+        self.settings.listeners.on_event(f);
         self
     }
 
     /// Called with a step's name and its rows so far whenever the step
     /// reports them ([`StepContext::progress`](super::StepContext::progress)).
     pub fn on_progress(mut self, f: impl Fn(&str, u64) + Send + Sync + 'static) -> Self {
-        self.settings.on_progress.push(Arc::new(f));
+        self.settings.listeners.on_progress(f);
+        self
+    }
+
+    /// Adds a watcher of the run's events and rows ([`Observer`]), told
+    /// [`Observer::finish`] when the run ends: a terminal view, a recorder.
+    pub fn observe(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.settings.listeners.observe(observer);
         self
     }
 
@@ -222,12 +208,11 @@ struct Settings {
     fail_fast: bool,
     max_parallel: Option<usize>,
     run_id: Option<String>,
-    on_event: Vec<EventFn>,
+    listeners: Listeners,
     only: Option<BTreeSet<usize>>,
     reuse: Vec<(usize, PathBuf)>,
     persist: Option<Arc<Path>>,
     params: Arc<BTreeMap<String, String>>,
-    on_progress: Vec<ProgressFn>,
 }
 
 impl Settings {
@@ -253,10 +238,9 @@ impl Settings {
             run_id: run_id.clone(),
             workflow: dag.name.clone(),
             cancel: cancel.clone(),
-            on_event: self.on_event.into(),
+            listeners: Arc::new(self.listeners),
             persist: self.persist,
             params: self.params,
-            on_progress: self.on_progress.into(),
         };
 
         let n = dag.nodes.len();
@@ -318,6 +302,9 @@ impl Settings {
         };
         let mut ready: BTreeSet<(usize, usize)> = BTreeSet::new();
         let mut failed_any = false;
+        for &i in dag.order.iter().filter(|&&i| selected[i]) {
+            task.emit(&dag.nodes[i].name, StepStatus::Pending, 0, None);
+        }
         for &i in dag.order.iter() {
             if !selected[i] || steps[i].status != StepStatus::Pending {
                 continue;
@@ -430,6 +417,7 @@ impl Settings {
             .zip(&selected)
             .filter_map(|((node, o), &ran)| Some((node.name.to_string(), o.filter(|_| ran)?)))
             .collect();
+        task.listeners.finish();
         RunReport {
             workflow: dag.name.to_string(),
             run_id: run_id.to_string(),
@@ -515,10 +503,9 @@ struct StepTask {
     run_id: Arc<str>,
     workflow: Arc<str>,
     cancel: CancellationToken,
-    on_event: Arc<[EventFn]>,
+    listeners: Watchers,
     persist: Option<Arc<Path>>,
     params: Arc<BTreeMap<String, String>>,
-    on_progress: Arc<[ProgressFn]>,
 }
 
 struct Attempted {
@@ -539,21 +526,8 @@ enum Outcome {
 
 impl StepTask {
     fn emit(&self, step: &str, status: StepStatus, attempt: u32, error: Option<&str>) {
-        self.emit_event(&StepEvent {
-            run_id: &self.run_id,
-            step,
-            status,
-            attempt,
-            error,
-            rows: None,
-            output: None,
-        });
-    }
-
-    fn emit_event(&self, event: &StepEvent<'_>) {
-        for f in self.on_event.iter() {
-            f(event);
-        }
+        self.listeners
+            .event(&StepEvent::new(&self.run_id, step, status, attempt).with_error(error));
     }
 
     /// Saves a step's output where [`Runner::persist_outputs`] says, if it
@@ -596,7 +570,7 @@ impl StepTask {
                 span: span.clone(),
                 cancel: self.cancel.clone(),
                 params: self.params.clone(),
-                progress: self.on_progress.clone(),
+                progress: self.listeners.clone(),
                 inputs: inputs.clone(),
             };
             // A panic is the attempt's failure. A timed-out or cancelled
@@ -630,15 +604,17 @@ impl StepTask {
                     Ok(output) => {
                         produced.table = node.output.table_fn();
                         let rows = node.output.rows(&*produced.value);
-                        self.emit_event(&StepEvent {
-                            run_id: &self.run_id,
-                            step: &node.name,
-                            status: StepStatus::Succeeded,
-                            attempt,
-                            error: None,
-                            rows,
-                            output: output.as_deref(),
-                        });
+                        self.listeners.event(
+                            &StepEvent::new(
+                                &self.run_id,
+                                &node.name,
+                                StepStatus::Succeeded,
+                                attempt,
+                            )
+                            .with_rows(rows)
+                            .with_output(output.as_deref())
+                            .with_duration(clock.elapsed()),
+                        );
                         return ended(
                             attempt,
                             Outcome::Succeeded {
@@ -654,7 +630,11 @@ impl StepTask {
                 Some(Err(panic)) => format!("panicked: {}", panic_message(&*panic)),
             };
             if attempt > node.options.retries {
-                self.emit(&node.name, StepStatus::Failed, attempt, Some(&error));
+                self.listeners.event(
+                    &StepEvent::new(&self.run_id, &node.name, StepStatus::Failed, attempt)
+                        .with_error(Some(&error))
+                        .with_duration(clock.elapsed()),
+                );
                 let error = if attempt > 1 {
                     format!("{error} (after {attempt} attempts)")
                 } else {

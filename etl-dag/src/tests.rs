@@ -206,6 +206,7 @@ async fn a_failing_step_is_retried_with_backoff() {
     assert_eq!(
         *events.lock().unwrap(),
         [
+            (Pending, 0),
             (Running, 1),
             (Retrying, 1),
             (Running, 2),
@@ -744,4 +745,72 @@ async fn an_output_that_cannot_be_saved_fails_the_attempt() {
     assert_eq!(status(&report, "total"), StepStatus::Skipped);
     // `label` has no codec: nothing to save, it succeeds.
     assert_eq!(status(&report, "label"), StepStatus::Succeeded);
+}
+
+/// Everything an [`Observer`] is told, as text.
+#[derive(Default)]
+struct Watched(Mutex<Vec<String>>);
+
+impl Observer for Watched {
+    fn event(&self, e: &StepEvent<'_>) {
+        let timed = if e.duration.is_some() { " timed" } else { "" };
+        let rows = e.rows.map(|r| format!(" {r} rows")).unwrap_or_default();
+        self.0.lock().unwrap().push(format!(
+            "{} {} {}{rows}{timed}",
+            e.step, e.status, e.attempt
+        ));
+    }
+    fn rows(&self, step: &str, rows: u64) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{step} rows so far {rows}"));
+    }
+    fn finish(&self) {
+        self.0.lock().unwrap().push("finish".into());
+    }
+}
+
+#[tokio::test]
+async fn an_observer_sees_every_step_planned_then_each_change_then_the_end() {
+    let dag = Dag::builder("watched")
+        .step(
+            Step::new("numbers", |cx: StepContext, _: StepInputs| async move {
+                cx.progress(2);
+                Ok::<_, Error>(Numbers(vec![1, 2, 3]))
+            })
+            .output(numbers_hooks()),
+        )
+        .step(
+            Step::new("fails", |_: StepContext, _: StepInputs| async {
+                Err::<(), _>("no".to_owned())
+            })
+            .after(["numbers"]),
+        )
+        .step(
+            Step::new("after", |_: StepContext, _: StepInputs| async {
+                Ok::<_, Error>(())
+            })
+            .after(["fails"]),
+        )
+        .build()
+        .unwrap();
+    let watched = Arc::new(Watched::default());
+    let report = dag.runner().observe(watched.clone()).run().await;
+    assert!(!report.succeeded());
+    assert_eq!(
+        *watched.0.lock().unwrap(),
+        [
+            "numbers PENDING 0",
+            "fails PENDING 0",
+            "after PENDING 0",
+            "numbers RUNNING 1",
+            "numbers rows so far 2",
+            "numbers SUCCEEDED 1 3 rows timed",
+            "fails RUNNING 1",
+            "fails FAILED 1 timed",
+            "after SKIPPED 0",
+            "finish",
+        ]
+    );
 }

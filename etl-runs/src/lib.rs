@@ -6,7 +6,7 @@
 //! - [`Runs`]: a new run (all steps, some, or from a step on, the others'
 //!   outputs reused), one step of a run shared between processes (what an
 //!   Airflow task runs), resuming a run, and the check before a scheduled
-//!   tick; each watched by a [`RunObserver`].
+//!   tick; each watched by a [`Observer`].
 //! - [`schedule`]: a cron expression in a time zone, its next tick and the
 //!   ticks missed.
 //! - [`airflow`]: the workflow as an Airflow DAG file.
@@ -22,5 +22,6 @@ pub mod state;
 mod store;
 
 pub use error::{Error, Result};
-pub use runs::{NewRun, NoObserver, ResumePlan, RunObserver, Runs, StepRun, check_step};
+pub use etl_dag::{NoObserver, Observer};
+pub use runs::{NewRun, ResumePlan, Runs, StepRun, check_step};
 pub use store::{EventRecorder, StateStore, StoreFuture};

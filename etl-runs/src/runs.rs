@@ -28,28 +28,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use etl_dag::{CancellationToken, Dag, RunReport, Runner, StepEvent, StepStatus, new_run_id};
+use etl_dag::{CancellationToken, Dag, Observer, RunReport, Runner, StepStatus, new_run_id};
 
 use crate::state::{RunStart, Trigger};
 use crate::store::StateStore;
 use crate::{Error, Result};
-
-/// What watches a run as it goes: a terminal's progress view, a server's
-/// live page. Every method has a default that does nothing.
-pub trait RunObserver: Send + Sync {
-    /// A step changed status.
-    fn event(&self, _event: &StepEvent<'_>) {}
-    /// A step says how many rows it has handled so far.
-    fn rows(&self, _step: &str, _rows: u64) {}
-    /// The run ended.
-    fn finish(&self) {}
-}
-
-/// Watches nothing.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoObserver;
-
-impl RunObserver for NoObserver {}
 
 /// A run to start: which steps, with what, started by what.
 #[derive(Debug, Clone)]
@@ -172,7 +155,7 @@ impl<'a> Runs<'a> {
     pub async fn start(
         &self,
         run: NewRun,
-        observer: Arc<dyn RunObserver>,
+        observer: Arc<dyn Observer>,
     ) -> Result<(RunReport, String)> {
         let NewRun {
             params,
@@ -262,7 +245,7 @@ impl<'a> Runs<'a> {
         step: &str,
         run_id: &str,
         params: BTreeMap<String, String>,
-        observer: Arc<dyn RunObserver>,
+        observer: Arc<dyn Observer>,
     ) -> Result<StepRun> {
         self.check_step(step)?;
         // The id names the run's folder of outputs: nothing that points elsewhere.
@@ -406,7 +389,7 @@ impl<'a> Runs<'a> {
     pub async fn resume(
         &self,
         plan: ResumePlan,
-        observer: Arc<dyn RunObserver>,
+        observer: Arc<dyn Observer>,
     ) -> Result<Option<RunReport>> {
         if plan.steps.is_empty() {
             return Ok(None);
@@ -447,22 +430,20 @@ impl<'a> Runs<'a> {
         runner: Runner<'_>,
         run_id: &str,
         cancel: Option<CancellationToken>,
-        observer: Arc<dyn RunObserver>,
+        observer: Arc<dyn Observer>,
     ) -> Result<RunReport> {
         let recorder = self.store.recorder()?;
         let runner = match cancel {
             Some(token) => runner.cancel_token(token),
             None => runner.cancel_on_ctrl_c(),
         };
-        let (record, events, rows) = (recorder.clone(), observer.clone(), observer.clone());
+        let record = recorder.clone();
         let report = runner
             .persist_outputs(self.store.outputs_dir(run_id)?)
             .on_event(move |e| record.record(e))
-            .on_event(move |e| events.event(e))
-            .on_progress(move |step, n| rows.rows(step, n))
+            .observe(observer)
             .run()
             .await;
-        observer.finish();
         recorder.flush().await?;
         Ok(report)
     }

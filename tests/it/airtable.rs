@@ -7,8 +7,8 @@ use super::{manifest_dir, rows};
 use etl::arrow::array::{Array, StringArray};
 use etl::extractors::airtable::RetryPolicy;
 use etl::{
-    AirtableConfig, AirtableExtractor, DuckDbWarehouse, ETLWorkflow, Error, Progress,
-    SqliteWarehouse, Warehouse,
+    AirtableConfig, AirtableExtractor, DuckDbWarehouse, ETLWorkflow, Error, SqliteWarehouse,
+    StepStatus, Warehouse,
 };
 use etl_airtable_server::{AirtableServer, Base, FailPage, Faults, ServerOptions};
 
@@ -39,20 +39,26 @@ async fn syncs_the_sample_base<W: Warehouse>(warehouse: W) {
     let server = server().await;
     let base = Base::sample();
     let events = Arc::new(Mutex::new(Vec::new()));
-    let seen = events.clone();
+    let (seen, rows_seen) = (events.clone(), events.clone());
     let workflow = ETLWorkflow::new(extractor(&server), warehouse)
         .drop_tables(true)
-        .on_progress(move |event| {
-            let line = match event {
-                Progress::Planned { tables } => format!("planned {}", tables.len()),
-                Progress::Started { table } => format!("started {table}"),
-                Progress::Rows { table, rows } => format!("rows {table} {rows}"),
-                Progress::Finished { report } => {
-                    format!("finished {} {}", report.table, report.rows)
+        .run_id("load-1")
+        .on_event(move |e| {
+            assert_eq!(e.run_id, "load-1");
+            let line = match (e.status, e.rows) {
+                (StepStatus::Succeeded, Some(rows)) => {
+                    assert!(e.duration.is_some(), "{e:?}");
+                    format!("finished {} {rows}", e.step)
                 }
-                _ => "other".into(),
+                (status, _) => format!("{status} {}", e.step),
             };
             seen.lock().unwrap().push(line);
+        })
+        .on_progress(move |table, rows| {
+            rows_seen
+                .lock()
+                .unwrap()
+                .push(format!("rows {table} {rows}"))
         });
     let report = workflow.run().await.unwrap();
     let warehouse = workflow.warehouse();
@@ -68,8 +74,16 @@ async fn syncs_the_sample_base<W: Warehouse>(warehouse: W) {
     );
 
     let events = events.lock().unwrap().clone();
-    assert_eq!(events[0], "planned 3");
-    assert_eq!(events[1], "started Customers");
+    // Every table planned before any starts, as a workflow's steps are.
+    assert_eq!(
+        events[..4],
+        [
+            "PENDING Customers",
+            "PENDING Products",
+            "PENDING Orders",
+            "RUNNING Customers"
+        ]
+    );
     let orders = base.record_count("Orders").unwrap();
     assert!(
         events.contains(&format!("rows Orders {orders}")),

@@ -101,3 +101,42 @@ async fn a_user_table_type_is_counted_saved_and_read_by_sql() {
     assert_eq!(priced.load(Ordering::SeqCst), 1, "prices ran once");
     assert_eq!(again.output::<Batches>("totals").unwrap(), totals);
 }
+
+#[tokio::test]
+async fn a_step_built_at_run_time_gets_the_same_hooks_through_output_hooks() {
+    use etl::dag::{Dag, Step, StepInputs};
+    let dag = Dag::builder("market")
+        .step(
+            Step::new("prices", |_: StepContext, _: StepInputs| async {
+                let batch = RecordBatch::try_from_iter([(
+                    "price",
+                    Arc::new(Float64Array::from(vec![2.5, 1.0])) as _,
+                )])
+                .map_err(|e| etl::Error::arrow("prices", e))?;
+                Ok::<_, etl::Error>(Prices { batch })
+            })
+            .output(etl::output_hooks!(Prices)),
+        )
+        .step(
+            Step::new("total", |cx: StepContext, _: StepInputs| async move {
+                cx.sql("SELECT sum(price) AS total FROM prices").await
+            })
+            .inputs(["prices"])
+            .output(etl::output_hooks!(Batches)),
+        )
+        .build()
+        .unwrap();
+    let prices = dag.step("prices").unwrap();
+    assert!(prices.output.is_table());
+    let dir = tempfile::tempdir().unwrap();
+    let report = dag
+        .runner()
+        .persist_outputs(dir.path())
+        .run()
+        .await
+        .into_result()
+        .unwrap();
+    assert_eq!(report.step("prices").unwrap().rows, Some(2));
+    assert_eq!(report.step("total").unwrap().rows, Some(1));
+    assert!(dir.path().join("prices.arrow").exists());
+}

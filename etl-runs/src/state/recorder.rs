@@ -67,6 +67,11 @@ impl Recorder {
     }
 
     fn send(&self, event: &StepEvent<'_>) {
+        // A run writes its steps PENDING when it starts: the runner's
+        // PENDING events say nothing the store does not already hold.
+        if event.status == StepStatus::Pending {
+            return;
+        }
         // A closed channel means the recorder failed; flush reports it.
         let _ = self.tx.send(Message::Record(Record {
             run_id: event.run_id.to_owned(),

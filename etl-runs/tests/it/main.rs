@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use etl_dag::{Codec, Dag, Step, StepContext, StepEvent, StepInputs, StepStatus};
 use etl_runs::state::{SqliteStore, Trigger};
-use etl_runs::{Error, NewRun, NoObserver, RunObserver, Runs, StateStore, StepRun};
+use etl_runs::{Error, NewRun, NoObserver, Observer, Runs, StateStore, StepRun};
 
 /// `numbers` → `doubled` → `total`; `total` fails while `broken` is set.
 struct Counted {
@@ -78,7 +78,7 @@ fn count(c: &Counted, step: usize) -> u32 {
 #[derive(Default)]
 struct Seen(Mutex<Vec<(String, StepStatus)>>, AtomicU32);
 
-impl RunObserver for Seen {
+impl Observer for Seen {
     fn event(&self, e: &StepEvent<'_>) {
         self.0.lock().unwrap().push((e.step.to_owned(), e.status));
     }
