@@ -7,7 +7,7 @@ use crate::{Error, Result};
 
 pub(super) fn airflow(
     program: &Program,
-    state: &Path,
+    state: &str,
     out: &Path,
     bin: Option<String>,
     dag_id: Option<String>,
@@ -20,7 +20,10 @@ pub(super) fn airflow(
             .display()
             .to_string(),
     };
-    let state = absolute(state)?;
+    // A PostgreSQL URL holds a password: the workers' own ETL_STATE names it.
+    let state = (!etl_runs::postgres_url(state))
+        .then(|| absolute(Path::new(state)).map(|p| p.display().to_string()))
+        .transpose()?;
     // By default the workflow's name, made an id Airflow takes.
     let dag_id = dag_id.unwrap_or_else(|| etl_runs::airflow::airflow_id(program.dag.name()));
     let text = etl_runs::airflow::render(
@@ -28,7 +31,7 @@ pub(super) fn airflow(
         &etl_runs::airflow::Target {
             program: &program.program,
             bin: &bin,
-            state: &state.display().to_string(),
+            state: state.as_deref(),
             dag_id: &dag_id,
             zone,
         },
@@ -39,7 +42,9 @@ pub(super) fn airflow(
         out.display(),
         dag_id,
         program.dag.steps().count(),
-        state.display()
+        state
+            .as_deref()
+            .unwrap_or("ETL_STATE, the state store's URL, in their environment")
     );
     Ok(())
 }

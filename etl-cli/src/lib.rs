@@ -31,7 +31,10 @@
 //!
 //! Runs are recorded in a [state store](etl_runs::state) (`--state PATH`, or
 //! `ETL_STATE`; default `etl-state.sqlite` in the working directory), and
-//! step outputs saved in `runs/<run id>/` beside it. On a terminal, a run
+//! step outputs saved in `runs/<run id>/` beside it. `--state
+//! postgres://user@host/db` records them in PostgreSQL instead (the password
+//! in the URL or `PGPASSWORD`, never printed), shared by every machine that
+//! names it, with step outputs in `etl-outputs/<run id>/`. On a terminal, a run
 //! shows a line per running step with its rows so far; elsewhere it logs a
 //! line per change. `RUST_LOG` turns on `tracing` logs (then plain lines).
 //! The exit status is 0 when the run succeeded, 1 when it did not, 2 when
@@ -51,7 +54,6 @@ use std::sync::Arc;
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 
 use etl_dag::{BoxError, Dag, Workflow, error_chain};
-use etl_runs::state::SqliteStore;
 use etl_runs::{Runs, StateStore};
 pub use progress::Progress;
 
@@ -82,6 +84,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The store's file when neither `--state` nor `ETL_STATE` names one.
 pub const DEFAULT_STATE: &str = "etl-state.sqlite";
+
+/// Where the step outputs of runs recorded in PostgreSQL are saved, in the
+/// working directory (a SQLite store keeps them beside its file).
+pub const DEFAULT_OUTPUTS: &str = "etl-outputs";
 
 /// Builds a `main` that runs a workflow's command line: see the
 /// [crate docs](crate). The argument is an expression that builds the
@@ -167,9 +173,9 @@ struct Program {
 impl Program {
     async fn dispatch(&self, matches: &ArgMatches) -> Result<ExitCode, Error> {
         let state = matches
-            .get_one::<PathBuf>("state")
+            .get_one::<String>("state")
             .cloned()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE));
+            .unwrap_or_else(|| DEFAULT_STATE.to_owned());
         match matches.subcommand() {
             Some(("run", m)) => {
                 let params = params(m)?;
@@ -177,7 +183,7 @@ impl Program {
                     (Some(step), Some(run_id)) => {
                         // Checked before the store is opened: a typo creates nothing.
                         self.runs_check_step(step)?;
-                        let store = self.store(&state)?;
+                        let store = self.store(&state).await?;
                         self.run_step(&*store, step, run_id, params).await
                     }
                     _ => {
@@ -191,14 +197,14 @@ impl Program {
                         for step in only.iter().chain(&from) {
                             self.runs_check_step(step)?;
                         }
-                        let store = self.store(&state)?;
+                        let store = self.store(&state).await?;
                         self.run(&*store, params, only, from).await
                     }
                 }
             }
             Some(("resume", m)) => {
                 let run_id = m.get_one::<String>("run_id").expect("required");
-                let store = self.store(&state)?;
+                let store = self.store(&state).await?;
                 self.resume(&*store, run_id).await
             }
             Some(("list", _)) => {
@@ -212,7 +218,7 @@ impl Program {
             }
             Some(("history", m)) => {
                 let limit = *m.get_one::<usize>("limit").expect("has a default");
-                let store = self.store(&state)?;
+                let store = self.store(&state).await?;
                 print!(
                     "{}",
                     views::history(&store.runs(self.dag.name(), limit).await?)
@@ -221,7 +227,7 @@ impl Program {
             }
             Some(("show", m)) => {
                 let run_id = m.get_one::<String>("run_id").expect("required");
-                let store = self.store(&state)?;
+                let store = self.store(&state).await?;
                 print!("{}", views::show(&*store, run_id).await?);
                 Ok(ExitCode::SUCCESS)
             }
@@ -230,7 +236,7 @@ impl Program {
                 let cron = m.get_one::<String>("cron").map(String::as_str);
                 // Checked before the store is opened.
                 etl_runs::schedule::Schedule::of(&self.dag, cron, zone)?;
-                let store = self.store(&state)?;
+                let store = self.store(&state).await?;
                 self.schedule(&*store, zone, cron, m.get_flag("catch-up"))
                     .await
             }
@@ -249,9 +255,11 @@ impl Program {
         }
     }
 
-    /// The state store at `path` (SQLite, the embedded default).
-    fn store(&self, path: &std::path::Path) -> Result<Box<dyn StateStore>> {
-        Ok(Box::new(SqliteStore::open(path)?))
+    /// The state store `location` names: a SQLite file (the embedded
+    /// default) or a PostgreSQL URL, whose step outputs go to
+    /// [`DEFAULT_OUTPUTS`] in the working directory.
+    async fn store(&self, location: &str) -> Result<Box<dyn StateStore>> {
+        Ok(etl_runs::open(location, std::path::Path::new(DEFAULT_OUTPUTS)).await?)
     }
 
     /// The runs of this workflow in `store`.
@@ -294,10 +302,12 @@ fn command(program: &str, version: &'static str) -> Command {
             Arg::new("state")
                 .long("state")
                 .env("ETL_STATE")
-                .value_name("PATH")
+                .value_name("PATH|URL")
                 .global(true)
-                .value_parser(value_parser!(PathBuf))
-                .help(format!("The state store's file [default: {DEFAULT_STATE}]")),
+                .help(format!(
+                    "The state store: a SQLite file, or a PostgreSQL URL (postgres://user@host/db; \
+                     the password in it or in PGPASSWORD) [default: {DEFAULT_STATE}]"
+                )),
         )
         .subcommand(
             Command::new("run")

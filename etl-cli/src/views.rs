@@ -145,7 +145,7 @@ pub(super) async fn show(store: &dyn StateStore, run_id: &str) -> Result<String>
     let Some(run) = store.run(run_id).await? else {
         return Err(etl_runs::Error::UnknownRun {
             run_id: run_id.to_owned(),
-            store: store.location().into(),
+            store: store.location(),
         }
         .into());
     };

@@ -17,8 +17,10 @@ pub struct Target<'a> {
     pub program: &'a str,
     /// The program the tasks run.
     pub bin: &'a str,
-    /// The state store the tasks record in.
-    pub state: &'a str,
+    /// The state store the tasks record in, when it is a file; `None` when
+    /// the workers' own `ETL_STATE` names it (a PostgreSQL URL, which holds
+    /// a password and so is never written into the file).
+    pub state: Option<&'a str>,
     /// The Airflow DAG id.
     pub dag_id: &'a str,
     /// The time zone Airflow reads the schedule in.
@@ -164,6 +166,7 @@ except ImportError:  # Airflow 2
     from airflow.operators.bash import BashOperator
 
 ETL_BIN = {bin}
+# The state store: a file, or None when each worker's own ETL_STATE names it.
 ETL_STATE = {state}
 
 
@@ -171,6 +174,10 @@ def literal(text):
     """Text that Airflow's templating (Jinja) renders as itself: a path or a
     step name holding "{{{{" must not become an expression."""
     return text.replace("{{", "{{{{ '{{' }}}}")
+
+
+# What each task adds to its worker's environment.
+STATE_ENV = {{"ETL_STATE": literal(ETL_STATE)}} if ETL_STATE else {{}}
 
 
 def etl_step(step):
@@ -190,7 +197,7 @@ with DAG(
         // Inside the docstring: escaped, so that no name can end it.
         program = py(target.program).trim_matches('"'),
         bin = py(target.bin),
-        state = py(target.state),
+        state = target.state.map(py).unwrap_or_else(|| "None".to_owned()),
         dag_id = py(target.dag_id),
     );
     if let Some(n) = dag.max_parallel() {
@@ -204,9 +211,7 @@ with DAG(
         // command always names the step as it is.
         let _ = writeln!(out, "        task_id={},", py(&task_ids[step.name]));
         let _ = writeln!(out, "        bash_command=etl_step({name}),");
-        out.push_str(
-            "        env={\"ETL_RUN_ID\": \"{{ run_id }}\", \"ETL_STATE\": literal(ETL_STATE)},\n",
-        );
+        out.push_str("        env={\"ETL_RUN_ID\": \"{{ run_id }}\", **STATE_ENV},\n");
         out.push_str("        append_env=True,\n");
         // The step's output is in the state store, not its last line of stdout.
         out.push_str("        do_xcom_push=False,\n");
@@ -273,7 +278,7 @@ mod tests {
         Target {
             program: "w",
             bin: "/opt/etl/w",
-            state: "/var/lib/etl/state.sqlite",
+            state: Some("/var/lib/etl/state.sqlite"),
             dag_id: "w",
             zone: "UTC",
         }

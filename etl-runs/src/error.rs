@@ -12,10 +12,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// The state store could not be read or written.
-    #[error("state store {}: {message}", path.display())]
+    #[error("state store {store}: {message}")]
     State {
-        /// The store.
-        path: PathBuf,
+        /// The store: its path, or its URL without the password.
+        store: String,
         /// What went wrong.
         message: String,
     },
@@ -26,12 +26,12 @@ pub enum Error {
     Workflow(#[from] etl_dag::Error),
 
     /// No run of that id is recorded.
-    #[error("no run {run_id:?} in {}; `history` lists the runs", store.display())]
+    #[error("no run {run_id:?} in {store}; `history` lists the runs")]
     UnknownRun {
         /// The run asked for.
         run_id: String,
-        /// The store asked.
-        store: PathBuf,
+        /// The store asked (its path, or its URL without the password).
+        store: String,
     },
 
     /// The run belongs to another workflow.
@@ -46,12 +46,12 @@ pub enum Error {
     },
 
     /// A new run's id is taken.
-    #[error("run {run_id:?} is already recorded in {}", store.display())]
+    #[error("run {run_id:?} is already recorded in {store}")]
     RunExists {
         /// The run.
         run_id: String,
-        /// The store.
-        store: PathBuf,
+        /// The store (its path, or its URL without the password).
+        store: String,
     },
 
     /// The run is still running in another process.

@@ -2,11 +2,12 @@
 //! worker all need of runs, as functions that return values.
 //!
 //! - [`StateStore`]: the record of every run and step, behind a trait;
-//!   [`state::SqliteStore`] is the embedded default (one SQLite file).
+//!   [`state::SqliteStore`] is the embedded default (one SQLite file);
+//!   `postgres::PgStore` (feature `postgres`) shares runs between machines.
 //! - [`Runs`]: a new run (all steps, some, or from a step on, the others'
 //!   outputs reused), one step of a run shared between processes (what an
 //!   Airflow task runs), resuming a run, and the check before a scheduled
-//!   tick; each watched by a [`Observer`].
+//!   tick; each watched by an [`Observer`].
 //! - [`schedule`]: a cron expression in a time zone, its next tick and the
 //!   ticks missed.
 //! - [`airflow`]: the workflow as an Airflow DAG file.
@@ -16,6 +17,8 @@
 
 pub mod airflow;
 mod error;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod runs;
 pub mod schedule;
 pub mod state;
@@ -24,4 +27,4 @@ mod store;
 pub use error::{Error, Result};
 pub use etl_dag::{NoObserver, Observer};
 pub use runs::{NewRun, ResumePlan, Runs, StepRun, check_step};
-pub use store::{EventRecorder, StateStore, StoreFuture};
+pub use store::{EventRecorder, StateStore, StoreFuture, open, postgres_url};

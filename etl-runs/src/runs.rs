@@ -311,7 +311,7 @@ impl<'a> Runs<'a> {
         let Some(run) = self.store.run(run_id).await? else {
             return Err(Error::UnknownRun {
                 run_id: run_id.to_owned(),
-                store: self.store.location().into(),
+                store: self.store.location(),
             });
         };
         if run.workflow != self.dag.name() {

@@ -109,3 +109,78 @@ pub trait StateStore: Send + Sync {
     /// still unfinished; their ids.
     fn fail_unfinished<'a>(&'a self, why: &'a str) -> StoreFuture<'a, Vec<String>>;
 }
+
+/// How a run this process owns ended, from its report: SUCCEEDED when every
+/// step did, CANCELLED when the steps that did not were cancelled, FAILED
+/// otherwise; and, when it did not succeed, the steps that did not.
+pub(crate) fn outcome(report: &RunReport) -> (StepStatus, Option<String>) {
+    let status = if report.succeeded() {
+        StepStatus::Succeeded
+    } else if report
+        .steps
+        .iter()
+        .all(|s| matches!(s.status, StepStatus::Succeeded | StepStatus::Cancelled))
+    {
+        StepStatus::Cancelled
+    } else {
+        StepStatus::Failed
+    };
+    let error = (!report.succeeded()).then(|| {
+        report
+            .steps
+            .iter()
+            .filter(|s| s.status != StepStatus::Succeeded)
+            .map(|s| format!("{} {}", s.name, s.status))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    (status, error)
+}
+
+/// The status of a run whose steps run one per process, from its steps':
+/// RUNNING while one runs or waits, FAILED once one failed, SUCCEEDED when
+/// all succeeded, else CANCELLED.
+pub(crate) fn settled(statuses: &[StepStatus]) -> StepStatus {
+    let any = |status: StepStatus| statuses.contains(&status);
+    if any(StepStatus::Running) || any(StepStatus::Retrying) {
+        StepStatus::Running
+    } else if any(StepStatus::Failed) {
+        StepStatus::Failed
+    } else if statuses.iter().all(|s| *s == StepStatus::Succeeded) {
+        StepStatus::Succeeded
+    } else if any(StepStatus::Pending) {
+        StepStatus::Running
+    } else {
+        StepStatus::Cancelled
+    }
+}
+
+/// Opens the store `location` names: a PostgreSQL URL (`postgres://…` or
+/// `postgresql://…`, with the `postgres` feature), or else the path of a
+/// SQLite file. A PostgreSQL store saves step outputs under `outputs`.
+/// Errors name the store without its password.
+pub async fn open(location: &str, outputs: &std::path::Path) -> Result<Box<dyn StateStore>> {
+    if postgres_url(location) {
+        #[cfg(feature = "postgres")]
+        return Ok(Box::new(
+            crate::postgres::PgStore::connect(location, outputs).await?,
+        ));
+        #[cfg(not(feature = "postgres"))]
+        {
+            let _ = outputs;
+            return Err(crate::Error::State {
+                store: "postgres://…".into(),
+                message:
+                    "this program was built without PostgreSQL support (etl's `postgres` feature)"
+                        .into(),
+            });
+        }
+    }
+    Ok(Box::new(crate::state::SqliteStore::open(location)?))
+}
+
+/// Whether `location` is a PostgreSQL URL (`postgres://`, `postgresql://`)
+/// rather than a file's path.
+pub fn postgres_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}

@@ -5,7 +5,14 @@
 //! - [`warehouse`]: one `#[tokio::test]` per check with
 //!   [`warehouse_conformance!`];
 //! - [`extractor`]: [`extractor::check_extractor`] over a
-//!   [`extractor::Subject`].
+//!   [`extractor::Subject`];
+//! - `state` (feature `state`): one `#[tokio::test]` per check of a state
+//!   store with `state_store_conformance!`;
+//! - `postgres` (feature `postgres`): a real PostgreSQL for tests.
 
 pub mod extractor;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "state")]
+pub mod state;
 pub mod warehouse;

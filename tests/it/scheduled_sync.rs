@@ -934,3 +934,76 @@ async fn the_scheduler_outlives_a_state_store_that_fails_for_a_while() {
         sync.runs()
     );
 }
+
+/// `--state postgres://…`: the runs of processes that share nothing but the
+/// database are one record; a wrong password is a clear error without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_recorded_in_postgres_are_shared_by_processes() {
+    use etl::runs::StateStore as _;
+    let sync = Sync::start().await;
+    let url = etl_testing::postgres::shared().database().await;
+    let with_state = |args: &[&str]| {
+        let mut command = sync.command();
+        command.env("ETL_STATE", &url);
+        sync.run_with(command, args)
+    };
+    // Each step in a process of its own, as Airflow's tasks run them.
+    for step in ["customers", "products", "orders", "load"] {
+        exits(&with_state(&["run", "--step", step, "--run-id", "pg-1"]), 0);
+    }
+    exits(&with_state(&["run"]), 0);
+    let (history, _) = exits(&with_state(&["history"]), 0);
+    assert!(history.contains("pg-1"), "{history}");
+    assert_eq!(history.matches("SUCCEEDED").count(), 2, "{history}");
+    assert!(
+        !history.contains(etl_testing::postgres::PASSWORD),
+        "{history}"
+    );
+    assert!(
+        !sync.dir.path().join("etl-state.sqlite").exists(),
+        "nothing was recorded in the default file"
+    );
+    let store = etl::runs::postgres::PgStore::connect(&url, sync.dir.path().join("etl-outputs"))
+        .await
+        .unwrap();
+    let run = store.run("pg-1").await.unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.trigger.as_str(), run.succeeded),
+        (StepStatus::Succeeded, "step", 4)
+    );
+    let steps = store.steps("pg-1").await.unwrap();
+    let output = steps[0].output.clone().expect("saved");
+    assert!(
+        output.starts_with(sync.dir.path().join("etl-outputs/pg-1")),
+        "{output:?}"
+    );
+
+    // The exported DAG names no store: the workers' ETL_STATE does.
+    let dag = {
+        let bin = bin();
+        let args = [
+            "export",
+            "airflow",
+            "-o",
+            "dag.py",
+            "--bin",
+            bin.to_str().unwrap(),
+        ];
+        let (_, err) = exits(&with_state(&args), 0);
+        assert!(err.contains("ETL_STATE"), "{err}");
+        std::fs::read_to_string(sync.dir.path().join("dag.py")).unwrap()
+    };
+    assert!(dag.contains("ETL_STATE = None"), "{dag}");
+    assert!(!dag.contains("postgres://") && !dag.contains(etl_testing::postgres::PASSWORD));
+
+    let wrong = url.replace(etl_testing::postgres::PASSWORD, "wrong-password");
+    let mut command = sync.command();
+    command.env("ETL_STATE", &wrong);
+    let (_, err) = exits(&sync.run_with(command, &["history"]), 2);
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(
+        err.contains("state store postgres://etl@127.0.0.1:"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong-password"), "{err}");
+}

@@ -231,7 +231,7 @@ fn connect(path: &Path) -> Result<Connection> {
 
 fn state_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::State {
-        path: path.to_owned(),
+        store: path.display().to_string(),
         message: e.to_string(),
     }
 }
@@ -336,7 +336,7 @@ impl SqliteStore {
             Some(_) if !join => {
                 return Err(Error::RunExists {
                     run_id: run.run_id.clone(),
-                    store: self.path.clone(),
+                    store: self.path.display().to_string(),
                 });
             }
             Some(_) => {}
@@ -410,7 +410,7 @@ impl SqliteStore {
     fn unknown_run(&self, run_id: &str) -> Error {
         Error::UnknownRun {
             run_id: run_id.to_owned(),
-            store: self.path.clone(),
+            store: self.path.display().to_string(),
         }
     }
 
@@ -459,26 +459,7 @@ impl SqliteStore {
     /// any step of it the report does not cover that is still PENDING is
     /// CANCELLED.
     pub fn finish_run(&self, report: &RunReport) -> Result<()> {
-        let status = if report.succeeded() {
-            StepStatus::Succeeded
-        } else if report
-            .steps
-            .iter()
-            .all(|s| matches!(s.status, StepStatus::Succeeded | StepStatus::Cancelled))
-        {
-            StepStatus::Cancelled
-        } else {
-            StepStatus::Failed
-        };
-        let error = (!report.succeeded()).then(|| {
-            report
-                .steps
-                .iter()
-                .filter(|s| s.status != StepStatus::Succeeded)
-                .map(|s| format!("{} {}", s.name, s.status))
-                .collect::<Vec<_>>()
-                .join(", ")
-        });
+        let (status, error) = crate::store::outcome(report);
         self.end_run(&report.run_id, status, error.as_deref())
     }
 
@@ -531,19 +512,7 @@ impl SqliteStore {
                 .iter()
                 .map(|s| self.status(s))
                 .collect::<Result<Vec<_>>>()?;
-            let any = |status: StepStatus| statuses.contains(&status);
-            let running = any(StepStatus::Running) || any(StepStatus::Retrying);
-            let status = if running {
-                StepStatus::Running
-            } else if any(StepStatus::Failed) {
-                StepStatus::Failed
-            } else if statuses.iter().all(|s| *s == StepStatus::Succeeded) {
-                StepStatus::Succeeded
-            } else if any(StepStatus::Pending) {
-                StepStatus::Running
-            } else {
-                StepStatus::Cancelled
-            };
+            let status = crate::store::settled(&statuses);
             let finished =
                 (status != StepStatus::Running).then(|| time::to_text(SystemTime::now()));
             tx.execute(

@@ -10,6 +10,9 @@ use etl_dag::{Codec, Dag, Step, StepContext, StepEvent, StepInputs, StepStatus};
 use etl_runs::state::{SqliteStore, Trigger};
 use etl_runs::{Error, NewRun, NoObserver, Observer, Runs, StateStore, StepRun};
 
+mod postgres;
+mod state_store;
+
 /// `numbers` → `doubled` → `total`; `total` fails while `broken` is set.
 struct Counted {
     runs: Arc<[AtomicU32; 3]>,

@@ -1,0 +1,782 @@
+//! The PostgreSQL state store, [`PgStore`]: the runs of many processes on
+//! many machines in one database, with the same tables and meaning as the
+//! embedded [`SqliteStore`](crate::state::SqliteStore) (in a schema of their
+//! own, `etl`; times as `TIMESTAMPTZ`).
+//!
+//! ```no_run
+//! # async fn demo() -> etl_runs::Result<()> {
+//! use etl_runs::postgres::PgStore;
+//!
+//! // The password comes from the URL or the usual PGPASSWORD; it never
+//! // appears in a message, only `postgres://etl@db.internal:5432/etl`.
+//! let store = PgStore::connect("postgres://etl@db.internal/etl", "/srv/etl/outputs").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! - **Migrations** are versioned (`etl.schema_version`) and applied when a
+//!   store is opened, in one transaction under an advisory lock: processes
+//!   opening a fresh database at once take turns, and a database newer than
+//!   the program is refused.
+//! - **Connections** come from a pool (8 by default); a connection that broke
+//!   (the server restarted) is replaced on the next call.
+//! - **Which process holds what** is a lease: each store writes a row in
+//!   `etl.owners` and renews it every third of its lease (30 s by default,
+//!   [`PgOptions::lease`]). A run or step still RUNNING whose owner's lease
+//!   ran out belongs to a process that died or lost the database (kill -9, a
+//!   lost machine, a lost network), and is marked FAILED ("abandoned") by
+//!   [`StateStore::recover_abandoned`], which opening a store runs.
+//! - Step events are written by a task of their own, in batches
+//!   ([`StateStore::recorder`]).
+
+mod recorder;
+mod schema;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::{NoTls, Row};
+
+use crate::state::{RunRecord, RunStart, StepRecord};
+use crate::store::{EventRecorder, StateStore, StoreFuture};
+use crate::{Error, Result};
+use etl_dag::{RunReport, StepStatus};
+
+/// How a [`PgStore`] is opened.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PgOptions {
+    /// How long a process's claim on what it runs lasts without renewal
+    /// (default 30 s): after a process dies, its runs are taken for
+    /// abandoned once this has passed. Renewed every third of it.
+    pub lease: Duration,
+    /// Connections in the pool (default 8).
+    pub pool_size: usize,
+    /// How long to wait for the server when connecting (default 10 s).
+    pub connect_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            lease: Duration::from_secs(30),
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl PgOptions {
+    /// With this lease.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(300));
+        self
+    }
+
+    /// With this many pooled connections.
+    pub fn pool_size(mut self, n: usize) -> Self {
+        self.pool_size = n.max(1);
+        self
+    }
+}
+
+/// The PostgreSQL state store: see the [module docs](self).
+pub struct PgStore {
+    inner: Arc<Inner>,
+    heartbeat: tokio::task::AbortHandle,
+}
+
+pub(crate) struct Inner {
+    pool: Pool,
+    location: String,
+    owner: String,
+    outputs: PathBuf,
+    lease: Duration,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("location", &self.inner.location)
+            .field("owner", &self.inner.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `url` with its password left out: `postgres://user@host:port/db`.
+pub fn redacted(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+        .map(|(host, port)| match host {
+            Host::Tcp(name) => format!("{name}:{port}"),
+            Host::Unix(path) => format!("[{}]:{port}", path.display()),
+        })
+        .collect();
+    let user = config
+        .get_user()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    format!(
+        "postgres://{user}{}/{}",
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+impl PgStore {
+    /// Opens the store at `url` with the default [`PgOptions`], saving step
+    /// outputs under `outputs`.
+    pub async fn connect(url: &str, outputs: impl Into<PathBuf>) -> Result<PgStore> {
+        Self::connect_with(url, outputs, PgOptions::default()).await
+    }
+
+    /// Opens the store at `url` (`postgres://user:password@host:port/db`;
+    /// a password left out comes from `PGPASSWORD`), brings its schema up to
+    /// date, claims a lease for this process, and marks the runs of dead
+    /// processes abandoned. A URL that cannot be reached, a wrong password
+    /// or a database that does not exist is an error naming the URL without
+    /// its password.
+    pub async fn connect_with(
+        url: &str,
+        outputs: impl Into<PathBuf>,
+        options: PgOptions,
+    ) -> Result<PgStore> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| Error::State {
+            // The text did not parse: say what kind of URL it was, never the text.
+            store: "postgres://…".into(),
+            message: format!("not a PostgreSQL URL: {e}"),
+        })?;
+        if config.get_password().is_none()
+            && let Some(password) = std::env::var_os("PGPASSWORD")
+        {
+            config.password(password.to_string_lossy().as_bytes());
+        }
+        config.connect_timeout(options.connect_timeout);
+        config.application_name("etl");
+        let location = redacted(&config);
+        let fail = |message: String| Error::State {
+            store: location.clone(),
+            message,
+        };
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size)
+            .build()
+            .map_err(|e| fail(format!("building the connection pool: {e}")))?;
+        let outputs = std::path::absolute(outputs.into()).map_err(|e| fail(e.to_string()))?;
+        let inner = Arc::new(Inner {
+            pool,
+            location: location.clone(),
+            owner: etl_rules::new_id(),
+            outputs,
+            lease: options.lease,
+        });
+        {
+            let mut client = inner.client().await?;
+            schema::migrate(&mut client).await.map_err(&fail)?;
+        }
+        inner.renew().await?;
+        let heartbeat = tokio::spawn(heartbeat(Arc::downgrade(&inner))).abort_handle();
+        let store = PgStore { inner, heartbeat };
+        store.inner.recover_abandoned().await?;
+        Ok(store)
+    }
+
+    /// The store's URL, without its password.
+    pub fn location(&self) -> &str {
+        &self.inner.location
+    }
+
+    /// The id this process's runs and steps are recorded under.
+    pub fn owner(&self) -> &str {
+        &self.inner.owner
+    }
+
+    /// Ends this process's lease at once, so that another process may take
+    /// up what it left unfinished without waiting for the lease to run out.
+    pub async fn close(self) -> Result<()> {
+        self.heartbeat.abort();
+        let client = self.inner.client().await?;
+        client
+            .execute(
+                "DELETE FROM etl.owners WHERE owner = $1",
+                &[&self.inner.owner],
+            )
+            .await
+            .map_err(|e| self.inner.db(e))?;
+        Ok(())
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Not renewed, the lease runs out: what this process left unfinished
+        // is then abandoned. `close` ends it at once.
+        self.heartbeat.abort();
+    }
+}
+
+/// Renews the lease every third of it while the store lives. A renewal
+/// that fails (the server restarting) is tried again at the next beat.
+async fn heartbeat(inner: std::sync::Weak<Inner>) {
+    loop {
+        let Some(every) = inner.upgrade().map(|i| i.lease / 3) else {
+            return;
+        };
+        tokio::time::sleep(every).await;
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        if let Err(e) = strong.renew().await {
+            tracing::warn!(store = %strong.location, error = %e, "renewing the state store lease failed");
+        }
+    }
+}
+
+fn status(text: &str, location: &str) -> Result<StepStatus> {
+    StepStatus::parse(text).ok_or_else(|| Error::State {
+        store: location.to_owned(),
+        message: format!("unknown status {text:?}"),
+    })
+}
+
+impl Inner {
+    fn err(&self, e: impl std::fmt::Display) -> Error {
+        Error::State {
+            store: self.location.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// A driver's error with its causes (`db error: FATAL: password
+    /// authentication failed for user "etl"`), never the URL.
+    pub(crate) fn db(&self, e: impl std::error::Error + 'static) -> Error {
+        self.err(etl_dag::error_chain(&e))
+    }
+
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| {
+            let message = match e {
+                deadpool_postgres::PoolError::Backend(e) => etl_dag::error_chain(&e),
+                other => other.to_string(),
+            };
+            self.err(message)
+        })
+    }
+
+    /// Writes or extends this process's lease.
+    async fn renew(&self) -> Result<()> {
+        let client = self.client().await?;
+        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        let lease_ms = self.lease.as_millis() as f64;
+        client
+            .execute(
+                "INSERT INTO etl.owners (owner, pid, host, lease_until)
+                 VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')
+                 ON CONFLICT (owner) DO UPDATE SET lease_until = excluded.lease_until",
+                &[&self.owner, &(std::process::id() as i32), &host, &lease_ms],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    async fn insert_run(&self, run: &RunStart, owner: Option<&str>, join: bool) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.db(e))?;
+        // Two processes joining one run at once: the second waits here.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[&run.run_id],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        let existing = tx
+            .query_opt(
+                "SELECT workflow FROM etl.workflow_runs WHERE run_id = $1",
+                &[&run.run_id],
+            )
+            .await
+            .map_err(|e| self.db(e))?
+            .map(|row| row.get::<_, String>(0));
+        match existing {
+            Some(workflow) if workflow != run.workflow => {
+                return Err(Error::OtherWorkflow {
+                    run_id: run.run_id.clone(),
+                    recorded: workflow,
+                    asked: run.workflow.clone(),
+                });
+            }
+            Some(_) if !join => {
+                return Err(Error::RunExists {
+                    run_id: run.run_id.clone(),
+                    store: self.location.clone(),
+                });
+            }
+            Some(_) => {}
+            None => {
+                let params = serde_json::to_string(&run.params).map_err(|e| self.db(e))?;
+                tx.execute(
+                    "INSERT INTO etl.workflow_runs
+                        (run_id, workflow, status, trigger, params, version, owner, scheduled_for, started_at)
+                     VALUES ($1, $2, 'RUNNING', $3, CAST($4 AS TEXT)::jsonb, $5, $6, $7, now())",
+                    &[
+                        &run.run_id,
+                        &run.workflow,
+                        &run.trigger.as_str(),
+                        &params,
+                        &run.version,
+                        &owner,
+                        &run.scheduled_for,
+                    ],
+                )
+                .await
+                .map_err(|e| self.db(e))?;
+            }
+        }
+        let positions: Vec<i32> = (0..run.steps.len() as i32).collect();
+        tx.execute(
+            "INSERT INTO etl.step_runs (run_id, step, position, status)
+             SELECT $1, step, position, 'PENDING' FROM unnest($2::text[], $3::int[]) AS s (step, position)
+             ON CONFLICT (run_id, step) DO NOTHING",
+            &[&run.run_id, &run.steps, &positions],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
+    async fn resume_run(&self, run_id: &str, steps: &[String]) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.db(e))?;
+        let changed = tx
+            .execute(
+                "UPDATE etl.workflow_runs SET status = 'RUNNING', owner = $2, finished_at = NULL, error = NULL
+                 WHERE run_id = $1",
+                &[&run_id, &self.owner],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        if changed == 0 {
+            return Err(self.unknown_run(run_id));
+        }
+        tx.execute(
+            "UPDATE etl.step_runs SET status = 'PENDING', finished_at = NULL, error = NULL, owner = NULL
+             WHERE run_id = $1 AND step = ANY($2)",
+            &[&run_id, &steps],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
+    fn unknown_run(&self, run_id: &str) -> Error {
+        Error::UnknownRun {
+            run_id: run_id.to_owned(),
+            store: self.location.clone(),
+        }
+    }
+
+    async fn mark_reused(
+        &self,
+        run_id: &str,
+        step: &str,
+        from_run: &str,
+        output: &Path,
+    ) -> Result<()> {
+        let output = output.to_string_lossy().into_owned();
+        self.client()
+            .await?
+            .execute(
+                "UPDATE etl.step_runs SET status = 'SUCCEEDED', started_at = now(), finished_at = now(),
+                    output = $3, reused_from = $4, error = NULL
+                 WHERE run_id = $1 AND step = $2",
+                &[&run_id, &step, &output, &from_run],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    async fn fail_step(&self, run_id: &str, step: &str, why: &str) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE etl.step_runs SET status = 'FAILED', finished_at = now(), error = $3
+                 WHERE run_id = $1 AND step = $2",
+                &[&run_id, &step, &why],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    async fn end_run(&self, run_id: &str, status: StepStatus, error: Option<&str>) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.db(e))?;
+        let changed = tx
+            .execute(
+                "UPDATE etl.workflow_runs SET status = $2, finished_at = now(), error = $3, owner = NULL
+                 WHERE run_id = $1",
+                &[&run_id, &status.as_str(), &error],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        if changed == 0 {
+            return Err(self.unknown_run(run_id));
+        }
+        tx.execute(
+            "UPDATE etl.step_runs SET status = 'CANCELLED', error = 'not run: the run ended first'
+             WHERE run_id = $1 AND status = 'PENDING'",
+            &[&run_id],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
+    /// As the SQLite store's: the steps read and the run written in one
+    /// transaction, with the run's row locked first, so that two processes
+    /// settling at once take turns and the later one writes the final status.
+    async fn settle_run(&self, run_id: &str) -> Result<StepStatus> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.db(e))?;
+        tx.execute(
+            "SELECT 1 FROM etl.workflow_runs WHERE run_id = $1 FOR UPDATE",
+            &[&run_id],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        let statuses = tx
+            .query(
+                "SELECT status FROM etl.step_runs WHERE run_id = $1",
+                &[&run_id],
+            )
+            .await
+            .map_err(|e| self.db(e))?
+            .iter()
+            .map(|row| status(row.get(0), &self.location))
+            .collect::<Result<Vec<_>>>()?;
+        let settled = crate::store::settled(&statuses);
+        let finished = settled != StepStatus::Running;
+        tx.execute(
+            "UPDATE etl.workflow_runs SET status = $2,
+                finished_at = CASE WHEN $3 THEN now() ELSE NULL END
+             WHERE run_id = $1",
+            &[&run_id, &settled.as_str(), &finished],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))?;
+        Ok(settled)
+    }
+
+    async fn query_runs(
+        &self,
+        filter: &str,
+        args: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<RunRecord>> {
+        let sql = format!(
+            "SELECT r.run_id, r.workflow, r.status, r.trigger, r.params::text, r.version, r.scheduled_for,
+                    r.started_at, r.finished_at, r.error,
+                    (SELECT count(*) FROM etl.step_runs s WHERE s.run_id = r.run_id),
+                    (SELECT count(*) FROM etl.step_runs s WHERE s.run_id = r.run_id AND s.status = 'SUCCEEDED')
+             FROM etl.workflow_runs r {filter}"
+        );
+        let rows = self
+            .client()
+            .await?
+            .query(&sql, args)
+            .await
+            .map_err(|e| self.db(e))?;
+        rows.iter().map(|row| self.run_record(row)).collect()
+    }
+
+    fn run_record(&self, row: &Row) -> Result<RunRecord> {
+        let run_id: String = row.get(0);
+        let params: String = row.get(4);
+        let params: BTreeMap<String, String> = serde_json::from_str(&params)
+            .map_err(|e| self.err(format!("run {run_id:?}: params: {e}")))?;
+        Ok(RunRecord {
+            workflow: row.get(1),
+            status: status(row.get(2), &self.location)?,
+            trigger: row.get(3),
+            params,
+            version: row.get(5),
+            scheduled_for: row.get(6),
+            started_at: row.get(7),
+            finished_at: row.get(8),
+            error: row.get(9),
+            steps: row.get::<_, i64>(10) as usize,
+            succeeded: row.get::<_, i64>(11) as usize,
+            run_id,
+        })
+    }
+
+    async fn steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT step, status, attempts, started_at, finished_at, rows, output, reused_from, error
+                 FROM etl.step_runs WHERE run_id = $1 ORDER BY position, step",
+                &[&run_id],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(StepRecord {
+                    step: row.get(0),
+                    status: status(row.get(1), &self.location)?,
+                    attempts: row.get::<_, i32>(2) as u32,
+                    started_at: row.get(3),
+                    finished_at: row.get(4),
+                    rows: row.get::<_, Option<i64>>(5).map(|r| r as u64),
+                    output: row.get::<_, Option<String>>(6).map(PathBuf::from),
+                    reused_from: row.get(7),
+                    error: row.get(8),
+                })
+            })
+            .collect()
+    }
+
+    async fn latest_output(&self, workflow: &str, step: &str) -> Result<Option<(String, PathBuf)>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT coalesce(s.reused_from, s.run_id), s.output
+                 FROM etl.step_runs s JOIN etl.workflow_runs r USING (run_id)
+                 WHERE r.workflow = $1 AND s.step = $2 AND s.status = 'SUCCEEDED' AND s.output IS NOT NULL
+                 ORDER BY s.finished_at DESC LIMIT 1",
+                &[&workflow, &step],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(row.map(|row| (row.get(0), PathBuf::from(row.get::<_, String>(1)))))
+    }
+
+    async fn last_scheduled(&self, workflow: &str) -> Result<Option<SystemTime>> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT max(scheduled_for) FROM etl.workflow_runs WHERE workflow = $1",
+                &[&workflow],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(row.get(0))
+    }
+
+    /// The owners holding something RUNNING whose lease ran out (or who
+    /// have no lease row at all), each failed in its own transaction.
+    async fn recover_abandoned(&self) -> Result<Vec<String>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "WITH holders AS (
+                    SELECT owner FROM etl.workflow_runs WHERE owner IS NOT NULL AND status = 'RUNNING'
+                    UNION SELECT owner FROM etl.step_runs WHERE owner IS NOT NULL
+                        AND status IN ('RUNNING', 'RETRYING'))
+                 SELECT h.owner, o.pid, o.host FROM holders h LEFT JOIN etl.owners o USING (owner)
+                 WHERE h.owner <> $1 AND (o.owner IS NULL OR o.lease_until < now())",
+                &[&self.owner],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        let mut abandoned = Vec::new();
+        for row in rows {
+            let owner: String = row.get(0);
+            let pid: Option<i32> = row.get(1);
+            let host: Option<String> = row.get(2);
+            let by = match (pid, host.filter(|h| !h.is_empty())) {
+                (Some(pid), Some(host)) => format!("pid {pid} on {host}"),
+                (Some(pid), None) => format!("pid {pid}"),
+                _ => format!("owner {owner}"),
+            };
+            let why = format!(
+                "abandoned: the process running it ({by}) stopped renewing its lease without finishing it"
+            );
+            let (runs, stepwise) = self.fail_owned(&owner, &why).await?;
+            abandoned.extend(runs);
+            for run_id in stepwise {
+                self.settle_run(&run_id).await?;
+                abandoned.push(run_id);
+            }
+            self.client()
+                .await?
+                .execute(
+                    "DELETE FROM etl.owners WHERE owner = $1 AND lease_until < now()",
+                    &[&owner],
+                )
+                .await
+                .map_err(|e| self.db(e))?;
+        }
+        Ok(abandoned)
+    }
+
+    async fn fail_unfinished(&self, why: &str) -> Result<Vec<String>> {
+        let (mut runs, stepwise) = self.fail_owned(&self.owner, why).await?;
+        for run_id in stepwise {
+            self.settle_run(&run_id).await?;
+            runs.push(run_id);
+        }
+        Ok(runs)
+    }
+
+    /// As the SQLite store's: FAILED for what `owner` holds RUNNING,
+    /// CANCELLED for the PENDING steps of its runs; those runs, and the runs
+    /// of one step per process to settle.
+    async fn fail_owned(&self, owner: &str, why: &str) -> Result<(Vec<String>, Vec<String>)> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.db(e))?;
+        let runs: Vec<String> = tx
+            .query(
+                "SELECT run_id FROM etl.workflow_runs WHERE owner = $1 AND status = 'RUNNING' FOR UPDATE",
+                &[&owner],
+            )
+            .await
+            .map_err(|e| self.db(e))?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let stepwise: Vec<String> = tx
+            .query(
+                "SELECT DISTINCT s.run_id FROM etl.step_runs s JOIN etl.workflow_runs r USING (run_id)
+                 WHERE s.owner = $1 AND s.status IN ('RUNNING', 'RETRYING') AND r.owner IS NULL",
+                &[&owner],
+            )
+            .await
+            .map_err(|e| self.db(e))?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        tx.execute(
+            "UPDATE etl.step_runs SET status = 'FAILED', finished_at = now(), error = $2, owner = NULL
+             WHERE owner = $1 AND status IN ('RUNNING', 'RETRYING')",
+            &[&owner, &why],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        tx.execute(
+            "UPDATE etl.step_runs SET status = 'CANCELLED', error = $1
+             WHERE status = 'PENDING' AND run_id = ANY($2)",
+            &[&why, &runs],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        tx.execute(
+            "UPDATE etl.workflow_runs SET status = 'FAILED', finished_at = now(), error = $2, owner = NULL
+             WHERE owner = $1 AND status = 'RUNNING'",
+            &[&owner, &why],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))?;
+        Ok((runs, stepwise))
+    }
+}
+
+/// Each method is one transaction (or one statement) on a pooled connection.
+impl StateStore for PgStore {
+    fn location(&self) -> String {
+        self.inner.location.clone()
+    }
+    fn outputs_dir(&self, run_id: &str) -> Result<PathBuf> {
+        etl_dag::check_run_id(run_id)?;
+        Ok(self.inner.outputs.join(run_id))
+    }
+    fn begin_run<'a>(&'a self, run: &'a RunStart) -> StoreFuture<'a, ()> {
+        Box::pin(self.inner.insert_run(run, Some(&self.inner.owner), false))
+    }
+    fn join_run<'a>(&'a self, run: &'a RunStart) -> StoreFuture<'a, ()> {
+        Box::pin(self.inner.insert_run(run, None, true))
+    }
+    fn resume_run<'a>(&'a self, run_id: &'a str, steps: &'a [String]) -> StoreFuture<'a, ()> {
+        Box::pin(self.inner.resume_run(run_id, steps))
+    }
+    fn mark_reused<'a>(
+        &'a self,
+        run_id: &'a str,
+        step: &'a str,
+        from_run: &'a str,
+        output: &'a Path,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(self.inner.mark_reused(run_id, step, from_run, output))
+    }
+    fn fail_step<'a>(
+        &'a self,
+        run_id: &'a str,
+        step: &'a str,
+        why: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(self.inner.fail_step(run_id, step, why))
+    }
+    fn recorder(&self) -> Result<Arc<dyn EventRecorder>> {
+        Ok(Arc::new(recorder::PgRecorder::start(self.inner.clone())))
+    }
+    fn finish_run<'a>(&'a self, report: &'a RunReport) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let (status, error) = crate::store::outcome(report);
+            self.inner
+                .end_run(&report.run_id, status, error.as_deref())
+                .await
+        })
+    }
+    fn settle_run<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, StepStatus> {
+        Box::pin(self.inner.settle_run(run_id))
+    }
+    fn runs<'a>(&'a self, workflow: &'a str, limit: usize) -> StoreFuture<'a, Vec<RunRecord>> {
+        Box::pin(async move {
+            let limit = limit.min(i64::MAX as usize) as i64;
+            self.inner
+                .query_runs(
+                    "WHERE r.workflow = $1 ORDER BY r.started_at DESC, r.seq DESC LIMIT $2",
+                    &[&workflow, &limit],
+                )
+                .await
+        })
+    }
+    fn run<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Option<RunRecord>> {
+        Box::pin(async move {
+            Ok(self
+                .inner
+                .query_runs("WHERE r.run_id = $1", &[&run_id])
+                .await?
+                .pop())
+        })
+    }
+    fn steps<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Vec<StepRecord>> {
+        Box::pin(self.inner.steps(run_id))
+    }
+    fn latest_output<'a>(
+        &'a self,
+        workflow: &'a str,
+        step: &'a str,
+    ) -> StoreFuture<'a, Option<(String, PathBuf)>> {
+        Box::pin(self.inner.latest_output(workflow, step))
+    }
+    fn last_scheduled<'a>(&'a self, workflow: &'a str) -> StoreFuture<'a, Option<SystemTime>> {
+        Box::pin(self.inner.last_scheduled(workflow))
+    }
+    fn recover_abandoned(&self) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(self.inner.recover_abandoned())
+    }
+    fn fail_unfinished<'a>(&'a self, why: &'a str) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(self.inner.fail_unfinished(why))
+    }
+}

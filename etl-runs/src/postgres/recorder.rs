@@ -1,0 +1,174 @@
+//! Step events into PostgreSQL from a task of their own, in batches: a step
+//! hands its event to a channel and goes on.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use etl_dag::{StepEvent, StepStatus};
+use tokio::sync::{mpsc, oneshot};
+
+use super::Inner;
+use crate::Result;
+use crate::store::{EventRecorder, StoreFuture};
+
+struct Record {
+    run_id: String,
+    step: String,
+    status: StepStatus,
+    error: Option<String>,
+    rows: Option<i64>,
+    output: Option<String>,
+    at: SystemTime,
+}
+
+enum Message {
+    Record(Record),
+    Flush(oneshot::Sender<Result<()>>),
+}
+
+/// The PostgreSQL store's [`EventRecorder`].
+pub(super) struct PgRecorder {
+    tx: mpsc::UnboundedSender<Message>,
+    location: String,
+}
+
+impl PgRecorder {
+    pub(super) fn start(inner: Arc<Inner>) -> PgRecorder {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let location = inner.location.clone();
+        tokio::spawn(write_loop(inner, rx));
+        PgRecorder { tx, location }
+    }
+}
+
+async fn write_loop(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Message>) {
+    let mut failed = None;
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 10_000 {
+            match rx.try_recv() {
+                Ok(message) => batch.push(message),
+                Err(_) => break,
+            }
+        }
+        let records: Vec<&Record> = batch
+            .iter()
+            .filter_map(|m| match m {
+                Message::Record(r) => Some(r),
+                Message::Flush(_) => None,
+            })
+            .collect();
+        if !records.is_empty()
+            && let Err(e) = write(&inner, &records).await
+            && failed.is_none()
+        {
+            failed = Some(e);
+        }
+        for message in batch {
+            if let Message::Flush(done) = message {
+                let _ = done.send(failed.take().map_or(Ok(()), Err));
+            }
+        }
+    }
+}
+
+/// One transaction for the batch. A batch that fails (the server went
+/// away) is tried again once on a new connection before it is reported:
+/// the pool replaces a broken connection on the next call.
+async fn write(inner: &Inner, records: &[&Record]) -> Result<()> {
+    match write_once(inner, records).await {
+        Ok(()) => Ok(()),
+        Err(first) => {
+            tracing::warn!(store = %inner.location, error = %first, "recording step events failed; trying again");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            write_once(inner, records).await
+        }
+    }
+}
+
+async fn write_once(inner: &Inner, records: &[&Record]) -> Result<()> {
+    let mut client = inner.client().await?;
+    let tx = client.transaction().await.map_err(|e| inner.db(e))?;
+    let running = tx
+        .prepare_cached(
+            "UPDATE etl.step_runs SET status = 'RUNNING', attempts = attempts + 1,
+                started_at = coalesce(started_at, $3), finished_at = NULL, error = NULL, owner = $4
+             WHERE run_id = $1 AND step = $2",
+        )
+        .await
+        .map_err(|e| inner.db(e))?;
+    let retrying = tx
+        .prepare_cached(
+            "UPDATE etl.step_runs SET status = 'RETRYING', error = $3 WHERE run_id = $1 AND step = $2",
+        )
+        .await
+        .map_err(|e| inner.db(e))?;
+    let ended = tx
+        .prepare_cached(
+            "UPDATE etl.step_runs SET status = $3, finished_at = $4, error = $5, rows = $6, output = $7,
+                reused_from = NULL, owner = NULL
+             WHERE run_id = $1 AND step = $2",
+        )
+        .await
+        .map_err(|e| inner.db(e))?;
+    for r in records {
+        match r.status {
+            StepStatus::Running => {
+                tx.execute(&running, &[&r.run_id, &r.step, &r.at, &inner.owner])
+                    .await
+            }
+            StepStatus::Retrying => tx.execute(&retrying, &[&r.run_id, &r.step, &r.error]).await,
+            status => {
+                tx.execute(
+                    &ended,
+                    &[
+                        &r.run_id,
+                        &r.step,
+                        &status.as_str(),
+                        &r.at,
+                        &r.error,
+                        &r.rows,
+                        &r.output,
+                    ],
+                )
+                .await
+            }
+        }
+        .map_err(|e| inner.db(e))?;
+    }
+    tx.commit().await.map_err(|e| inner.db(e))
+}
+
+impl EventRecorder for PgRecorder {
+    fn record(&self, event: &StepEvent<'_>) {
+        // The run wrote its steps PENDING when it started.
+        if event.status == StepStatus::Pending {
+            return;
+        }
+        // A closed channel means the writer stopped; flush reports it.
+        let _ = self.tx.send(Message::Record(Record {
+            run_id: event.run_id.to_owned(),
+            step: event.step.to_owned(),
+            status: event.status,
+            error: event.error.map(str::to_owned),
+            rows: event.rows.map(|n| n.min(i64::MAX as u64) as i64),
+            output: event
+                .output
+                .map(|p| PathBuf::from(p).to_string_lossy().into_owned()),
+            at: SystemTime::now(),
+        }));
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let stopped = || crate::Error::State {
+                store: self.location.clone(),
+                message: "the recorder task stopped".into(),
+            };
+            let (done, wait) = oneshot::channel();
+            self.tx.send(Message::Flush(done)).map_err(|_| stopped())?;
+            wait.await.map_err(|_| stopped())?
+        })
+    }
+}
