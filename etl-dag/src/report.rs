@@ -14,6 +14,9 @@ use crate::{Error, Produced, Result};
 pub enum StepStatus {
     /// Waiting for the steps it depends on.
     Pending,
+    /// Taken by a worker from the queue, not yet started: the worker holds
+    /// it for as long as its lease lasts.
+    Claimed,
     /// An attempt is running.
     Running,
     /// An attempt failed; waiting to try again.
@@ -33,6 +36,7 @@ impl StepStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             StepStatus::Pending => "PENDING",
+            StepStatus::Claimed => "CLAIMED",
             StepStatus::Running => "RUNNING",
             StepStatus::Retrying => "RETRYING",
             StepStatus::Succeeded => "SUCCEEDED",
@@ -48,6 +52,7 @@ impl StepStatus {
     pub fn parse(text: &str) -> Option<StepStatus> {
         [
             StepStatus::Pending,
+            StepStatus::Claimed,
             StepStatus::Running,
             StepStatus::Retrying,
             StepStatus::Succeeded,

@@ -8,6 +8,8 @@
 //!   outputs reused), one step of a run shared between processes (what an
 //!   Airflow task runs), resuming a run, and the check before a scheduled
 //!   tick; each watched by an [`Observer`].
+//! - [`Worker`]: claims the steps of queued runs ([`Runs::enqueue`]) from
+//!   the store and runs them; many workers on many machines share one queue.
 //! - [`schedule`]: a cron expression in a time zone, its next tick and the
 //!   ticks missed.
 //! - [`airflow`]: the workflow as an Airflow DAG file.
@@ -23,8 +25,12 @@ mod runs;
 pub mod schedule;
 pub mod state;
 mod store;
+pub mod worker;
 
 pub use error::{Error, Result};
 pub use etl_dag::{NoObserver, Observer};
 pub use runs::{NewRun, ResumePlan, Runs, StepRun, check_step};
-pub use store::{EventRecorder, StateStore, StoreFuture, open, postgres_url};
+pub use store::{
+    Claim, EventRecorder, MAX_LOST_ATTEMPTS, StateStore, StoreFuture, open, postgres_url,
+};
+pub use worker::{Worker, WorkerReport};

@@ -144,6 +144,11 @@ impl<'a> Runs<'a> {
         self.store
     }
 
+    /// The workflow.
+    pub fn dag(&self) -> &'a Dag {
+        self.dag
+    }
+
     /// Step `name`, or an error naming the steps there are.
     pub fn check_step(&self, name: &str) -> Result<()> {
         check_step(self.dag, name)
@@ -273,8 +278,36 @@ impl<'a> Runs<'a> {
             }
             all.insert(key, value);
         }
+        match self.step_runner(step, run_id, all).await? {
+            Ok(runner) => {
+                let report = self.execute(runner, run_id, None, observer).await?;
+                let run_status = self.store.settle_run(run_id).await?;
+                Ok(StepRun::Ran { report, run_status })
+            }
+            Err(why) => {
+                self.store.fail_step(run_id, step, &why).await?;
+                self.store.settle_run(run_id).await?;
+                Ok(StepRun::NotRunnable { why })
+            }
+        }
+    }
+
+    /// A runner of step `step` alone in run `run_id`, its inputs read from
+    /// the outputs the run saved; or why it cannot run (an input that has not
+    /// succeeded, or whose output was not saved).
+    async fn step_runner(
+        &self,
+        step: &str,
+        run_id: &str,
+        params: BTreeMap<String, String>,
+    ) -> Result<std::result::Result<Runner<'a>, String>> {
         let recorded = self.store.steps(run_id).await?;
-        let mut runner = self.dag.runner().run_id(run_id).params(all).only([step])?;
+        let mut runner = self
+            .dag
+            .runner()
+            .run_id(run_id)
+            .params(params)
+            .only([step])?;
         let info = self.dag.step(step).expect("checked");
         for input in &info.inputs {
             let record = recorded.iter().find(|r| r.step == *input);
@@ -283,7 +316,7 @@ impl<'a> Runs<'a> {
                     runner = runner.reuse_output(input, path)?;
                 }
                 other => {
-                    let why = match other {
+                    return Ok(Err(match other {
                         Some((StepStatus::Succeeded, None)) => format!(
                             "input {input:?} succeeded in run {run_id:?} but its output was not saved \
                              (its type is neither Arrow data nor serde)"
@@ -292,16 +325,70 @@ impl<'a> Runs<'a> {
                             "input {input:?} has not succeeded in run {run_id:?} (it is {status}); run that step first"
                         ),
                         None => format!("input {input:?} is not part of run {run_id:?}"),
-                    };
-                    self.store.fail_step(run_id, step, &why).await?;
-                    self.store.settle_run(run_id).await?;
-                    return Ok(StepRun::NotRunnable { why });
+                    }));
                 }
             }
         }
-        let report = self.execute(runner, run_id, None, observer).await?;
+        Ok(Ok(runner))
+    }
+
+    /// Queues a new run of every step for workers ([`Runs::work`]); its id.
+    pub async fn enqueue(&self, params: BTreeMap<String, String>) -> Result<String> {
+        let run_id = new_run_id();
+        let start = RunStart::new(&run_id, self.dag, Trigger::Queue)
+            .params(params)
+            .version(self.version);
+        self.store.enqueue_run(&start).await?;
+        Ok(run_id)
+    }
+
+    /// Runs a step this process claimed from the queue
+    /// ([`StateStore::claim_steps`]): its inputs from the run's saved
+    /// outputs, recorded as it goes. A step that fails for good (or cannot
+    /// run) skips every step after it; the run is settled from its steps.
+    /// Steps run to their end: stopping a worker stops its claiming, not
+    /// what it holds.
+    pub async fn work(&self, claim: &crate::Claim, observer: Arc<dyn Observer>) -> Result<StepRun> {
+        let (run_id, step) = (claim.run_id.as_str(), claim.step.as_str());
+        if self.dag.step(step).is_none() {
+            // Queued by another version of the workflow.
+            let why = format!(
+                "step {step:?} is not a step of workflow {:?} as this program ({}) has it",
+                self.dag.name(),
+                self.version
+            );
+            self.store.fail_step(run_id, step, &why).await?;
+            self.store.settle_run(run_id).await?;
+            return Ok(StepRun::NotRunnable { why });
+        }
+        let outcome = match self.step_runner(step, run_id, claim.params.clone()).await? {
+            Ok(runner) => {
+                let runner = runner.fail_fast(false);
+                let report = self
+                    .execute(runner, run_id, Some(CancellationToken::new()), observer)
+                    .await?;
+                let ok = report.succeeded();
+                (Ok(report), ok)
+            }
+            Err(why) => {
+                self.store.fail_step(run_id, step, &why).await?;
+                (Err(why), false)
+            }
+        };
+        if !outcome.1 {
+            let after: Vec<String> = self
+                .downstream_of(step)
+                .into_iter()
+                .filter(|s| s != step)
+                .collect();
+            let why = format!("not run: step {step:?} failed");
+            self.store.skip_steps(run_id, &after, &why).await?;
+        }
         let run_status = self.store.settle_run(run_id).await?;
-        Ok(StepRun::Ran { report, run_status })
+        Ok(match outcome.0 {
+            Ok(report) => StepRun::Ran { report, run_status },
+            Err(why) => StepRun::NotRunnable { why },
+        })
     }
 
     /// What resuming run `run_id` does: the steps that did not succeed run

@@ -108,7 +108,52 @@ pub trait StateStore: Send + Sync {
     /// Marks FAILED, for `why`, every run and step this process owns that is
     /// still unfinished; their ids.
     fn fail_unfinished<'a>(&'a self, why: &'a str) -> StoreFuture<'a, Vec<String>>;
+
+    /// Queues a new run ([`Trigger::Queue`](crate::state::Trigger::Queue)):
+    /// RUNNING with no owner, each step PENDING, for workers to claim. A run
+    /// id already recorded is an error.
+    fn enqueue_run<'a>(&'a self, run: &'a RunStart) -> StoreFuture<'a, ()>;
+
+    /// Claims for this process up to `limit` runnable steps of queued runs
+    /// of `workflow` (PENDING, every step they wait for SUCCEEDED), oldest
+    /// run first: each becomes CLAIMED, held by this process for as long as
+    /// it lives (its lease, for a store that has leases). Two processes
+    /// never claim one step: the PostgreSQL store skips the rows another
+    /// claim has locked (`FOR UPDATE SKIP LOCKED`), SQLite's write lock
+    /// takes claims in turn. Steps a dead process held in queued runs go
+    /// back to PENDING first ([`StateStore::recover_abandoned`]), to be run
+    /// again as a new attempt.
+    fn claim_steps<'a>(&'a self, workflow: &'a str, limit: usize) -> StoreFuture<'a, Vec<Claim>>;
+
+    /// Marks SKIPPED, for `why`, the steps of run `run_id` named that are
+    /// still PENDING (those after a step that failed for good).
+    fn skip_steps<'a>(
+        &'a self,
+        run_id: &'a str,
+        steps: &'a [String],
+        why: &'a str,
+    ) -> StoreFuture<'a, ()>;
 }
+
+/// A step of a queued run that this process claimed
+/// ([`StateStore::claim_steps`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Claim {
+    /// The run.
+    pub run_id: String,
+    /// The step.
+    pub step: String,
+    /// The run's parameters.
+    pub params: std::collections::BTreeMap<String, String>,
+    /// The step's attempts so far (more than 0 when a worker that held it
+    /// died).
+    pub attempts: u32,
+}
+
+/// How many times a step of a queued run may lose its worker (a kill, a
+/// lost machine) before it is failed rather than queued again.
+pub const MAX_LOST_ATTEMPTS: u32 = 5;
 
 /// How a run this process owns ended, from its report: SUCCEEDED when every
 /// step did, CANCELLED when the steps that did not were cancelled, FAILED
@@ -142,7 +187,7 @@ pub(crate) fn outcome(report: &RunReport) -> (StepStatus, Option<String>) {
 /// all succeeded, else CANCELLED.
 pub(crate) fn settled(statuses: &[StepStatus]) -> StepStatus {
     let any = |status: StepStatus| statuses.contains(&status);
-    if any(StepStatus::Running) || any(StepStatus::Retrying) {
+    if any(StepStatus::Running) || any(StepStatus::Retrying) || any(StepStatus::Claimed) {
         StepStatus::Running
     } else if any(StepStatus::Failed) {
         StepStatus::Failed

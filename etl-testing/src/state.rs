@@ -22,7 +22,11 @@
 //! - what a dead process held RUNNING is failed as abandoned (its PENDING
 //!   steps cancelled), what a live one holds is not;
 //! - many processes writing at once all succeed;
-//! - the tick of the last scheduled run is kept to the microsecond.
+//! - the tick of the last scheduled run is kept to the microsecond;
+//! - queued runs are worked through by workers that claim their runnable
+//!   steps: two workers on 200 runs run every step once; a step that fails
+//!   skips what follows; a step whose worker was killed is taken over as a
+//!   new attempt, and the run finishes.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -34,7 +38,7 @@ use std::time::Duration;
 
 use etl_dag::{Backoff, Codec, Dag, RunReport, Step, StepContext, StepInputs, StepStatus};
 use etl_runs::state::{RunStart, StepRecord, Trigger};
-use etl_runs::{NewRun, NoObserver, Runs, StateStore};
+use etl_runs::{NewRun, NoObserver, Runs, StateStore, Worker};
 
 /// A future the suite awaits.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -58,7 +62,9 @@ macro_rules! state_store_conformance {
             a_run_is_recorded_step_by_step, a_resumed_run_reruns_what_did_not_succeed,
             a_shared_run_follows_its_steps, two_settling_at_once_leave_the_run_finished,
             a_partial_run_reuses_the_newest_saved_outputs, a_dead_processes_runs_are_abandoned,
-            writers_at_once_all_succeed, the_last_scheduled_tick_is_kept);
+            writers_at_once_all_succeed, the_last_scheduled_tick_is_kept,
+            two_workers_run_each_queued_step_once, a_failed_queued_step_skips_what_follows,
+            a_dead_workers_step_is_taken_over_as_a_new_attempt);
     };
     (@tests $new:expr; $($check:ident),*) => {
         $(
@@ -610,4 +616,227 @@ pub async fn the_last_scheduled_tick_is_kept(subject: &impl Subject) {
         (run.scheduled_for, run.trigger.as_str()),
         (Some(tick), "schedule")
     );
+}
+
+/// Counts, per run and step, how many times each step ran.
+type Ran = Arc<std::sync::Mutex<BTreeMap<(String, String), u32>>>;
+
+/// `a` → `b`, `a` → `c` (both take `a`'s number), `d` after `b` and `c`.
+/// `fail` names a step that fails; `slow`, one whose first attempt (over
+/// the whole test) hangs.
+fn diamond(
+    ran: &Ran,
+    fail: Option<&'static str>,
+    slow: Option<(&'static str, Arc<AtomicU32>)>,
+) -> Dag {
+    let step = |name: &'static str, inputs: &[&str]| {
+        let (ran, slow) = (ran.clone(), slow.clone());
+        let s = Step::new(name, move |cx: StepContext, _: StepInputs| {
+            let (ran, slow) = (ran.clone(), slow.clone());
+            async move {
+                *ran.lock()
+                    .unwrap()
+                    .entry((cx.run_id().to_owned(), name.to_owned()))
+                    .or_default() += 1;
+                if let Some((slow_step, tries)) = slow
+                    && slow_step == name
+                    && tries.fetch_add(1, Ordering::SeqCst) == 0
+                {
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                }
+                if fail == Some(name) {
+                    return Err(etl_dag::BoxError::from(format!("{name} broke")));
+                }
+                Ok::<_, etl_dag::BoxError>(7_u64)
+            }
+        })
+        .codec(Codec::json::<u64>());
+        s.inputs(inputs.iter().copied())
+    };
+    Dag::builder("diamond")
+        .step(step("a", &[]))
+        .step(step("b", &["a"]))
+        .step(step("c", &["a"]))
+        .step(step("d", &[]).after(["b", "c"]))
+        .build()
+        .expect("the suite's workflow builds")
+}
+
+/// A worker of `dag` over `store` in a task of its own, until `stop`.
+fn worker(
+    dag: Arc<Dag>,
+    store: Arc<dyn StateStore>,
+    concurrency: usize,
+    stop: etl_dag::CancellationToken,
+) -> tokio::task::JoinHandle<etl_runs::WorkerReport> {
+    tokio::spawn(async move {
+        let runs = Runs::new(&dag, &*store, "1.0.0");
+        Worker::new(&runs)
+            .concurrency(concurrency)
+            .poll(Duration::from_millis(20))
+            .run(stop, Arc::new(NoObserver))
+            .await
+    })
+}
+
+/// Waits until `n` runs of `workflow` have ended, or fails after `limit`.
+async fn until_ended(store: &dyn StateStore, workflow: &str, n: usize, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let runs = store.runs(workflow, n + 10).await.unwrap();
+        let ended = runs
+            .iter()
+            .filter(|r| r.status != StepStatus::Running)
+            .count();
+        if ended >= n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{ended} of {n} queued runs ended within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Two workers, 200 queued runs: every step runs once (counted by the steps
+/// and in the store) and every run succeeds.
+pub async fn two_workers_run_each_queued_step_once(subject: &impl Subject) {
+    let ran = Ran::default();
+    let dag = Arc::new(diamond(&ran, None, None));
+    let store = subject.open().await;
+    let runs = Runs::new(&dag, &*store, "1.0.0");
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        ids.push(
+            runs.enqueue(BTreeMap::new())
+                .await
+                .expect("a run is queued"),
+        );
+    }
+    let first = subject.open().await;
+    let second = subject.open().await;
+    let stop = etl_dag::CancellationToken::new();
+    let workers = [
+        worker(dag.clone(), first, 2, stop.clone()),
+        worker(dag.clone(), second, 2, stop.clone()),
+    ];
+    until_ended(&*store, "diamond", 200, Duration::from_secs(240)).await;
+    stop.cancel();
+    let mut done = 0;
+    for w in workers {
+        let report = w.await.expect("the worker stopped");
+        assert_eq!(report.failed, 0);
+        assert!(
+            report.steps > 0,
+            "each worker took some of the work: {report:?}"
+        );
+        done += report.steps;
+    }
+    assert_eq!(done, 800);
+    let counts = ran.lock().unwrap().clone();
+    assert_eq!(counts.len(), 800, "every step of every run ran");
+    assert!(counts.values().all(|n| *n == 1), "no step ran twice");
+    for id in &ids {
+        let run = store.run(id).await.unwrap().expect("recorded");
+        assert_eq!(
+            (run.status, run.trigger.as_str()),
+            (StepStatus::Succeeded, "queue")
+        );
+        let steps = store.steps(id).await.unwrap();
+        assert!(
+            steps
+                .iter()
+                .all(|s| s.attempts == 1 && s.status == StepStatus::Succeeded),
+            "{steps:?}"
+        );
+    }
+}
+
+/// A queued step that fails skips the steps after it; the run fails.
+pub async fn a_failed_queued_step_skips_what_follows(subject: &impl Subject) {
+    let ran = Ran::default();
+    let dag = Arc::new(diamond(&ran, Some("b"), None));
+    let store = subject.open().await;
+    let id = Runs::new(&dag, &*store, "1.0.0")
+        .enqueue(BTreeMap::new())
+        .await
+        .unwrap();
+    let stop = etl_dag::CancellationToken::new();
+    let w = worker(dag.clone(), subject.open().await, 2, stop.clone());
+    until_ended(&*store, "diamond", 1, Duration::from_secs(60)).await;
+    stop.cancel();
+    w.await.unwrap();
+    let run = store.run(&id).await.unwrap().unwrap();
+    assert_eq!(run.status, StepStatus::Failed);
+    let steps = store.steps(&id).await.unwrap();
+    assert_eq!(step(&steps, "b").status, StepStatus::Failed);
+    assert!(
+        step(&steps, "b")
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("b broke")
+    );
+    assert_eq!(step(&steps, "c").status, StepStatus::Succeeded);
+    let d = step(&steps, "d");
+    assert_eq!(
+        (d.status, d.error.as_deref()),
+        (StepStatus::Skipped, Some("not run: step \"b\" failed"))
+    );
+    assert!(
+        !ran.lock()
+            .unwrap()
+            .contains_key(&(id.clone(), "d".to_owned()))
+    );
+}
+
+/// A worker killed while it runs a step: once its lease runs out another
+/// worker takes the step up as a new attempt, and the run finishes; the step
+/// is recorded once, with two attempts.
+pub async fn a_dead_workers_step_is_taken_over_as_a_new_attempt(subject: &impl Subject) {
+    let ran = Ran::default();
+    let tries = Arc::new(AtomicU32::new(0));
+    let dag = Arc::new(diamond(&ran, None, Some(("b", tries.clone()))));
+    let store = subject.open().await;
+    let id = Runs::new(&dag, &*store, "1.0.0")
+        .enqueue(BTreeMap::new())
+        .await
+        .unwrap();
+    let doomed = subject.open().await;
+    let first = worker(
+        dag.clone(),
+        doomed.clone(),
+        2,
+        etl_dag::CancellationToken::new(),
+    );
+    // Until `b` hangs in its first attempt.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while tries.load(Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "b never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let b = step(&store.steps(&id).await.unwrap(), "b").clone();
+    assert_eq!((b.status, b.attempts), (StepStatus::Running, 1));
+    // kill -9: the worker's task and everything it runs stop at once.
+    first.abort();
+    let _ = first.await;
+    subject.kill(doomed).await;
+
+    let stop = etl_dag::CancellationToken::new();
+    let second = worker(dag.clone(), subject.open().await, 2, stop.clone());
+    until_ended(&*store, "diamond", 1, Duration::from_secs(60)).await;
+    stop.cancel();
+    second.await.unwrap();
+    let run = store.run(&id).await.unwrap().unwrap();
+    assert_eq!(run.status, StepStatus::Succeeded, "{run:?}");
+    let steps = store.steps(&id).await.unwrap();
+    let b = step(&steps, "b");
+    assert_eq!((b.status, b.attempts), (StepStatus::Succeeded, 2), "{b:?}");
+    let ran = ran.lock().unwrap();
+    assert_eq!(ran[&(id.clone(), "b".to_owned())], 2, "b started twice");
+    for other in ["a", "c", "d"] {
+        assert_eq!(ran[&(id.clone(), other.to_owned())], 1, "{other} ran once");
+        assert_eq!(step(&steps, other).attempts, 1);
+    }
 }

@@ -345,12 +345,27 @@ impl Inner {
                 .map_err(|e| self.db(e))?;
             }
         }
-        let positions: Vec<i32> = (0..run.steps.len() as i32).collect();
+        // Every step in one statement: a JSON list of {step, position, needs}.
+        let steps = serde_json::Value::Array(
+            run.steps
+                .iter()
+                .enumerate()
+                .map(|(i, step)| {
+                    serde_json::json!({
+                        "step": step,
+                        "position": i,
+                        "needs": run.needs.get(i).cloned().unwrap_or_default(),
+                    })
+                })
+                .collect(),
+        )
+        .to_string();
         tx.execute(
-            "INSERT INTO etl.step_runs (run_id, step, position, status)
-             SELECT $1, step, position, 'PENDING' FROM unnest($2::text[], $3::int[]) AS s (step, position)
+            "INSERT INTO etl.step_runs (run_id, step, position, status, needs)
+             SELECT $1, t.step, t.position, 'PENDING', ARRAY(SELECT jsonb_array_elements_text(t.needs))
+             FROM jsonb_to_recordset(CAST($2 AS TEXT)::jsonb) AS t (step TEXT, position INTEGER, needs JSONB)
              ON CONFLICT (run_id, step) DO NOTHING",
-            &[&run.run_id, &run.steps, &positions],
+            &[&run.run_id, &steps],
         )
         .await
         .map_err(|e| self.db(e))?;
@@ -591,7 +606,7 @@ impl Inner {
                 "WITH holders AS (
                     SELECT owner FROM etl.workflow_runs WHERE owner IS NOT NULL AND status = 'RUNNING'
                     UNION SELECT owner FROM etl.step_runs WHERE owner IS NOT NULL
-                        AND status IN ('RUNNING', 'RETRYING'))
+                        AND status IN ('CLAIMED', 'RUNNING', 'RETRYING'))
                  SELECT h.owner, o.pid, o.host FROM holders h LEFT JOIN etl.owners o USING (owner)
                  WHERE h.owner <> $1 AND (o.owner IS NULL OR o.lease_until < now())",
                 &[&self.owner],
@@ -629,6 +644,64 @@ impl Inner {
         Ok(abandoned)
     }
 
+    /// One statement: the runnable steps, locked, skipping those another
+    /// claim holds (`FOR UPDATE SKIP LOCKED`), made CLAIMED by this process.
+    /// A row another claim committed meanwhile is checked again by
+    /// PostgreSQL against `status = 'PENDING'`, so no step is claimed twice.
+    async fn claim_steps(&self, workflow: &str, limit: usize) -> Result<Vec<crate::Claim>> {
+        self.recover_abandoned().await?;
+        let limit = limit.min(i64::MAX as usize) as i64;
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "WITH ready AS (
+                    SELECT s.run_id, s.step FROM etl.step_runs s
+                    JOIN etl.workflow_runs r USING (run_id)
+                    WHERE r.workflow = $1 AND r.trigger = 'queue' AND r.status = 'RUNNING'
+                      AND s.status = 'PENDING'
+                      AND NOT EXISTS (
+                          SELECT 1 FROM etl.step_runs d
+                          WHERE d.run_id = s.run_id AND d.step = ANY (s.needs) AND d.status <> 'SUCCEEDED')
+                    ORDER BY r.seq, s.position
+                    LIMIT $2
+                    FOR UPDATE OF s SKIP LOCKED)
+                 UPDATE etl.step_runs s SET status = 'CLAIMED', owner = $3, error = NULL
+                 FROM ready WHERE s.run_id = ready.run_id AND s.step = ready.step
+                 RETURNING s.run_id, s.step, s.attempts,
+                    (SELECT r.params::text FROM etl.workflow_runs r WHERE r.run_id = s.run_id)",
+                &[&workflow, &limit, &self.owner],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        rows.iter()
+            .map(|row| {
+                let run_id: String = row.get(0);
+                let params: String = row.get(3);
+                Ok(crate::Claim {
+                    params: serde_json::from_str(&params)
+                        .map_err(|e| self.err(format!("run {run_id:?}: params: {e}")))?,
+                    step: row.get(1),
+                    attempts: row.get::<_, i32>(2) as u32,
+                    run_id,
+                })
+            })
+            .collect()
+    }
+
+    async fn skip_steps(&self, run_id: &str, steps: &[String], why: &str) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE etl.step_runs SET status = 'SKIPPED', finished_at = now(), error = $3
+                 WHERE run_id = $1 AND step = ANY ($2) AND status = 'PENDING'",
+                &[&run_id, &steps, &why],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
     async fn fail_unfinished(&self, why: &str) -> Result<Vec<String>> {
         let (mut runs, stepwise) = self.fail_owned(&self.owner, why).await?;
         for run_id in stepwise {
@@ -657,7 +730,7 @@ impl Inner {
         let stepwise: Vec<String> = tx
             .query(
                 "SELECT DISTINCT s.run_id FROM etl.step_runs s JOIN etl.workflow_runs r USING (run_id)
-                 WHERE s.owner = $1 AND s.status IN ('RUNNING', 'RETRYING') AND r.owner IS NULL",
+                 WHERE s.owner = $1 AND s.status IN ('CLAIMED', 'RUNNING', 'RETRYING') AND r.owner IS NULL",
                 &[&owner],
             )
             .await
@@ -665,9 +738,21 @@ impl Inner {
             .iter()
             .map(|row| row.get(0))
             .collect();
+        // A queued run's step goes back to the queue, to run again as a new
+        // attempt, until it has lost its worker too often.
+        let max = crate::store::MAX_LOST_ATTEMPTS as i32;
+        tx.execute(
+            "UPDATE etl.step_runs s SET status = 'PENDING', error = $2 || '; queued again', owner = NULL
+             FROM etl.workflow_runs r
+             WHERE s.run_id = r.run_id AND r.trigger = 'queue'
+               AND s.owner = $1 AND s.status IN ('CLAIMED', 'RUNNING', 'RETRYING') AND s.attempts < $3",
+            &[&owner, &why, &max],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
         tx.execute(
             "UPDATE etl.step_runs SET status = 'FAILED', finished_at = now(), error = $2, owner = NULL
-             WHERE owner = $1 AND status IN ('RUNNING', 'RETRYING')",
+             WHERE owner = $1 AND status IN ('CLAIMED', 'RUNNING', 'RETRYING')",
             &[&owner, &why],
         )
         .await
@@ -778,5 +863,23 @@ impl StateStore for PgStore {
     }
     fn fail_unfinished<'a>(&'a self, why: &'a str) -> StoreFuture<'a, Vec<String>> {
         Box::pin(self.inner.fail_unfinished(why))
+    }
+    fn enqueue_run<'a>(&'a self, run: &'a RunStart) -> StoreFuture<'a, ()> {
+        Box::pin(self.inner.insert_run(run, None, false))
+    }
+    fn claim_steps<'a>(
+        &'a self,
+        workflow: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<crate::Claim>> {
+        Box::pin(self.inner.claim_steps(workflow, limit))
+    }
+    fn skip_steps<'a>(
+        &'a self,
+        run_id: &'a str,
+        steps: &'a [String],
+        why: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(self.inner.skip_steps(run_id, steps, why))
     }
 }

@@ -16,6 +16,7 @@ struct Record {
     run_id: String,
     step: String,
     status: StepStatus,
+    attempt: i64,
     error: Option<String>,
     rows: Option<i64>,
     output: Option<String>,
@@ -90,17 +91,20 @@ async fn write(inner: &Inner, records: &[&Record]) -> Result<()> {
 async fn write_once(inner: &Inner, records: &[&Record]) -> Result<()> {
     let mut client = inner.client().await?;
     let tx = client.transaction().await.map_err(|e| inner.db(e))?;
+    // Fenced as the SQLite store's: an attempt writes only a step it holds
+    // (or, starting, one nobody holds).
     let running = tx
         .prepare_cached(
             "UPDATE etl.step_runs SET status = 'RUNNING', attempts = attempts + 1,
                 started_at = coalesce(started_at, $3), finished_at = NULL, error = NULL, owner = $4
-             WHERE run_id = $1 AND step = $2",
+             WHERE run_id = $1 AND step = $2 AND (owner IS NULL OR owner = $4)",
         )
         .await
         .map_err(|e| inner.db(e))?;
     let retrying = tx
         .prepare_cached(
-            "UPDATE etl.step_runs SET status = 'RETRYING', error = $3 WHERE run_id = $1 AND step = $2",
+            "UPDATE etl.step_runs SET status = 'RETRYING', error = $3
+             WHERE run_id = $1 AND step = $2 AND owner = $4",
         )
         .await
         .map_err(|e| inner.db(e))?;
@@ -108,7 +112,7 @@ async fn write_once(inner: &Inner, records: &[&Record]) -> Result<()> {
         .prepare_cached(
             "UPDATE etl.step_runs SET status = $3, finished_at = $4, error = $5, rows = $6, output = $7,
                 reused_from = NULL, owner = NULL
-             WHERE run_id = $1 AND step = $2",
+             WHERE run_id = $1 AND step = $2 AND (owner = $8 OR ($9::bigint = 0 AND owner IS NULL))",
         )
         .await
         .map_err(|e| inner.db(e))?;
@@ -118,7 +122,10 @@ async fn write_once(inner: &Inner, records: &[&Record]) -> Result<()> {
                 tx.execute(&running, &[&r.run_id, &r.step, &r.at, &inner.owner])
                     .await
             }
-            StepStatus::Retrying => tx.execute(&retrying, &[&r.run_id, &r.step, &r.error]).await,
+            StepStatus::Retrying => {
+                tx.execute(&retrying, &[&r.run_id, &r.step, &r.error, &inner.owner])
+                    .await
+            }
             status => {
                 tx.execute(
                     &ended,
@@ -130,6 +137,8 @@ async fn write_once(inner: &Inner, records: &[&Record]) -> Result<()> {
                         &r.error,
                         &r.rows,
                         &r.output,
+                        &inner.owner,
+                        &r.attempt,
                     ],
                 )
                 .await
@@ -151,6 +160,7 @@ impl EventRecorder for PgRecorder {
             run_id: event.run_id.to_owned(),
             step: event.step.to_owned(),
             status: event.status,
+            attempt: i64::from(event.attempt),
             error: event.error.map(str::to_owned),
             rows: event.rows.map(|n| n.min(i64::MAX as u64) as i64),
             output: event

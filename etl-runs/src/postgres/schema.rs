@@ -43,6 +43,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         host TEXT NOT NULL,
         lease_until TIMESTAMPTZ NOT NULL
     );",
+    // 2: the queue. What each step waits for, so that a worker can tell a
+    // runnable step without the workflow; indexes for the claim.
+    "ALTER TABLE etl.step_runs ADD COLUMN needs TEXT[] NOT NULL DEFAULT '{}';
+    CREATE INDEX step_runs_pending ON etl.step_runs (run_id) WHERE status = 'PENDING';
+    CREATE INDEX workflow_runs_queued ON etl.workflow_runs (workflow, seq)
+        WHERE trigger = 'queue' AND status = 'RUNNING';",
 ];
 
 /// The version this build writes.

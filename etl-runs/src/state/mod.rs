@@ -66,6 +66,8 @@ pub enum Trigger {
     /// One step at a time, each in its own process (`run --step`, as
     /// Airflow's tasks do).
     Step,
+    /// Queued (`run --queue`), its steps claimed one by one by workers.
+    Queue,
 }
 
 impl Trigger {
@@ -75,6 +77,7 @@ impl Trigger {
             Trigger::Run => "run",
             Trigger::Schedule => "schedule",
             Trigger::Step => "step",
+            Trigger::Queue => "queue",
         }
     }
 }
@@ -89,6 +92,10 @@ pub struct RunStart {
     pub workflow: String,
     /// Its steps, each recorded PENDING.
     pub steps: Vec<String>,
+    /// What each step waits for (its inputs, then the steps it runs
+    /// after), as [`RunStart::steps`] is ordered: how a worker tells a
+    /// queued run's runnable steps.
+    pub needs: Vec<Vec<String>>,
     /// What started it.
     pub trigger: Trigger,
     /// The run's parameters (`--param k=v`).
@@ -106,6 +113,10 @@ impl RunStart {
             run_id: run_id.into(),
             workflow: dag.name().to_owned(),
             steps: dag.steps().map(|s| s.name.to_owned()).collect(),
+            needs: dag
+                .steps()
+                .map(|s| s.depends_on().map(str::to_owned).collect())
+                .collect(),
             trigger,
             params: BTreeMap::new(),
             version: String::new(),
@@ -363,12 +374,14 @@ impl SqliteStore {
         {
             let mut insert = tx
                 .prepare(
-                    "INSERT OR IGNORE INTO step_runs (run_id, step, status) VALUES (?1, ?2, 'PENDING')",
+                    "INSERT OR IGNORE INTO step_runs (run_id, step, status, needs) VALUES (?1, ?2, 'PENDING', ?3)",
                 )
                 .map_err(|e| self.err(e))?;
-            for step in &run.steps {
+            for (i, step) in run.steps.iter().enumerate() {
+                let needs = serde_json::to_string(run.needs.get(i).map_or(&[][..], |n| &n[..]))
+                    .map_err(|e| self.err(e))?;
                 insert
-                    .execute(params![run.run_id, step])
+                    .execute(params![run.run_id, step, needs])
                     .map_err(|e| self.err(e))?;
             }
         }
@@ -693,7 +706,7 @@ impl SqliteStore {
                 .prepare(
                     "SELECT owner FROM workflow_runs WHERE owner IS NOT NULL AND status = 'RUNNING'
                      UNION SELECT owner FROM step_runs WHERE owner IS NOT NULL
-                         AND status IN ('RUNNING', 'RETRYING')",
+                         AND status IN ('CLAIMED', 'RUNNING', 'RETRYING')",
                 )
                 .map_err(|e| self.err(e))?;
             statement
@@ -737,6 +750,86 @@ impl SqliteStore {
         Ok(runs)
     }
 
+    /// Queues a new run: see [`StateStore::enqueue_run`].
+    pub fn enqueue_run(&self, run: &RunStart) -> Result<()> {
+        self.insert_run(run, None, false)
+    }
+
+    /// Claims runnable steps of queued runs: see [`StateStore::claim_steps`].
+    /// The whole claim is one write transaction: SQLite's write lock makes
+    /// processes claim in turn.
+    pub fn claim_steps(&self, workflow: &str, limit: usize) -> Result<Vec<crate::Claim>> {
+        self.recover_abandoned()?;
+        self.write(|tx| {
+            let mut ready = tx
+                .prepare_cached(
+                    "SELECT s.run_id, s.step, s.attempts, r.params
+                     FROM step_runs s JOIN workflow_runs r USING (run_id)
+                     WHERE r.workflow = ?1 AND r.trigger = 'queue' AND r.status = 'RUNNING'
+                       AND s.status = 'PENDING'
+                       AND NOT EXISTS (
+                           SELECT 1 FROM json_each(s.needs) n
+                           JOIN step_runs d ON d.run_id = s.run_id AND d.step = n.value
+                           WHERE d.status <> 'SUCCEEDED')
+                     ORDER BY r.rowid, s.rowid LIMIT ?2",
+                )
+                .map_err(|e| self.err(e))?;
+            let rows = ready
+                .query_map(
+                    params![workflow, limit.min(i64::MAX as usize) as i64],
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, i64>(2)?,
+                            row.get::<_, String>(3)?,
+                        ))
+                    },
+                )
+                .map_err(|e| self.err(e))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| self.err(e))?;
+            let mut claim = tx
+                .prepare_cached(
+                    "UPDATE step_runs SET status = 'CLAIMED', owner = ?3, error = NULL
+                     WHERE run_id = ?1 AND step = ?2 AND status = 'PENDING'",
+                )
+                .map_err(|e| self.err(e))?;
+            let mut claims = Vec::new();
+            for (run_id, step, attempts, params) in rows {
+                claim
+                    .execute(params![run_id, step, self.owner.id()])
+                    .map_err(|e| self.err(e))?;
+                claims.push(crate::Claim {
+                    params: serde_json::from_str(&params)
+                        .map_err(|e| self.err(format!("run {run_id:?}: params: {e}")))?,
+                    run_id,
+                    step,
+                    attempts: attempts as u32,
+                });
+            }
+            Ok(claims)
+        })
+    }
+
+    /// Marks SKIPPED the named steps still PENDING: see [`StateStore::skip_steps`].
+    pub fn skip_steps(&self, run_id: &str, steps: &[String], why: &str) -> Result<()> {
+        let now = time::to_text(SystemTime::now());
+        self.write(|tx| {
+            let mut skip = tx
+                .prepare_cached(
+                    "UPDATE step_runs SET status = 'SKIPPED', finished_at = ?3, error = ?4
+                     WHERE run_id = ?1 AND step = ?2 AND status = 'PENDING'",
+                )
+                .map_err(|e| self.err(e))?;
+            for step in steps {
+                skip.execute(params![run_id, step, now, why])
+                    .map_err(|e| self.err(e))?;
+            }
+            Ok(())
+        })
+    }
+
     /// Marks FAILED, with `why`, the runs and steps `owner` holds RUNNING,
     /// and CANCELLED the PENDING steps of those runs; returns those runs,
     /// and the runs of one step per process whose steps it held (to settle).
@@ -761,7 +854,7 @@ impl SqliteStore {
                 let mut stepwise = tx
                     .prepare(
                         "SELECT DISTINCT s.run_id FROM step_runs s JOIN workflow_runs r USING (run_id)
-                         WHERE s.owner = ?1 AND s.status IN ('RUNNING', 'RETRYING') AND r.owner IS NULL",
+                         WHERE s.owner = ?1 AND s.status IN ('CLAIMED', 'RUNNING', 'RETRYING') AND r.owner IS NULL",
                     )
                     .map_err(|e| self.err(e))?;
                 let ids = stepwise
@@ -771,9 +864,18 @@ impl SqliteStore {
                     to_settle.push(id.map_err(|e| self.err(e))?);
                 }
             }
+            // A queued run's step goes back to the queue, to run again as a
+            // new attempt, until it has lost its worker too often.
+            tx.execute(
+                "UPDATE step_runs SET status = 'PENDING', error = ?2 || '; queued again', owner = NULL
+                 WHERE owner = ?1 AND status IN ('CLAIMED', 'RUNNING', 'RETRYING') AND attempts < ?3
+                   AND run_id IN (SELECT run_id FROM workflow_runs WHERE trigger = 'queue')",
+                params![owner, why, crate::store::MAX_LOST_ATTEMPTS],
+            )
+            .map_err(|e| self.err(e))?;
             tx.execute(
                 "UPDATE step_runs SET status = 'FAILED', finished_at = ?2, error = ?3, owner = NULL
-                 WHERE owner = ?1 AND status IN ('RUNNING', 'RETRYING')",
+                 WHERE owner = ?1 AND status IN ('CLAIMED', 'RUNNING', 'RETRYING')",
                 params![owner, now, why],
             )
             .map_err(|e| self.err(e))?;
@@ -875,5 +977,23 @@ impl StateStore for SqliteStore {
     }
     fn fail_unfinished<'a>(&'a self, why: &'a str) -> StoreFuture<'a, Vec<String>> {
         Box::pin(async move { SqliteStore::fail_unfinished(self, why) })
+    }
+    fn enqueue_run<'a>(&'a self, run: &'a RunStart) -> StoreFuture<'a, ()> {
+        Box::pin(async move { SqliteStore::enqueue_run(self, run) })
+    }
+    fn claim_steps<'a>(
+        &'a self,
+        workflow: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<crate::Claim>> {
+        Box::pin(async move { SqliteStore::claim_steps(self, workflow, limit) })
+    }
+    fn skip_steps<'a>(
+        &'a self,
+        run_id: &'a str,
+        steps: &'a [String],
+        why: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move { SqliteStore::skip_steps(self, run_id, steps, why) })
     }
 }

@@ -15,6 +15,7 @@ struct Record {
     run_id: String,
     step: String,
     status: StepStatus,
+    attempt: u32,
     error: Option<String>,
     rows: Option<u64>,
     output: Option<PathBuf>,
@@ -77,6 +78,7 @@ impl Recorder {
             run_id: event.run_id.to_owned(),
             step: event.step.to_owned(),
             status: event.status,
+            attempt: event.attempt,
             error: event.error.map(str::to_owned),
             rows: event.rows,
             output: event.output.map(Path::to_owned),
@@ -123,18 +125,22 @@ fn write_loop(mut conn: Connection, path: &Path, owner: &str, rx: mpsc::Receiver
 fn write(conn: &mut Connection, owner: &str, records: &[&Record]) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     {
+        // Fenced: an attempt writes only a step it holds (or, starting, one
+        // nobody holds), so a process that lost a step to another (its
+        // lease ran out) cannot record over the attempt that took it up.
         let mut running = tx.prepare_cached(
             "UPDATE step_runs SET status = 'RUNNING', attempts = attempts + 1,
                 started_at = coalesce(started_at, ?3), finished_at = NULL, error = NULL, owner = ?4
-             WHERE run_id = ?1 AND step = ?2",
+             WHERE run_id = ?1 AND step = ?2 AND (owner IS NULL OR owner = ?4)",
         )?;
         let mut retrying = tx.prepare_cached(
-            "UPDATE step_runs SET status = 'RETRYING', error = ?3 WHERE run_id = ?1 AND step = ?2",
+            "UPDATE step_runs SET status = 'RETRYING', error = ?3
+             WHERE run_id = ?1 AND step = ?2 AND owner = ?4",
         )?;
         let mut ended = tx.prepare_cached(
             "UPDATE step_runs SET status = ?3, finished_at = ?4, error = ?5, rows = ?6, output = ?7,
                 reused_from = NULL, owner = NULL
-             WHERE run_id = ?1 AND step = ?2",
+             WHERE run_id = ?1 AND step = ?2 AND (owner = ?8 OR (?9 = 0 AND owner IS NULL))",
         )?;
         for r in records {
             let at = time::to_text(r.at);
@@ -143,7 +149,7 @@ fn write(conn: &mut Connection, owner: &str, records: &[&Record]) -> rusqlite::R
                     running.execute(params![r.run_id, r.step, at, owner])?;
                 }
                 StepStatus::Retrying => {
-                    retrying.execute(params![r.run_id, r.step, r.error])?;
+                    retrying.execute(params![r.run_id, r.step, r.error, owner])?;
                 }
                 status => {
                     ended.execute(params![
@@ -154,6 +160,8 @@ fn write(conn: &mut Connection, owner: &str, records: &[&Record]) -> rusqlite::R
                         r.error,
                         r.rows.map(|n| n as i64),
                         r.output.as_ref().map(|p| p.to_string_lossy().into_owned()),
+                        owner,
+                        r.attempt,
                     ])?;
                 }
             }

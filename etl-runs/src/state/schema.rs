@@ -34,6 +34,9 @@ const MIGRATIONS: &[&str] = &[
         error TEXT,
         PRIMARY KEY (run_id, step)
     );",
+    // 2: the queue: what each step waits for (a JSON list of step names).
+    "ALTER TABLE step_runs ADD COLUMN needs TEXT NOT NULL DEFAULT '[]';
+    CREATE INDEX step_runs_pending ON step_runs (run_id) WHERE status = 'PENDING';",
 ];
 
 /// The version this build writes.
