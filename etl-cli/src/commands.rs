@@ -104,3 +104,61 @@ impl Program {
         })
     }
 }
+
+impl Program {
+    /// `run --queue`: a run queued for workers; prints its id.
+    pub(super) async fn enqueue(
+        &self,
+        store: &dyn StateStore,
+        params: BTreeMap<String, String>,
+    ) -> Result<ExitCode> {
+        let run_id = self.runs(store).enqueue(params).await?;
+        println!("{run_id}");
+        eprintln!(
+            "queued run {run_id} of workflow {:?} in {}: `worker` runs it",
+            self.dag.name(),
+            store.location()
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// `worker`: claims and runs queued steps until SIGTERM or Ctrl-C, then
+    /// finishes what it holds; a second signal gives what it holds back to
+    /// the queue and stops at once.
+    pub(super) async fn worker(
+        &self,
+        store: &dyn StateStore,
+        concurrency: usize,
+    ) -> Result<ExitCode> {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let abandon = tokio_util::sync::CancellationToken::new();
+        let signals = tokio::spawn(super::schedule::wait_for_signals(
+            stop.clone(),
+            abandon.clone(),
+        ));
+        eprintln!(
+            "worker of workflow {:?} on {}: {concurrency} step(s) at a time; SIGTERM or Ctrl-C stops it after what it holds",
+            self.dag.name(),
+            store.location()
+        );
+        let runs = self.runs(store);
+        let worker = etl_runs::Worker::new(&runs).concurrency(concurrency);
+        let report = tokio::select! {
+            report = worker.run(stop, self.progress()) => report,
+            _ = abandon.cancelled() => {
+                let given_back = store
+                    .fail_unfinished("its worker was stopped by a second signal")
+                    .await?;
+                eprintln!("stopped: {} run(s) given back to the queue", given_back.len());
+                signals.abort();
+                return Ok(ExitCode::from(1));
+            }
+        };
+        signals.abort();
+        eprintln!(
+            "stopped: {} step(s) run, {} of them failed",
+            report.steps, report.failed
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}

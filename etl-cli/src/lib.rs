@@ -27,6 +27,8 @@
 //! | `history [--limit N]` | the latest runs |
 //! | `show RUN_ID` | one run, step by step |
 //! | `schedule [--tz ZONE] [--cron EXPR] [--catch-up]` | runs the workflow at each tick of its cron schedule (or `EXPR`'s), one run at a time, until SIGTERM or Ctrl-C; ticks that pass without a run (before it started, or during a long run) are said and skipped, or run once with `--catch-up` |
+//! | `run --queue` | queues a run for workers instead of running it; prints its id |
+//! | `worker [--concurrency N]` | claims the runnable steps of queued runs from the state store and runs them, N at a time, until SIGTERM or Ctrl-C (what it holds finishes first; a second signal gives it back to the queue); any number of workers, on any machines sharing a PostgreSQL store, share the queue |
 //! | `export airflow -o FILE` | an Airflow DAG file, one task per step (task ids are the step names, with `_` for what Airflow does not take) |
 //!
 //! Runs are recorded in a [state store](etl_runs::state) (`--state PATH`, or
@@ -141,8 +143,17 @@ where
             Err(e) => return fail(&format!("setting up the workflow: {}", error_chain(&*e))),
         };
         let dag = Arc::new(workflow).into_dag();
+        let lease = match matches
+            .get_one::<String>("lease")
+            .map(|t| etl_rules::parse_duration(t))
+        {
+            Some(Ok(lease)) => Some(lease),
+            Some(Err(e)) => return fail(&format!("--lease: {e}")),
+            None => None,
+        };
         let program = Program {
             dag,
+            lease,
             version,
             program,
             logging,
@@ -165,6 +176,8 @@ pub use main as __main;
 /// The workflow and what every command needs.
 struct Program {
     dag: Dag,
+    /// `--lease`: how long a PostgreSQL store's claims last unrenewed.
+    lease: Option<std::time::Duration>,
     version: &'static str,
     program: String,
     logging: bool,
@@ -186,6 +199,10 @@ impl Program {
                         let store = self.store(&state).await?;
                         self.run_step(&*store, step, run_id, params).await
                     }
+                    _ if m.get_flag("queue") => {
+                        let store = self.store(&state).await?;
+                        self.enqueue(&*store, params).await
+                    }
                     _ => {
                         let only: Vec<String> = m
                             .get_many::<String>("only")
@@ -201,6 +218,11 @@ impl Program {
                         self.run(&*store, params, only, from).await
                     }
                 }
+            }
+            Some(("worker", m)) => {
+                let n = *m.get_one::<u16>("concurrency").expect("has a default");
+                let store = self.store(&state).await?;
+                self.worker(&*store, usize::from(n)).await
             }
             Some(("resume", m)) => {
                 let run_id = m.get_one::<String>("run_id").expect("required");
@@ -259,7 +281,10 @@ impl Program {
     /// default) or a PostgreSQL URL, whose step outputs go to
     /// [`DEFAULT_OUTPUTS`] in the working directory.
     async fn store(&self, location: &str) -> Result<Box<dyn StateStore>> {
-        Ok(etl_runs::open(location, std::path::Path::new(DEFAULT_OUTPUTS)).await?)
+        Ok(
+            etl_runs::open_with(location, std::path::Path::new(DEFAULT_OUTPUTS), self.lease)
+                .await?,
+        )
     }
 
     /// The runs of this workflow in `store`.
@@ -309,6 +334,14 @@ fn command(program: &str, version: &'static str) -> Command {
                      the password in it or in PGPASSWORD) [default: {DEFAULT_STATE}]"
                 )),
         )
+        .arg(
+            Arg::new("lease")
+                .long("lease")
+                .env("ETL_LEASE")
+                .value_name("DURATION")
+                .global(true)
+                .help("With a PostgreSQL store: how long what this process holds (its runs, a worker's claimed steps) stays its own without renewal; another process takes it over after [default: 30s]"),
+        )
         .subcommand(
             Command::new("run")
                 .about("Runs the workflow (or some of its steps) once")
@@ -347,6 +380,25 @@ fn command(program: &str, version: &'static str) -> Command {
                         .value_name("ID")
                         .requires("step")
                         .help("The run the --step belongs to (created if new)"),
+                )
+                .arg(
+                    Arg::new("queue")
+                        .long("queue")
+                        .action(ArgAction::SetTrue)
+                        .conflicts_with_all(["only", "from", "step"])
+                        .help("Queues the run for workers (`worker`) instead of running it here; prints its id"),
+                ),
+        )
+        .subcommand(
+            Command::new("worker")
+                .about("Runs the steps of queued runs, claimed from the state store, until SIGTERM or Ctrl-C")
+                .arg(
+                    Arg::new("concurrency")
+                        .long("concurrency")
+                        .value_name("N")
+                        .default_value("1")
+                        .value_parser(value_parser!(u16).range(1..=1024))
+                        .help("Steps run at once"),
                 ),
         )
         .subcommand(

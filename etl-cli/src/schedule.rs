@@ -175,7 +175,7 @@ impl Program {
     }
 }
 
-async fn wait_for_signals(stop: CancellationToken, cancel_run: CancellationToken) {
+pub(super) async fn wait_for_signals(stop: CancellationToken, cancel_run: CancellationToken) {
     let mut count = 0;
     loop {
         #[cfg(unix)]

@@ -31,6 +31,6 @@ pub use error::{Error, Result};
 pub use etl_dag::{NoObserver, Observer};
 pub use runs::{NewRun, ResumePlan, Runs, StepRun, check_step};
 pub use store::{
-    Claim, EventRecorder, MAX_LOST_ATTEMPTS, StateStore, StoreFuture, open, postgres_url,
+    Claim, EventRecorder, MAX_LOST_ATTEMPTS, StateStore, StoreFuture, open, open_with, postgres_url,
 };
 pub use worker::{Worker, WorkerReport};

@@ -205,14 +205,30 @@ pub(crate) fn settled(statuses: &[StepStatus]) -> StepStatus {
 /// SQLite file. A PostgreSQL store saves step outputs under `outputs`.
 /// Errors name the store without its password.
 pub async fn open(location: &str, outputs: &std::path::Path) -> Result<Box<dyn StateStore>> {
+    open_with(location, outputs, None).await
+}
+
+/// [`open`], with the lease of a PostgreSQL store (how long what this
+/// process holds stays its own without renewal; default 30 s).
+pub async fn open_with(
+    location: &str,
+    outputs: &std::path::Path,
+    lease: Option<std::time::Duration>,
+) -> Result<Box<dyn StateStore>> {
     if postgres_url(location) {
         #[cfg(feature = "postgres")]
-        return Ok(Box::new(
-            crate::postgres::PgStore::connect(location, outputs).await?,
-        ));
+        {
+            let mut options = crate::postgres::PgOptions::default();
+            if let Some(lease) = lease {
+                options = options.lease(lease);
+            }
+            return Ok(Box::new(
+                crate::postgres::PgStore::connect_with(location, outputs, options).await?,
+            ));
+        }
         #[cfg(not(feature = "postgres"))]
         {
-            let _ = outputs;
+            let _ = (outputs, lease);
             return Err(crate::Error::State {
                 store: "postgres://…".into(),
                 message:

@@ -8,6 +8,7 @@ mod daily_metrics;
 #[cfg(feature = "polars")]
 mod frames;
 mod hostile;
+mod queued_work;
 mod regressions;
 mod scheduled_sync;
 #[cfg(feature = "datafusion")]

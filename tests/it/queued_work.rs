@@ -1,0 +1,227 @@
+//! `examples/queued_work.rs` as workers run it: real processes, sharing
+//! nothing but the state store (PostgreSQL, or the SQLite file on one
+//! machine); a worker killed with SIGKILL mid-step.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use etl::StepStatus;
+use etl::runs::StateStore;
+
+fn bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .join("examples")
+        .join(format!("queued_work{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is not built: `cargo test --workspace --all-features` builds it",
+        path.display()
+    );
+    path
+}
+
+/// A folder, a store (`state`: a URL or a file in the folder), the log of
+/// step attempts.
+struct Queue {
+    dir: tempfile::TempDir,
+    state: String,
+}
+
+impl Queue {
+    fn new(state: Option<String>) -> Queue {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state.unwrap_or_else(|| dir.path().join("state.sqlite").display().to_string());
+        Queue { dir, state }
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(bin());
+        command
+            .current_dir(self.dir.path())
+            .env("ETL_STATE", &self.state)
+            .env("ETL_LEASE", "1s")
+            .env("QUEUED_WORK_LOG", self.dir.path().join("work.log"))
+            .env_remove("RUST_LOG");
+        command
+    }
+
+    /// `run --queue`; the run's id.
+    fn enqueue(&self, params: &[&str]) -> String {
+        let mut command = self.command();
+        command.args(["run", "--queue"]);
+        for p in params {
+            command.args(["--param", p]);
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    fn worker(&self, concurrency: u32) -> Child {
+        self.command()
+            .args(["worker", "--concurrency", &concurrency.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    async fn store(&self) -> Box<dyn StateStore> {
+        etl::runs::open(&self.state, &self.dir.path().join("etl-outputs"))
+            .await
+            .unwrap()
+    }
+
+    /// `(run, step) → the pids that ran an attempt of it`.
+    fn log(&self) -> BTreeMap<(String, String), Vec<String>> {
+        let text = std::fs::read_to_string(self.dir.path().join("work.log")).unwrap_or_default();
+        let mut attempts: BTreeMap<_, Vec<String>> = BTreeMap::new();
+        for line in text.lines() {
+            let mut words = line.split(' ');
+            let (run, step, pid) = (words.next(), words.next(), words.next());
+            attempts
+                .entry((run.unwrap().to_owned(), step.unwrap().to_owned()))
+                .or_default()
+                .push(pid.unwrap().to_owned());
+        }
+        attempts
+    }
+}
+
+async fn until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !done().await {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// SIGTERM, as a service manager stops it; what it said.
+fn stop(mut worker: Child) -> String {
+    let status = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = Instant::now();
+    while worker.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the worker did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = worker.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    err
+}
+
+async fn two_workers_share_the_queue(queue: Queue, runs: usize) {
+    let ids: Vec<String> = (0..runs).map(|_| queue.enqueue(&[])).collect();
+    let workers = [queue.worker(2), queue.worker(2)];
+    let store = queue.store().await;
+    until(
+        "every queued run to end",
+        Duration::from_secs(120),
+        async || {
+            let recorded = store.runs("queued_work", runs + 10).await.unwrap();
+            recorded
+                .iter()
+                .filter(|r| r.status != StepStatus::Running)
+                .count()
+                == runs
+        },
+    )
+    .await;
+    let said: Vec<String> = workers.into_iter().map(stop).collect();
+    for err in &said {
+        assert!(
+            err.contains("stopped: ") && err.contains(" of them failed"),
+            "{err}"
+        );
+    }
+    let log = queue.log();
+    assert_eq!(log.len(), runs * 4, "every step of every run ran");
+    assert!(
+        log.values().all(|pids| pids.len() == 1),
+        "no step ran twice"
+    );
+    let pids: std::collections::BTreeSet<&String> = log.values().flatten().collect();
+    assert_eq!(pids.len(), 2, "both workers took work");
+    for id in &ids {
+        let run = store.run(id).await.unwrap().unwrap();
+        assert_eq!(
+            (run.status, run.trigger.as_str()),
+            (StepStatus::Succeeded, "queue")
+        );
+        let steps = store.steps(id).await.unwrap();
+        assert!(steps.iter().all(|s| s.attempts == 1), "{steps:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_processes_share_queued_runs_in_postgres_each_step_once() {
+    let url = etl_testing::postgres::shared().database().await;
+    two_workers_share_the_queue(Queue::new(Some(url)), 40).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_processes_share_queued_runs_in_a_sqlite_file_each_step_once() {
+    two_workers_share_the_queue(Queue::new(None), 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_of_a_worker_killed_mid_step_is_taken_over_and_the_run_finishes() {
+    let url = etl_testing::postgres::shared().database().await;
+    let queue = Queue::new(Some(url));
+    let id = queue.enqueue(&["pause_ms=3000"]);
+    let store = queue.store().await;
+    let mut doomed = queue.worker(2);
+    until("numbers to run", Duration::from_secs(60), async || {
+        let steps = store.steps(&id).await.unwrap();
+        steps
+            .iter()
+            .any(|s| s.step == "numbers" && s.status == StepStatus::Running)
+    })
+    .await;
+    doomed.kill().unwrap(); // SIGKILL: no goodbye
+    doomed.wait().unwrap();
+    let other = queue.worker(2);
+    until("the run to end", Duration::from_secs(90), async || {
+        store.run(&id).await.unwrap().unwrap().status != StepStatus::Running
+    })
+    .await;
+    stop(other);
+    let run = store.run(&id).await.unwrap().unwrap();
+    assert_eq!(run.status, StepStatus::Succeeded, "{run:?}");
+    let steps = store.steps(&id).await.unwrap();
+    for s in &steps {
+        let expected = if s.step == "numbers" { 2 } else { 1 };
+        assert_eq!(
+            (s.status, s.attempts),
+            (StepStatus::Succeeded, expected),
+            "{s:?}"
+        );
+    }
+    let log = queue.log();
+    let numbers = &log[&(id.clone(), "numbers".to_owned())];
+    assert_eq!(numbers.len(), 2, "{log:?}");
+    assert_ne!(
+        numbers[0], numbers[1],
+        "the second attempt ran in the other worker"
+    );
+    for step in ["squares", "cubes", "total"] {
+        assert_eq!(log[&(id.clone(), step.to_owned())].len(), 1, "{log:?}");
+    }
+}
