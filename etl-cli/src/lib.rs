@@ -154,6 +154,7 @@ where
         let program = Program {
             dag,
             lease,
+            leading: std::sync::atomic::AtomicBool::new(true),
             version,
             program,
             logging,
@@ -178,6 +179,8 @@ struct Program {
     dag: Dag,
     /// `--lease`: how long a PostgreSQL store's claims last unrenewed.
     lease: Option<std::time::Duration>,
+    /// Whether this process's scheduler led at its last tick.
+    leading: std::sync::atomic::AtomicBool,
     version: &'static str,
     program: String,
     logging: bool,

@@ -156,6 +156,26 @@ impl Program {
         tick: SystemTime,
         cancel: &CancellationToken,
     ) -> Result<()> {
+        // One scheduler among many: only the leader ticks. Said when it
+        // changes, not at every tick.
+        let leads = store.lead(self.dag.name()).await?;
+        let was = self
+            .leading
+            .swap(leads, std::sync::atomic::Ordering::SeqCst);
+        if leads != was {
+            eprintln!(
+                "tick {}: {}",
+                when(tick),
+                if leads {
+                    "this scheduler leads the workflow's schedule"
+                } else {
+                    "another scheduler leads the workflow's schedule; this one waits"
+                }
+            );
+        }
+        if !leads {
+            return Ok(());
+        }
         let runs = self.runs(store);
         if let Some(running) = runs.running_run().await? {
             eprintln!(
@@ -168,7 +188,17 @@ impl Program {
         let mut run = NewRun::new(Trigger::Schedule);
         run.scheduled_for = Some(tick);
         run.cancel = Some(cancel.clone());
-        let (_, run_id) = runs.start(run, self.progress()).await?;
+        let run_id = match runs.start(run, self.progress()).await {
+            Ok((_, run_id)) => run_id,
+            Err(etl_runs::Error::TickTaken { run_id, .. }) => {
+                eprintln!(
+                    "tick {}: skipped, another scheduler ran it (run {run_id})",
+                    when(tick)
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         // The run's summary; a failed run does not stop the schedule.
         self.summary(store, &run_id).await?;
         Ok(())

@@ -54,6 +54,18 @@ pub enum Error {
         store: String,
     },
 
+    /// A scheduled run for that tick is already recorded: another
+    /// scheduler ran it.
+    #[error("the tick {tick} of workflow {workflow:?} was already run, by run {run_id:?}")]
+    TickTaken {
+        /// The workflow.
+        workflow: String,
+        /// The tick, as the store writes times.
+        tick: String,
+        /// The run that took it.
+        run_id: String,
+    },
+
     /// The run is still running in another process.
     #[error("run {run_id:?} is still running in another process; resume it once it has ended")]
     StillRunning {

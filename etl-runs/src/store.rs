@@ -125,6 +125,15 @@ pub trait StateStore: Send + Sync {
     /// again as a new attempt.
     fn claim_steps<'a>(&'a self, workflow: &'a str, limit: usize) -> StoreFuture<'a, Vec<Claim>>;
 
+    /// Makes this process the leader of `name` (the schedulers of a
+    /// workflow) when no live process is; whether it is the leader now. A
+    /// leader stays one while it lives (its lease, for PostgreSQL; its lock
+    /// file, for SQLite): once a dead leader's lease has run out, the next
+    /// call by another process takes over. Schedulers tick only while they
+    /// lead, and a tick is run once whatever happens
+    /// ([`Error::TickTaken`](crate::Error::TickTaken)).
+    fn lead<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;
+
     /// Marks SKIPPED, for `why`, the steps of run `run_id` named that are
     /// still PENDING (those after a step that failed for good).
     fn skip_steps<'a>(

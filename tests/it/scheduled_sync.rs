@@ -680,6 +680,14 @@ async fn missed_ticks_are_run_once_with_catch_up_and_skipped_without() {
     // Without --catch-up: skipped, said so, and nothing runs before the next minute.
     let child = sync.schedule(&["--cron", "0 * * * * *"]);
     let err = tokio::task::block_in_place(|| {
+        // Started (its lock file taken: it has opened the store), then given
+        // two seconds, however loaded the machine.
+        let owners = sync.dir.path().join("etl-state.sqlite.owners");
+        wait_for(
+            "the scheduler to open the store",
+            Duration::from_secs(30),
+            || std::fs::read_dir(&owners).is_ok_and(|d| d.count() > 0),
+        );
         std::thread::sleep(Duration::from_secs(2));
         stop(child)
     });
@@ -1006,4 +1014,83 @@ async fn runs_recorded_in_postgres_are_shared_by_processes() {
         "{err}"
     );
     assert!(!err.contains("wrong-password"), "{err}");
+}
+
+/// Two `schedule` processes on one PostgreSQL store: one leads, no tick runs
+/// twice, and when the leader is killed the other takes over within its
+/// lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_schedulers_one_leads_and_the_other_takes_over_when_it_dies() {
+    let sync = Sync::start().await;
+    let url = etl_testing::postgres::shared().database().await;
+    let scheduler = || {
+        let mut command = sync.command();
+        command
+            .env("ETL_STATE", &url)
+            .env("ETL_LEASE", "1s")
+            .args(["schedule", "--cron", "* * * * * *"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        command.spawn().unwrap()
+    };
+    let store = etl::runs::open(&url, &sync.dir.path().join("etl-outputs"))
+        .await
+        .unwrap();
+    let succeeded = || {
+        let store = &store;
+        async move {
+            store
+                .runs("scheduled_sync", 1_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|r| r.status == StepStatus::Succeeded)
+                .count()
+        }
+    };
+    let mut first = scheduler();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while succeeded().await < 2 {
+        assert!(Instant::now() < deadline, "the first scheduler ran nothing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let second = scheduler();
+    let before = succeeded().await;
+    while succeeded().await < before + 3 {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(30),
+            "no runs with two schedulers"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    first.kill().unwrap(); // SIGKILL: it stops renewing its lease
+    first.wait().unwrap();
+    let killed_at = succeeded().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while succeeded().await < killed_at + 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second scheduler never took over"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let said = tokio::task::block_in_place(|| stop(second));
+    assert!(
+        said.contains("another scheduler leads the workflow's schedule"),
+        "{said}"
+    );
+    assert!(
+        said.contains("this scheduler leads the workflow's schedule"),
+        "{said}"
+    );
+
+    let runs = store.runs("scheduled_sync", 1_000).await.unwrap();
+    let mut ticks: Vec<_> = runs
+        .iter()
+        .map(|r| r.scheduled_for.expect("a tick"))
+        .collect();
+    let all = ticks.len();
+    ticks.sort();
+    ticks.dedup();
+    assert_eq!(ticks.len(), all, "no tick ran twice: {runs:?}");
 }

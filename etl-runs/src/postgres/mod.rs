@@ -326,6 +326,30 @@ impl Inner {
             }
             Some(_) => {}
             None => {
+                // A tick runs once: schedulers of one workflow take turns
+                // here, and the later one finds the tick taken.
+                if let Some(tick) = run.scheduled_for {
+                    tx.execute(
+                        "SELECT pg_advisory_xact_lock(hashtextextended('tick:' || $1, 0))",
+                        &[&run.workflow],
+                    )
+                    .await
+                    .map_err(|e| self.db(e))?;
+                    let taken = tx
+                        .query_opt(
+                            "SELECT run_id FROM etl.workflow_runs WHERE workflow = $1 AND scheduled_for = $2",
+                            &[&run.workflow, &tick],
+                        )
+                        .await
+                        .map_err(|e| self.db(e))?;
+                    if let Some(row) = taken {
+                        return Err(Error::TickTaken {
+                            workflow: run.workflow.clone(),
+                            tick: crate::state::time::to_text(tick),
+                            run_id: row.get(0),
+                        });
+                    }
+                }
                 let params = serde_json::to_string(&run.params).map_err(|e| self.db(e))?;
                 tx.execute(
                     "INSERT INTO etl.workflow_runs
@@ -689,6 +713,27 @@ impl Inner {
             .collect()
     }
 
+    /// Takes `name`'s row when it is free, ours, or held by an owner whose
+    /// lease ran out; one statement, so two takers cannot both win.
+    async fn lead(&self, name: &str) -> Result<bool> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "INSERT INTO etl.leaders AS l (name, owner, since) VALUES ($1, $2, now())
+                 ON CONFLICT (name) DO UPDATE
+                    SET owner = excluded.owner,
+                        since = CASE WHEN l.owner = excluded.owner THEN l.since ELSE now() END
+                    WHERE l.owner = excluded.owner OR NOT EXISTS (
+                        SELECT 1 FROM etl.owners o WHERE o.owner = l.owner AND o.lease_until >= now())
+                 RETURNING owner",
+                &[&name, &self.owner],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(row.is_some())
+    }
+
     async fn skip_steps(&self, run_id: &str, steps: &[String], why: &str) -> Result<()> {
         self.client()
             .await?
@@ -873,6 +918,9 @@ impl StateStore for PgStore {
         limit: usize,
     ) -> StoreFuture<'a, Vec<crate::Claim>> {
         Box::pin(self.inner.claim_steps(workflow, limit))
+    }
+    fn lead<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(self.inner.lead(name))
     }
     fn skip_steps<'a>(
         &'a self,

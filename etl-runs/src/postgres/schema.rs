@@ -49,6 +49,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX step_runs_pending ON etl.step_runs (run_id) WHERE status = 'PENDING';
     CREATE INDEX workflow_runs_queued ON etl.workflow_runs (workflow, seq)
         WHERE trigger = 'queue' AND status = 'RUNNING';",
+    // 3: one scheduler among many: who leads each workflow's schedule.
+    "CREATE TABLE etl.leaders (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        since TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX workflow_runs_by_tick ON etl.workflow_runs (workflow, scheduled_for)
+        WHERE scheduled_for IS NOT NULL;",
 ];
 
 /// The version this build writes.

@@ -352,6 +352,24 @@ impl SqliteStore {
             }
             Some(_) => {}
             None => {
+                // A tick runs once: another scheduler may have taken it.
+                if let Some(tick) = run.scheduled_for {
+                    let taken: Option<String> = tx
+                        .query_row(
+                            "SELECT run_id FROM workflow_runs WHERE workflow = ?1 AND scheduled_for = ?2",
+                            params![run.workflow, time::to_text(tick)],
+                            |row| row.get(0),
+                        )
+                        .optional()
+                        .map_err(|e| self.err(e))?;
+                    if let Some(run_id) = taken {
+                        return Err(Error::TickTaken {
+                            workflow: run.workflow.clone(),
+                            tick: time::to_text(tick),
+                            run_id,
+                        });
+                    }
+                }
                 let params = serde_json::to_string(&run.params).map_err(|e| self.err(e))?;
                 tx.execute(
                     "INSERT INTO workflow_runs
@@ -812,6 +830,33 @@ impl SqliteStore {
         })
     }
 
+    /// Leads `name` when no live process does: see [`StateStore::lead`]. A
+    /// leader lives while its lock file is held.
+    pub fn lead(&self, name: &str) -> Result<bool> {
+        let dir = owners_dir(&self.path);
+        self.write(|tx| {
+            let holder: Option<String> = tx
+                .query_row("SELECT owner FROM leaders WHERE name = ?1", [name], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .map_err(|e| self.err(e))?;
+            match holder {
+                Some(owner) if owner == self.owner.id() => Ok(true),
+                Some(owner) if owner::is_alive(&dir, &owner) => Ok(false),
+                _ => {
+                    tx.execute(
+                        "INSERT INTO leaders (name, owner, since) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, since = excluded.since",
+                        params![name, self.owner.id(), time::to_text(SystemTime::now())],
+                    )
+                    .map_err(|e| self.err(e))?;
+                    Ok(true)
+                }
+            }
+        })
+    }
+
     /// Marks SKIPPED the named steps still PENDING: see [`StateStore::skip_steps`].
     pub fn skip_steps(&self, run_id: &str, steps: &[String], why: &str) -> Result<()> {
         let now = time::to_text(SystemTime::now());
@@ -987,6 +1032,9 @@ impl StateStore for SqliteStore {
         limit: usize,
     ) -> StoreFuture<'a, Vec<crate::Claim>> {
         Box::pin(async move { SqliteStore::claim_steps(self, workflow, limit) })
+    }
+    fn lead<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move { SqliteStore::lead(self, name) })
     }
     fn skip_steps<'a>(
         &'a self,

@@ -37,6 +37,10 @@ const MIGRATIONS: &[&str] = &[
     // 2: the queue: what each step waits for (a JSON list of step names).
     "ALTER TABLE step_runs ADD COLUMN needs TEXT NOT NULL DEFAULT '[]';
     CREATE INDEX step_runs_pending ON step_runs (run_id) WHERE status = 'PENDING';",
+    // 3: one scheduler among many: who leads each workflow's schedule.
+    "CREATE TABLE leaders (name TEXT PRIMARY KEY, owner TEXT NOT NULL, since TEXT NOT NULL);
+    CREATE INDEX workflow_runs_by_tick ON workflow_runs (workflow, scheduled_for)
+        WHERE scheduled_for IS NOT NULL;",
 ];
 
 /// The version this build writes.
