@@ -125,6 +125,17 @@ pub trait StateStore: Send + Sync {
     /// again as a new attempt.
     fn claim_steps<'a>(&'a self, workflow: &'a str, limit: usize) -> StoreFuture<'a, Vec<Claim>>;
 
+    /// Puts step `step` of run `run_id` back in the queue (PENDING, its
+    /// attempts kept) if this process holds it: what a worker does with a
+    /// step whose end it could not record (the store went away), so that
+    /// the step runs again rather than stay held.
+    fn release_step<'a>(
+        &'a self,
+        run_id: &'a str,
+        step: &'a str,
+        why: &'a str,
+    ) -> StoreFuture<'a, ()>;
+
     /// Makes this process the leader of `name` (the schedulers of a
     /// workflow) when no live process is; whether it is the leader now. A
     /// leader stays one while it lives (its lease, for PostgreSQL; its lock

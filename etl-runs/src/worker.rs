@@ -111,20 +111,37 @@ impl<'r, 'a> Worker<'r, 'a> {
         }
     }
 
-    /// One claimed step; whether it succeeded. A store that fails as the
-    /// step ends leaves the step held: once this worker's lease runs out it
-    /// is queued again, not lost.
+    /// One claimed step; whether it succeeded. A step whose end could not
+    /// be recorded (the store went away) is put back in the queue once the
+    /// store answers again, to run again: not lost, and not held for as
+    /// long as this worker lives. Should that fail for ten minutes, the
+    /// worker's lease still frees it once the worker stops.
     async fn one(&self, claim: Claim, observer: Arc<dyn Observer>) -> bool {
-        match self.runs.work(&claim, observer).await {
-            Ok(StepRun::Ran { report, .. }) => report.succeeded(),
+        let error = match self.runs.work(&claim, observer).await {
+            Ok(StepRun::Ran { report, .. }) => return report.succeeded(),
             Ok(StepRun::NotRunnable { why }) => {
                 tracing::warn!(run_id = %claim.run_id, step = %claim.step, %why, "a queued step could not run");
-                false
+                return false;
             }
-            Err(e) => {
-                tracing::warn!(run_id = %claim.run_id, step = %claim.step, error = %e, "a queued step could not be recorded");
-                false
+            Err(e) => e,
+        };
+        tracing::warn!(run_id = %claim.run_id, step = %claim.step, %error, "a queued step's end could not be recorded; queueing it again");
+        let why = format!("its end could not be recorded ({error}); queued again");
+        let mut wait = Duration::from_millis(200);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+        while let Err(e) = self
+            .runs
+            .store()
+            .release_step(&claim.run_id, &claim.step, &why)
+            .await
+        {
+            if tokio::time::Instant::now() > deadline {
+                tracing::warn!(run_id = %claim.run_id, step = %claim.step, error = %e, "giving up putting the step back; the lease will");
+                break;
             }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(10));
         }
+        false
     }
 }

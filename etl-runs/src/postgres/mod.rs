@@ -713,6 +713,20 @@ impl Inner {
             .collect()
     }
 
+    async fn release_step(&self, run_id: &str, step: &str, why: &str) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE etl.step_runs SET status = 'PENDING', owner = NULL, error = $4
+                 WHERE run_id = $1 AND step = $2 AND owner = $3
+                   AND status IN ('CLAIMED', 'RUNNING', 'RETRYING')",
+                &[&run_id, &step, &self.owner, &why],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
     /// Takes `name`'s row when it is free, ours, or held by an owner whose
     /// lease ran out; one statement, so two takers cannot both win.
     async fn lead(&self, name: &str) -> Result<bool> {
@@ -921,6 +935,14 @@ impl StateStore for PgStore {
     }
     fn lead<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(self.inner.lead(name))
+    }
+    fn release_step<'a>(
+        &'a self,
+        run_id: &'a str,
+        step: &'a str,
+        why: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(self.inner.release_step(run_id, step, why))
     }
     fn skip_steps<'a>(
         &'a self,

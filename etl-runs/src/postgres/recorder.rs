@@ -75,15 +75,22 @@ async fn write_loop(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Message>)
 }
 
 /// One transaction for the batch. A batch that fails (the server went
-/// away) is tried again once on a new connection before it is reported:
-/// the pool replaces a broken connection on the next call.
+/// away, restarting) is tried again on a new connection (the pool replaces
+/// a broken one on the next call), five more times over about six seconds,
+/// before it is reported.
 async fn write(inner: &Inner, records: &[&Record]) -> Result<()> {
-    match write_once(inner, records).await {
-        Ok(()) => Ok(()),
-        Err(first) => {
-            tracing::warn!(store = %inner.location, error = %first, "recording step events failed; trying again");
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            write_once(inner, records).await
+    let mut wait = std::time::Duration::from_millis(200);
+    let mut tries = 0;
+    loop {
+        match write_once(inner, records).await {
+            Ok(()) => return Ok(()),
+            Err(e) if tries < 5 => {
+                tracing::warn!(store = %inner.location, error = %e, "recording step events failed; trying again");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                tries += 1;
+            }
+            Err(e) => return Err(e),
         }
     }
 }

@@ -830,6 +830,20 @@ impl SqliteStore {
         })
     }
 
+    /// Puts a step this process holds back in the queue: see
+    /// [`StateStore::release_step`].
+    pub fn release_step(&self, run_id: &str, step: &str, why: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE step_runs SET status = 'PENDING', owner = NULL, error = ?4
+                 WHERE run_id = ?1 AND step = ?2 AND owner = ?3
+                   AND status IN ('CLAIMED', 'RUNNING', 'RETRYING')",
+                params![run_id, step, self.owner.id(), why],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Leads `name` when no live process does: see [`StateStore::lead`]. A
     /// leader lives while its lock file is held.
     pub fn lead(&self, name: &str) -> Result<bool> {
@@ -1035,6 +1049,14 @@ impl StateStore for SqliteStore {
     }
     fn lead<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move { SqliteStore::lead(self, name) })
+    }
+    fn release_step<'a>(
+        &'a self,
+        run_id: &'a str,
+        step: &'a str,
+        why: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move { SqliteStore::release_step(self, run_id, step, why) })
     }
     fn skip_steps<'a>(
         &'a self,

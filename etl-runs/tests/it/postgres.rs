@@ -131,3 +131,122 @@ async fn a_closed_store_gives_up_its_lease_at_once() {
     first.close().await.unwrap();
     assert_eq!(other.recover_abandoned().await.unwrap(), ["r"]);
 }
+
+/// PostgreSQL restarted under two workers: they reconnect and go on; a step
+/// whose end could not be recorded runs again; every queued run ends
+/// SUCCEEDED with each step recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_go_on_when_postgres_restarts_and_no_step_is_lost() {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use etl_dag::{Codec, Dag, Step, StepContext, StepInputs, StepStatus};
+    use etl_runs::{NoObserver, Runs, Worker};
+
+    // A cluster of this test's own: it is restarted.
+    let mut pg = etl_testing::postgres::TestPostgres::start().unwrap();
+    let url = pg.database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ran: Arc<Mutex<BTreeMap<(String, String), u32>>> = Arc::default();
+    let step = |name: &'static str, inputs: &'static [&'static str]| {
+        let ran = ran.clone();
+        Step::new(name, move |cx: StepContext, _: StepInputs| {
+            let ran = ran.clone();
+            async move {
+                *ran.lock()
+                    .unwrap()
+                    .entry((cx.run_id().to_owned(), name.to_owned()))
+                    .or_default() += 1;
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                Ok::<_, etl_dag::Error>(1_u64)
+            }
+        })
+        .inputs(inputs.iter().copied())
+        .codec(Codec::json::<u64>())
+    };
+    let dag = Arc::new(
+        Dag::builder("restarted")
+            .step(step("a", &[]))
+            .step(step("b", &["a"]))
+            .step(step("c", &["b"]))
+            .build()
+            .unwrap(),
+    );
+    let options = PgOptions::default().lease(Duration::from_secs(5));
+    let store = PgStore::connect_with(&url, dir.path(), options.clone())
+        .await
+        .unwrap();
+    let runs = Runs::new(&dag, &store, "1");
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        ids.push(runs.enqueue(BTreeMap::new()).await.unwrap());
+    }
+    let stop = etl_dag::CancellationToken::new();
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let (dag, url, outputs, options, stop) = (
+            dag.clone(),
+            url.clone(),
+            dir.path().to_owned(),
+            options.clone(),
+            stop.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let store = PgStore::connect_with(&url, outputs, options).await.unwrap();
+            let runs = Runs::new(&dag, &store, "1");
+            Worker::new(&runs)
+                .concurrency(2)
+                .poll(Duration::from_millis(50))
+                .run(stop, Arc::new(NoObserver))
+                .await
+        }));
+    }
+    // Some work done, then the server restarts under them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while ended(&store, "restarted").await < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no run ended before the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = ended(&store, "restarted").await;
+    tokio::task::block_in_place(|| pg.restart()).unwrap();
+    assert!(before < 30, "the restart came while work was left ({before} of 30 ended)");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while ended(&store, "restarted").await < 30 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of 30 runs ended after the restart",
+            ended(&store, "restarted").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let ran = ran.lock().unwrap().clone();
+    for id in &ids {
+        let run = store.run(id).await.unwrap().unwrap();
+        assert_eq!(run.status, StepStatus::Succeeded, "{run:?}");
+        for s in store.steps(id).await.unwrap() {
+            assert_eq!(s.status, StepStatus::Succeeded, "{s:?}");
+            let times = ran[&(id.clone(), s.step.clone())];
+            assert!(times >= 1 && s.attempts >= 1, "{s:?} ran {times} times");
+        }
+    }
+}
+
+/// Runs of `workflow` that have ended (0 while the server is away).
+async fn ended(store: &PgStore, workflow: &str) -> usize {
+    store
+        .runs(workflow, 100)
+        .await
+        .map(|r| {
+            r.iter()
+                .filter(|r| r.status != etl_dag::StepStatus::Running)
+                .count()
+        })
+        .unwrap_or(0)
+}
