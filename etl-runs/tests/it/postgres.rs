@@ -212,7 +212,10 @@ async fn workers_go_on_when_postgres_restarts_and_no_step_is_lost() {
     }
     let before = ended(&store, "restarted").await;
     tokio::task::block_in_place(|| pg.restart()).unwrap();
-    assert!(before < 30, "the restart came while work was left ({before} of 30 ended)");
+    assert!(
+        before < 30,
+        "the restart came while work was left ({before} of 30 ended)"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while ended(&store, "restarted").await < 30 {
         assert!(
