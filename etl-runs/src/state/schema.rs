@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// Each migration takes a file from version `i` to `i + 1`. Append, never edit.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: runs and their steps.
     "CREATE TABLE workflow_runs (
         run_id TEXT PRIMARY KEY,
