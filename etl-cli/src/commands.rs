@@ -37,9 +37,11 @@ impl Program {
         step: &str,
         run_id: &str,
         params: BTreeMap<String, String>,
+        one_attempt: bool,
     ) -> Result<ExitCode> {
         let ran = self
             .runs(store)
+            .one_attempt(one_attempt)
             .run_step(step, run_id, params, self.progress())
             .await?;
         let (report, run_status) = match ran {

@@ -1,11 +1,19 @@
-//! `export airflow`: writes the file `etl_runs::airflow` renders.
+//! `export airflow`, `export prefect`: write the files `etl_runs::airflow`
+//! and `etl_runs::prefect` render.
 
 use std::path::{Path, PathBuf};
 
 use super::Program;
 use crate::{Error, Result};
 
-pub(super) fn airflow(
+/// Which exporter.
+pub(super) enum Kind {
+    Airflow,
+    Prefect,
+}
+
+pub(super) fn export(
+    kind: Kind,
     program: &Program,
     state: &str,
     out: &Path,
@@ -26,21 +34,29 @@ pub(super) fn airflow(
         .transpose()?;
     // By default the workflow's name, made an id Airflow takes.
     let dag_id = dag_id.unwrap_or_else(|| etl_runs::airflow::airflow_id(program.dag.name()));
-    let text = etl_runs::airflow::render(
-        &program.dag,
-        &etl_runs::airflow::Target {
-            program: &program.program,
-            bin: &bin,
-            state: state.as_deref(),
-            dag_id: &dag_id,
-            zone,
-        },
-    )?;
+    let target = etl_runs::airflow::Target {
+        program: &program.program,
+        bin: &bin,
+        state: state.as_deref(),
+        dag_id: &dag_id,
+        zone,
+    };
+    let (text, what, home) = match kind {
+        Kind::Airflow => (
+            etl_runs::airflow::render(&program.dag, &target)?,
+            format!("DAG {dag_id:?}"),
+            "put it in Airflow's dags folder",
+        ),
+        Kind::Prefect => (
+            etl_runs::prefect::render(&program.dag, &target)?,
+            format!("flow {:?}", program.dag.name()),
+            "run it with `python FILE` (once) or `python FILE serve`",
+        ),
+    };
     std::fs::write(out, text).map_err(|e| etl_runs::Error::io(out, e))?;
     eprintln!(
-        "wrote {}: DAG {:?}, {} tasks; put it in Airflow's dags folder (the workers need {bin} and {})",
+        "wrote {}: {what}, {} tasks; {home} (the workers need {bin} and {})",
         out.display(),
-        dag_id,
         program.dag.steps().count(),
         state
             .as_deref()

@@ -29,6 +29,7 @@
 //! | `schedule [--tz ZONE] [--cron EXPR] [--catch-up]` | runs the workflow at each tick of its cron schedule (or `EXPR`'s), one run at a time, until SIGTERM or Ctrl-C; ticks that pass without a run (before it started, or during a long run) are said and skipped, or run once with `--catch-up` |
 //! | `run --queue` | queues a run for workers instead of running it; prints its id |
 //! | `worker [--concurrency N]` | claims the runnable steps of queued runs from the state store and runs them, N at a time, until SIGTERM or Ctrl-C (what it holds finishes first; a second signal gives it back to the queue); any number of workers, on any machines sharing a PostgreSQL store, share the queue |
+//! | `export prefect -o FILE` | a Prefect 3 flow file, one task per step, the same dependencies, retries, timeouts and schedule |
 //! | `export airflow -o FILE` | an Airflow DAG file, one task per step (task ids are the step names, with `_` for what Airflow does not take) |
 //!
 //! Runs are recorded in a [state store](etl_runs::state) (`--state PATH`, or
@@ -200,7 +201,8 @@ impl Program {
                         // Checked before the store is opened: a typo creates nothing.
                         self.runs_check_step(step)?;
                         let store = self.store(&state).await?;
-                        self.run_step(&*store, step, run_id, params).await
+                        self.run_step(&*store, step, run_id, params, m.get_flag("no-retries"))
+                            .await
                     }
                     _ if m.get_flag("queue") => {
                         let store = self.store(&state).await?;
@@ -271,7 +273,14 @@ impl Program {
                     let bin = m.get_one::<String>("bin").cloned();
                     let dag_id = m.get_one::<String>("dag-id").cloned();
                     let zone = m.get_one::<String>("tz").expect("has a default");
-                    export::airflow(self, &state, out, bin, dag_id, zone)?;
+                    export::export(export::Kind::Airflow, self, &state, out, bin, dag_id, zone)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(("prefect", m)) => {
+                    let out = m.get_one::<PathBuf>("output").expect("required");
+                    let bin = m.get_one::<String>("bin").cloned();
+                    let zone = m.get_one::<String>("tz").expect("has a default");
+                    export::export(export::Kind::Prefect, self, &state, out, bin, None, zone)?;
                     Ok(ExitCode::SUCCESS)
                 }
                 _ => unreachable!("clap requires a subcommand"),
@@ -385,6 +394,13 @@ fn command(program: &str, version: &'static str) -> Command {
                         .help("The run the --step belongs to (created if new)"),
                 )
                 .arg(
+                    Arg::new("no-retries")
+                        .long("no-retries")
+                        .action(ArgAction::SetTrue)
+                        .requires("step")
+                        .help("One attempt of the --step, whatever its retries: the scheduler running it retries it (exported Airflow and Prefect tasks pass this)"),
+                )
+                .arg(
                     Arg::new("queue")
                         .long("queue")
                         .action(ArgAction::SetTrue)
@@ -492,6 +508,31 @@ fn command(program: &str, version: &'static str) -> Command {
                                 .value_name("ZONE")
                                 .default_value("UTC")
                                 .help("The time zone Airflow reads the schedule in"),
+                        ),
+                )
+                .subcommand(
+                    Command::new("prefect")
+                        .about("Writes a Prefect 3 flow file: one task per step")
+                        .arg(
+                            Arg::new("output")
+                                .short('o')
+                                .long("output")
+                                .value_name("FILE")
+                                .required(true)
+                                .value_parser(value_parser!(PathBuf)),
+                        )
+                        .arg(
+                            Arg::new("bin")
+                                .long("bin")
+                                .value_name("PATH")
+                                .help("The program the tasks run [default: this program's path]"),
+                        )
+                        .arg(
+                            Arg::new("tz")
+                                .long("tz")
+                                .value_name("ZONE")
+                                .default_value("UTC")
+                                .help("The time zone the schedule is read in when served"),
                         ),
                 ),
         )

@@ -51,6 +51,7 @@ impl<'d> Runner<'d> {
                 cancel: CancellationToken::new(),
                 ctrl_c: false,
                 fail_fast: dag.fail_fast,
+                one_attempt: false,
                 max_parallel: dag.max_parallel,
                 run_id: None,
                 listeners: Listeners::default(),
@@ -78,6 +79,14 @@ impl<'d> Runner<'d> {
     /// Overrides the workflow's [`fail_fast`](super::DagBuilder::fail_fast).
     pub fn fail_fast(mut self, yes: bool) -> Self {
         self.settings.fail_fast = yes;
+        self
+    }
+
+    /// Makes each step one attempt, whatever its retries: for a step run by
+    /// a scheduler that retries it itself (an exported Airflow or Prefect
+    /// task), so that the two do not multiply.
+    pub fn one_attempt(mut self, yes: bool) -> Self {
+        self.settings.one_attempt = yes;
         self
     }
 
@@ -206,6 +215,7 @@ struct Settings {
     cancel: CancellationToken,
     ctrl_c: bool,
     fail_fast: bool,
+    one_attempt: bool,
     max_parallel: Option<usize>,
     run_id: Option<String>,
     listeners: Listeners,
@@ -241,6 +251,7 @@ impl Settings {
             listeners: Arc::new(self.listeners),
             persist: self.persist,
             params: self.params,
+            one_attempt: self.one_attempt,
         };
 
         let n = dag.nodes.len();
@@ -506,6 +517,7 @@ struct StepTask {
     listeners: Watchers,
     persist: Option<Arc<Path>>,
     params: Arc<BTreeMap<String, String>>,
+    one_attempt: bool,
 }
 
 struct Attempted {
@@ -629,7 +641,12 @@ impl StepTask {
                 Some(Ok(Err(e))) => error_chain(&*e),
                 Some(Err(panic)) => format!("panicked: {}", panic_message(&*panic)),
             };
-            if attempt > node.options.retries {
+            let retries = if self.one_attempt {
+                0
+            } else {
+                node.options.retries
+            };
+            if attempt > retries {
                 self.listeners.event(
                     &StepEvent::new(&self.run_id, &node.name, StepStatus::Failed, attempt)
                         .with_error(Some(&error))

@@ -814,3 +814,29 @@ async fn an_observer_sees_every_step_planned_then_each_change_then_the_end() {
         ]
     );
 }
+
+#[tokio::test]
+async fn one_attempt_leaves_the_retries_to_the_scheduler_running_the_step() {
+    let tries = Arc::new(AtomicU32::new(0));
+    let counted = tries.clone();
+    let dag = Dag::builder("once")
+        .step(
+            Step::new("flaky", move |_: StepContext, _: StepInputs| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { Err::<(), _>("down".to_owned()) }
+            })
+            .retries(3)
+            .backoff(Backoff::None),
+        )
+        .build()
+        .unwrap();
+    let report = dag.runner().one_attempt(true).run().await;
+    assert_eq!(report.step("flaky").unwrap().attempts, 1);
+    assert_eq!(tries.load(Ordering::SeqCst), 1);
+    let report = dag.runner().run().await;
+    assert_eq!(
+        report.step("flaky").unwrap().attempts,
+        4,
+        "its own retries otherwise"
+    );
+}

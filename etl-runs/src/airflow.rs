@@ -28,7 +28,7 @@ pub struct Target<'a> {
 }
 
 /// A Python string literal.
-fn py(text: &str) -> String {
+pub(crate) fn py(text: &str) -> String {
     let mut out = String::from("\"");
     for c in text.chars() {
         match c {
@@ -183,7 +183,8 @@ STATE_ENV = {{"ETL_STATE": literal(ETL_STATE)}} if ETL_STATE else {{}}
 def etl_step(step):
     """The command that runs one step of the run Airflow is on."""
     command = f"{{shlex.quote(ETL_BIN)}} run --step {{shlex.quote(step)}}"
-    return literal(command) + ' --run-id "$ETL_RUN_ID"'
+    # One attempt per try: Airflow's retries are the step's.
+    return literal(command) + ' --run-id "$ETL_RUN_ID" --no-retries'
 
 
 with DAG(

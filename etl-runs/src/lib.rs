@@ -12,7 +12,8 @@
 //!   the store and runs them; many workers on many machines share one queue.
 //! - [`schedule`]: a cron expression in a time zone, its next tick and the
 //!   ticks missed.
-//! - [`airflow`]: the workflow as an Airflow DAG file.
+//! - [`airflow`]: the workflow as an Airflow DAG file; [`prefect`]: as a
+//!   Prefect 3 flow file.
 //!
 //! Nothing here prints, parses arguments or exits: `etl-cli` does, over
 //! this crate.
@@ -21,6 +22,7 @@ pub mod airflow;
 mod error;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod prefect;
 mod runs;
 pub mod schedule;
 pub mod state;

@@ -117,6 +117,7 @@ pub struct Runs<'a> {
     dag: &'a Dag,
     store: &'a dyn StateStore,
     version: &'a str,
+    one_attempt: bool,
 }
 
 impl std::fmt::Debug for Runs<'_> {
@@ -136,7 +137,16 @@ impl<'a> Runs<'a> {
             dag,
             store,
             version,
+            one_attempt: false,
         }
+    }
+
+    /// Runs each step of [`Runs::run_step`] as one attempt, whatever its
+    /// retries: the scheduler that runs the step (an exported Airflow or
+    /// Prefect task) retries it, and the two would multiply.
+    pub fn one_attempt(mut self, yes: bool) -> Self {
+        self.one_attempt = yes;
+        self
     }
 
     /// The store.
@@ -280,6 +290,7 @@ impl<'a> Runs<'a> {
         }
         match self.step_runner(step, run_id, all).await? {
             Ok(runner) => {
+                let runner = runner.one_attempt(self.one_attempt);
                 let report = self.execute(runner, run_id, None, observer).await?;
                 let run_status = self.store.settle_run(run_id).await?;
                 Ok(StepRun::Ran { report, run_status })

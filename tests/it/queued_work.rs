@@ -225,3 +225,127 @@ async fn a_step_of_a_worker_killed_mid_step_is_taken_over_and_the_run_finishes()
         assert_eq!(log[&(id.clone(), step.to_owned())].len(), 1, "{log:?}");
     }
 }
+
+/// The Python of the virtualenv `.ci/run` makes with Prefect 3, or
+/// `ETL_TEST_PREFECT_PYTHON`.
+fn prefect_python() -> PathBuf {
+    let python = std::env::var_os("ETL_TEST_PREFECT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/etl-prefect-venv/bin/python")
+        });
+    let ok = Command::new(&python)
+        .args(["-c", "import prefect"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "Prefect 3 is needed: `.ci/run` makes {} (python3 -m venv ~/.cache/etl-prefect-venv && \
+         ~/.cache/etl-prefect-venv/bin/pip install 'prefect>=3,<4'), or set ETL_TEST_PREFECT_PYTHON",
+        python.display()
+    );
+    python
+}
+
+/// Runs the exported flow once under a real Prefect 3 (its temporary
+/// server on 127.0.0.1, a fresh PREFECT_HOME, telemetry off).
+fn run_flow(queue: &Queue, extra_env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(prefect_python());
+    command
+        .arg(queue.dir.path().join("flow.py"))
+        .current_dir(queue.dir.path())
+        .env("ETL_STATE", &queue.state)
+        .env("PREFECT_HOME", queue.dir.path().join("prefect-home"))
+        .env("DO_NOT_TRACK", "1")
+        .env("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        .env("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        .env("QUEUED_WORK_LOG", queue.dir.path().join("work.log"));
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+/// `export prefect` from a binary on a PostgreSQL store: the file names no
+/// store (each worker's ETL_STATE does); Prefect runs one task per step in
+/// the dependencies' order, the steps sharing one run; a failing step fails
+/// the flow, exit 1, the steps after it never run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prefect_export_runs_each_step_as_a_task_under_prefect_3() {
+    let url = etl_testing::postgres::shared().database().await;
+    let queue = Queue::new(Some(url.clone()));
+    let mut export = queue.command();
+    export.args(["export", "prefect", "-o", "flow.py"]);
+    let out = export.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let flow = std::fs::read_to_string(queue.dir.path().join("flow.py")).unwrap();
+    assert!(flow.contains("ETL_STATE = None"), "{flow}");
+    assert!(!flow.contains("postgres://") && !flow.contains(etl_testing::postgres::PASSWORD));
+    assert!(flow.contains("retries=1"), "numbers' retries: {flow}");
+
+    let out = tokio::task::block_in_place(|| run_flow(&queue, &[]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = queue.store().await;
+    let runs = store.runs("queued_work", 10).await.unwrap();
+    assert_eq!(runs.len(), 1, "one flow run, one run: {runs:?}");
+    assert_eq!(
+        (runs[0].status, runs[0].trigger.as_str()),
+        (StepStatus::Succeeded, "step")
+    );
+    let steps = store.steps(&runs[0].run_id).await.unwrap();
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.status == StepStatus::Succeeded && s.attempts == 1),
+        "{steps:?}"
+    );
+    let log = queue.log();
+    assert_eq!(log.len(), 4, "{log:?}");
+    let pids: std::collections::BTreeSet<&String> = log.values().flatten().collect();
+    assert_eq!(pids.len(), 4, "each step in a process of its own: {log:?}");
+
+    // A step that fails (its log cannot be opened): retried once, then the
+    // flow fails and the steps after it never run.
+    let out = tokio::task::block_in_place(|| run_flow(&queue, &[("QUEUED_WORK_LOG", "/")]));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("steps that did not complete: numbers, squares, cubes, total"),
+        "{err}"
+    );
+    let failed = store
+        .runs("queued_work", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.status != StepStatus::Succeeded)
+        .expect("the failed flow's run");
+    let steps = store.steps(&failed.run_id).await.unwrap();
+    let numbers = steps.iter().find(|s| s.step == "numbers").unwrap();
+    assert_eq!(
+        (numbers.status, numbers.attempts),
+        (StepStatus::Failed, 2),
+        "{numbers:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .filter(|s| s.step != "numbers")
+            .all(|s| s.attempts == 0),
+        "{steps:?}"
+    );
+}
