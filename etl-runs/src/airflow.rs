@@ -100,24 +100,30 @@ fn task_ids(dag: &Dag) -> Result<std::collections::HashMap<&str, String>> {
     Ok(ids)
 }
 
-/// The schedule as Airflow takes it: five fields or a preset.
-fn airflow_schedule(dag: &Dag) -> Result<String> {
+/// The workflow's schedule as a scheduler that counts in minutes (`engine`:
+/// Airflow, Prefect) takes it: five fields or a preset; `None` without one.
+pub(crate) fn minute_cron(dag: &Dag, engine: &str) -> Result<Option<String>> {
     let Some(expression) = dag.schedule() else {
-        return Ok("None".into());
+        return Ok(None);
     };
     let cron = Cron::parse(expression).map_err(Error::Schedule)?;
     if !cron.is_minutely() {
         return Err(Error::Schedule(format!(
-            "workflow {:?} runs on {expression:?}, within the minute; Airflow schedules by the minute at most",
+            "workflow {:?} runs on {expression:?}, within the minute; {engine} schedules by the minute at most",
             dag.name()
         )));
     }
     let fields: Vec<&str> = expression.split_whitespace().collect();
-    Ok(py(&if fields.len() == 6 {
+    Ok(Some(if fields.len() == 6 {
         fields[1..].join(" ")
     } else {
         expression.trim().to_owned()
     }))
+}
+
+/// The schedule as Airflow takes it, as Python.
+fn airflow_schedule(dag: &Dag) -> Result<String> {
+    Ok(minute_cron(dag, "Airflow")?.map_or_else(|| "None".into(), |c| py(&c)))
 }
 
 /// The Airflow DAG file of `dag`, or an error naming what Airflow cannot

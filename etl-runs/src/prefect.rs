@@ -14,7 +14,7 @@
 
 use std::fmt::Write as _;
 
-use etl_dag::{Backoff, Cron, Dag};
+use etl_dag::{Backoff, Dag};
 
 use crate::airflow::{Target, py};
 use crate::{Error, Result};
@@ -22,24 +22,7 @@ use crate::{Error, Result};
 /// The Prefect flow file of `dag`, or an error naming what Prefect cannot
 /// take (a schedule within the minute, an unknown time zone).
 pub fn render(dag: &Dag, target: &Target<'_>) -> Result<String> {
-    let cron = match dag.schedule() {
-        None => None,
-        Some(expression) => {
-            let cron = Cron::parse(expression).map_err(Error::Schedule)?;
-            if !cron.is_minutely() {
-                return Err(Error::Schedule(format!(
-                    "workflow {:?} runs on {expression:?}, within the minute; Prefect schedules by the minute at most",
-                    dag.name()
-                )));
-            }
-            let fields: Vec<&str> = expression.split_whitespace().collect();
-            Some(if fields.len() == 6 {
-                fields[1..].join(" ")
-            } else {
-                expression.trim().to_owned()
-            })
-        }
-    };
+    let cron = crate::airflow::minute_cron(dag, "Prefect")?;
     if target.zone != "UTC" {
         target
             .zone
@@ -167,4 +150,71 @@ if __name__ == "__main__":
 "#,
     );
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etl_dag::{Step, StepContext, StepInputs};
+
+    fn target() -> Target<'static> {
+        Target {
+            program: "w",
+            bin: "/opt/etl/w",
+            state: None,
+            dag_id: "w",
+            zone: "Europe/Paris",
+        }
+    }
+
+    fn dag(schedule: &str) -> Dag {
+        Dag::builder("w \"quoted\"")
+            .step(
+                Step::new("a", |_: StepContext, _: StepInputs| async {
+                    Ok::<_, etl_dag::Error>(())
+                })
+                .retries(2)
+                .backoff(Backoff::Fixed(std::time::Duration::from_secs(3)))
+                .timeout(std::time::Duration::from_secs(60)),
+            )
+            .step(
+                Step::new("b", |_: StepContext, _: StepInputs| async {
+                    Ok::<_, etl_dag::Error>(())
+                })
+                .after(["a"]),
+            )
+            .schedule(schedule)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn each_step_is_a_task_with_its_retries_timeout_and_upstreams() {
+        let text = render(&dag("0 2 * * *"), &target()).unwrap();
+        assert!(text.contains("@flow(name=\"w \\\"quoted\\\"\""), "{text}");
+        assert!(text.contains("        retries=2,\n        retry_delay_seconds=[3, 3],\n        timeout_seconds=65,\n    ).submit(\"a\", 60, wait_for=[])"), "{text}");
+        assert!(
+            text.contains(").submit(\"b\", None, wait_for=[futures[\"a\"]])"),
+            "{text}"
+        );
+        assert!(text.contains("SCHEDULE = \"0 2 * * *\""), "{text}");
+        assert!(text.contains("ETL_STATE = None"), "{text}");
+        let err = render(&dag("*/10 * * * * *"), &target())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Prefect schedules by the minute at most"),
+            "{err}"
+        );
+        let err = render(
+            &dag("0 2 * * *"),
+            &Target {
+                zone: "Mars/Olympus",
+                ..target()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown time zone"), "{err}");
+    }
 }
