@@ -480,61 +480,51 @@ fn command(program: &str, version: &'static str) -> Command {
                 .about("Exports the workflow for another scheduler")
                 .subcommand_required(true)
                 .subcommand(
-                    Command::new("airflow")
-                        .about("Writes an Airflow DAG file: one BashOperator task per step")
-                        .arg(
-                            Arg::new("output")
-                                .short('o')
-                                .long("output")
-                                .value_name("FILE")
-                                .required(true)
-                                .value_parser(value_parser!(PathBuf)),
-                        )
-                        .arg(
-                            Arg::new("bin")
-                                .long("bin")
-                                .value_name("PATH")
-                                .help("The program the tasks run [default: this program's path]"),
-                        )
-                        .arg(
-                            Arg::new("dag-id")
-                                .long("dag-id")
-                                .value_name("ID")
-                                .help("The Airflow DAG id [default: the workflow's name, with '_' for what Airflow does not take]"),
-                        )
-                        .arg(
-                            Arg::new("tz")
-                                .long("tz")
-                                .value_name("ZONE")
-                                .default_value("UTC")
-                                .help("The time zone Airflow reads the schedule in"),
-                        ),
+                    export_command(
+                        "airflow",
+                        "Writes an Airflow DAG file: one BashOperator task per step",
+                        "The time zone Airflow reads the schedule in",
+                    )
+                    .arg(
+                        Arg::new("dag-id")
+                            .long("dag-id")
+                            .value_name("ID")
+                            .help("The Airflow DAG id [default: the workflow's name, with '_' for what Airflow does not take]"),
+                    ),
                 )
-                .subcommand(
-                    Command::new("prefect")
-                        .about("Writes a Prefect 3 flow file: one task per step")
-                        .arg(
-                            Arg::new("output")
-                                .short('o')
-                                .long("output")
-                                .value_name("FILE")
-                                .required(true)
-                                .value_parser(value_parser!(PathBuf)),
-                        )
-                        .arg(
-                            Arg::new("bin")
-                                .long("bin")
-                                .value_name("PATH")
-                                .help("The program the tasks run [default: this program's path]"),
-                        )
-                        .arg(
-                            Arg::new("tz")
-                                .long("tz")
-                                .value_name("ZONE")
-                                .default_value("UTC")
-                                .help("The time zone the schedule is read in when served"),
-                        ),
-                ),
+                .subcommand(export_command(
+                    "prefect",
+                    "Writes a Prefect 3 flow file: one task per step",
+                    "The time zone the schedule is read in when served",
+                )),
+        )
+}
+
+/// An exporter's command: the file to write, the program its tasks run,
+/// the time zone of the schedule.
+fn export_command(name: &'static str, about: &'static str, tz: &'static str) -> Command {
+    Command::new(name)
+        .about(about)
+        .arg(
+            Arg::new("output")
+                .short('o')
+                .long("output")
+                .value_name("FILE")
+                .required(true)
+                .value_parser(value_parser!(PathBuf)),
+        )
+        .arg(
+            Arg::new("bin")
+                .long("bin")
+                .value_name("PATH")
+                .help("The program the tasks run [default: this program's path]"),
+        )
+        .arg(
+            Arg::new("tz")
+                .long("tz")
+                .value_name("ZONE")
+                .default_value("UTC")
+                .help(tz),
         )
 }
 

@@ -211,3 +211,22 @@ async fn a_subset_of_tables_and_an_append_mode_can_be_chosen() {
     assert_eq!(report.table("customers").unwrap().mode, WriteMode::Append);
     assert_eq!(rows(&warehouse, "customers").await, 5);
 }
+
+/// Example `name`'s binary, as `cargo test` builds it beside the test
+/// binaries.
+pub(crate) fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is not built: `cargo test --workspace --all-features` builds it, \
+         or `cargo build --example {name}`",
+        path.display()
+    );
+    path
+}

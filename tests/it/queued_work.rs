@@ -3,7 +3,7 @@
 //! machine); a worker killed with SIGKILL mid-step.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,19 +11,7 @@ use etl::StepStatus;
 use etl::runs::StateStore;
 
 fn bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's path");
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .join("examples")
-        .join(format!("queued_work{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is not built: `cargo test --workspace --all-features` builds it",
-        path.display()
-    );
-    path
+    crate::example("queued_work")
 }
 
 /// A folder, a store (`state`: a URL or a file in the folder), the log of

@@ -2,7 +2,7 @@
 //! binary, run in a folder of its own, reading a small Airtable base from a
 //! local server this test serves, its runs recorded in a real state store.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
@@ -15,20 +15,7 @@ use crate::manifest_dir;
 
 /// The example, as `cargo test` builds it beside the test binaries.
 fn bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's path");
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .join("examples")
-        .join(format!("scheduled_sync{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is not built: `cargo test --workspace --all-features` builds it, \
-         or `cargo build --example scheduled_sync`",
-        path.display()
-    );
-    path
+    crate::example("scheduled_sync")
 }
 
 /// The sample base cut down to a page per table: a run takes about a second.
