@@ -135,6 +135,7 @@ impl Program {
         let stop = tokio_util::sync::CancellationToken::new();
         let abandon = tokio_util::sync::CancellationToken::new();
         let signals = tokio::spawn(super::schedule::wait_for_signals(
+            super::schedule::Signals::listen(),
             stop.clone(),
             abandon.clone(),
         ));

@@ -58,7 +58,11 @@ impl Program {
         // run; a second cancels that run.
         let stop = CancellationToken::new();
         let cancel_run = CancellationToken::new();
-        let signals = tokio::spawn(wait_for_signals(stop.clone(), cancel_run.clone()));
+        let signals = tokio::spawn(wait_for_signals(
+            Signals::listen(),
+            stop.clone(),
+            cancel_run.clone(),
+        ));
 
         eprintln!(
             "scheduling workflow {name:?} on {expression:?} ({zone}); next run at {}",
@@ -205,38 +209,64 @@ impl Program {
     }
 }
 
-pub(super) async fn wait_for_signals(stop: CancellationToken, cancel_run: CancellationToken) {
-    let mut count = 0;
-    loop {
+/// SIGTERM and Ctrl-C (SIGINT), listened to from the moment this is made:
+/// made first thing, so that a signal that comes while the command starts
+/// (a service manager stopping it at once) is not the default one, which
+/// kills the process.
+pub(super) struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    pub(super) fn listen() -> Signals {
         #[cfg(unix)]
-        let signal = async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async {
-                    match term.as_mut() {
-                        Some(term) => { term.recv().await; }
-                        None => std::future::pending::<()>().await,
-                    }
-                } => {}
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals {
+                term: signal(SignalKind::terminate()).ok(),
+                interrupt: signal(SignalKind::interrupt()).ok(),
             }
-        };
+        }
         #[cfg(not(unix))]
-        let signal = async {
+        Signals {}
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                _ = recv(&mut self.term) => {}
+                _ = recv(&mut self.interrupt) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
             let _ = tokio::signal::ctrl_c().await;
-        };
-        signal.await;
-        count += 1;
-        if count == 1 {
-            eprintln!(
-                "stopping: the running run (if any) finishes first; signal again to cancel it"
-            );
-            stop.cancel();
-        } else {
-            eprintln!("cancelling the running run");
-            cancel_run.cancel();
-            return;
         }
     }
+}
+
+/// The first signal cancels `stop`, the second `cancel_run`.
+pub(super) async fn wait_for_signals(
+    mut signals: Signals,
+    stop: CancellationToken,
+    cancel_run: CancellationToken,
+) {
+    signals.next().await;
+    eprintln!("stopping: the running run (if any) finishes first; signal again to cancel it");
+    stop.cancel();
+    signals.next().await;
+    eprintln!("cancelling the running run");
+    cancel_run.cancel();
 }
