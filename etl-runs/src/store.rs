@@ -265,3 +265,63 @@ pub async fn open_with(
 pub fn postgres_url(location: &str) -> bool {
     location.starts_with("postgres://") || location.starts_with("postgresql://")
 }
+
+/// A step event as the stores' recorders write it: owned, with the time it
+/// happened; `None` for a PENDING event, which says nothing a store does not
+/// already hold (a run writes its steps PENDING when it starts).
+#[derive(Debug)]
+pub(crate) struct Recorded {
+    pub(crate) run_id: String,
+    pub(crate) step: String,
+    pub(crate) status: StepStatus,
+    pub(crate) attempt: u32,
+    pub(crate) error: Option<String>,
+    pub(crate) rows: Option<u64>,
+    /// The saved output's path, as text.
+    pub(crate) output: Option<String>,
+    pub(crate) at: SystemTime,
+}
+
+impl Recorded {
+    pub(crate) fn of(event: &StepEvent<'_>) -> Option<Recorded> {
+        (event.status != StepStatus::Pending).then(|| Recorded {
+            run_id: event.run_id.to_owned(),
+            step: event.step.to_owned(),
+            status: event.status,
+            attempt: event.attempt,
+            error: event.error.map(str::to_owned),
+            rows: event.rows,
+            output: event.output.map(|p| p.to_string_lossy().into_owned()),
+            at: SystemTime::now(),
+        })
+    }
+
+    /// Its rows as a database integer.
+    pub(crate) fn rows_i64(&self) -> Option<i64> {
+        self.rows.map(|n| n.min(i64::MAX as u64) as i64)
+    }
+}
+
+/// What recording `run` finds when run `recorded` (its workflow) already has
+/// its id: an error for a run of another workflow, or for a new run
+/// (`join` false); `Ok(true)` when the run is new and is to be inserted.
+pub(crate) fn check_existing(
+    run: &RunStart,
+    recorded: Option<String>,
+    join: bool,
+    store: &str,
+) -> Result<bool> {
+    match recorded {
+        Some(workflow) if workflow != run.workflow => Err(crate::Error::OtherWorkflow {
+            run_id: run.run_id.clone(),
+            recorded: workflow,
+            asked: run.workflow.clone(),
+        }),
+        Some(_) if !join => Err(crate::Error::RunExists {
+            run_id: run.run_id.clone(),
+            store: store.to_owned(),
+        }),
+        Some(_) => Ok(false),
+        None => Ok(true),
+    }
+}

@@ -312,48 +312,33 @@ impl Inner {
             .await
             .map_err(|e| self.db(e))?
             .map(|row| row.get::<_, String>(0));
-        match existing {
-            Some(workflow) if workflow != run.workflow => {
-                return Err(Error::OtherWorkflow {
-                    run_id: run.run_id.clone(),
-                    recorded: workflow,
-                    asked: run.workflow.clone(),
-                });
-            }
-            Some(_) if !join => {
-                return Err(Error::RunExists {
-                    run_id: run.run_id.clone(),
-                    store: self.location.clone(),
-                });
-            }
-            Some(_) => {}
-            None => {
-                // A tick runs once: schedulers of one workflow take turns
-                // here, and the later one finds the tick taken.
-                if let Some(tick) = run.scheduled_for {
-                    tx.execute(
-                        "SELECT pg_advisory_xact_lock(hashtextextended('tick:' || $1, 0))",
-                        &[&run.workflow],
-                    )
-                    .await
-                    .map_err(|e| self.db(e))?;
-                    let taken = tx
+        if crate::store::check_existing(run, existing, join, &self.location)? {
+            // A tick runs once: schedulers of one workflow take turns
+            // here, and the later one finds the tick taken.
+            if let Some(tick) = run.scheduled_for {
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended('tick:' || $1, 0))",
+                    &[&run.workflow],
+                )
+                .await
+                .map_err(|e| self.db(e))?;
+                let taken = tx
                         .query_opt(
                             "SELECT run_id FROM etl.workflow_runs WHERE workflow = $1 AND scheduled_for = $2",
                             &[&run.workflow, &tick],
                         )
                         .await
                         .map_err(|e| self.db(e))?;
-                    if let Some(row) = taken {
-                        return Err(Error::TickTaken {
-                            workflow: run.workflow.clone(),
-                            tick: crate::state::time::to_text(tick),
-                            run_id: row.get(0),
-                        });
-                    }
+                if let Some(row) = taken {
+                    return Err(Error::TickTaken {
+                        workflow: run.workflow.clone(),
+                        tick: crate::state::time::to_text(tick),
+                        run_id: row.get(0),
+                    });
                 }
-                let params = serde_json::to_string(&run.params).map_err(|e| self.db(e))?;
-                tx.execute(
+            }
+            let params = serde_json::to_string(&run.params).map_err(|e| self.db(e))?;
+            tx.execute(
                     "INSERT INTO etl.workflow_runs
                         (run_id, workflow, status, trigger, params, version, owner, scheduled_for, started_at)
                      VALUES ($1, $2, 'RUNNING', $3, CAST($4 AS TEXT)::jsonb, $5, $6, $7, now())",
@@ -369,7 +354,6 @@ impl Inner {
                 )
                 .await
                 .map_err(|e| self.db(e))?;
-            }
         }
         // Every step in one statement: a JSON list of {step, position, needs}.
         let steps = serde_json::Value::Array(

@@ -1,30 +1,17 @@
 //! Step events into PostgreSQL from a task of their own, in batches: a step
 //! hands its event to a channel and goes on.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use etl_dag::{StepEvent, StepStatus};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Inner;
 use crate::Result;
-use crate::store::{EventRecorder, StoreFuture};
-
-struct Record {
-    run_id: String,
-    step: String,
-    status: StepStatus,
-    attempt: i64,
-    error: Option<String>,
-    rows: Option<i64>,
-    output: Option<String>,
-    at: SystemTime,
-}
+use crate::store::{EventRecorder, Recorded, StoreFuture};
 
 enum Message {
-    Record(Record),
+    Record(Recorded),
     Flush(oneshot::Sender<Result<()>>),
 }
 
@@ -53,7 +40,7 @@ async fn write_loop(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Message>)
                 Err(_) => break,
             }
         }
-        let records: Vec<&Record> = batch
+        let records: Vec<&Recorded> = batch
             .iter()
             .filter_map(|m| match m {
                 Message::Record(r) => Some(r),
@@ -78,7 +65,7 @@ async fn write_loop(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Message>)
 /// away, restarting) is tried again on a new connection (the pool replaces
 /// a broken one on the next call), five more times over about six seconds,
 /// before it is reported.
-async fn write(inner: &Inner, records: &[&Record]) -> Result<()> {
+async fn write(inner: &Inner, records: &[&Recorded]) -> Result<()> {
     let mut wait = std::time::Duration::from_millis(200);
     let mut tries = 0;
     loop {
@@ -95,7 +82,7 @@ async fn write(inner: &Inner, records: &[&Record]) -> Result<()> {
     }
 }
 
-async fn write_once(inner: &Inner, records: &[&Record]) -> Result<()> {
+async fn write_once(inner: &Inner, records: &[&Recorded]) -> Result<()> {
     let mut client = inner.client().await?;
     let tx = client.transaction().await.map_err(|e| inner.db(e))?;
     // Fenced as the SQLite store's: an attempt writes only a step it holds
@@ -142,10 +129,10 @@ async fn write_once(inner: &Inner, records: &[&Record]) -> Result<()> {
                         &status.as_str(),
                         &r.at,
                         &r.error,
-                        &r.rows,
+                        &r.rows_i64(),
                         &r.output,
                         &inner.owner,
-                        &r.attempt,
+                        &i64::from(r.attempt),
                     ],
                 )
                 .await
@@ -158,23 +145,10 @@ async fn write_once(inner: &Inner, records: &[&Record]) -> Result<()> {
 
 impl EventRecorder for PgRecorder {
     fn record(&self, event: &StepEvent<'_>) {
-        // The run wrote its steps PENDING when it started.
-        if event.status == StepStatus::Pending {
-            return;
-        }
         // A closed channel means the writer stopped; flush reports it.
-        let _ = self.tx.send(Message::Record(Record {
-            run_id: event.run_id.to_owned(),
-            step: event.step.to_owned(),
-            status: event.status,
-            attempt: i64::from(event.attempt),
-            error: event.error.map(str::to_owned),
-            rows: event.rows.map(|n| n.min(i64::MAX as u64) as i64),
-            output: event
-                .output
-                .map(|p| PathBuf::from(p).to_string_lossy().into_owned()),
-            at: SystemTime::now(),
-        }));
+        if let Some(record) = Recorded::of(event) {
+            let _ = self.tx.send(Message::Record(record));
+        }
     }
 
     fn flush(&self) -> StoreFuture<'_, ()> {

@@ -336,22 +336,7 @@ impl SqliteStore {
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        match existing {
-            Some(workflow) if workflow != run.workflow => {
-                return Err(Error::OtherWorkflow {
-                    run_id: run.run_id.clone(),
-                    recorded: workflow,
-                    asked: run.workflow.clone(),
-                });
-            }
-            Some(_) if !join => {
-                return Err(Error::RunExists {
-                    run_id: run.run_id.clone(),
-                    store: self.path.display().to_string(),
-                });
-            }
-            Some(_) => {}
-            None => {
+        if crate::store::check_existing(run, existing, join, &self.path.display().to_string())? {
                 // A tick runs once: another scheduler may have taken it.
                 if let Some(tick) = run.scheduled_for {
                     let taken: Option<String> = tx
@@ -387,7 +372,6 @@ impl SqliteStore {
                     ],
                 )
                 .map_err(|e| self.err(e))?;
-            }
         }
         {
             let mut insert = tx

@@ -2,28 +2,16 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::SystemTime;
 
 use rusqlite::{Connection, params};
 
 use super::{connect, state_error, time};
+use crate::store::Recorded;
 use crate::{Error, Result};
 use etl_dag::{StepEvent, StepStatus};
 
-/// One event, owned, with the time it happened.
-struct Record {
-    run_id: String,
-    step: String,
-    status: StepStatus,
-    attempt: u32,
-    error: Option<String>,
-    rows: Option<u64>,
-    output: Option<PathBuf>,
-    at: SystemTime,
-}
-
 enum Message {
-    Record(Record),
+    Record(Recorded),
     Flush(tokio::sync::oneshot::Sender<Result<()>>),
 }
 
@@ -68,22 +56,10 @@ impl Recorder {
     }
 
     fn send(&self, event: &StepEvent<'_>) {
-        // A run writes its steps PENDING when it starts: the runner's
-        // PENDING events say nothing the store does not already hold.
-        if event.status == StepStatus::Pending {
-            return;
-        }
         // A closed channel means the recorder failed; flush reports it.
-        let _ = self.tx.send(Message::Record(Record {
-            run_id: event.run_id.to_owned(),
-            step: event.step.to_owned(),
-            status: event.status,
-            attempt: event.attempt,
-            error: event.error.map(str::to_owned),
-            rows: event.rows,
-            output: event.output.map(Path::to_owned),
-            at: SystemTime::now(),
-        }));
+        if let Some(record) = Recorded::of(event) {
+            let _ = self.tx.send(Message::Record(record));
+        }
     }
 
     /// Waits until every event given so far is written; the first error
@@ -101,7 +77,7 @@ fn write_loop(mut conn: Connection, path: &Path, owner: &str, rx: mpsc::Receiver
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         batch.extend(rx.try_iter().take(10_000));
-        let records: Vec<&Record> = batch
+        let records: Vec<&Recorded> = batch
             .iter()
             .filter_map(|m| match m {
                 Message::Record(r) => Some(r),
@@ -122,7 +98,7 @@ fn write_loop(mut conn: Connection, path: &Path, owner: &str, rx: mpsc::Receiver
     }
 }
 
-fn write(conn: &mut Connection, owner: &str, records: &[&Record]) -> rusqlite::Result<()> {
+fn write(conn: &mut Connection, owner: &str, records: &[&Recorded]) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     {
         // Fenced: an attempt writes only a step it holds (or, starting, one
@@ -158,8 +134,8 @@ fn write(conn: &mut Connection, owner: &str, records: &[&Record]) -> rusqlite::R
                         status.as_str(),
                         at,
                         r.error,
-                        r.rows.map(|n| n as i64),
-                        r.output.as_ref().map(|p| p.to_string_lossy().into_owned()),
+                        r.rows_i64(),
+                        r.output,
                         owner,
                         r.attempt,
                     ])?;
