@@ -32,12 +32,23 @@ pub(super) fn export(
     let state = (!etl_runs::postgres_url(state))
         .then(|| absolute(Path::new(state)).map(|p| p.display().to_string()))
         .transpose()?;
+    // A bucket's URL holds no credential (one that would is refused); a
+    // folder is made absolute.
+    let outputs = match &program.outputs_at {
+        Some(at) if at.contains("://") => {
+            etl_runs::outputs::check(at)?;
+            Some(at.clone())
+        }
+        Some(at) => Some(absolute(Path::new(at))?.display().to_string()),
+        None => None,
+    };
     // By default the workflow's name, made an id Airflow takes.
     let dag_id = dag_id.unwrap_or_else(|| etl_runs::airflow::airflow_id(program.dag.name()));
     let target = etl_runs::airflow::Target {
         program: &program.program,
         bin: &bin,
         state: state.as_deref(),
+        outputs: outputs.as_deref(),
         dag_id: &dag_id,
         zone,
     };

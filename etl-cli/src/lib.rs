@@ -37,12 +37,16 @@
 //! step outputs saved in `runs/<run id>/` beside it. `--state
 //! postgres://user@host/db` records them in PostgreSQL instead (the password
 //! in the URL or `PGPASSWORD`, never printed), shared by every machine that
-//! names it, with step outputs in `etl-outputs/<run id>/`. On a terminal, a run
+//! names it, with step outputs in `etl-outputs/<run id>/`. `--outputs URL`
+//! (or `ETL_OUTPUTS`) saves step outputs in a bucket instead
+//! (`s3://bucket/prefix`, `gs://…`, `az://…`; see [`etl_runs::outputs`]), so
+//! that steps on machines with no disk in common take each other's outputs.
+//! On a terminal, a run
 //! shows a line per running step with its rows so far; elsewhere it logs a
 //! line per change. `RUST_LOG` turns on `tracing` logs (then plain lines).
 //! The exit status is 0 when the run succeeded, 1 when it did not, 2 when
 //! the command could not be carried out (a bad argument, an unknown step or
-//! run id, an unusable state store).
+//! run id, an unusable state store or outputs bucket).
 
 mod commands;
 mod export;
@@ -154,6 +158,8 @@ where
         };
         let program = Program {
             dag,
+            outputs_at: matches.get_one::<String>("outputs").cloned(),
+            outputs: std::sync::OnceLock::new(),
             lease,
             leading: std::sync::atomic::AtomicBool::new(true),
             version,
@@ -178,6 +184,10 @@ pub use main as __main;
 /// The workflow and what every command needs.
 struct Program {
     dag: Dag,
+    /// `--outputs`: where step outputs go, if not the store's own folder.
+    outputs_at: Option<String>,
+    /// It, opened by [`Program::store`].
+    outputs: std::sync::OnceLock<Arc<dyn etl_dag::OutputStore>>,
     /// `--lease`: how long a PostgreSQL store's claims last unrenewed.
     lease: Option<std::time::Duration>,
     /// Whether this process's scheduler led at its last tick.
@@ -292,16 +302,26 @@ impl Program {
     /// The state store `location` names: a SQLite file (the embedded
     /// default) or a PostgreSQL URL, whose step outputs go to
     /// [`DEFAULT_OUTPUTS`] in the working directory.
+    /// `--outputs`, when given, is opened too (a bucket is checked).
     async fn store(&self, location: &str) -> Result<Box<dyn StateStore>> {
-        Ok(
+        let store =
             etl_runs::open_with(location, std::path::Path::new(DEFAULT_OUTPUTS), self.lease)
-                .await?,
-        )
+                .await?;
+        if let Some(at) = &self.outputs_at {
+            if self.outputs.get().is_none() {
+                let _ = self.outputs.set(etl_runs::outputs::open(at).await?);
+            }
+        }
+        Ok(store)
     }
 
-    /// The runs of this workflow in `store`.
+    /// The runs of this workflow in `store`, outputs where `--outputs` says.
     fn runs<'a>(&'a self, store: &'a dyn StateStore) -> Runs<'a> {
-        Runs::new(&self.dag, store, self.version)
+        let runs = Runs::new(&self.dag, store, self.version);
+        match self.outputs.get() {
+            Some(outputs) => runs.outputs(outputs.clone()),
+            None => runs,
+        }
     }
 
     /// Step `name`, or an error naming the steps there are.
@@ -344,6 +364,19 @@ fn command(program: &str, version: &'static str) -> Command {
                 .help(format!(
                     "The state store: a SQLite file, or a PostgreSQL URL (postgres://user@host/db; \
                      the password in it or in PGPASSWORD) [default: {DEFAULT_STATE}]"
+                )),
+        )
+        .arg(
+            Arg::new("outputs")
+                .long("outputs")
+                .env(etl_runs::outputs::OUTPUTS_ENV)
+                .value_name("PATH|URL")
+                .global(true)
+                .help(format!(
+                    "Where step outputs are saved: a folder, or a bucket (s3://bucket/prefix, \
+                     gs://…, az://container/prefix; credentials from the cloud's usual \
+                     environment variables, AWS_ENDPOINT for an S3-compatible server) \
+                     [default: runs/ beside a SQLite store, {DEFAULT_OUTPUTS}/ with PostgreSQL]"
                 )),
         )
         .arg(

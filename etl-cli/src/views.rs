@@ -204,12 +204,7 @@ pub(super) fn steps_table(steps: &[StepRecord], with_output: bool) -> String {
                 },
             ];
             if with_output {
-                row.push(
-                    s.output
-                        .as_ref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default(),
-                );
+                row.push(s.output.as_ref().cloned().unwrap_or_default());
             }
             row.push(detail);
             row

@@ -66,10 +66,10 @@ pub enum Error {
     },
 
     /// A step's output could not be saved, or a saved one read back.
-    #[error("{}: {message}", path.display())]
+    #[error("{location}: {message}")]
     Output {
-        /// The output's file.
-        path: PathBuf,
+        /// Where the output is (a path, a URL).
+        location: String,
         /// What went wrong.
         message: String,
     },

@@ -9,7 +9,6 @@
 //! both, and [`Listeners`] is how a runner keeps the watchers it was given,
 //! so one terminal view or one recorder serves workflows and loads alike.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,9 +33,9 @@ pub struct StepEvent<'a> {
     /// SUCCEEDED: its rows (a step's output, when that is a table; a
     /// table's rows written).
     pub rows: Option<u64>,
-    /// SUCCEEDED: the file its output was saved to
-    /// ([`Runner::persist_outputs`](crate::Runner::persist_outputs)).
-    pub output: Option<&'a Path>,
+    /// SUCCEEDED: where its output was saved, a path or a URL
+    /// ([`Runner::save_outputs`](crate::Runner::save_outputs)).
+    pub output: Option<&'a str>,
     /// SUCCEEDED and FAILED: how long it took, every attempt and the waits
     /// between them included.
     pub duration: Option<Duration>,
@@ -69,8 +68,8 @@ impl<'a> StepEvent<'a> {
         self
     }
 
-    /// With the file its output was saved to.
-    pub fn with_output(mut self, output: Option<&'a Path>) -> Self {
+    /// With where its output was saved.
+    pub fn with_output(mut self, output: Option<&'a str>) -> Self {
         self.output = output;
         self
     }

@@ -49,6 +49,7 @@
 mod error;
 pub mod event;
 pub mod output;
+pub mod outputs;
 mod report;
 mod run;
 
@@ -62,7 +63,8 @@ use std::time::Duration;
 pub use error::{BoxError, Error, Result};
 pub use etl_rules::{Backoff, Cron, CronDay, MAX_RUN_ID_LEN, format_duration, parse_duration};
 pub use event::{Listeners, NoObserver, Observer, StepEvent};
-pub use output::{Codec, Format, Json, Output, OutputHooks, RowCount};
+pub use output::{Codec, Format, Json, Output, OutputHooks, ReadSeek, RowCount};
+pub use outputs::{Folder, OutputFuture, OutputStore, WriteFn};
 pub use report::{RunReport, StepReport, StepStatus};
 pub use run::{Runner, check_run_id, error_chain, new_run_id};
 pub use tokio_util::sync::CancellationToken;

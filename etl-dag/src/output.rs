@@ -29,7 +29,6 @@
 
 use std::any::Any;
 use std::fmt;
-use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -38,7 +37,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{BoxError, Error, Produced, Result};
+use crate::BoxError;
 
 /// What a step produced, shared with the steps that take it.
 pub type Output = Arc<dyn Any + Send + Sync>;
@@ -135,20 +134,36 @@ impl Codec {
         self.type_name
     }
 
-    /// Where step `step`'s output goes in `dir`: `<dir>/<step>.<extension>`,
-    /// the step's name made safe for a file name.
-    pub fn file_in(&self, dir: &Path, step: &str) -> PathBuf {
+    /// The file name step `step`'s output is saved under:
+    /// `<step>.<extension>`. A name that is not plain ASCII letters, digits,
+    /// `_` and `-`, or that has capitals, is made so and given a hash of the
+    /// whole name, so that two steps never share a file, not even on a file
+    /// system that ignores case (`a b` and `a_b`, `Total` and `total`).
+    pub fn file_name(&self, step: &str) -> String {
+        let plain = step
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
+        if plain && !step.is_empty() && step.len() <= 200 {
+            return format!("{step}.{}", self.extension);
+        }
         let safe: String = step
             .chars()
+            .take(120)
             .map(|c| {
-                if c.is_alphanumeric() || matches!(c, '_' | '-' | '.') {
-                    c
+                if c.is_ascii_alphanumeric() || matches!(c, '_' | '-') {
+                    c.to_ascii_lowercase()
                 } else {
                     '_'
                 }
             })
             .collect();
-        dir.join(format!("{safe}.{}", self.extension))
+        format!("{safe}-{:016x}.{}", fnv1a(step), self.extension)
+    }
+
+    /// Where step `step`'s output goes in `dir`: `dir` joined with
+    /// [`Codec::file_name`].
+    pub fn file_in(&self, dir: &Path, step: &str) -> PathBuf {
+        dir.join(self.file_name(step))
     }
 
     /// Writes `value` (which must be this codec's type) to `out`.
@@ -164,27 +179,13 @@ impl Codec {
     pub fn load_from(&self, input: &mut dyn ReadSeek) -> std::result::Result<Output, BoxError> {
         (self.load)(input)
     }
+}
 
-    pub(crate) fn save(&self, produced: &Produced, path: &Path) -> Result<()> {
-        write_atomically(path, |file| {
-            let mut out = BufWriter::new(file);
-            self.save_to(&*produced.value, &mut out)
-                .and_then(|()| Ok(out.flush()?))
-                .map_err(|e| Error::Output {
-                    path: path.to_owned(),
-                    message: format!("cannot be written as .{}: {e}", self.extension),
-                })
-        })
-    }
-
-    pub(crate) fn load(&self, path: &Path) -> Result<Output> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        self.load_from(&mut BufReader::new(file))
-            .map_err(|e| Error::Output {
-                path: path.to_owned(),
-                message: format!("is not a saved {}: {e}", self.type_name),
-            })
-    }
+/// FNV-1a, 64 bits: stable across builds and platforms, unlike std's hasher.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn downcast<T: 'static>(value: &(dyn Any + Send + Sync)) -> std::result::Result<&T, BoxError> {
@@ -195,23 +196,6 @@ fn downcast<T: 'static>(value: &(dyn Any + Send + Sync)) -> std::result::Result<
         )
         .into()
     })
-}
-
-/// Writes `path` through a temporary file in the same folder, renamed into
-/// place once complete: a reader sees the old file or the whole new one.
-fn write_atomically(path: &Path, write: impl FnOnce(File) -> Result<()>) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let written =
-        write(file).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
 }
 
 /// An output type that knows how many rows it holds (what a load wrote, a
@@ -380,37 +364,50 @@ impl<T> ProbeNone for Probe<T> {
 mod tests {
     use super::*;
 
-    fn produced<T: Send + Sync + 'static>(value: T) -> Produced {
-        Produced::new(Arc::new(value), std::any::type_name::<T>())
-    }
-
     #[test]
     fn serde_values_round_trip_through_json() {
-        let dir = tempfile::tempdir().unwrap();
         let codec = Codec::json::<(u64, Vec<String>)>();
-        let path = codec.file_in(dir.path(), "odd name/with: slash");
-        assert_eq!(path, dir.path().join("odd_name_with__slash.json"));
         let value = (7_u64, vec!["a".to_string(), "b".to_string()]);
-        codec.save(&produced(value.clone()), &path).unwrap();
-        let back = codec.load(&path).unwrap();
+        let mut bytes = Vec::new();
+        codec.save_to(&value, &mut bytes).unwrap();
+        let back = codec.load_from(&mut std::io::Cursor::new(bytes)).unwrap();
         assert_eq!(back.downcast_ref(), Some(&value));
-        // No temporary file is left behind.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let err = Codec::json::<u64>()
+            .load_from(&mut std::io::Cursor::new(b"\"text\"".to_vec()))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("invalid type"), "{err}");
     }
 
     #[test]
-    fn a_file_of_another_shape_is_an_error_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.json");
-        std::fs::write(&path, "\"text\"").unwrap();
-        let err = Codec::json::<u64>().load(&path).err().unwrap().to_string();
-        assert!(err.contains("x.json") && err.contains("u64"), "{err}");
-        let err = Codec::json::<u64>()
-            .load(&dir.path().join("missing.json"))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("missing.json"), "{err}");
+    fn file_names_are_plain_and_never_shared() {
+        let codec = Codec::json::<u64>();
+        assert_eq!(codec.file_name("total_2"), "total_2.json");
+        let names: Vec<String> = [
+            "a b",
+            "a_b",
+            "Total",
+            "total",
+            "odd name/with: slash",
+            "../x",
+            "",
+        ]
+        .iter()
+        .map(|step| codec.file_name(step))
+        .collect();
+        for name in &names {
+            crate::outputs::check_name(name).unwrap();
+            assert!(!name.contains('/') && !name.starts_with('.'), "{name}");
+        }
+        let distinct: std::collections::BTreeSet<String> =
+            names.iter().map(|n| n.to_lowercase()).collect();
+        assert_eq!(distinct.len(), names.len(), "{names:?}");
+        assert!(
+            names[4].starts_with("odd_name_with__slash-"),
+            "{}",
+            names[4]
+        );
+        assert!(codec.file_name(&"x".repeat(10_000)).len() < 160);
     }
 
     struct Loaded(u64);

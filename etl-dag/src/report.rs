@@ -3,7 +3,6 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::{Error, Produced, Result};
@@ -91,8 +90,9 @@ pub struct StepReport {
     pub rows: Option<u64>,
     /// The Rust type of its output.
     pub output_type: Option<&'static str>,
-    /// The file its output was saved to ([`Runner::persist_outputs`](super::Runner::persist_outputs)).
-    pub output: Option<PathBuf>,
+    /// Where its output was saved, a path or a URL
+    /// ([`Runner::save_outputs`](super::Runner::save_outputs)).
+    pub output: Option<String>,
     /// Why it failed, was skipped or was cancelled.
     pub error: Option<String>,
 }

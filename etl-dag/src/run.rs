@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::event::{Listeners, Observer, StepEvent};
+use crate::outputs::{Folder, OutputStore, WriteFn};
 use crate::report::{RunReport, StepReport, StepStatus};
 use crate::{Dag, Error, Node, OutputHooks, Produced, Result, StepContext, StepInputs};
 
@@ -150,20 +151,32 @@ impl<'d> Runner<'d> {
         Ok(self)
     }
 
-    /// Takes step `step`'s output from `path`, saved by an earlier run with
-    /// [`Runner::persist_outputs`], instead of running it. The step needs a
-    /// [`Codec`](crate::Codec); a file that cannot be read fails the steps that take it.
-    pub fn reuse_output(mut self, step: &str, path: impl Into<PathBuf>) -> Result<Self> {
+    /// Takes step `step`'s output from `location`, saved by an earlier run
+    /// (with [`Runner::save_outputs`] or [`Runner::persist_outputs`]),
+    /// instead of running it; read through the run's [`OutputStore`], or as
+    /// a local file when it has none. The step needs a
+    /// [`Codec`](crate::Codec); an output that cannot be read fails the steps
+    /// that take it.
+    pub fn reuse_output(mut self, step: &str, location: impl Into<String>) -> Result<Self> {
         let index = self.index_of(step)?;
-        self.settings.reuse.push((index, path.into()));
+        self.settings.reuse.push((index, location.into()));
         Ok(self)
     }
 
     /// Saves each step's output, when the step has a [`Codec`](crate::Codec), to
     /// `dir/<step>.<arrow|json>` before the step counts as SUCCEEDED (the
     /// event says where). A save that fails fails the attempt.
-    pub fn persist_outputs(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.settings.persist = Some(dir.into().into());
+    pub fn persist_outputs(self, dir: impl Into<PathBuf>) -> Self {
+        self.save_outputs(Arc::new(Folder::flat(dir)))
+    }
+
+    /// Saves each step's output, when the step has a [`Codec`](crate::Codec),
+    /// in `store` (as `<run id>/<step>.<arrow|json>` there) before the step
+    /// counts as SUCCEEDED (the event says where), and reads the outputs
+    /// given to [`Runner::reuse_output`] from it. A save that fails fails
+    /// the attempt.
+    pub fn save_outputs(mut self, store: Arc<dyn OutputStore>) -> Self {
+        self.settings.persist = Some(store);
         self
     }
 
@@ -220,8 +233,8 @@ struct Settings {
     run_id: Option<String>,
     listeners: Listeners,
     only: Option<BTreeSet<usize>>,
-    reuse: Vec<(usize, PathBuf)>,
-    persist: Option<Arc<Path>>,
+    reuse: Vec<(usize, String)>,
+    persist: Option<Arc<dyn OutputStore>>,
     params: Arc<BTreeMap<String, String>>,
 }
 
@@ -249,7 +262,7 @@ impl Settings {
             workflow: dag.name.clone(),
             cancel: cancel.clone(),
             listeners: Arc::new(self.listeners),
-            persist: self.persist,
+            persist: self.persist.clone(),
             params: self.params,
             one_attempt: self.one_attempt,
         };
@@ -271,18 +284,19 @@ impl Settings {
             Some(only) => (0..n).map(|i| only.contains(&i)).collect(),
             None => vec![true; n],
         };
-        for (i, path) in self.reuse {
+        let local: Arc<dyn OutputStore> = Arc::new(Folder::flat("."));
+        let reading = self.persist.as_ref().unwrap_or(&local);
+        for (i, location) in self.reuse {
             selected[i] = false;
             let node = &dag.nodes[i];
-            unavailable[i] = match load_output(node.output, path.clone()).await {
+            unavailable[i] = match load_output(node.output, &**reading, &location).await {
                 Ok(produced) => {
                     outputs[i] = Some(produced);
                     None
                 }
                 Err(why) => Some(format!(
-                    "the saved output of step {:?} ({}) cannot be used: {why}",
+                    "the saved output of step {:?} ({location}) cannot be used: {why}",
                     node.name,
-                    path.display()
                 )),
             };
         }
@@ -465,18 +479,29 @@ fn skip_dependents(
     }
 }
 
-/// Reads a saved output off the async threads.
-async fn load_output(hooks: OutputHooks, path: PathBuf) -> std::result::Result<Produced, String> {
+/// Reads a saved output from `store`, decoding it off the async threads.
+async fn load_output(
+    hooks: OutputHooks,
+    store: &dyn OutputStore,
+    location: &str,
+) -> std::result::Result<Produced, String> {
     let Some(codec) = hooks.codec() else {
         return Err(
             "its output type has no codec (neither Arrow data nor serde), so it is never saved"
                 .into(),
         );
     };
-    let value = tokio::task::spawn_blocking(move || codec.load(&path))
+    let mut input = store.open(location).await.map_err(|e| error_chain(&*e))?;
+    let value = tokio::task::spawn_blocking(move || codec.load_from(&mut input))
         .await
         .map_err(|e| format!("reading it panicked: {e}"))?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| {
+            format!(
+                "it is not a saved {}: {}",
+                codec.type_name(),
+                error_chain(&*e)
+            )
+        })?;
     Ok(Produced {
         value,
         type_name: codec.type_name(),
@@ -515,7 +540,7 @@ struct StepTask {
     workflow: Arc<str>,
     cancel: CancellationToken,
     listeners: Watchers,
-    persist: Option<Arc<Path>>,
+    persist: Option<Arc<dyn OutputStore>>,
     params: Arc<BTreeMap<String, String>>,
     one_attempt: bool,
 }
@@ -530,7 +555,7 @@ enum Outcome {
     Succeeded {
         produced: Produced,
         rows: Option<u64>,
-        output: Option<PathBuf>,
+        output: Option<String>,
     },
     Failed(String),
     Cancelled,
@@ -542,17 +567,24 @@ impl StepTask {
             .event(&StepEvent::new(&self.run_id, step, status, attempt).with_error(error));
     }
 
-    /// Saves a step's output where [`Runner::persist_outputs`] says, if it
-    /// has a codec; returns the file.
-    async fn save(&self, node: &NodeRun, produced: &Produced) -> Result<Option<PathBuf>> {
-        let (Some(dir), Some(codec)) = (&self.persist, node.output.codec()) else {
+    /// Saves a step's output where [`Runner::save_outputs`] says, if it
+    /// has a codec; returns its location.
+    async fn save(
+        &self,
+        node: &NodeRun,
+        produced: &Produced,
+    ) -> std::result::Result<Option<String>, String> {
+        let (Some(store), Some(codec)) = (&self.persist, node.output.codec()) else {
             return Ok(None);
         };
-        let path = codec.file_in(dir, &node.name);
-        let produced = produced.clone();
-        tokio::task::spawn_blocking(move || codec.save(&produced, &path).map(|()| Some(path)))
+        let value = produced.value.clone();
+        let write: WriteFn = Box::new(move |out| codec.save_to(&*value, out));
+        let name = codec.file_name(&node.name);
+        store
+            .save(&self.run_id, &name, write)
             .await
-            .map_err(|e| Error::Internal(format!("saving an output panicked: {e}")))?
+            .map(Some)
+            .map_err(|e| format!("{} ({}): {}", name, store.describe(), error_chain(&*e)))
     }
 
     /// Every attempt of one step: timeouts, retries with backoff, cancellation.

@@ -21,6 +21,10 @@ pub struct Target<'a> {
     /// the workers' own `ETL_STATE` names it (a PostgreSQL URL, which holds
     /// a password and so is never written into the file).
     pub state: Option<&'a str>,
+    /// Where the tasks save step outputs (a bucket URL, which holds no
+    /// credential, or a folder); `None` when the workers' own `ETL_OUTPUTS`
+    /// says, or the store's folder is used.
+    pub outputs: Option<&'a str>,
     /// The Airflow DAG id.
     pub dag_id: &'a str,
     /// The time zone Airflow reads the schedule in.
@@ -174,6 +178,9 @@ except ImportError:  # Airflow 2
 ETL_BIN = {bin}
 # The state store: a file, or None when each worker's own ETL_STATE names it.
 ETL_STATE = {state}
+# Where step outputs go: a bucket or folder, or None for each worker's own
+# ETL_OUTPUTS (or the state store's folder).
+ETL_OUTPUTS = {outputs}
 
 
 def literal(text):
@@ -183,7 +190,11 @@ def literal(text):
 
 
 # What each task adds to its worker's environment.
-STATE_ENV = {{"ETL_STATE": literal(ETL_STATE)}} if ETL_STATE else {{}}
+STATE_ENV = {{
+    name: literal(value)
+    for name, value in (("ETL_STATE", ETL_STATE), ("ETL_OUTPUTS", ETL_OUTPUTS))
+    if value
+}}
 
 
 def etl_step(step):
@@ -205,6 +216,7 @@ with DAG(
         program = py(target.program).trim_matches('"'),
         bin = py(target.bin),
         state = target.state.map(py).unwrap_or_else(|| "None".to_owned()),
+        outputs = target.outputs.map(py).unwrap_or_else(|| "None".to_owned()),
         dag_id = py(target.dag_id),
     );
     if let Some(n) = dag.max_parallel() {
@@ -286,6 +298,7 @@ mod tests {
             program: "w",
             bin: "/opt/etl/w",
             state: Some("/var/lib/etl/state.sqlite"),
+            outputs: None,
             dag_id: "w",
             zone: "UTC",
         }

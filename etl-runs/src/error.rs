@@ -20,6 +20,15 @@ pub enum Error {
         message: String,
     },
 
+    /// The place for step outputs (a folder, a bucket) cannot be used.
+    #[error("step outputs {location}: {message}")]
+    Outputs {
+        /// Its URL or path, with no credentials.
+        location: String,
+        /// What went wrong, with no credentials.
+        message: String,
+    },
+
     /// The runtime refused the run (an unknown step, a bad run id) or a
     /// run failed.
     #[error(transparent)]

@@ -10,6 +10,8 @@
 //!   tick; each watched by an [`Observer`].
 //! - [`Worker`]: claims the steps of queued runs ([`Runs::enqueue`]) from
 //!   the store and runs them; many workers on many machines share one queue.
+//! - [`outputs`]: where step outputs are saved, a folder or a bucket
+//!   (`s3://`, `gs://`, `az://`, with the `object-store` feature).
 //! - [`schedule`]: a cron expression in a time zone, its next tick and the
 //!   ticks missed.
 //! - [`airflow`]: the workflow as an Airflow DAG file; [`prefect`]: as a
@@ -20,6 +22,7 @@
 
 pub mod airflow;
 mod error;
+pub mod outputs;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod prefect;

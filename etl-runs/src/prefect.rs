@@ -53,6 +53,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 ETL_BIN = {bin}
 # The state store: a file, or None when each worker's own ETL_STATE names it.
 ETL_STATE = {state}
+# Where step outputs go: a bucket or folder, or None for each worker's own
+# ETL_OUTPUTS (or the state store's folder).
+ETL_OUTPUTS = {outputs}
 SCHEDULE = {schedule}
 TIME_ZONE = {zone}
 
@@ -64,6 +67,8 @@ def etl_step(step, timeout):
     env = dict(os.environ)
     if ETL_STATE:
         env["ETL_STATE"] = ETL_STATE
+    if ETL_OUTPUTS:
+        env["ETL_OUTPUTS"] = ETL_OUTPUTS
     # One attempt per task run: Prefect's retries are the step's.
     argv = [ETL_BIN, "run", "--step", step, "--run-id", str(flow_run.id), "--no-retries"]
     child = subprocess.Popen(argv, env=env, start_new_session=True)
@@ -88,6 +93,7 @@ def workflow():
         program = py(target.program).trim_matches('"'),
         bin = py(target.bin),
         state = target.state.map(py).unwrap_or_else(|| "None".to_owned()),
+        outputs = target.outputs.map(py).unwrap_or_else(|| "None".to_owned()),
         schedule = cron.as_deref().map(py).unwrap_or_else(|| "None".to_owned()),
         zone = py(target.zone),
         workers = dag.max_parallel().unwrap_or(8).clamp(1, 64),
@@ -162,6 +168,7 @@ mod tests {
             program: "w",
             bin: "/opt/etl/w",
             state: None,
+            outputs: Some("s3://etl-outputs/nightly"),
             dag_id: "w",
             zone: "Europe/Paris",
         }
@@ -199,6 +206,10 @@ mod tests {
         );
         assert!(text.contains("SCHEDULE = \"0 2 * * *\""), "{text}");
         assert!(text.contains("ETL_STATE = None"), "{text}");
+        assert!(
+            text.contains("ETL_OUTPUTS = \"s3://etl-outputs/nightly\""),
+            "{text}"
+        );
         let err = render(&dag("*/10 * * * * *"), &target())
             .unwrap_err()
             .to_string();

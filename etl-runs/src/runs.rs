@@ -24,11 +24,13 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use etl_dag::{CancellationToken, Dag, Observer, RunReport, Runner, StepStatus, new_run_id};
+use etl_dag::{
+    CancellationToken, Dag, Folder, Observer, OutputStore, RunReport, Runner, StepStatus,
+    new_run_id,
+};
 
 use crate::state::{RunStart, Trigger};
 use crate::store::StateStore;
@@ -94,7 +96,7 @@ pub struct ResumePlan {
     /// The steps that run again, in name order; empty when the run succeeded.
     pub steps: Vec<String>,
     params: BTreeMap<String, String>,
-    reuse: Vec<(String, PathBuf)>,
+    reuse: Vec<(String, String)>,
 }
 
 /// Step `name` of `dag`, or an error naming the steps there are: what a
@@ -118,6 +120,7 @@ pub struct Runs<'a> {
     store: &'a dyn StateStore,
     version: &'a str,
     one_attempt: bool,
+    outputs: Option<Arc<dyn OutputStore>>,
 }
 
 impl std::fmt::Debug for Runs<'_> {
@@ -138,6 +141,28 @@ impl<'a> Runs<'a> {
             store,
             version,
             one_attempt: false,
+            outputs: None,
+        }
+    }
+
+    /// Saves step outputs in `outputs` (a folder, a bucket: see
+    /// [`crate::outputs::open`]) and reads the ones recorded there back
+    /// from it. Without it, each run's outputs go to the store's own folder
+    /// ([`StateStore::outputs_dir`]).
+    pub fn outputs(mut self, outputs: Arc<dyn OutputStore>) -> Self {
+        self.outputs = Some(outputs);
+        self
+    }
+
+    /// Where run `run_id`'s outputs are saved and read from.
+    fn outputs_of(&self, run_id: &str) -> Result<Arc<dyn OutputStore>> {
+        match &self.outputs {
+            Some(outputs) => Ok(outputs.clone()),
+            None => Ok(Arc::new(Folder::new(
+                self.store.outputs_dir(run_id)?.parent().ok_or_else(|| {
+                    Error::Internal(format!("the outputs of run {run_id:?} have no folder"))
+                })?,
+            ))),
         }
     }
 
@@ -191,7 +216,7 @@ impl<'a> Runs<'a> {
             self.dag.steps().map(|s| s.name.to_owned()).collect()
         };
         let partial = selected.len() < self.dag.steps().count();
-        let mut reuse: Vec<(String, String, PathBuf)> = Vec::new();
+        let mut reuse: Vec<(String, String, String)> = Vec::new();
         for step in self.dag.steps().filter(|s| selected.contains(s.name)) {
             for input in &step.inputs {
                 if selected.contains(*input) || reuse.iter().any(|(s, _, _)| s == input) {
@@ -425,13 +450,20 @@ impl<'a> Runs<'a> {
             });
         }
         let recorded = self.store.steps(run_id).await?;
-        let saved = |name: &str| {
-            recorded
-                .iter()
-                .find(|r| r.step == name && r.status == StepStatus::Succeeded)
-                .and_then(|r| r.output.clone())
-                .filter(|p| p.exists())
-        };
+        // The outputs of succeeded steps still where they were saved.
+        let outputs = self.outputs_of(run_id)?;
+        let mut kept: BTreeMap<&str, String> = BTreeMap::new();
+        for r in recorded
+            .iter()
+            .filter(|r| r.status == StepStatus::Succeeded)
+        {
+            if let Some(location) = &r.output {
+                if self.output_exists(&*outputs, location).await? {
+                    kept.insert(&r.step, location.clone());
+                }
+            }
+        }
+        let saved = |name: &str| kept.get(name).cloned();
         let mut rerun: BTreeSet<String> = recorded
             .iter()
             .filter(|r| r.status != StepStatus::Succeeded)
@@ -537,12 +569,24 @@ impl<'a> Runs<'a> {
         };
         let record = recorder.clone();
         let report = runner
-            .persist_outputs(self.store.outputs_dir(run_id)?)
+            .save_outputs(self.outputs_of(run_id)?)
             .on_event(move |e| record.record(e))
             .observe(observer)
             .run()
             .await;
         recorder.flush().await?;
         Ok(report)
+    }
+
+    /// Whether an output is still at `location`; a store that cannot say is
+    /// an error naming it.
+    async fn output_exists(&self, outputs: &dyn OutputStore, location: &str) -> Result<bool> {
+        outputs.exists(location).await.map_err(|e| Error::Outputs {
+            location: outputs.describe(),
+            message: format!(
+                "cannot tell whether {location} is there: {}",
+                etl_dag::error_chain(&*e)
+            ),
+        })
     }
 }

@@ -64,7 +64,7 @@ pub trait StateStore: Send + Sync {
         run_id: &'a str,
         step: &'a str,
         from_run: &'a str,
-        output: &'a std::path::Path,
+        output: &'a str,
     ) -> StoreFuture<'a, ()>;
 
     /// Records that `step` of run `run_id` failed without running, for `why`.
@@ -90,13 +90,13 @@ pub trait StateStore: Send + Sync {
     /// The steps of run `run_id`, in the workflow's order.
     fn steps<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Vec<StepRecord>>;
 
-    /// The newest saved output of `step` of `workflow` that still exists:
-    /// the run it is from and where.
+    /// The newest saved output of `step` of `workflow`: the run it is from
+    /// and where.
     fn latest_output<'a>(
         &'a self,
         workflow: &'a str,
         step: &'a str,
-    ) -> StoreFuture<'a, Option<(String, PathBuf)>>;
+    ) -> StoreFuture<'a, Option<(String, String)>>;
 
     /// The tick of the latest scheduled run of `workflow`.
     fn last_scheduled<'a>(&'a self, workflow: &'a str) -> StoreFuture<'a, Option<SystemTime>>;
@@ -277,7 +277,7 @@ pub(crate) struct Recorded {
     pub(crate) attempt: u32,
     pub(crate) error: Option<String>,
     pub(crate) rows: Option<u64>,
-    /// The saved output's path, as text.
+    /// Where the output was saved.
     pub(crate) output: Option<String>,
     pub(crate) at: SystemTime,
 }
@@ -291,7 +291,7 @@ impl Recorded {
             attempt: event.attempt,
             error: event.error.map(str::to_owned),
             rows: event.rows,
-            output: event.output.map(|p| p.to_string_lossy().into_owned()),
+            output: event.output.map(str::to_owned),
             at: SystemTime::now(),
         })
     }

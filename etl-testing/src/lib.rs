@@ -13,6 +13,8 @@
 pub mod extractor;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "s3")]
+pub mod s3;
 #[cfg(feature = "state")]
 pub mod state;
 pub mod warehouse;

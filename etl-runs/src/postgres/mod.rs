@@ -34,7 +34,7 @@ mod schema;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -418,9 +418,8 @@ impl Inner {
         run_id: &str,
         step: &str,
         from_run: &str,
-        output: &Path,
+        output: &str,
     ) -> Result<()> {
-        let output = output.to_string_lossy().into_owned();
         self.client()
             .await?
             .execute(
@@ -569,7 +568,7 @@ impl Inner {
                     started_at: row.get(3),
                     finished_at: row.get(4),
                     rows: row.get::<_, Option<i64>>(5).map(|r| r as u64),
-                    output: row.get::<_, Option<String>>(6).map(PathBuf::from),
+                    output: row.get::<_, Option<String>>(6),
                     reused_from: row.get(7),
                     error: row.get(8),
                 })
@@ -577,7 +576,7 @@ impl Inner {
             .collect()
     }
 
-    async fn latest_output(&self, workflow: &str, step: &str) -> Result<Option<(String, PathBuf)>> {
+    async fn latest_output(&self, workflow: &str, step: &str) -> Result<Option<(String, String)>> {
         let row = self
             .client()
             .await?
@@ -590,7 +589,7 @@ impl Inner {
             )
             .await
             .map_err(|e| self.db(e))?;
-        Ok(row.map(|row| (row.get(0), PathBuf::from(row.get::<_, String>(1)))))
+        Ok(row.map(|row| (row.get(0), row.get(1))))
     }
 
     async fn last_scheduled(&self, workflow: &str) -> Result<Option<SystemTime>> {
@@ -844,7 +843,7 @@ impl StateStore for PgStore {
         run_id: &'a str,
         step: &'a str,
         from_run: &'a str,
-        output: &'a Path,
+        output: &'a str,
     ) -> StoreFuture<'a, ()> {
         Box::pin(self.inner.mark_reused(run_id, step, from_run, output))
     }
@@ -897,7 +896,7 @@ impl StateStore for PgStore {
         &'a self,
         workflow: &'a str,
         step: &'a str,
-    ) -> StoreFuture<'a, Option<(String, PathBuf)>> {
+    ) -> StoreFuture<'a, Option<(String, String)>> {
         Box::pin(self.inner.latest_output(workflow, step))
     }
     fn last_scheduled<'a>(&'a self, workflow: &'a str) -> StoreFuture<'a, Option<SystemTime>> {

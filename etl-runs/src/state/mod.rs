@@ -196,8 +196,8 @@ pub struct StepRecord {
     pub finished_at: Option<SystemTime>,
     /// Rows of its output, when a table.
     pub rows: Option<u64>,
-    /// The file its output was saved to.
-    pub output: Option<PathBuf>,
+    /// Where its output was saved: a path, or a URL in object storage.
+    pub output: Option<String>,
     /// The run whose output it reused instead of running.
     pub reused_from: Option<String>,
     /// Why it failed, was skipped or cancelled.
@@ -436,7 +436,7 @@ impl SqliteStore {
         run_id: &str,
         step: &str,
         from_run: &str,
-        output: &Path,
+        output: &str,
     ) -> Result<()> {
         let now = time::to_text(SystemTime::now());
         self.conn()
@@ -444,7 +444,7 @@ impl SqliteStore {
                 "UPDATE step_runs SET status = 'SUCCEEDED', started_at = ?3, finished_at = ?3,
                     output = ?4, reused_from = ?5, error = NULL
                  WHERE run_id = ?1 AND step = ?2",
-                params![run_id, step, now, output.to_string_lossy(), from_run],
+                params![run_id, step, now, output, from_run],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -661,7 +661,7 @@ impl SqliteStore {
                 started_at: started.as_deref().and_then(time::from_text),
                 finished_at: finished.as_deref().and_then(time::from_text),
                 rows: rows.map(|r| r as u64),
-                output: output.map(PathBuf::from),
+                output,
                 reused_from,
                 error,
             });
@@ -671,14 +671,14 @@ impl SqliteStore {
 
     /// The newest saved output of `step` of `workflow` from a run where it
     /// succeeded: the run that produced it (not one that reused it) and the file.
-    pub fn latest_output(&self, workflow: &str, step: &str) -> Result<Option<(String, PathBuf)>> {
+    pub fn latest_output(&self, workflow: &str, step: &str) -> Result<Option<(String, String)>> {
         self.conn()
             .query_row(
                 "SELECT coalesce(s.reused_from, s.run_id), s.output FROM step_runs s JOIN workflow_runs r USING (run_id)
                  WHERE r.workflow = ?1 AND s.step = ?2 AND s.status = 'SUCCEEDED' AND s.output IS NOT NULL
                  ORDER BY s.finished_at DESC LIMIT 1",
                 params![workflow, step],
-                |row| Ok((row.get::<_, String>(0)?, PathBuf::from(row.get::<_, String>(1)?))),
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
             )
             .optional()
             .map_err(|e| self.err(e))
@@ -975,7 +975,7 @@ impl StateStore for SqliteStore {
         run_id: &'a str,
         step: &'a str,
         from_run: &'a str,
-        output: &'a Path,
+        output: &'a str,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move { SqliteStore::mark_reused(self, run_id, step, from_run, output) })
     }
@@ -1009,7 +1009,7 @@ impl StateStore for SqliteStore {
         &'a self,
         workflow: &'a str,
         step: &'a str,
-    ) -> StoreFuture<'a, Option<(String, PathBuf)>> {
+    ) -> StoreFuture<'a, Option<(String, String)>> {
         Box::pin(async move { SqliteStore::latest_output(self, workflow, step) })
     }
     fn last_scheduled<'a>(&'a self, workflow: &'a str) -> StoreFuture<'a, Option<SystemTime>> {

@@ -10,16 +10,17 @@ use etl_dag::{Codec, Dag, Step, StepContext, StepEvent, StepInputs, StepStatus};
 use etl_runs::state::{SqliteStore, Trigger};
 use etl_runs::{Error, NewRun, NoObserver, Observer, Runs, StateStore, StepRun};
 
+mod outputs;
 mod postgres;
 mod state_store;
 
 /// `numbers` → `doubled` → `total`; `total` fails while `broken` is set.
-struct Counted {
+pub(crate) struct Counted {
     runs: Arc<[AtomicU32; 3]>,
     broken: Arc<std::sync::atomic::AtomicBool>,
 }
 
-fn dag(c: &Counted) -> Dag {
+pub(crate) fn dag(c: &Counted) -> Dag {
     let (r1, r2, r3) = (c.runs.clone(), c.runs.clone(), c.runs.clone());
     let broken = c.broken.clone();
     Dag::builder("numbers")
@@ -63,7 +64,7 @@ fn dag(c: &Counted) -> Dag {
         .unwrap()
 }
 
-fn setup() -> (tempfile::TempDir, SqliteStore, Counted) {
+pub(crate) fn setup() -> (tempfile::TempDir, SqliteStore, Counted) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("state.sqlite")).unwrap();
     let counted = Counted {
@@ -73,7 +74,7 @@ fn setup() -> (tempfile::TempDir, SqliteStore, Counted) {
     (dir, store, counted)
 }
 
-fn count(c: &Counted, step: usize) -> u32 {
+pub(crate) fn count(c: &Counted, step: usize) -> u32 {
     c.runs[step].load(Ordering::SeqCst)
 }
 
@@ -290,5 +291,5 @@ async fn the_store_is_used_through_its_trait() {
         .unwrap()
         .unwrap();
     assert_eq!(from, run_id);
-    assert!(path.starts_with(store.outputs_dir(&run_id).unwrap()));
+    assert!(std::path::Path::new(&path).starts_with(store.outputs_dir(&run_id).unwrap()));
 }
