@@ -97,6 +97,7 @@
 //! | `cli` | [`main!`]: a command line for a workflow (run, resume, history, schedule, export to Airflow); brings `state` | yes |
 //! | `state` | [`state`], [`runs`]: every run and step recorded in a state store (SQLite), partial runs, resume, the Airflow export, as a library | with `cli` |
 //! | `postgres` | `runs::postgres::PgStore`: the state store in PostgreSQL, shared by many machines (`--state postgres://…`); brings `state` | yes |
+//! | `object-store` | `runs::outputs`: step outputs in a bucket (`--outputs s3://…`, `gs://…`, `az://…`) through `object_store`, for steps on machines with no disk in common; brings `state` | yes |
 //! | `polars` | `etl::frames`, `etl::polars` (`etl-polars`): batches to frames and back without copying; steps speaking Polars; `FrameTransform::transform` | no |
 //! | `datafusion` | `etl::sql`, `etl::datafusion` (`etl-datafusion`), `StepSql` (`cx.sql`): SQL over steps' outputs; `SqlTransform::transform_sql` | no |
 //! | `conformance` | [`conformance`]: the suites every warehouse and extractor passes, for yours | no |

@@ -140,9 +140,13 @@ impl Program {
             abandon.clone(),
         ));
         eprintln!(
-            "worker of workflow {:?} on {}: {concurrency} step(s) at a time; SIGTERM or Ctrl-C stops it after what it holds",
+            "worker of workflow {:?} on {}, outputs in {}: {concurrency} step(s) at a time; SIGTERM or Ctrl-C stops it after what it holds",
             self.dag.name(),
-            store.location()
+            store.location(),
+            self.outputs
+                .get()
+                .map(|o| o.describe())
+                .unwrap_or_else(|| "the store's folder".into())
         );
         let runs = self.runs(store);
         let worker = etl_runs::Worker::new(&runs).concurrency(concurrency);

@@ -969,7 +969,7 @@ async fn runs_recorded_in_postgres_are_shared_by_processes() {
     let steps = store.steps("pg-1").await.unwrap();
     let output = steps[0].output.clone().expect("saved");
     assert!(
-        output.starts_with(sync.dir.path().join("etl-outputs/pg-1")),
+        std::path::Path::new(&output).starts_with(sync.dir.path().join("etl-outputs/pg-1")),
         "{output:?}"
     );
 
@@ -1080,4 +1080,200 @@ async fn of_two_schedulers_one_leads_and_the_other_takes_over_when_it_dies() {
     ticks.sort();
     ticks.dedup();
     assert_eq!(ticks.len(), all, "no tick ran twice: {runs:?}");
+}
+
+/// Past one machine: two worker processes, then an exported Airflow DAG run
+/// task by task, each process in an empty folder of its own, sharing nothing
+/// but PostgreSQL (runs) and an S3 bucket (step outputs), with the
+/// warehouse as the one destination. No credential is written anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_and_airflow_tasks_share_nothing_but_postgres_and_a_bucket() {
+    use etl::runs::StateStore as _;
+    let sync = Sync::start().await;
+    let url = etl_testing::postgres::shared().database().await;
+    let s3 = etl_testing::s3::shared();
+    let bucket = s3.bucket();
+    let outputs = format!("s3://{bucket}/scheduled");
+    let warehouse = sync.dir.path().join("scheduled_sync.sqlite");
+    // A process on a machine of its own: an empty folder, the store and the
+    // bucket from the environment.
+    let machine = || {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = sync.command();
+        command
+            .current_dir(dir.path())
+            .envs(s3.env())
+            .env("ETL_STATE", &url)
+            .env("ETL_OUTPUTS", &outputs)
+            .env("ETL_LEASE", "2s")
+            .env("SYNC_WAREHOUSE", &warehouse);
+        (dir, command)
+    };
+    let store = etl::runs::postgres::PgStore::connect(&url, sync.dir.path().join("unused"))
+        .await
+        .unwrap();
+
+    // Two workers; a run queued from a third machine.
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (dir, mut command) = machine();
+            let child = command
+                .args(["worker", "--concurrency", "2"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (dir, child)
+        })
+        .collect();
+    let (_queuer, command) = machine();
+    let (queued, _) = exits(&sync.run_with(command, &["run", "--queue"]), 0);
+    let run_id = queued.trim().to_owned();
+    let start = Instant::now();
+    loop {
+        let run = store.run(&run_id).await.unwrap().unwrap();
+        if run.status != StepStatus::Running {
+            assert_eq!(run.status, StepStatus::Succeeded, "{run:?}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "{run:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut said = String::new();
+    for (dir, worker) in workers {
+        said.push_str(&stop(worker));
+        // Nothing saved on the workers' disks.
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+    assert!(!said.contains(s3.secret_key()), "{said}");
+    for step in store.steps(&run_id).await.unwrap() {
+        let output = step.output.unwrap_or_default();
+        if step.step != "load" {
+            assert!(
+                output.starts_with(&format!("{outputs}/{run_id}/")),
+                "{}: {output:?}",
+                step.step
+            );
+        }
+    }
+    assert_eq!(sync.warehouse_rows("customers"), 20);
+
+    // The exported DAG names neither store nor secret, only the bucket; the
+    // harness runs each task in an empty folder of its own.
+    let (_exporter, mut command) = machine();
+    let bin = bin();
+    command.current_dir(sync.dir.path());
+    let args = [
+        "export",
+        "airflow",
+        "-o",
+        "dag.py",
+        "--bin",
+        bin.to_str().unwrap(),
+    ];
+    exits(&sync.run_with(command, &args), 0);
+    let dag = std::fs::read_to_string(sync.dir.path().join("dag.py")).unwrap();
+    assert!(dag.contains("ETL_STATE = None"), "{dag}");
+    assert!(
+        dag.contains(&format!("ETL_OUTPUTS = \"{outputs}\"")),
+        "{dag}"
+    );
+    assert!(!dag.contains(s3.secret_key()) && !dag.contains("postgres://"));
+    let harness = manifest_dir().join("tests/fixtures/airflow_harness.py");
+    let airflow_run = "manual__2024-03-01T00:00:00+00:00";
+    let out = tokio::task::block_in_place(|| {
+        std::process::Command::new("python3")
+            .arg(harness)
+            .args(["3", "dag.py", airflow_run])
+            .current_dir(sync.dir.path())
+            .envs(sync.airtable_env())
+            .envs(s3.env())
+            .env("ETL_STATE", &url)
+            .env("SYNC_WAREHOUSE", &warehouse)
+            .env("HARNESS_TASK_DIRS", "1")
+            .output()
+            .unwrap()
+    });
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(!log.contains(s3.secret_key()), "{log}");
+    let result: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    for task in ["customers", "products", "orders", "load"] {
+        assert_eq!(result["ended"][task], 0, "{result}");
+        assert_eq!(result["dirs"][task], serde_json::json!([]), "{result}");
+    }
+    let run = store.run(airflow_run).await.unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.trigger.as_str(), run.succeeded),
+        (StepStatus::Succeeded, "step", 4)
+    );
+    let keys = s3.keys(&bucket);
+    for step in ["customers", "products", "orders"] {
+        for run in [&run_id, &airflow_run.to_owned()] {
+            let key = format!("scheduled/{run}/{step}.arrow");
+            assert!(keys.contains(&key), "{key} in {keys:?}");
+        }
+    }
+
+    // No secret in the state store either.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let recorded: String = client
+        .query_one(
+            "SELECT (SELECT string_agg(r::text, ' ') FROM etl.workflow_runs r) || \
+                    (SELECT string_agg(s::text, ' ') FROM etl.step_runs s)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(recorded.contains(&outputs), "{recorded}");
+    assert!(!recorded.contains(s3.secret_key()), "{recorded}");
+}
+
+/// A bucket that is not there, or a location with a credential in it: one
+/// clear error naming it, exit 2, the secret nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_bucket_is_a_clear_error_and_exit_2() {
+    let sync = Sync::start().await;
+    let s3 = etl_testing::s3::shared();
+    let mut command = sync.command();
+    command
+        .envs(s3.env())
+        .env("ETL_OUTPUTS", "s3://no-such-bucket-of-etl/x");
+    let (_, err) = exits(&sync.run_with(command, &["run"]), 2);
+    assert!(
+        err.contains("step outputs s3://no-such-bucket-of-etl/x: cannot be listed"),
+        "{err}"
+    );
+    assert!(!err.contains(s3.secret_key()), "{err}");
+    assert!(sync.runs().is_empty(), "nothing ran");
+
+    let with_key = format!("s3://AKIA:{}@bucket/x", s3.secret_key());
+    let mut command = sync.command();
+    command.env("ETL_OUTPUTS", &with_key);
+    for args in [&["run"][..], &["export", "airflow", "-o", "dag.py"]] {
+        let (_, err) = exits(&sync.run_with(command_like(&command), args), 2);
+        assert!(err.contains("has a user or password in it"), "{err}");
+        assert!(!err.contains(s3.secret_key()), "{err}");
+    }
+    assert!(!sync.dir.path().join("dag.py").exists());
+}
+
+/// A copy of `command`: its program, folder and environment.
+fn command_like(command: &std::process::Command) -> std::process::Command {
+    let mut copy = std::process::Command::new(command.get_program());
+    if let Some(dir) = command.get_current_dir() {
+        copy.current_dir(dir);
+    }
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => copy.env(key, value),
+            None => copy.env_remove(key),
+        };
+    }
+    copy
 }

@@ -92,7 +92,7 @@ async fn a_user_table_type_is_counted_saved_and_read_by_sql() {
         .runner()
         .only(["totals"])
         .unwrap()
-        .reuse_output("prices", &saved)
+        .reuse_output("prices", saved.to_str().unwrap())
         .unwrap()
         .run()
         .await

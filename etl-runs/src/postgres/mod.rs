@@ -96,6 +96,8 @@ pub(crate) struct Inner {
     owner: String,
     outputs: PathBuf,
     lease: Duration,
+    /// Whether this process has written its lease row once.
+    leased: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -183,6 +185,7 @@ impl PgStore {
             owner: etl_rules::new_id(),
             outputs,
             lease: options.lease,
+            leased: false.into(),
         });
         {
             let mut client = inner.client().await?;
@@ -277,11 +280,33 @@ impl Inner {
         })
     }
 
-    /// Writes or extends this process's lease.
+    /// Writes or extends this process's lease. A row that is gone was
+    /// taken: the lease ran out (a stalled process, a lost network) and
+    /// another process took what this one held; it is said, and a new lease
+    /// written. (What this process still runs of the old claims is fenced:
+    /// its records of them are not written.)
     async fn renew(&self) -> Result<()> {
         let client = self.client().await?;
         let host = std::env::var("HOSTNAME").unwrap_or_default();
         let lease_ms = self.lease.as_millis() as f64;
+        let extended = client
+            .execute(
+                "UPDATE etl.owners SET lease_until = now() + $2 * interval '1 millisecond'
+                 WHERE owner = $1",
+                &[&self.owner, &lease_ms],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        if extended == 1 {
+            return Ok(());
+        }
+        if self.leased.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            tracing::warn!(
+                store = %self.location,
+                lease = ?self.lease,
+                "this process's lease ran out before it was renewed; what it held was taken over by another process, and its records of those steps are not written"
+            );
+        }
         client
             .execute(
                 "INSERT INTO etl.owners (owner, pid, host, lease_until)
