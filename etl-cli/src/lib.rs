@@ -307,10 +307,10 @@ impl Program {
         let store =
             etl_runs::open_with(location, std::path::Path::new(DEFAULT_OUTPUTS), self.lease)
                 .await?;
-        if let Some(at) = &self.outputs_at {
-            if self.outputs.get().is_none() {
-                let _ = self.outputs.set(etl_runs::outputs::open(at).await?);
-            }
+        if let Some(at) = &self.outputs_at
+            && self.outputs.get().is_none()
+        {
+            let _ = self.outputs.set(etl_runs::outputs::open(at).await?);
         }
         Ok(store)
     }

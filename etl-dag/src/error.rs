@@ -65,15 +65,6 @@ pub enum Error {
         report: Box<RunReport>,
     },
 
-    /// A step's output could not be saved, or a saved one read back.
-    #[error("{location}: {message}")]
-    Output {
-        /// Where the output is (a path, a URL).
-        location: String,
-        /// What went wrong.
-        message: String,
-    },
-
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {

@@ -259,49 +259,22 @@ mod bucket {
             let base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
             let unknown =
                 |key: &str| fail(format!("{key:?} is not an option of this kind of bucket"));
-            let store: Arc<dyn ObjectStore> = match url.scheme() {
-                "s3" | "s3a" => {
-                    let mut builder = object_store::aws::AmazonS3Builder::from_env();
+            // The three builders share no trait: the same steps for each.
+            macro_rules! build {
+                ($builder:ty) => {{
+                    let mut builder = <$builder>::from_env();
                     for (key, value) in &options {
                         builder =
                             builder.with_config(key.parse().map_err(|_| unknown(key))?, value);
                     }
-                    Arc::new(
-                        builder
-                            .with_url(&base)
-                            .with_retry(retry())
-                            .build()
-                            .map_err(|e| fail(e.to_string()))?,
-                    )
-                }
-                "gs" => {
-                    let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env();
-                    for (key, value) in &options {
-                        builder =
-                            builder.with_config(key.parse().map_err(|_| unknown(key))?, value);
-                    }
-                    Arc::new(
-                        builder
-                            .with_url(&base)
-                            .with_retry(retry())
-                            .build()
-                            .map_err(|e| fail(e.to_string()))?,
-                    )
-                }
-                _ => {
-                    let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env();
-                    for (key, value) in &options {
-                        builder =
-                            builder.with_config(key.parse().map_err(|_| unknown(key))?, value);
-                    }
-                    Arc::new(
-                        builder
-                            .with_url(&base)
-                            .with_retry(retry())
-                            .build()
-                            .map_err(|e| fail(e.to_string()))?,
-                    )
-                }
+                    let built = builder.with_url(&base).with_retry(retry()).build();
+                    Arc::new(built.map_err(|e| fail(e.to_string()))?) as Arc<dyn ObjectStore>
+                }};
+            }
+            let store = match url.scheme() {
+                "s3" | "s3a" => build!(object_store::aws::AmazonS3Builder),
+                "gs" => build!(object_store::gcp::GoogleCloudStorageBuilder),
+                _ => build!(object_store::azure::MicrosoftAzureBuilder),
             };
             let prefix = Key::parse(url.path().trim_matches('/'))
                 .map_err(|e| fail(format!("is not a prefix of object names: {e}")))?;

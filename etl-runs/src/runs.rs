@@ -457,10 +457,10 @@ impl<'a> Runs<'a> {
             .iter()
             .filter(|r| r.status == StepStatus::Succeeded)
         {
-            if let Some(location) = &r.output {
-                if self.output_exists(&*outputs, location).await? {
-                    kept.insert(&r.step, location.clone());
-                }
+            if let Some(location) = &r.output
+                && self.output_exists(&*outputs, location).await?
+            {
+                kept.insert(&r.step, location.clone());
             }
         }
         let saved = |name: &str| kept.get(name).cloned();
