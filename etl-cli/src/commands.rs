@@ -131,11 +131,12 @@ impl Program {
         &self,
         store: &dyn StateStore,
         concurrency: usize,
+        signals: super::schedule::Signals,
     ) -> Result<ExitCode> {
         let stop = tokio_util::sync::CancellationToken::new();
         let abandon = tokio_util::sync::CancellationToken::new();
         let signals = tokio::spawn(super::schedule::wait_for_signals(
-            super::schedule::Signals::listen(),
+            signals,
             stop.clone(),
             abandon.clone(),
         ));

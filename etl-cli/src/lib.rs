@@ -236,8 +236,11 @@ impl Program {
             }
             Some(("worker", m)) => {
                 let n = *m.get_one::<u16>("concurrency").expect("has a default");
+                // Before the store is opened: a SIGTERM while it opens (a
+                // slow database) stops the worker cleanly, never by default.
+                let signals = schedule::Signals::listen();
                 let store = self.store(&state).await?;
-                self.worker(&*store, usize::from(n)).await
+                self.worker(&*store, usize::from(n), signals).await
             }
             Some(("resume", m)) => {
                 let run_id = m.get_one::<String>("run_id").expect("required");
@@ -273,8 +276,9 @@ impl Program {
                 let cron = m.get_one::<String>("cron").map(String::as_str);
                 // Checked before the store is opened.
                 etl_runs::schedule::Schedule::of(&self.dag, cron, zone)?;
+                let signals = schedule::Signals::listen();
                 let store = self.store(&state).await?;
-                self.schedule(&*store, zone, cron, m.get_flag("catch-up"))
+                self.schedule(&*store, zone, cron, m.get_flag("catch-up"), signals)
                     .await
             }
             Some(("export", m)) => match m.subcommand() {

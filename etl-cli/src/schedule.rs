@@ -48,6 +48,7 @@ impl Program {
         zone: &str,
         cron_override: Option<&str>,
         catch_up: bool,
+        signals: Signals,
     ) -> Result<ExitCode> {
         let name = self.dag.name();
         let schedule = Schedule::of(&self.dag, cron_override, zone)?;
@@ -58,11 +59,7 @@ impl Program {
         // run; a second cancels that run.
         let stop = CancellationToken::new();
         let cancel_run = CancellationToken::new();
-        let signals = tokio::spawn(wait_for_signals(
-            Signals::listen(),
-            stop.clone(),
-            cancel_run.clone(),
-        ));
+        let signals = tokio::spawn(wait_for_signals(signals, stop.clone(), cancel_run.clone()));
 
         eprintln!(
             "scheduling workflow {name:?} on {expression:?} ({zone}); next run at {}",
