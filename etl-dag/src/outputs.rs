@@ -154,7 +154,10 @@ impl OutputStore for Folder {
     }
 
     fn exists<'a>(&'a self, location: &'a str) -> OutputFuture<'a, bool> {
-        Box::pin(async move { Ok(tokio::fs::try_exists(Self::local(location)?).await?) })
+        Box::pin(async move {
+            let path = Self::local(location)?.to_owned();
+            Ok(tokio::task::spawn_blocking(move || path.try_exists()).await??)
+        })
     }
 }
 
