@@ -186,7 +186,7 @@ struct Program {
     dag: Dag,
     /// `--outputs`: where step outputs go, if not the store's own folder.
     outputs_at: Option<String>,
-    /// It, opened by [`Program::store`].
+    /// It, opened by [`Program::store_for_steps`].
     outputs: std::sync::OnceLock<Arc<dyn etl_dag::OutputStore>>,
     /// `--lease`: how long a PostgreSQL store's claims last unrenewed.
     lease: Option<std::time::Duration>,
@@ -210,7 +210,7 @@ impl Program {
                     (Some(step), Some(run_id)) => {
                         // Checked before the store is opened: a typo creates nothing.
                         self.runs_check_step(step)?;
-                        let store = self.store(&state).await?;
+                        let store = self.store_for_steps(&state).await?;
                         self.run_step(&*store, step, run_id, params, m.get_flag("no-retries"))
                             .await
                     }
@@ -229,7 +229,7 @@ impl Program {
                         for step in only.iter().chain(&from) {
                             self.runs_check_step(step)?;
                         }
-                        let store = self.store(&state).await?;
+                        let store = self.store_for_steps(&state).await?;
                         self.run(&*store, params, only, from).await
                     }
                 }
@@ -239,12 +239,12 @@ impl Program {
                 // Before the store is opened: a SIGTERM while it opens (a
                 // slow database) stops the worker cleanly, never by default.
                 let signals = schedule::Signals::listen();
-                let store = self.store(&state).await?;
+                let store = self.store_for_steps(&state).await?;
                 self.worker(&*store, usize::from(n), signals).await
             }
             Some(("resume", m)) => {
                 let run_id = m.get_one::<String>("run_id").expect("required");
-                let store = self.store(&state).await?;
+                let store = self.store_for_steps(&state).await?;
                 self.resume(&*store, run_id).await
             }
             Some(("list", _)) => {
@@ -277,7 +277,7 @@ impl Program {
                 // Checked before the store is opened.
                 etl_runs::schedule::Schedule::of(&self.dag, cron, zone)?;
                 let signals = schedule::Signals::listen();
-                let store = self.store(&state).await?;
+                let store = self.store_for_steps(&state).await?;
                 self.schedule(&*store, zone, cron, m.get_flag("catch-up"), signals)
                     .await
             }
@@ -306,11 +306,18 @@ impl Program {
     /// The state store `location` names: a SQLite file (the embedded
     /// default) or a PostgreSQL URL, whose step outputs go to
     /// [`DEFAULT_OUTPUTS`] in the working directory.
-    /// `--outputs`, when given, is opened too (a bucket is checked).
     async fn store(&self, location: &str) -> Result<Box<dyn StateStore>> {
-        let store =
+        Ok(
             etl_runs::open_with(location, std::path::Path::new(DEFAULT_OUTPUTS), self.lease)
-                .await?;
+                .await?,
+        )
+    }
+
+    /// [`Program::store`], for a command that runs steps: `--outputs`,
+    /// when given, is opened too (a bucket is checked). Commands that only
+    /// read the record (`history`, `show`) do not reach the bucket.
+    async fn store_for_steps(&self, location: &str) -> Result<Box<dyn StateStore>> {
+        let store = self.store(location).await?;
         if let Some(at) = &self.outputs_at
             && self.outputs.get().is_none()
         {

@@ -204,7 +204,7 @@ pub(super) fn steps_table(steps: &[StepRecord], with_output: bool) -> String {
                 },
             ];
             if with_output {
-                row.push(s.output.as_ref().cloned().unwrap_or_default());
+                row.push(s.output.clone().unwrap_or_default());
             }
             row.push(detail);
             row
