@@ -429,6 +429,7 @@ pub struct Dag {
     pub(crate) schedule: Option<String>,
     pub(crate) max_parallel: Option<usize>,
     pub(crate) fail_fast: bool,
+    pub(crate) params: Vec<Param>,
     // Shared with the task that runs them: see `Runner::run`.
     pub(crate) nodes: Arc<[Node]>,
     pub(crate) order: Arc<[usize]>,
@@ -441,6 +442,7 @@ impl fmt::Debug for Dag {
             .field("schedule", &self.schedule)
             .field("max_parallel", &self.max_parallel)
             .field("fail_fast", &self.fail_fast)
+            .field("params", &self.params)
             .field("steps", &self.steps().collect::<Vec<_>>())
             .finish()
     }
@@ -478,6 +480,7 @@ impl Dag {
             schedule: None,
             max_parallel: None,
             fail_fast: false,
+            params: Vec::new(),
             steps: Vec::new(),
         }
     }
@@ -500,6 +503,11 @@ impl Dag {
     /// Whether a failed step cancels the rest of the run.
     pub fn fail_fast(&self) -> bool {
         self.fail_fast
+    }
+
+    /// The parameters it declares ([`DagBuilder::param`]), in order.
+    pub fn params(&self) -> &[Param] {
+        &self.params
     }
 
     /// The steps in declaration order.
@@ -550,7 +558,29 @@ pub struct DagBuilder {
     schedule: Option<String>,
     max_parallel: Option<usize>,
     fail_fast: bool,
+    params: Vec<Param>,
     steps: Vec<Step>,
+}
+
+/// A parameter a workflow declares ([`DagBuilder::param`]): what a run
+/// started through a server or a trigger may and must pass. A run started
+/// from the command line may pass others (`--param`); a server refuses them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    name: String,
+    default: Option<String>,
+}
+
+impl Param {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its value when none is given; `None`: it is required.
+    pub fn default(&self) -> Option<&str> {
+        self.default.as_deref()
+    }
 }
 
 impl DagBuilder {
@@ -570,6 +600,18 @@ impl DagBuilder {
     /// independent branches finish).
     pub fn fail_fast(mut self, yes: bool) -> Self {
         self.fail_fast = yes;
+        self
+    }
+
+    /// Declares parameter `name`, with the value a run gets when it gives
+    /// none (`None`: a run must give it). A name declared twice, or one that
+    /// is empty or not made of letters, digits, `_`, `-` and `.`, is refused
+    /// by [`DagBuilder::build`].
+    pub fn param(mut self, name: impl Into<String>, default: Option<&str>) -> Self {
+        self.params.push(Param {
+            name: name.into(),
+            default: default.map(str::to_owned),
+        });
         self
     }
 
@@ -596,6 +638,17 @@ impl DagBuilder {
             && let Err(e) = graph::check_max_parallel(n)
         {
             problems.push(e);
+        }
+        for (i, param) in self.params.iter().enumerate() {
+            let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+            if param.name.is_empty() || param.name.len() > 128 || !param.name.chars().all(plain) {
+                problems.push(format!(
+                    "parameter {:?}: a name is 1 to 128 letters, digits, `_`, `-` or `.`",
+                    param.name
+                ));
+            } else if self.params[..i].iter().any(|p| p.name == param.name) {
+                problems.push(format!("parameter {:?} is declared twice", param.name));
+            }
         }
         let decls: Vec<StepDecl<'_>> = self
             .steps
@@ -642,6 +695,7 @@ impl DagBuilder {
             schedule: self.schedule,
             max_parallel: self.max_parallel,
             fail_fast: self.fail_fast,
+            params: self.params,
             nodes: nodes.into(),
             order: order.into(),
         })

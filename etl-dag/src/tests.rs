@@ -517,6 +517,9 @@ fn build_lists_every_problem() {
     let err = Dag::builder("broken")
         .schedule("0 25 * * *")
         .max_parallel(0)
+        .param("day", None)
+        .param("day", Some("x"))
+        .param("<b>", None)
         .step(ok_step("a").after(["c"]))
         .step(ok_step("b").after(["a"]))
         .step(ok_step("c").after(["b"]))
@@ -533,6 +536,8 @@ fn build_lists_every_problem() {
         &[
             "cron \"0 25 * * *\": hour field \"25\": 25 is out of range 0-23",
             "max_parallel is 0: no step could run",
+            "parameter \"day\" is declared twice",
+            "parameter \"<b>\": a name is 1 to 128 letters, digits, `_`, `-` or `.`",
             "duplicate step \"a\": step \"a\" has this name already",
             "step \"d\" depends on unknown step \"nope\"; the steps of this workflow are \"a\", \"b\", \"c\", \"d\"",
             "step \"d\" names \"a\" twice among its dependencies",

@@ -127,6 +127,35 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// No workflow of that name is registered.
+    #[error("no workflow {name:?} is registered in {store}")]
+    UnknownWorkflow {
+        /// The workflow asked for.
+        name: String,
+        /// The store asked.
+        store: String,
+    },
+
+    /// A workflow cannot be deleted while a run of it is running.
+    #[error(
+        "workflow {name:?} has a run still running ({run_id:?}): cancel it or wait for it to end, or delete with force"
+    )]
+    WorkflowRunning {
+        /// The workflow.
+        name: String,
+        /// A run of it still running.
+        run_id: String,
+    },
+
+    /// A run's parameters do not match what its workflow declares.
+    #[error("workflow {workflow:?}: {}", problems.join("; "))]
+    BadParams {
+        /// The workflow.
+        workflow: String,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+
     /// A bug or broken invariant.
     #[error("internal error: {0}")]
     Internal(String),

@@ -12,6 +12,8 @@
 //!   the store and runs them; many workers on many machines share one queue.
 //! - [`outputs`]: where step outputs are saved, a folder or a bucket
 //!   (`s3://`, `gs://`, `az://`, with the `object-store` feature).
+//! - [`registry`]: the workflows registered with a store (graph,
+//!   parameters, schedule), enabled, disabled or deleted.
 //! - [`schedule`]: a cron expression in a time zone, its next tick and the
 //!   ticks missed.
 //! - [`airflow`]: the workflow as an Airflow DAG file; [`prefect`]: as a
@@ -26,6 +28,7 @@ pub mod outputs;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod prefect;
+pub mod registry;
 mod runs;
 pub mod schedule;
 pub mod state;
@@ -36,6 +39,7 @@ pub use error::{Error, Result};
 pub use etl_dag::{NoObserver, Observer};
 pub use runs::{NewRun, ResumePlan, Runs, StepRun, check_step};
 pub use store::{
-    Claim, EventRecorder, MAX_LOST_ATTEMPTS, StateStore, StoreFuture, open, open_with, postgres_url,
+    Claim, EventRecorder, MAX_LOST_ATTEMPTS, RunQuery, StateStore, StoreFuture, open, open_with,
+    postgres_url,
 };
 pub use worker::{Worker, WorkerReport};

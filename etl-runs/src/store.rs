@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use etl_dag::{RunReport, StepEvent, StepStatus};
 
 use crate::Result;
+use crate::registry::{WorkflowInfo, WorkflowRecord};
 use crate::state::{RunRecord, RunStart, StepRecord};
 
 /// What a [`StateStore`] method returns.
@@ -153,6 +154,102 @@ pub trait StateStore: Send + Sync {
         steps: &'a [String],
         why: &'a str,
     ) -> StoreFuture<'a, ()>;
+
+    /// The runs `query` picks (every workflow's, or one's; by status; by
+    /// start time), newest first, one page of them: the next page is the
+    /// same query [`after`](RunQuery::after) the last run of this one. A
+    /// cursor that names no run is [`Error::UnknownRun`](crate::Error::UnknownRun).
+    fn list_runs<'a>(&'a self, query: &'a RunQuery) -> StoreFuture<'a, Vec<RunRecord>>;
+
+    /// Registers workflow `info.name` (its graph, parameters, schedule and
+    /// program version), or replaces what was registered of it: the last
+    /// registration wins. Whether it is enabled is kept; a new one is.
+    fn register_workflow<'a>(&'a self, info: &'a WorkflowInfo) -> StoreFuture<'a, ()>;
+
+    /// The registered workflows, by name.
+    fn workflows(&self) -> StoreFuture<'_, Vec<WorkflowRecord>>;
+
+    /// Workflow `name`, if registered.
+    fn workflow<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<WorkflowRecord>>;
+
+    /// Enables or disables workflow `name`: a disabled workflow keeps its
+    /// history, and its schedule and triggers start no run until it is
+    /// enabled again. A workflow not registered is
+    /// [`Error::UnknownWorkflow`](crate::Error::UnknownWorkflow).
+    fn set_enabled<'a>(&'a self, name: &'a str, enabled: bool) -> StoreFuture<'a, ()>;
+
+    /// Deletes workflow `name`: its registration, every run and step of it,
+    /// and its scheduler's leadership, in one transaction; the runs deleted.
+    /// While a run of it is RUNNING this is refused
+    /// ([`Error::WorkflowRunning`](crate::Error::WorkflowRunning)) unless
+    /// `force`. A workflow neither registered nor run is
+    /// [`Error::UnknownWorkflow`](crate::Error::UnknownWorkflow).
+    fn delete_workflow<'a>(&'a self, name: &'a str, force: bool) -> StoreFuture<'a, usize>;
+}
+
+/// Which runs [`StateStore::list_runs`] lists: every run, newest first, 50
+/// at a time, unless narrowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunQuery {
+    /// Only this workflow's runs.
+    pub workflow: Option<String>,
+    /// Only runs with this status.
+    pub status: Option<StepStatus>,
+    /// Only runs started at or after this time.
+    pub since: Option<SystemTime>,
+    /// Only runs started before this time.
+    pub until: Option<SystemTime>,
+    /// The page after this run (the last of the previous page).
+    pub after: Option<String>,
+    /// The most runs in the page.
+    pub limit: usize,
+}
+
+impl Default for RunQuery {
+    fn default() -> Self {
+        RunQuery {
+            workflow: None,
+            status: None,
+            since: None,
+            until: None,
+            after: None,
+            limit: 50,
+        }
+    }
+}
+
+impl RunQuery {
+    /// Only `workflow`'s runs.
+    pub fn workflow(mut self, workflow: impl Into<String>) -> Self {
+        self.workflow = Some(workflow.into());
+        self
+    }
+
+    /// Only runs with `status`.
+    pub fn status(mut self, status: StepStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Only runs started in `[since, until)`.
+    pub fn started(mut self, since: Option<SystemTime>, until: Option<SystemTime>) -> Self {
+        self.since = since;
+        self.until = until;
+        self
+    }
+
+    /// The page after run `run_id`.
+    pub fn after(mut self, run_id: impl Into<String>) -> Self {
+        self.after = Some(run_id.into());
+        self
+    }
+
+    /// At most `limit` runs.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
 }
 
 /// A step of a queued run that this process claimed

@@ -26,7 +26,13 @@
 //! - queued runs are worked through by workers that claim their runnable
 //!   steps: two workers on 200 runs run every step once; a step that fails
 //!   skips what follows; a step whose worker was killed is taken over as a
-//!   new attempt, and the run finishes.
+//!   new attempt, and the run finishes;
+//! - workflows are registered (graph, parameters, schedule, version; the
+//!   last registration wins, enabled kept), disabled and enabled again,
+//!   and deleted with their history, which is refused while a run of
+//!   theirs runs unless forced;
+//! - runs of every workflow are listed newest first, by page (a cursor that
+//!   names no run is an error), and filtered by workflow, status and time.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -36,8 +42,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use etl_dag::{Backoff, Codec, Dag, RunReport, Step, StepContext, StepInputs, StepStatus};
+use etl_runs::registry::WorkflowInfo;
 use etl_runs::state::{RunStart, StepRecord, Trigger};
-use etl_runs::{NewRun, NoObserver, Runs, StateStore, Worker};
+use etl_runs::{Error, NewRun, NoObserver, RunQuery, Runs, StateStore, Worker};
 
 /// A future the suite awaits.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -63,7 +70,8 @@ macro_rules! state_store_conformance {
             a_partial_run_reuses_the_newest_saved_outputs, a_dead_processes_runs_are_abandoned,
             writers_at_once_all_succeed, the_last_scheduled_tick_is_kept,
             two_workers_run_each_queued_step_once, a_failed_queued_step_skips_what_follows,
-            a_dead_workers_step_is_taken_over_as_a_new_attempt);
+            a_dead_workers_step_is_taken_over_as_a_new_attempt,
+            workflows_are_registered_enabled_and_deleted, runs_are_listed_by_page_and_filter);
     };
     (@tests $new:expr; $($check:ident),*) => {
         $(
@@ -842,5 +850,179 @@ pub async fn a_dead_workers_step_is_taken_over_as_a_new_attempt(subject: &impl S
     for other in ["a", "c", "d"] {
         assert_eq!(ran[&(id.clone(), other.to_owned())], 1, "{other} ran once");
         assert_eq!(step(&steps, other).attempts, 1);
+    }
+}
+
+/// Registered, listed, disabled, enabled, re-registered, refused deletion
+/// while running, deleted with its history; other workflows untouched.
+pub async fn workflows_are_registered_enabled_and_deleted(subject: &impl Subject) {
+    let store = subject.open().await;
+    let other = subject.open().await;
+    let dag = pair();
+    assert!(store.workflows().await.unwrap().is_empty());
+    assert!(store.workflow("pair").await.unwrap().is_none());
+    let info = WorkflowInfo::of(&dag, "1.0.0").scheduled(Some("*/5 * * * *"), Some("Europe/Paris"));
+    store.register_workflow(&info).await.unwrap();
+    let record = other.workflow("pair").await.unwrap().expect("registered");
+    assert_eq!(record.info, info, "what was registered reads back whole");
+    assert!(record.enabled, "a new workflow is enabled");
+
+    other.set_enabled("pair", false).await.unwrap();
+    // A new version registers: the graph changes, the switch stays off.
+    let newer = WorkflowInfo::of(&nightly(&Arc::default()), "1.1.0");
+    let mut renamed = newer.clone();
+    renamed.name = "pair".into();
+    store.register_workflow(&renamed).await.unwrap();
+    let record = store.workflow("pair").await.unwrap().unwrap();
+    assert_eq!(
+        (record.info.version.as_str(), record.enabled),
+        ("1.1.0", false)
+    );
+    assert_eq!(record.info.steps, newer.steps);
+    assert!(record.updated_at >= record.registered_at);
+    store.set_enabled("pair", true).await.unwrap();
+    assert!(store.workflow("pair").await.unwrap().unwrap().enabled);
+    match store.set_enabled("nope", false).await {
+        Err(Error::UnknownWorkflow { name, .. }) => assert_eq!(name, "nope"),
+        other => panic!("disabling an unknown workflow: {other:?}"),
+    }
+
+    // Two runs of it, one of another workflow; one of its runs still runs.
+    store
+        .register_workflow(&WorkflowInfo::of(
+            &diamond(&Ran::default(), None, None),
+            "1.0.0",
+        ))
+        .await
+        .unwrap();
+    store
+        .begin_run(&RunStart::new("pair-done", &dag, Trigger::Run))
+        .await
+        .unwrap();
+    run_recorded(&*store, &dag, "pair-done", None).await;
+    store
+        .begin_run(&RunStart::new("pair-running", &dag, Trigger::Run))
+        .await
+        .unwrap();
+    let kept = RunStart::new(
+        "diamond-1",
+        &diamond(&Ran::default(), None, None),
+        Trigger::Run,
+    );
+    store.begin_run(&kept).await.unwrap();
+    match other.delete_workflow("pair", false).await {
+        Err(Error::WorkflowRunning { name, run_id }) => {
+            assert_eq!((name.as_str(), run_id.as_str()), ("pair", "pair-running"));
+        }
+        other => panic!("deleting a workflow with a running run: {other:?}"),
+    }
+    assert!(
+        store.run("pair-done").await.unwrap().is_some(),
+        "a refused delete deletes nothing"
+    );
+    assert_eq!(other.delete_workflow("pair", true).await.unwrap(), 2);
+    assert!(store.workflow("pair").await.unwrap().is_none());
+    for run_id in ["pair-done", "pair-running"] {
+        assert!(
+            store.run(run_id).await.unwrap().is_none(),
+            "{run_id} deleted"
+        );
+        assert!(
+            store.steps(run_id).await.unwrap().is_empty(),
+            "{run_id}'s steps deleted"
+        );
+    }
+    assert!(
+        store.run("diamond-1").await.unwrap().is_some(),
+        "another workflow's run kept"
+    );
+    assert_eq!(store.workflows().await.unwrap().len(), 1);
+    match store.delete_workflow("pair", false).await {
+        Err(Error::UnknownWorkflow { name, .. }) => assert_eq!(name, "pair"),
+        other => panic!("deleting it again: {other:?}"),
+    }
+}
+
+/// 25 runs of two workflows: pages of 10 cover them all once, newest
+/// first; filters by workflow, status and start time; a cursor naming no
+/// run is an error; who started a run is kept.
+pub async fn runs_are_listed_by_page_and_filter(subject: &impl Subject) {
+    let store = subject.open().await;
+    let (a, b) = (pair(), diamond(&Ran::default(), None, None));
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let (dag, id) = if i % 5 == 0 {
+            (&b, format!("b-{i:02}"))
+        } else {
+            (&a, format!("a-{i:02}"))
+        };
+        store
+            .begin_run(&RunStart::new(&id, dag, Trigger::Run).started_by(format!("test {i}")))
+            .await
+            .unwrap();
+        if i % 2 == 0 {
+            run_recorded(&*store, dag, &id, None).await;
+        }
+        ids.push(id);
+    }
+    let mut seen = Vec::new();
+    let mut query = RunQuery::default().limit(10);
+    loop {
+        let page = store.list_runs(&query).await.unwrap();
+        seen.extend(page.iter().map(|r| r.run_id.clone()));
+        match page.last() {
+            Some(last) if page.len() == 10 => query = query.clone().after(&last.run_id),
+            _ => break,
+        }
+    }
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(
+        seen, newest_first,
+        "pages cover every run once, newest first"
+    );
+
+    let of_b = store
+        .list_runs(&RunQuery::default().workflow("diamond"))
+        .await
+        .unwrap();
+    assert_eq!(of_b.len(), 5);
+    assert!(of_b.iter().all(|r| r.workflow == "diamond"));
+    let running = store
+        .list_runs(&RunQuery::default().status(StepStatus::Running).limit(100))
+        .await
+        .unwrap();
+    assert_eq!(running.len(), 12, "the odd runs still run");
+    let third = store.run(&ids[20]).await.unwrap().unwrap();
+    assert_eq!(third.started_by.as_deref(), Some("test 20"));
+    let since = store
+        .list_runs(
+            &RunQuery::default()
+                .started(Some(third.started_at), None)
+                .limit(100),
+        )
+        .await
+        .unwrap();
+    assert!(since.iter().all(|r| r.started_at >= third.started_at));
+    for id in &ids[20..] {
+        assert!(
+            since.iter().any(|r| &r.run_id == id),
+            "{id} started since run 20"
+        );
+    }
+    let until = store
+        .list_runs(
+            &RunQuery::default()
+                .started(None, Some(third.started_at))
+                .limit(100),
+        )
+        .await
+        .unwrap();
+    assert!(until.iter().all(|r| r.started_at < third.started_at) && until.len() >= 20);
+    match store
+        .list_runs(&RunQuery::default().after("no-such-run"))
+        .await
+    {
+        Err(Error::UnknownRun { run_id, .. }) => assert_eq!(run_id, "no-such-run"),
+        other => panic!("a cursor naming no run: {other:?}"),
     }
 }

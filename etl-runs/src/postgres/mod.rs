@@ -41,8 +41,9 @@ use std::time::{Duration, SystemTime};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::{NoTls, Row};
 
+use crate::registry::{WorkflowInfo, WorkflowRecord};
 use crate::state::{RunRecord, RunStart, StepRecord};
-use crate::store::{EventRecorder, StateStore, StoreFuture};
+use crate::store::{EventRecorder, RunQuery, StateStore, StoreFuture};
 use crate::{Error, Result};
 use etl_dag::{RunReport, StepStatus};
 
@@ -365,8 +366,8 @@ impl Inner {
             let params = serde_json::to_string(&run.params).map_err(|e| self.db(e))?;
             tx.execute(
                     "INSERT INTO etl.workflow_runs
-                        (run_id, workflow, status, trigger, params, version, owner, scheduled_for, started_at)
-                     VALUES ($1, $2, 'RUNNING', $3, CAST($4 AS TEXT)::jsonb, $5, $6, $7, now())",
+                        (run_id, workflow, status, trigger, params, version, owner, scheduled_for, started_at, started_by)
+                     VALUES ($1, $2, 'RUNNING', $3, CAST($4 AS TEXT)::jsonb, $5, $6, $7, now(), $8)",
                     &[
                         &run.run_id,
                         &run.workflow,
@@ -375,6 +376,7 @@ impl Inner {
                         &run.version,
                         &owner,
                         &run.scheduled_for,
+                        &run.started_by,
                     ],
                 )
                 .await
@@ -540,7 +542,8 @@ impl Inner {
             "SELECT r.run_id, r.workflow, r.status, r.trigger, r.params::text, r.version, r.scheduled_for,
                     r.started_at, r.finished_at, r.error,
                     (SELECT count(*) FROM etl.step_runs s WHERE s.run_id = r.run_id),
-                    (SELECT count(*) FROM etl.step_runs s WHERE s.run_id = r.run_id AND s.status = 'SUCCEEDED')
+                    (SELECT count(*) FROM etl.step_runs s WHERE s.run_id = r.run_id AND s.status = 'SUCCEEDED'),
+                    r.started_by
              FROM etl.workflow_runs r {filter}"
         );
         let rows = self
@@ -569,6 +572,7 @@ impl Inner {
             error: row.get(9),
             steps: row.get::<_, i64>(10) as usize,
             succeeded: row.get::<_, i64>(11) as usize,
+            started_by: row.get(12),
             run_id,
         })
     }
@@ -756,6 +760,184 @@ impl Inner {
             .await
             .map_err(|e| self.db(e))?;
         Ok(row.is_some())
+    }
+
+    async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>> {
+        use tokio_postgres::types::ToSql;
+        let status = query.status.map(|s| s.as_str());
+        let limit = query.limit.min(i64::MAX as usize) as i64;
+        let mut filter = vec!["TRUE".to_owned()];
+        let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        fn arg<'q>(
+            args: &mut Vec<&'q (dyn ToSql + Sync)>,
+            value: &'q (dyn ToSql + Sync),
+        ) -> String {
+            args.push(value);
+            format!("${}", args.len())
+        }
+        if let Some(workflow) = &query.workflow {
+            filter.push(format!("r.workflow = {}", arg(&mut args, workflow)));
+        }
+        if let Some(status) = &status {
+            filter.push(format!("r.status = {}", arg(&mut args, status)));
+        }
+        if let Some(since) = &query.since {
+            filter.push(format!("r.started_at >= {}", arg(&mut args, since)));
+        }
+        if let Some(until) = &query.until {
+            filter.push(format!("r.started_at < {}", arg(&mut args, until)));
+        }
+        if let Some(after) = &query.after {
+            let known = self
+                .client()
+                .await?
+                .query_opt(
+                    "SELECT 1 FROM etl.workflow_runs WHERE run_id = $1",
+                    &[after],
+                )
+                .await
+                .map_err(|e| self.db(e))?;
+            if known.is_none() {
+                return Err(self.unknown_run(after));
+            }
+            let at = arg(&mut args, after);
+            filter.push(format!(
+                "(r.started_at, r.seq) < (SELECT started_at, seq FROM etl.workflow_runs WHERE run_id = {at})"
+            ));
+        }
+        let limit = arg(&mut args, &limit);
+        self.query_runs(
+            &format!(
+                "WHERE {} ORDER BY r.started_at DESC, r.seq DESC LIMIT {limit}",
+                filter.join(" AND ")
+            ),
+            &args,
+        )
+        .await
+    }
+
+    async fn register_workflow(&self, info: &WorkflowInfo) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO etl.workflows (name, version, graph, schedule, zone, registered_at, updated_at)
+                 VALUES ($1, $2, CAST($3 AS TEXT)::jsonb, $4, $5, now(), now())
+                 ON CONFLICT (name) DO UPDATE SET version = excluded.version, graph = excluded.graph,
+                    schedule = excluded.schedule, zone = excluded.zone, updated_at = excluded.updated_at",
+                &[&info.name, &info.version, &info.graph_json(), &info.schedule, &info.zone],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    async fn query_workflows(
+        &self,
+        filter: &str,
+        args: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<WorkflowRecord>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT name, version, graph::text, schedule, zone, enabled, registered_at, updated_at
+                     FROM etl.workflows {filter}"
+                ),
+                args,
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        rows.iter()
+            .map(|row| {
+                let graph: String = row.get(2);
+                let mut info = WorkflowInfo::named(row.get(0), row.get(1))
+                    .with_graph(&graph)
+                    .map_err(|e| self.err(e))?;
+                info.schedule = row.get(3);
+                info.zone = row.get(4);
+                Ok(WorkflowRecord {
+                    info,
+                    enabled: row.get(5),
+                    registered_at: row.get(6),
+                    updated_at: row.get(7),
+                })
+            })
+            .collect()
+    }
+
+    async fn set_enabled(&self, name: &str, enabled: bool) -> Result<()> {
+        let changed = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE etl.workflows SET enabled = $2, updated_at = now() WHERE name = $1",
+                &[&name, &enabled],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        if changed == 0 {
+            return Err(self.unknown_workflow(name));
+        }
+        Ok(())
+    }
+
+    fn unknown_workflow(&self, name: &str) -> Error {
+        Error::UnknownWorkflow {
+            name: name.to_owned(),
+            store: self.location.clone(),
+        }
+    }
+
+    /// One transaction that locks out new runs of every workflow while it
+    /// looks for a running one and deletes (a run queued meanwhile would
+    /// otherwise be half deleted).
+    async fn delete_workflow(&self, name: &str, force: bool) -> Result<usize> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.db(e))?;
+        tx.batch_execute("LOCK TABLE etl.workflow_runs IN SHARE ROW EXCLUSIVE MODE")
+            .await
+            .map_err(|e| self.db(e))?;
+        if !force
+            && let Some(row) = tx
+                .query_opt(
+                    "SELECT run_id FROM etl.workflow_runs WHERE workflow = $1 AND status = 'RUNNING'
+                     ORDER BY started_at LIMIT 1",
+                    &[&name],
+                )
+                .await
+                .map_err(|e| self.db(e))?
+        {
+            return Err(Error::WorkflowRunning {
+                name: name.to_owned(),
+                run_id: row.get(0),
+            });
+        }
+        tx.execute(
+            "DELETE FROM etl.step_runs WHERE run_id IN (SELECT run_id FROM etl.workflow_runs WHERE workflow = $1)",
+            &[&name],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        let runs = tx
+            .execute(
+                "DELETE FROM etl.workflow_runs WHERE workflow = $1",
+                &[&name],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        tx.execute("DELETE FROM etl.leaders WHERE name = $1", &[&name])
+            .await
+            .map_err(|e| self.db(e))?;
+        let registered = tx
+            .execute("DELETE FROM etl.workflows WHERE name = $1", &[&name])
+            .await
+            .map_err(|e| self.db(e))?;
+        if registered == 0 && runs == 0 {
+            return Err(self.unknown_workflow(name));
+        }
+        tx.commit().await.map_err(|e| self.db(e))?;
+        Ok(runs as usize)
     }
 
     async fn skip_steps(&self, run_id: &str, steps: &[String], why: &str) -> Result<()> {
@@ -961,5 +1143,29 @@ impl StateStore for PgStore {
         why: &'a str,
     ) -> StoreFuture<'a, ()> {
         Box::pin(self.inner.skip_steps(run_id, steps, why))
+    }
+    fn list_runs<'a>(&'a self, query: &'a RunQuery) -> StoreFuture<'a, Vec<RunRecord>> {
+        Box::pin(self.inner.list_runs(query))
+    }
+    fn register_workflow<'a>(&'a self, info: &'a WorkflowInfo) -> StoreFuture<'a, ()> {
+        Box::pin(self.inner.register_workflow(info))
+    }
+    fn workflows(&self) -> StoreFuture<'_, Vec<WorkflowRecord>> {
+        Box::pin(self.inner.query_workflows("ORDER BY name", &[]))
+    }
+    fn workflow<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<WorkflowRecord>> {
+        Box::pin(async move {
+            Ok(self
+                .inner
+                .query_workflows("WHERE name = $1", &[&name])
+                .await?
+                .pop())
+        })
+    }
+    fn set_enabled<'a>(&'a self, name: &'a str, enabled: bool) -> StoreFuture<'a, ()> {
+        Box::pin(self.inner.set_enabled(name, enabled))
+    }
+    fn delete_workflow<'a>(&'a self, name: &'a str, force: bool) -> StoreFuture<'a, usize> {
+        Box::pin(self.inner.delete_workflow(name, force))
     }
 }

@@ -57,6 +57,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX workflow_runs_by_tick ON etl.workflow_runs (workflow, scheduled_for)
         WHERE scheduled_for IS NOT NULL;",
+    // 4: the workflows registered with the store (for a server that holds no
+    // workflow code), whether each is enabled, and who started each run.
+    "CREATE TABLE etl.workflows (
+        name TEXT PRIMARY KEY,
+        version TEXT NOT NULL,
+        graph JSONB NOT NULL,
+        schedule TEXT,
+        zone TEXT,
+        enabled BOOLEAN NOT NULL DEFAULT TRUE,
+        registered_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+    );
+    ALTER TABLE etl.workflow_runs ADD COLUMN started_by TEXT;
+    CREATE INDEX workflow_runs_by_time ON etl.workflow_runs (started_at, seq);",
 ];
 
 /// The version this build writes.

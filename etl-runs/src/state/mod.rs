@@ -49,7 +49,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use recorder::Recorder;
 
-use crate::store::{EventRecorder, StateStore, StoreFuture};
+use crate::registry::{WorkflowInfo, WorkflowRecord};
+use crate::store::{EventRecorder, RunQuery, StateStore, StoreFuture};
 use crate::{Error, Result};
 use etl_dag::{Dag, RunReport, StepStatus};
 use owner::Owner;
@@ -104,6 +105,9 @@ pub struct RunStart {
     pub version: String,
     /// For a scheduled run: the tick it is for.
     pub scheduled_for: Option<SystemTime>,
+    /// Who or what started it, beyond its [`Trigger`]: `api`, `page`,
+    /// `cli`, `webhook`, `file:<path>`, `upstream:<run id>`.
+    pub started_by: Option<String>,
 }
 
 impl RunStart {
@@ -121,7 +125,14 @@ impl RunStart {
             params: BTreeMap::new(),
             version: String::new(),
             scheduled_for: None,
+            started_by: None,
         }
+    }
+
+    /// Started by this (see [`RunStart::started_by`]).
+    pub fn started_by(mut self, by: impl Into<String>) -> Self {
+        self.started_by = Some(by.into());
+        self
     }
 
     /// With these parameters.
@@ -153,8 +164,10 @@ pub struct RunRecord {
     pub workflow: String,
     /// RUNNING, SUCCEEDED, FAILED or CANCELLED.
     pub status: StepStatus,
-    /// `run`, `schedule` or `step`.
+    /// `run`, `schedule`, `step` or `queue`.
     pub trigger: String,
+    /// Who or what started it, when recorded ([`RunStart::started_by`]).
+    pub started_by: Option<String>,
     /// Its parameters.
     pub params: BTreeMap<String, String>,
     /// The version of the program that started it.
@@ -358,8 +371,8 @@ impl SqliteStore {
                 let params = serde_json::to_string(&run.params).map_err(|e| self.err(e))?;
                 tx.execute(
                     "INSERT INTO workflow_runs
-                        (run_id, workflow, status, trigger, params, version, owner, scheduled_for, started_at)
-                     VALUES (?1, ?2, 'RUNNING', ?3, ?4, ?5, ?6, ?7, ?8)",
+                        (run_id, workflow, status, trigger, params, version, owner, scheduled_for, started_at, started_by)
+                     VALUES (?1, ?2, 'RUNNING', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         run.run_id,
                         run.workflow,
@@ -369,6 +382,7 @@ impl SqliteStore {
                         owner,
                         run.scheduled_for.map(time::to_text),
                         time::to_text(SystemTime::now()),
+                        run.started_by,
                     ],
                 )
                 .map_err(|e| self.err(e))?;
@@ -554,13 +568,208 @@ impl SqliteStore {
             .pop())
     }
 
+    /// Runs of every workflow, or those `query` picks, newest first: see
+    /// [`StateStore::list_runs`].
+    pub fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>> {
+        use rusqlite::types::Value;
+        let mut filter = vec!["1 = 1".to_owned()];
+        let mut args: Vec<Value> = Vec::new();
+        let arg = |args: &mut Vec<Value>, value: Value| {
+            args.push(value);
+            format!("?{}", args.len())
+        };
+        if let Some(workflow) = &query.workflow {
+            filter.push(format!(
+                "r.workflow = {}",
+                arg(&mut args, workflow.clone().into())
+            ));
+        }
+        if let Some(status) = query.status {
+            filter.push(format!(
+                "r.status = {}",
+                arg(&mut args, status.as_str().to_owned().into())
+            ));
+        }
+        if let Some(since) = query.since {
+            filter.push(format!(
+                "r.started_at >= {}",
+                arg(&mut args, time::to_text(since).into())
+            ));
+        }
+        if let Some(until) = query.until {
+            filter.push(format!(
+                "r.started_at < {}",
+                arg(&mut args, time::to_text(until).into())
+            ));
+        }
+        if let Some(after) = &query.after {
+            let known: Option<i64> = self
+                .conn()
+                .query_row(
+                    "SELECT rowid FROM workflow_runs WHERE run_id = ?1",
+                    [after],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            if known.is_none() {
+                return Err(self.unknown_run(after));
+            }
+            let at = arg(&mut args, after.clone().into());
+            filter.push(format!(
+                "(r.started_at, r.rowid) < (SELECT started_at, rowid FROM workflow_runs WHERE run_id = {at})"
+            ));
+        }
+        let limit = arg(
+            &mut args,
+            (query.limit.min(i64::MAX as usize) as i64).into(),
+        );
+        self.query_runs(
+            &format!(
+                "WHERE {} ORDER BY r.started_at DESC, r.rowid DESC LIMIT {limit}",
+                filter.join(" AND ")
+            ),
+            rusqlite::params_from_iter(args),
+        )
+    }
+
+    /// Registers `info` (or its new version): see
+    /// [`StateStore::register_workflow`].
+    pub fn register_workflow(&self, info: &WorkflowInfo) -> Result<()> {
+        let now = time::to_text(SystemTime::now());
+        self.conn()
+            .execute(
+                "INSERT INTO workflows (name, version, graph, schedule, zone, registered_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                 ON CONFLICT (name) DO UPDATE SET version = excluded.version, graph = excluded.graph,
+                    schedule = excluded.schedule, zone = excluded.zone, updated_at = excluded.updated_at",
+                params![info.name, info.version, info.graph_json(), info.schedule, info.zone, now],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The registered workflows, by name.
+    pub fn workflows(&self) -> Result<Vec<WorkflowRecord>> {
+        self.query_workflows("ORDER BY name", [])
+    }
+
+    /// Workflow `name`, if registered.
+    pub fn workflow(&self, name: &str) -> Result<Option<WorkflowRecord>> {
+        Ok(self.query_workflows("WHERE name = ?1", [name])?.pop())
+    }
+
+    fn query_workflows(
+        &self,
+        filter: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<WorkflowRecord>> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare(&format!(
+                "SELECT name, version, graph, schedule, zone, enabled, registered_at, updated_at
+                 FROM workflows {filter}"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = statement
+            .query_map(args, |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, bool>(5)?,
+                    row.get::<_, String>(6)?,
+                    row.get::<_, String>(7)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut workflows = Vec::new();
+        for row in rows {
+            let (name, version, graph, schedule, zone, enabled, registered, updated) =
+                row.map_err(|e| self.err(e))?;
+            let mut info = WorkflowInfo::named(name, version)
+                .with_graph(&graph)
+                .map_err(|e| self.err(e))?;
+            info.schedule = schedule;
+            info.zone = zone;
+            let at = |text: &str| {
+                time::from_text(text).ok_or_else(|| self.err(format!("{text:?} is not a time")))
+            };
+            workflows.push(WorkflowRecord {
+                info,
+                enabled,
+                registered_at: at(&registered)?,
+                updated_at: at(&updated)?,
+            });
+        }
+        Ok(workflows)
+    }
+
+    /// Enables or disables workflow `name`: see [`StateStore::set_enabled`].
+    pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<()> {
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE workflows SET enabled = ?2, updated_at = ?3 WHERE name = ?1",
+                params![name, enabled, time::to_text(SystemTime::now())],
+            )
+            .map_err(|e| self.err(e))?;
+        if changed == 0 {
+            return Err(self.unknown_workflow(name));
+        }
+        Ok(())
+    }
+
+    fn unknown_workflow(&self, name: &str) -> Error {
+        Error::UnknownWorkflow {
+            name: name.to_owned(),
+            store: self.path.display().to_string(),
+        }
+    }
+
+    /// Deletes workflow `name` and its history: see
+    /// [`StateStore::delete_workflow`].
+    pub fn delete_workflow(&self, name: &str, force: bool) -> Result<usize> {
+        self.write(|tx| {
+            if !force {
+                let running: Option<String> = tx
+                    .query_row(
+                        "SELECT run_id FROM workflow_runs WHERE workflow = ?1 AND status = 'RUNNING'
+                         ORDER BY started_at LIMIT 1",
+                        [name],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(|e| self.err(e))?;
+                if let Some(run_id) = running {
+                    return Err(Error::WorkflowRunning {
+                        name: name.to_owned(),
+                        run_id,
+                    });
+                }
+            }
+            let step = |sql: &str| tx.execute(sql, [name]).map_err(|e| self.err(e));
+            step("DELETE FROM step_runs WHERE run_id IN (SELECT run_id FROM workflow_runs WHERE workflow = ?1)")?;
+            let runs = step("DELETE FROM workflow_runs WHERE workflow = ?1")?;
+            step("DELETE FROM leaders WHERE name = ?1")?;
+            let registered = step("DELETE FROM workflows WHERE name = ?1")?;
+            if registered == 0 && runs == 0 {
+                return Err(self.unknown_workflow(name));
+            }
+            Ok(runs)
+        })
+    }
+
     fn query_runs(&self, filter: &str, args: impl rusqlite::Params) -> Result<Vec<RunRecord>> {
         let conn = self.conn();
         let sql = format!(
             "SELECT r.run_id, r.workflow, r.status, r.trigger, r.params, r.version, r.scheduled_for,
                     r.started_at, r.finished_at, r.error,
                     (SELECT count(*) FROM step_runs s WHERE s.run_id = r.run_id),
-                    (SELECT count(*) FROM step_runs s WHERE s.run_id = r.run_id AND s.status = 'SUCCEEDED')
+                    (SELECT count(*) FROM step_runs s WHERE s.run_id = r.run_id AND s.status = 'SUCCEEDED'),
+                    r.started_by
              FROM workflow_runs r {filter}"
         );
         let mut statement = conn.prepare(&sql).map_err(|e| self.err(e))?;
@@ -579,6 +788,7 @@ impl SqliteStore {
                     row.get::<_, Option<String>>(9)?,
                     row.get::<_, i64>(10)?,
                     row.get::<_, i64>(11)?,
+                    row.get::<_, Option<String>>(12)?,
                 ))
             })
             .map_err(|e| self.err(e))?;
@@ -597,6 +807,7 @@ impl SqliteStore {
                 error,
                 steps,
                 succeeded,
+                started_by,
             ) = row.map_err(|e| self.err(e))?;
             runs.push(RunRecord {
                 status: self.status(&status)?,
@@ -612,6 +823,7 @@ impl SqliteStore {
                 run_id,
                 workflow,
                 trigger,
+                started_by,
                 version,
                 error,
                 steps: steps as usize,
@@ -1049,5 +1261,23 @@ impl StateStore for SqliteStore {
         why: &'a str,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move { SqliteStore::skip_steps(self, run_id, steps, why) })
+    }
+    fn list_runs<'a>(&'a self, query: &'a RunQuery) -> StoreFuture<'a, Vec<RunRecord>> {
+        Box::pin(async move { SqliteStore::list_runs(self, query) })
+    }
+    fn register_workflow<'a>(&'a self, info: &'a WorkflowInfo) -> StoreFuture<'a, ()> {
+        Box::pin(async move { SqliteStore::register_workflow(self, info) })
+    }
+    fn workflows(&self) -> StoreFuture<'_, Vec<WorkflowRecord>> {
+        Box::pin(async move { SqliteStore::workflows(self) })
+    }
+    fn workflow<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<WorkflowRecord>> {
+        Box::pin(async move { SqliteStore::workflow(self, name) })
+    }
+    fn set_enabled<'a>(&'a self, name: &'a str, enabled: bool) -> StoreFuture<'a, ()> {
+        Box::pin(async move { SqliteStore::set_enabled(self, name, enabled) })
+    }
+    fn delete_workflow<'a>(&'a self, name: &'a str, force: bool) -> StoreFuture<'a, usize> {
+        Box::pin(async move { SqliteStore::delete_workflow(self, name, force) })
     }
 }

@@ -41,6 +41,20 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "CREATE TABLE leaders (name TEXT PRIMARY KEY, owner TEXT NOT NULL, since TEXT NOT NULL);
     CREATE INDEX workflow_runs_by_tick ON workflow_runs (workflow, scheduled_for)
         WHERE scheduled_for IS NOT NULL;",
+    // 4: the workflows registered with the store (for a server that holds no
+    // workflow code), whether each is enabled, and who started each run.
+    "CREATE TABLE workflows (
+        name TEXT PRIMARY KEY,
+        version TEXT NOT NULL,
+        graph TEXT NOT NULL,
+        schedule TEXT,
+        zone TEXT,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        registered_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    ALTER TABLE workflow_runs ADD COLUMN started_by TEXT;
+    CREATE INDEX workflow_runs_by_time ON workflow_runs (started_at);",
 ];
 
 /// The version this build writes.

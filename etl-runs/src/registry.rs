@@ -1,0 +1,322 @@
+//! The workflows a store knows: what each binary and worker registers
+//! ([`StateStore::register_workflow`](crate::StateStore::register_workflow))
+//! so that a server that holds no workflow code can list them, draw their
+//! graph, queue their runs and turn their schedules off and on.
+//!
+//! ```
+//! use etl_dag::{Dag, Step, StepContext, StepInputs};
+//! use etl_runs::registry::WorkflowInfo;
+//!
+//! # fn main() -> etl_runs::Result<()> {
+//! let step = |name: &str| Step::new(name, |_: StepContext, _: StepInputs| async { Ok::<_, etl_dag::Error>(1_u64) });
+//! let dag = Dag::builder("nightly")
+//!     .param("day", None)
+//!     .step(step("orders"))
+//!     .step(step("report").inputs(["orders"]))
+//!     .build()?;
+//! let info = WorkflowInfo::of(&dag, "1.4.0");
+//! assert_eq!(info.steps[1].inputs, ["orders"]);
+//! // What a trigger's parameters must be: `day` is required.
+//! assert!(info.check_params(&Default::default()).is_err());
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use etl_dag::Dag;
+use serde::{Deserialize, Serialize};
+
+use crate::state::{RunStart, Trigger};
+use crate::{Error, Result};
+
+/// One step of a registered workflow's graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct GraphStep {
+    /// The step's name.
+    pub name: String,
+    /// The steps whose outputs it takes.
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    /// The steps it runs after without taking their output.
+    #[serde(default)]
+    pub after: Vec<String>,
+}
+
+/// A parameter a workflow declares: what a trigger may and must pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ParamSpec {
+    /// Its name.
+    pub name: String,
+    /// Its value when a trigger gives none; `None`: it is required.
+    #[serde(default)]
+    pub default: Option<String>,
+}
+
+/// A workflow as a store registers it: enough to show it and to queue its
+/// runs for workers that hold its code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkflowInfo {
+    /// Its name.
+    pub name: String,
+    /// The version of the program that registered it.
+    pub version: String,
+    /// Its steps, in declaration order.
+    pub steps: Vec<GraphStep>,
+    /// The parameters it declares.
+    pub params: Vec<ParamSpec>,
+    /// Its cron expression, if it is scheduled.
+    pub schedule: Option<String>,
+    /// The time zone of its schedule (IANA name; `None`: UTC).
+    pub zone: Option<String>,
+}
+
+/// The most bytes of one parameter's name, and of its value, a trigger may
+/// pass.
+pub const MAX_PARAM_NAME: usize = 128;
+/// See [`MAX_PARAM_NAME`].
+pub const MAX_PARAM_VALUE: usize = 4096;
+/// The most parameters a trigger may pass.
+pub const MAX_PARAMS: usize = 64;
+
+impl WorkflowInfo {
+    /// `dag`'s graph, schedule and parameters, registered by `version`.
+    pub fn of(dag: &Dag, version: impl Into<String>) -> WorkflowInfo {
+        WorkflowInfo {
+            name: dag.name().to_owned(),
+            version: version.into(),
+            steps: dag
+                .steps()
+                .map(|s| GraphStep {
+                    name: s.name.to_owned(),
+                    inputs: s.inputs.iter().map(|&n| n.to_owned()).collect(),
+                    after: s.after.iter().map(|&n| n.to_owned()).collect(),
+                })
+                .collect(),
+            params: dag
+                .params()
+                .iter()
+                .map(|p| ParamSpec {
+                    name: p.name().to_owned(),
+                    default: p.default().map(str::to_owned),
+                })
+                .collect(),
+            schedule: dag.schedule().map(str::to_owned),
+            zone: None,
+        }
+    }
+
+    /// Scheduled on `cron` in time zone `zone` (what the scheduler was
+    /// started with, which may differ from the workflow's own schedule).
+    pub fn scheduled(mut self, cron: Option<&str>, zone: Option<&str>) -> WorkflowInfo {
+        self.schedule = cron.map(str::to_owned);
+        self.zone = zone.map(str::to_owned);
+        self
+    }
+
+    /// The graph and parameters as the stores keep them (one JSON text).
+    pub fn graph_json(&self) -> String {
+        serde_json::json!({ "steps": self.steps, "params": self.params }).to_string()
+    }
+
+    /// Reads [`WorkflowInfo::graph_json`]'s text back.
+    pub(crate) fn with_graph(mut self, text: &str) -> std::result::Result<WorkflowInfo, String> {
+        #[derive(Deserialize)]
+        struct Graph {
+            steps: Vec<GraphStep>,
+            #[serde(default)]
+            params: Vec<ParamSpec>,
+        }
+        let graph: Graph = serde_json::from_str(text)
+            .map_err(|e| format!("workflow {:?}: its graph: {e}", self.name))?;
+        self.steps = graph.steps;
+        self.params = graph.params;
+        Ok(self)
+    }
+
+    /// An empty record of `name`, for the stores to fill.
+    pub(crate) fn named(name: String, version: String) -> WorkflowInfo {
+        WorkflowInfo {
+            name,
+            version,
+            steps: Vec::new(),
+            params: Vec::new(),
+            schedule: None,
+            zone: None,
+        }
+    }
+
+    /// `given` checked against the parameters the workflow declares, with
+    /// the defaults of those not given filled in; every problem at once in
+    /// one [`Error::BadParams`]: a name it does not declare, a required one
+    /// missing, a name or value over its size limit.
+    pub fn check_params(
+        &self,
+        given: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>> {
+        let mut problems = Vec::new();
+        if given.len() > MAX_PARAMS {
+            problems.push(format!(
+                "{} parameters given, more than the {MAX_PARAMS} allowed",
+                given.len()
+            ));
+        }
+        let declared = || {
+            if self.params.is_empty() {
+                "it declares none".to_owned()
+            } else {
+                let names: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
+                format!("it declares {}", names.join(", "))
+            }
+        };
+        for (name, value) in given {
+            if name.len() > MAX_PARAM_NAME {
+                problems.push(format!(
+                    "a parameter name of {} bytes is longer than the {MAX_PARAM_NAME} allowed",
+                    name.len()
+                ));
+                continue;
+            }
+            if value.len() > MAX_PARAM_VALUE {
+                problems.push(format!(
+                    "parameter {name:?}: its value of {} bytes is longer than the {MAX_PARAM_VALUE} allowed",
+                    value.len()
+                ));
+            }
+            if !self.params.iter().any(|p| &p.name == name) {
+                problems.push(format!("unknown parameter {name:?}: {}", declared()));
+            }
+        }
+        let mut params = given.clone();
+        for spec in &self.params {
+            if params.contains_key(&spec.name) {
+                continue;
+            }
+            match &spec.default {
+                Some(default) => {
+                    params.insert(spec.name.clone(), default.clone());
+                }
+                None => problems.push(format!("parameter {:?} is required", spec.name)),
+            }
+        }
+        if problems.is_empty() {
+            Ok(params)
+        } else {
+            Err(Error::BadParams {
+                workflow: self.name.clone(),
+                problems,
+            })
+        }
+    }
+
+    /// A new run `run_id` of every step, started by `trigger` with
+    /// `params` (checked with [`WorkflowInfo::check_params`] first).
+    pub fn run_start(
+        &self,
+        run_id: impl Into<String>,
+        trigger: Trigger,
+        params: BTreeMap<String, String>,
+    ) -> RunStart {
+        RunStart {
+            run_id: run_id.into(),
+            workflow: self.name.clone(),
+            steps: self.steps.iter().map(|s| s.name.clone()).collect(),
+            needs: self
+                .steps
+                .iter()
+                .map(|s| s.inputs.iter().chain(&s.after).cloned().collect())
+                .collect(),
+            trigger,
+            params,
+            version: self.version.clone(),
+            scheduled_for: None,
+            started_by: None,
+        }
+    }
+}
+
+/// A registered workflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkflowRecord {
+    /// What was registered last.
+    pub info: WorkflowInfo,
+    /// Whether schedules and triggers start its runs: a disabled workflow
+    /// keeps its history, and starts no new run until enabled again.
+    pub enabled: bool,
+    /// When it was first registered.
+    pub registered_at: SystemTime,
+    /// When it was registered or changed last.
+    pub updated_at: SystemTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etl_dag::{Step, StepContext, StepInputs};
+
+    fn info() -> WorkflowInfo {
+        let dag = Dag::builder("w")
+            .param("day", None)
+            .param("region", Some("eu"))
+            .step(Step::new("s", |_: StepContext, _: StepInputs| async {
+                Ok::<_, etl_dag::Error>(())
+            }))
+            .build()
+            .unwrap();
+        WorkflowInfo::of(&dag, "1")
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_fill_in_and_every_problem_is_named() {
+        let checked = info()
+            .check_params(&params(&[("day", "2026-12-01")]))
+            .unwrap();
+        assert_eq!(checked, params(&[("day", "2026-12-01"), ("region", "eu")]));
+        let long = "x".repeat(MAX_PARAM_VALUE + 1);
+        let err = info()
+            .check_params(&params(&[("colour", "red"), ("region", &long)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("workflow \"w\": "), "{err}");
+        for part in [
+            "unknown parameter \"colour\": it declares day, region",
+            "parameter \"region\": its value of 4097 bytes is longer than the 4096 allowed",
+            "parameter \"day\" is required",
+        ] {
+            assert!(err.contains(part), "{part:?} in {err}");
+        }
+        let none = WorkflowInfo::named("bare".into(), "1".into());
+        let err = none
+            .check_params(&params(&[("a", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown parameter \"a\": it declares none"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_graph_reads_back() {
+        let info = info();
+        let back = WorkflowInfo::named("w".into(), "1".into())
+            .with_graph(&info.graph_json())
+            .unwrap();
+        assert_eq!(back, info);
+        let err = WorkflowInfo::named("w".into(), "1".into())
+            .with_graph("{\"steps\": 3}")
+            .unwrap_err();
+        assert!(err.starts_with("workflow \"w\": its graph: "), "{err}");
+    }
+}
