@@ -98,6 +98,7 @@
 //! | `state` | [`state`], [`runs`]: every run and step recorded in a state store (SQLite), partial runs, resume, the Airflow export, as a library | with `cli` |
 //! | `postgres` | `runs::postgres::PgStore`: the state store in PostgreSQL, shared by many machines (`--state postgres://…`); brings `state` | yes |
 //! | `object-store` | `runs::outputs`: step outputs in a bucket (`--outputs s3://…`, `gs://…`, `az://…`) through `object_store`, for steps on machines with no disk in common; brings `state` | yes |
+//! | `server` | `serve` on a workflow's command line, [`server`]: the REST API over the state store (workflows, runs, triggers, an OpenAPI document); brings `cli` | yes |
 //! | `polars` | `etl::frames`, `etl::polars` (`etl-polars`): batches to frames and back without copying; steps speaking Polars; `FrameTransform::transform` | no |
 //! | `datafusion` | `etl::sql`, `etl::datafusion` (`etl-datafusion`), `StepSql` (`cx.sql`): SQL over steps' outputs; `SqlTransform::transform_sql` | no |
 //! | `conformance` | [`conformance`]: the suites every warehouse and extractor passes, for yours | no |
@@ -142,6 +143,13 @@ pub mod cli {
 
 #[cfg(feature = "cli")]
 pub use etl_cli::main;
+
+/// The control plane as a service (`etl-server`): the REST API over a state
+/// store.
+#[cfg(feature = "server")]
+pub mod server {
+    pub use etl_server::*;
+}
 
 /// The conformance suites every warehouse and extractor passes, for yours
 /// (`etl-testing`).

@@ -29,6 +29,7 @@
 //! | `schedule [--tz ZONE] [--cron EXPR] [--catch-up]` | runs the workflow at each tick of its cron schedule (or `EXPR`'s), one run at a time, until SIGTERM or Ctrl-C; ticks that pass without a run (before it started, or during a long run) are said and skipped, or run once with `--catch-up` |
 //! | `run --queue` | queues a run for workers instead of running it; prints its id |
 //! | `worker [--concurrency N]` | claims the runnable steps of queued runs from the state store and runs them, N at a time, until SIGTERM or Ctrl-C (what it holds finishes first; a second signal gives it back to the queue); any number of workers, on any machines sharing a PostgreSQL store, share the queue |
+//! | `serve [--bind ADDR] [--no-token]` | the REST API over the state store (`etl-server`, feature `server`): workflows listed, switched off and on, deleted; runs started, listed and shown; until SIGTERM or Ctrl-C. Mutations need `ETL_SERVER_TOKEN` as a bearer token; `--no-token` serves without, on a loopback address only |
 //! | `export prefect -o FILE` | a Prefect 3 flow file, one task per step, the same dependencies, retries, timeouts and schedule |
 //! | `export airflow -o FILE` | an Airflow DAG file, one task per step (task ids are the step names, with `_` for what Airflow does not take) |
 //!
@@ -47,11 +48,18 @@
 //! The exit status is 0 when the run succeeded, 1 when it did not, 2 when
 //! the command could not be carried out (a bad argument, an unknown step or
 //! run id, an unusable state store or outputs bucket).
+//!
+//! The commands that run steps (`run`, `run --queue`, `worker`, `resume`,
+//! `schedule`) and `serve` register the workflow with the store (its graph,
+//! declared parameters, schedule, the program's version), so that a server
+//! over the store knows it. `schedule` skips the ticks of a workflow that was
+//! disabled there.
 
 mod commands;
 mod export;
 mod progress;
 mod schedule;
+mod serve;
 mod views;
 
 use std::path::PathBuf;
@@ -75,6 +83,10 @@ pub enum Error {
     /// not be written included.
     #[error(transparent)]
     Runs(#[from] etl_runs::Error),
+    /// The server could not start or serve.
+    #[cfg(feature = "server")]
+    #[error(transparent)]
+    Server(#[from] etl_server::Error),
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -216,6 +228,7 @@ impl Program {
                     }
                     _ if m.get_flag("queue") => {
                         let store = self.store(&state).await?;
+                        self.register(&*store, None).await?;
                         self.enqueue(&*store, params).await
                     }
                     _ => {
@@ -241,6 +254,10 @@ impl Program {
                 let signals = schedule::Signals::listen();
                 let store = self.store_for_steps(&state).await?;
                 self.worker(&*store, usize::from(n), signals).await
+            }
+            Some(("serve", m)) => {
+                let signals = schedule::Signals::listen();
+                self.serve(&state, m, signals).await
             }
             Some(("resume", m)) => {
                 let run_id = m.get_one::<String>("run_id").expect("required");
@@ -316,14 +333,28 @@ impl Program {
     /// [`Program::store`], for a command that runs steps: `--outputs`,
     /// when given, is opened too (a bucket is checked). Commands that only
     /// read the record (`history`, `show`) do not reach the bucket.
+    /// Registers the workflow too, so that a server over the same store
+    /// knows it.
     async fn store_for_steps(&self, location: &str) -> Result<Box<dyn StateStore>> {
         let store = self.store(location).await?;
+        self.register(&*store, None).await?;
         if let Some(at) = &self.outputs_at
             && self.outputs.get().is_none()
         {
             let _ = self.outputs.set(etl_runs::outputs::open(at).await?);
         }
         Ok(store)
+    }
+
+    /// Registers the workflow with `store` (its graph, parameters, this
+    /// program's version; `schedule`'s cron and zone when it runs on one,
+    /// else its own cron in UTC).
+    async fn register(&self, store: &dyn StateStore, schedule: Option<(&str, &str)>) -> Result<()> {
+        let mut info = etl_runs::registry::WorkflowInfo::of(&self.dag, self.version);
+        if let Some((cron, zone)) = schedule {
+            info = info.scheduled(Some(cron), Some(zone));
+        }
+        Ok(store.register_workflow(&info).await?)
     }
 
     /// The runs of this workflow in `store`, outputs where `--outputs` says.
@@ -358,6 +389,26 @@ fn params(m: &ArgMatches) -> Result<std::collections::BTreeMap<String, String>, 
         }
     }
     Ok(params)
+}
+
+fn serve_command() -> Command {
+    Command::new("serve")
+        .about("Serves the REST API over the state store (workflows, runs, triggers) until SIGTERM or Ctrl-C")
+        .arg(
+            Arg::new("bind")
+                .long("bind")
+                .env("ETL_SERVER_BIND")
+                .value_name("ADDR")
+                .default_value("127.0.0.1:8080")
+                .value_parser(value_parser!(std::net::SocketAddr))
+                .help("The address to listen on (port 0: any free port)"),
+        )
+        .arg(
+            Arg::new("no-token")
+                .long("no-token")
+                .action(ArgAction::SetTrue)
+                .help("Serves with no token, so that anyone who reaches the server may change things: only on a loopback address. Otherwise mutations need ETL_SERVER_TOKEN as a bearer token"),
+        )
 }
 
 fn command(program: &str, version: &'static str) -> Command {
@@ -464,6 +515,7 @@ fn command(program: &str, version: &'static str) -> Command {
                         .help("Steps run at once"),
                 ),
         )
+        .subcommand(serve_command())
         .subcommand(
             Command::new("resume")
                 .about("Runs again the steps of a run that did not succeed, reusing the others' outputs")

@@ -54,6 +54,8 @@ impl Program {
         let schedule = Schedule::of(&self.dag, cron_override, zone)?;
         let (expression, zone) = (&schedule.expression, schedule.zone);
         let next = |after| schedule.next(after);
+        self.register(store, Some((expression, &zone.to_string())))
+            .await?;
 
         // The first SIGTERM or Ctrl-C stops the schedule after the running
         // run; a second cancels that run.
@@ -177,6 +179,14 @@ impl Program {
         if !leads {
             return Ok(());
         }
+        // Switched off (the server's API or page): the tick passes, the
+        // history stays; a workflow no one registered runs as before.
+        if let Some(workflow) = store.workflow(self.dag.name()).await?
+            && !workflow.enabled
+        {
+            eprintln!("tick {}: skipped, the workflow is disabled", when(tick));
+            return Ok(());
+        }
         let runs = self.runs(store);
         if let Some(running) = runs.running_run().await? {
             eprintln!(
@@ -231,7 +241,7 @@ impl Signals {
         Signals {}
     }
 
-    async fn next(&mut self) {
+    pub(super) async fn next(&mut self) {
         #[cfg(unix)]
         {
             async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {

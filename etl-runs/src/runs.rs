@@ -373,7 +373,8 @@ impl<'a> Runs<'a> {
         let run_id = new_run_id();
         let start = RunStart::new(&run_id, self.dag, Trigger::Queue)
             .params(params)
-            .version(self.version);
+            .version(self.version)
+            .started_by("cli");
         self.store.enqueue_run(&start).await?;
         Ok(run_id)
     }

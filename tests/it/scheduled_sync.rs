@@ -1283,3 +1283,225 @@ fn command_like(command: &std::process::Command) -> std::process::Command {
     }
     copy
 }
+
+/// `serve`: the API over the binary's store (feature `server`).
+#[cfg(feature = "server")]
+mod served {
+    use super::*;
+
+    /// `serve` started, its address read from what it says; what it says after.
+    struct Served {
+        child: Child,
+        base: String,
+        said: std::sync::Arc<std::sync::Mutex<String>>,
+    }
+
+    const SERVER_TOKEN: &str = "scheduled-sync-test-token";
+
+    impl Sync {
+        fn serve(&self) -> Served {
+            use std::io::BufRead;
+            let mut child = self
+                .command()
+                .env("ETL_SERVER_TOKEN", SERVER_TOKEN)
+                .args(["serve", "--bind", "127.0.0.1:0"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+            let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+            let lines = std::io::BufReader::new(child.stderr.take().unwrap());
+            let sink = said.clone();
+            std::thread::spawn(move || {
+                for line in lines.lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split_once(" on http://").map(|(_, r)| r) {
+                        let addr = rest
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned();
+                        let _ = addr_tx.send(addr);
+                    }
+                    let mut said = sink.lock().unwrap();
+                    said.push_str(&line);
+                    said.push('\n');
+                }
+            });
+            let addr = addr_rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("serve said no address: {}", said.lock().unwrap()));
+            Served {
+                child,
+                base: format!("http://{addr}"),
+                said,
+            }
+        }
+    }
+
+    impl Served {
+        async fn call(
+            &self,
+            method: reqwest::Method,
+            path: &str,
+            body: Option<Value>,
+        ) -> (u16, Value) {
+            let mut request = reqwest::Client::new()
+                .request(method, format!("{}{path}", self.base))
+                .bearer_auth(SERVER_TOKEN);
+            if let Some(body) = body {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(body.to_string());
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                serde_json::from_str(&response.text().await.unwrap()).unwrap(),
+            )
+        }
+
+        fn stop(mut self) -> String {
+            signal(&self.child, "TERM");
+            let status = wait_exit(&mut self.child, Duration::from_secs(30));
+            assert!(status.success(), "{status:?}");
+            std::thread::sleep(Duration::from_millis(100));
+            self.said.lock().unwrap().clone()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_served_workflow_is_switched_off_and_on_and_its_runs_started_by_hand() {
+        use reqwest::Method;
+        let sync = Sync::start().await;
+        let served = tokio::task::block_in_place(|| sync.serve());
+        let (status, workflows) = served.call(Method::GET, "/api/workflows", None).await;
+        assert_eq!(status, 200, "{workflows}");
+        assert_eq!(
+            workflows[0]["name"], "scheduled_sync",
+            "serve registers its workflow: {workflows}"
+        );
+        let steps: Vec<&str> = workflows[0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert!(steps.len() >= 2, "{steps:?}");
+
+        // The scheduler ticks every second; switched off, it skips the ticks.
+        let scheduler = sync.schedule(&["--cron", "* * * * * *"]);
+        tokio::task::block_in_place(|| {
+            wait_for("a scheduled run", Duration::from_secs(60), || {
+                sync.runs()
+                    .iter()
+                    .any(|r| r.status == StepStatus::Succeeded)
+            })
+        });
+        let (status, off) = served
+            .call(Method::POST, "/api/workflows/scheduled_sync/disable", None)
+            .await;
+        assert_eq!(
+            (status, &off["enabled"]),
+            (200, &Value::Bool(false)),
+            "{off}"
+        );
+        // A run under way when it was switched off finishes; then none starts.
+        tokio::task::block_in_place(|| {
+            wait_for("the running run to end", Duration::from_secs(60), || {
+                sync.runs().iter().all(|r| r.status != StepStatus::Running)
+            })
+        });
+        let before = sync.runs().len();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(sync.runs().len(), before, "no run while disabled");
+        let (status, _) = served
+            .call(Method::POST, "/api/workflows/scheduled_sync/enable", None)
+            .await;
+        assert_eq!(status, 200);
+        tokio::task::block_in_place(|| {
+            wait_for("a run once enabled again", Duration::from_secs(60), || {
+                sync.runs().len() > before
+            })
+        });
+        let said = tokio::task::block_in_place(|| stop(scheduler));
+        assert!(
+            said.contains(": skipped, the workflow is disabled"),
+            "{said}"
+        );
+
+        // By hand: queued through the API, run by a worker.
+        let (status, run) = served
+            .call(
+                Method::POST,
+                "/api/workflows/scheduled_sync/runs",
+                Some(serde_json::json!({})),
+            )
+            .await;
+        assert_eq!(status, 201, "{run}");
+        let run_id = run["run_id"].as_str().unwrap().to_owned();
+        let worker = sync
+            .command()
+            .arg("worker")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        tokio::task::block_in_place(|| {
+            wait_for(
+                "the worker to finish the run",
+                Duration::from_secs(60),
+                || {
+                    sync.store()
+                        .run(&run_id)
+                        .unwrap()
+                        .is_some_and(|r| r.status != StepStatus::Running)
+                },
+            )
+        });
+        tokio::task::block_in_place(|| stop(worker));
+        let (status, detail) = served
+            .call(Method::GET, &format!("/api/runs/{run_id}"), None)
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(detail["run"]["status"], "SUCCEEDED", "{detail}");
+        assert_eq!(detail["run"]["started_by"], "api");
+        for step in detail["steps"].as_array().unwrap() {
+            assert_eq!(
+                (&step["status"], &step["attempts"]),
+                (&Value::from("SUCCEEDED"), &Value::from(1)),
+                "{step}"
+            );
+        }
+        let said = tokio::task::block_in_place(|| served.stop());
+        assert!(said.contains("stopped"), "{said}");
+        assert!(
+            !said.contains(SERVER_TOKEN),
+            "the token is never printed: {said}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn serve_needs_a_token_unless_told_and_then_only_on_loopback() {
+        let sync = Sync::start().await;
+        let (_, err) = exits(&sync.run(&["serve", "--bind", "127.0.0.1:0"]), 2);
+        assert!(
+            err.contains("serve needs a token") && err.contains("ETL_SERVER_TOKEN"),
+            "{err}"
+        );
+        let (_, err) = exits(
+            &sync.run(&["serve", "--no-token", "--bind", "0.0.0.0:0"]),
+            2,
+        );
+        assert!(err.contains("with no token would let anyone"), "{err}");
+        let mut short = sync.command();
+        short.env("ETL_SERVER_TOKEN", "short");
+        let (_, err) = exits(
+            &sync.run_with(short, &["serve", "--bind", "127.0.0.1:0"]),
+            2,
+        );
+        assert!(err.contains("the server token has 5 characters"), "{err}");
+        assert!(!err.contains("short\""), "{err}");
+    }
+}

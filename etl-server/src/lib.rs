@@ -1,0 +1,199 @@
+//! etl's control plane as a service: a REST API over a state store (the
+//! SQLite file or the PostgreSQL database the workers use), for people and
+//! for other systems.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use etl_server::{Auth, Server};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = etl_runs::open("state.sqlite", "outputs".as_ref()).await?;
+//! let server = Server::new(Arc::from(store), Auth::Token(std::env::var("ETL_SERVER_TOKEN")?))
+//!     .bind("127.0.0.1:8080".parse()?)
+//!     .await?;
+//! println!("listening on http://{}", server.local_addr());
+//! server.run(std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The server holds no workflow code. Binaries and workers register their
+//! workflows with the store ([`etl_runs::StateStore::register_workflow`]),
+//! and the server reads them from there: it lists and shows them, switches
+//! them on and off, deletes them with their history, and queues their runs
+//! for the workers that hold their code ([`etl_runs::Worker`]).
+//!
+//! | method and path | what |
+//! | --- | --- |
+//! | `GET /api/workflows` | the registered workflows |
+//! | `GET /api/workflows/{name}` | one: steps, graph, parameters, schedule, enabled |
+//! | `POST /api/workflows/{name}/enable`, `/disable` | switch it |
+//! | `DELETE /api/workflows/{name}[?force=true]` | delete it with its history (409 while a run runs) |
+//! | `POST /api/workflows/{name}/runs` | queue a run, `{"params": {…}}` |
+//! | `GET /api/runs?workflow=&status=&since=&until=&after=&limit=` | runs, newest first, by page |
+//! | `GET /api/runs/{run_id}` | one run and its steps |
+//! | `GET /api/openapi.json` | the OpenAPI document of all of it |
+//!
+//! Reading is open; every other method needs the server's token
+//! (`Authorization: Bearer …`, [`Auth::Token`]), and a browser's mutation
+//! from another site is refused whatever it sends. Errors are JSON,
+//! `{"error": {"status": 404, "message": "no workflow \"x\" is registered"}}`:
+//! 4xx for the caller's mistakes, never 500 for bad input. Bodies are
+//! limited to [`MAX_BODY`] bytes, requests to a timeout.
+
+mod guard;
+mod openapi;
+mod routes;
+pub mod views;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use etl_runs::StateStore;
+
+pub use guard::{Auth, MIN_TOKEN};
+pub use openapi::openapi;
+pub use routes::runs::MAX_PAGE;
+
+/// The path the OpenAPI document is served at.
+pub const OPENAPI_PATH: &str = "/api/openapi.json";
+
+/// The most bytes a request body may have.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The variable the server's token is read from.
+pub const TOKEN_ENV: &str = "ETL_SERVER_TOKEN";
+
+/// What can go wrong starting a server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The token is too short to be one.
+    #[error("the server token has {0} characters; give one of at least {MIN_TOKEN} ({TOKEN_ENV})")]
+    ShortToken(usize),
+
+    /// No token, on an address other machines can reach.
+    #[error(
+        "a server on {0} with no token would let anyone who reaches it start and delete workflows: set {TOKEN_ENV}, or bind a loopback address"
+    )]
+    OpenOnNetwork(SocketAddr),
+
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Serving failed.
+    #[error("serving on {addr}: {source}")]
+    Serve {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A server to configure, then [`bind`](Server::bind).
+pub struct Server {
+    store: Arc<dyn StateStore>,
+    auth: Auth,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("store", &self.store.location())
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server over `store`, whose mutations need `auth`.
+    pub fn new(store: Arc<dyn StateStore>, auth: Auth) -> Server {
+        Server {
+            store,
+            auth,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Answers 503 to a request not answered within `timeout` (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Server {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The routes and their layers, to serve or to nest in an app of your
+    /// own. The token is checked here too.
+    pub fn router(&self) -> Result<axum::Router, Error> {
+        if let Auth::Token(token) = &self.auth
+            && token.chars().count() < MIN_TOKEN
+        {
+            return Err(Error::ShortToken(token.chars().count()));
+        }
+        Ok(routes::router(
+            self.store.clone(),
+            guard::Guard {
+                auth: self.auth.clone(),
+            },
+            self.timeout,
+        ))
+    }
+
+    /// Listens on `addr` (port 0: any free port). A server with no token is
+    /// refused on an address that is not loopback.
+    pub async fn bind(self, addr: SocketAddr) -> Result<Bound, Error> {
+        if matches!(self.auth, Auth::Open) && !addr.ip().is_loopback() {
+            return Err(Error::OpenOnNetwork(addr));
+        }
+        let router = self.router()?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| Error::Bind { addr, source })?;
+        Ok(Bound {
+            listener,
+            router,
+            addr,
+        })
+    }
+}
+
+/// A server listening: [`run`](Bound::run) it.
+#[derive(Debug)]
+pub struct Bound {
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    addr: SocketAddr,
+}
+
+impl Bound {
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests under
+    /// way.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let addr = self.addr;
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|source| Error::Serve { addr, source })
+    }
+}

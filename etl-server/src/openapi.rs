@@ -1,0 +1,49 @@
+//! The OpenAPI document, derived from the handlers and the types they take
+//! and answer; served at [`OPENAPI_PATH`](crate::OPENAPI_PATH).
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{runs, workflows};
+use crate::views;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "etl", description = "etl's control plane: workflows, runs and triggers over a state store."),
+    paths(
+        workflows::list, workflows::show, workflows::enable, workflows::disable, workflows::delete,
+        workflows::trigger, runs::list, runs::show,
+    ),
+    components(schemas(
+        views::Workflow, views::Step, views::Param, views::Run, views::StepRun, views::RunDetail,
+        views::RunPage, views::TriggerRequest, views::Deleted, views::ErrorBody, views::ErrorDetail,
+    )),
+    modifiers(&Token),
+    tags((name = "workflows", description = "Registered workflows"), (name = "runs", description = "Runs and their steps")),
+)]
+struct ApiDoc;
+
+/// Mutations take the server's token as a bearer token.
+struct Token;
+
+impl Modify for Token {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document, with this build's version.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
+}

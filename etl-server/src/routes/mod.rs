@@ -1,0 +1,75 @@
+//! The API's routes, one module per resource, and the layers around them.
+
+pub(crate) mod error;
+pub(crate) mod runs;
+pub(crate) mod workflows;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use etl_runs::StateStore;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::guard::Guard;
+use error::ApiError;
+
+/// What every handler shares.
+pub(crate) type App = Arc<AppState>;
+
+pub(crate) struct AppState {
+    pub(crate) store: Arc<dyn StateStore>,
+}
+
+/// The API under `/api`, behind its layers: the guard (tokens for
+/// mutations, no cross-site mutations), a body limit, a timeout, request
+/// logs.
+pub(crate) fn router(store: Arc<dyn StateStore>, guard: Guard, timeout: Duration) -> Router {
+    let app = Arc::new(AppState { store });
+    let api = Router::new()
+        .route("/api/openapi.json", get(crate::openapi::document))
+        .route("/api/workflows", get(workflows::list))
+        .route(
+            "/api/workflows/{name}",
+            get(workflows::show).delete(workflows::delete),
+        )
+        .route("/api/workflows/{name}/enable", post(workflows::enable))
+        .route("/api/workflows/{name}/disable", post(workflows::disable))
+        .route("/api/workflows/{name}/runs", post(workflows::trigger))
+        .route("/api/runs", get(runs::list))
+        .route("/api/runs/{run_id}", get(runs::show))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app);
+    api.layer(axum::middleware::from_fn_with_state(
+        Arc::new(guard),
+        crate::guard::check,
+    ))
+    .layer(DefaultBodyLimit::max(crate::MAX_BODY))
+    .layer(RequestBodyLimitLayer::new(crate::MAX_BODY))
+    .layer(TimeoutLayer::with_status_code(
+        StatusCode::SERVICE_UNAVAILABLE,
+        timeout,
+    ))
+    .layer(axum::middleware::map_response(error::as_json))
+    .layer(TraceLayer::new_for_http())
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no such path: {}; the API is described at /api/openapi.json",
+        uri.path()
+    ))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} does not take {method}", uri.path()),
+    )
+}

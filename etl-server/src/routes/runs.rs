@@ -1,0 +1,116 @@
+//! `/api/runs`: the runs of every workflow, by page and filter, and one run
+//! with its steps.
+
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::extract::State;
+use etl_dag::StepStatus;
+use etl_runs::RunQuery;
+use etl_runs::state::time;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::App;
+use super::error::{ApiError, ApiResult, Path, Query};
+use crate::views::{ErrorBody, Run, RunDetail, RunPage, StepRun};
+
+/// The most runs one page holds.
+pub const MAX_PAGE: usize = 500;
+
+/// Which runs to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Only this workflow's runs.
+    workflow: Option<String>,
+    /// Only runs with this status (RUNNING, SUCCEEDED, FAILED, CANCELLED).
+    status: Option<String>,
+    /// Only runs started at or after this time (RFC 3339).
+    since: Option<String>,
+    /// Only runs started before this time (RFC 3339).
+    until: Option<String>,
+    /// The page after this run: the `next` of the previous page.
+    after: Option<String>,
+    /// The most runs in the page (1 to 500; default 50).
+    limit: Option<usize>,
+}
+
+fn when(name: &str, text: Option<&str>) -> ApiResult<Option<SystemTime>> {
+    text.map(|t| {
+        time::from_text(t).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`{name}` {t:?} is not a time: give RFC 3339 in UTC, such as 2026-12-01T08:00:00Z"
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// Runs of every workflow, or of one, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/runs", tag = "runs", params(ListQuery),
+    responses((status = 200, body = RunPage), (status = 400, body = ErrorBody)))]
+pub(crate) async fn list(
+    State(app): State<App>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<RunPage>> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "`limit` is {limit}: a page holds 1 to {MAX_PAGE} runs"
+        )));
+    }
+    let mut query = RunQuery::default().limit(limit).started(
+        when("since", q.since.as_deref())?,
+        when("until", q.until.as_deref())?,
+    );
+    if let Some(workflow) = q.workflow {
+        query = query.workflow(workflow);
+    }
+    if let Some(status) = q.status.as_deref() {
+        let parsed = StepStatus::parse(&status.to_ascii_uppercase()).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`status` {status:?} is not a status: RUNNING, SUCCEEDED, FAILED or CANCELLED"
+            ))
+        })?;
+        query = query.status(parsed);
+    }
+    if let Some(after) = &q.after {
+        query = query.after(after);
+    }
+    let runs = app.store.list_runs(&query).await.map_err(|e| match e {
+        etl_runs::Error::UnknownRun { run_id, .. } => ApiError::bad_request(format!(
+            "`after` names no run ({run_id:?}): give the `next` of the page before"
+        )),
+        other => other.into(),
+    })?;
+    let next = (runs.len() == limit)
+        .then(|| runs.last().map(|r| r.run_id.clone()))
+        .flatten();
+    Ok(Json(RunPage {
+        runs: runs.iter().map(Run::from).collect(),
+        next,
+    }))
+}
+
+/// One run with its steps: status, attempts, rows, times, errors, and where
+/// each output was saved.
+#[utoipa::path(get, path = "/api/runs/{run_id}", tag = "runs",
+    params(("run_id" = String, Path, description = "The run")),
+    responses((status = 200, body = RunDetail), (status = 404, body = ErrorBody)))]
+pub(crate) async fn show(
+    State(app): State<App>,
+    Path(run_id): Path<String>,
+) -> ApiResult<Json<RunDetail>> {
+    let run = app
+        .store
+        .run(&run_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no run {run_id:?}")))?;
+    let steps = app.store.steps(&run_id).await?;
+    Ok(Json(RunDetail {
+        run: Run::from(&run),
+        steps: steps.iter().map(StepRun::from).collect(),
+    }))
+}

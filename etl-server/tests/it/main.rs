@@ -1,0 +1,3 @@
+//! The server's API over real state stores, through real HTTP on 127.0.0.1.
+
+mod api;
