@@ -156,6 +156,15 @@ pub enum Error {
         problems: Vec<String>,
     },
 
+    /// The run has ended: there is nothing to cancel.
+    #[error("run {run_id:?} has ended ({status}): there is nothing to cancel")]
+    RunEnded {
+        /// The run.
+        run_id: String,
+        /// How it ended.
+        status: String,
+    },
+
     /// A bug or broken invariant.
     #[error("internal error: {0}")]
     Internal(String),

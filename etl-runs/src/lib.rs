@@ -37,7 +37,7 @@ pub mod worker;
 
 pub use error::{Error, Result};
 pub use etl_dag::{NoObserver, Observer};
-pub use runs::{NewRun, ResumePlan, Runs, StepRun, check_step};
+pub use runs::{CANCEL_POLL, NewRun, ResumePlan, Runs, StepRun, check_step};
 pub use store::{
     Claim, EventRecorder, MAX_LOST_ATTEMPTS, RunQuery, StateStore, StoreFuture, open, open_with,
     postgres_url,

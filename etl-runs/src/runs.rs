@@ -25,7 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use etl_dag::{
     CancellationToken, Dag, Folder, Observer, OutputStore, RunReport, Runner, StepStatus,
@@ -35,6 +35,10 @@ use etl_dag::{
 use crate::state::{RunStart, Trigger};
 use crate::store::StateStore;
 use crate::{Error, Result};
+
+/// How often a run (or a queued step) this process runs asks the store
+/// whether it was asked to stop ([`StateStore::cancel_run`]).
+pub const CANCEL_POLL: Duration = Duration::from_secs(1);
 
 /// A run to start: which steps, with what, started by what.
 #[derive(Debug, Clone)]
@@ -564,19 +568,45 @@ impl<'a> Runs<'a> {
         observer: Arc<dyn Observer>,
     ) -> Result<RunReport> {
         let recorder = self.store.recorder()?;
+        let watched = cancel.clone();
         let runner = match cancel {
             Some(token) => runner.cancel_token(token),
             None => runner.cancel_on_ctrl_c(),
         };
         let record = recorder.clone();
-        let report = runner
+        let run = runner
             .save_outputs(self.outputs_of(run_id)?)
             .on_event(move |e| record.record(e))
             .observe(observer)
-            .run()
-            .await;
+            .run();
+        // A run given a token stops when the store says it was asked to
+        // (the server's cancel), as when the token is cancelled here.
+        let report = match watched {
+            Some(token) => {
+                tokio::pin!(run);
+                tokio::select! {
+                    report = &mut run => report,
+                    () = self.until_cancel_requested(run_id, token) => run.await,
+                }
+            }
+            None => run.await,
+        };
         recorder.flush().await?;
         Ok(report)
+    }
+
+    /// Returns once the store says run `run_id` was asked to stop, having
+    /// cancelled `token`; asks at once, then every [`CANCEL_POLL`]. A store
+    /// that cannot answer is asked again at the next poll.
+    async fn until_cancel_requested(&self, run_id: &str, token: CancellationToken) {
+        loop {
+            if let Ok(true) = self.store.cancel_requested(run_id).await {
+                tracing::info!(run_id, "the run was asked to stop; cancelling it");
+                token.cancel();
+                return;
+            }
+            tokio::time::sleep(CANCEL_POLL).await;
+        }
     }
 
     /// Whether an output is still at `location`; a store that cannot say is

@@ -185,6 +185,24 @@ pub trait StateStore: Send + Sync {
     /// `force`. A workflow neither registered nor run is
     /// [`Error::UnknownWorkflow`](crate::Error::UnknownWorkflow).
     fn delete_workflow<'a>(&'a self, name: &'a str, force: bool) -> StoreFuture<'a, usize>;
+
+    /// Asks run `run_id` to stop, for `why`: its PENDING steps are
+    /// CANCELLED at once, and the processes running its other steps stop
+    /// them when they next look ([`StateStore::cancel_requested`]; the
+    /// runs of [`Runs`](crate::Runs) and [`Worker`](crate::Worker)s look
+    /// every second). A run with no owner whose steps are all done then is
+    /// CANCELLED. A run that has ended is
+    /// [`Error::RunEnded`](crate::Error::RunEnded).
+    fn cancel_run<'a>(&'a self, run_id: &'a str, why: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Whether run `run_id` was asked to stop since it last started.
+    fn cancel_requested<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, bool>;
+
+    /// Queues run `run_id` again for workers: RUNNING with no owner, its
+    /// `steps` PENDING (their attempts kept and added to), whatever ran it
+    /// before. A run still RUNNING is
+    /// [`Error::StillRunning`](crate::Error::StillRunning).
+    fn requeue_run<'a>(&'a self, run_id: &'a str, steps: &'a [String]) -> StoreFuture<'a, ()>;
 }
 
 /// Which runs [`StateStore::list_runs`] lists: every run, newest first, 50

@@ -31,6 +31,8 @@
 //! | `POST /api/workflows/{name}/runs` | queue a run, `{"params": {…}}` |
 //! | `GET /api/runs?workflow=&status=&since=&until=&after=&limit=` | runs, newest first, by page |
 //! | `GET /api/runs/{run_id}` | one run and its steps |
+//! | `POST /api/runs/{run_id}/cancel` | stop a running run (its workers stop its steps within a second) |
+//! | `POST /api/runs/{run_id}/resume` | queue what did not succeed of an ended run again |
 //! | `GET /api/openapi.json` | the OpenAPI document of all of it |
 //!
 //! Reading is open; every other method needs the server's token

@@ -13,7 +13,7 @@ use crate::views;
     info(title = "etl", description = "etl's control plane: workflows, runs and triggers over a state store."),
     paths(
         workflows::list, workflows::show, workflows::enable, workflows::disable, workflows::delete,
-        workflows::trigger, runs::list, runs::show,
+        workflows::trigger, runs::list, runs::show, runs::cancel, runs::resume,
     ),
     components(schemas(
         views::Workflow, views::Step, views::Param, views::Run, views::StepRun, views::RunDetail,

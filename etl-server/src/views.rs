@@ -119,6 +119,8 @@ pub struct Run {
     pub duration_ms: Option<u64>,
     /// Why it failed, when it did.
     pub error: Option<String>,
+    /// Whether it was asked to stop.
+    pub cancel_requested: bool,
     /// Its steps.
     pub steps: usize,
     /// Its steps that succeeded.
@@ -140,6 +142,7 @@ impl From<&RunRecord> for Run {
             finished_at: r.finished_at.map(text),
             duration_ms: r.duration().map(|d| d.as_millis() as u64),
             error: r.error.clone(),
+            cancel_requested: r.cancel_requested,
             steps: r.steps,
             succeeded: r.succeeded,
         }

@@ -31,6 +31,9 @@
 //!   last registration wins, enabled kept), disabled and enabled again,
 //!   and deleted with their history, which is refused while a run of
 //!   theirs runs unless forced;
+//! - a queued run asked to stop cancels its pending steps at once and its
+//!   running one within a poll of its worker; queued again, it finishes,
+//!   attempts adding up;
 //! - runs of every workflow are listed newest first, by page (a cursor that
 //!   names no run is an error), and filtered by workflow, status and time.
 
@@ -71,7 +74,8 @@ macro_rules! state_store_conformance {
             writers_at_once_all_succeed, the_last_scheduled_tick_is_kept,
             two_workers_run_each_queued_step_once, a_failed_queued_step_skips_what_follows,
             a_dead_workers_step_is_taken_over_as_a_new_attempt,
-            workflows_are_registered_enabled_and_deleted, runs_are_listed_by_page_and_filter);
+            workflows_are_registered_enabled_and_deleted, runs_are_listed_by_page_and_filter,
+            a_cancelled_queued_run_stops_and_a_requeued_one_finishes);
     };
     (@tests $new:expr; $($check:ident),*) => {
         $(
@@ -1025,4 +1029,80 @@ pub async fn runs_are_listed_by_page_and_filter(subject: &impl Subject) {
         Err(Error::UnknownRun { run_id, .. }) => assert_eq!(run_id, "no-such-run"),
         other => panic!("a cursor naming no run: {other:?}"),
     }
+}
+
+/// A queued run whose `b` hangs: cancelled, its pending step is CANCELLED at
+/// once and the worker stops `b` within a poll; the run ends CANCELLED.
+/// Queued again, what did not succeed runs (b's second attempt) and the run
+/// succeeds. Cancelling an ended or unknown run, and queueing a running one
+/// again, are errors naming it.
+pub async fn a_cancelled_queued_run_stops_and_a_requeued_one_finishes(subject: &impl Subject) {
+    let ran = Ran::default();
+    let tries = Arc::new(AtomicU32::new(0));
+    let dag = Arc::new(diamond(&ran, None, Some(("b", tries.clone()))));
+    let store = subject.open().await;
+    let id = Runs::new(&dag, &*store, "1.0.0")
+        .enqueue(BTreeMap::new())
+        .await
+        .unwrap();
+    let stop = etl_dag::CancellationToken::new();
+    let running = worker(dag.clone(), subject.open().await, 2, stop.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while tries.load(Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "b never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    match store.requeue_run(&id, &["b".to_owned()]).await {
+        Err(Error::StillRunning { run_id }) => assert_eq!(run_id, id),
+        other => panic!("queueing a running run again: {other:?}"),
+    }
+    let asked = tokio::time::Instant::now();
+    store.cancel_run(&id, "cancelled by a test").await.unwrap();
+    let d = step(&store.steps(&id).await.unwrap(), "d").clone();
+    assert_eq!(
+        (d.status, d.error.as_deref()),
+        (StepStatus::Cancelled, Some("cancelled by a test"))
+    );
+    assert!(store.run(&id).await.unwrap().unwrap().cancel_requested);
+    until_ended(&*store, "diamond", 1, Duration::from_secs(30)).await;
+    assert!(
+        asked.elapsed() < etl_runs::CANCEL_POLL * 5,
+        "stopped within a poll: {:?}",
+        asked.elapsed()
+    );
+    let run = store.run(&id).await.unwrap().unwrap();
+    assert_eq!(run.status, StepStatus::Cancelled, "{run:?}");
+    let steps = store.steps(&id).await.unwrap();
+    assert_eq!(step(&steps, "b").status, StepStatus::Cancelled);
+    assert_eq!(step(&steps, "a").status, StepStatus::Succeeded);
+    match store.cancel_run(&id, "again").await {
+        Err(Error::RunEnded { run_id, status }) => {
+            assert_eq!((run_id, status.as_str()), (id.clone(), "CANCELLED"))
+        }
+        other => panic!("cancelling an ended run: {other:?}"),
+    }
+    match store.cancel_run("no-such-run", "x").await {
+        Err(Error::UnknownRun { run_id, .. }) => assert_eq!(run_id, "no-such-run"),
+        other => panic!("cancelling an unknown run: {other:?}"),
+    }
+
+    let again: Vec<String> = steps
+        .iter()
+        .filter(|s| s.status != StepStatus::Succeeded)
+        .map(|s| s.step.clone())
+        .collect();
+    store.requeue_run(&id, &again).await.unwrap();
+    let run = store.run(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.trigger.as_str(), run.cancel_requested),
+        (StepStatus::Running, "queue", false)
+    );
+    until_ended(&*store, "diamond", 1, Duration::from_secs(60)).await;
+    stop.cancel();
+    running.await.unwrap();
+    let run = store.run(&id).await.unwrap().unwrap();
+    assert_eq!(run.status, StepStatus::Succeeded, "{run:?}");
+    let steps = store.steps(&id).await.unwrap();
+    assert_eq!(step(&steps, "b").attempts, 2, "b's attempts add up");
+    assert_eq!(step(&steps, "a").attempts, 1, "a did not run again");
 }

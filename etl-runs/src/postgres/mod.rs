@@ -414,7 +414,7 @@ impl Inner {
         let tx = client.transaction().await.map_err(|e| self.db(e))?;
         let changed = tx
             .execute(
-                "UPDATE etl.workflow_runs SET status = 'RUNNING', owner = $2, finished_at = NULL, error = NULL
+                "UPDATE etl.workflow_runs SET status = 'RUNNING', owner = $2, finished_at = NULL, error = NULL, cancel_requested_at = NULL
                  WHERE run_id = $1",
                 &[&run_id, &self.owner],
             )
@@ -543,7 +543,7 @@ impl Inner {
                     r.started_at, r.finished_at, r.error,
                     (SELECT count(*) FROM etl.step_runs s WHERE s.run_id = r.run_id),
                     (SELECT count(*) FROM etl.step_runs s WHERE s.run_id = r.run_id AND s.status = 'SUCCEEDED'),
-                    r.started_by
+                    r.started_by, r.cancel_requested_at IS NOT NULL
              FROM etl.workflow_runs r {filter}"
         );
         let rows = self
@@ -573,6 +573,7 @@ impl Inner {
             steps: row.get::<_, i64>(10) as usize,
             succeeded: row.get::<_, i64>(11) as usize,
             started_by: row.get(12),
+            cancel_requested: row.get(13),
             run_id,
         })
     }
@@ -889,6 +890,98 @@ impl Inner {
         }
     }
 
+    async fn cancel_run(&self, run_id: &str, why: &str) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.db(e))?;
+        let row = tx
+            .query_opt(
+                "SELECT status, owner FROM etl.workflow_runs WHERE run_id = $1 FOR UPDATE",
+                &[&run_id],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        let Some(row) = row else {
+            return Err(self.unknown_run(run_id));
+        };
+        let status: String = row.get(0);
+        let owner: Option<String> = row.get(1);
+        if status != StepStatus::Running.as_str() {
+            return Err(Error::RunEnded {
+                run_id: run_id.to_owned(),
+                status,
+            });
+        }
+        tx.execute(
+            "UPDATE etl.workflow_runs SET cancel_requested_at = now() WHERE run_id = $1",
+            &[&run_id],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        tx.execute(
+            "UPDATE etl.step_runs SET status = 'CANCELLED', finished_at = now(), error = $2
+             WHERE run_id = $1 AND status = 'PENDING'",
+            &[&run_id, &why],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))?;
+        if owner.is_none() {
+            self.settle_run(run_id).await?;
+        }
+        Ok(())
+    }
+
+    async fn cancel_requested(&self, run_id: &str) -> Result<bool> {
+        Ok(self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT cancel_requested_at IS NOT NULL FROM etl.workflow_runs WHERE run_id = $1",
+                &[&run_id],
+            )
+            .await
+            .map_err(|e| self.db(e))?
+            .is_some_and(|row| row.get(0)))
+    }
+
+    async fn requeue_run(&self, run_id: &str, steps: &[String]) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.db(e))?;
+        let status: Option<String> = tx
+            .query_opt(
+                "SELECT status FROM etl.workflow_runs WHERE run_id = $1 FOR UPDATE",
+                &[&run_id],
+            )
+            .await
+            .map_err(|e| self.db(e))?
+            .map(|row| row.get(0));
+        match status.as_deref() {
+            None => return Err(self.unknown_run(run_id)),
+            Some("RUNNING") => {
+                return Err(Error::StillRunning {
+                    run_id: run_id.to_owned(),
+                });
+            }
+            Some(_) => {}
+        }
+        tx.execute(
+            "UPDATE etl.workflow_runs SET status = 'RUNNING', trigger = 'queue', owner = NULL,
+                finished_at = NULL, error = NULL, cancel_requested_at = NULL
+             WHERE run_id = $1",
+            &[&run_id],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        tx.execute(
+            "UPDATE etl.step_runs SET status = 'PENDING', owner = NULL, finished_at = NULL, error = NULL
+             WHERE run_id = $1 AND step = ANY ($2)",
+            &[&run_id, &steps],
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
     /// One transaction that locks out new runs of every workflow while it
     /// looks for a running one and deletes (a run queued meanwhile would
     /// otherwise be half deleted).
@@ -1167,5 +1260,14 @@ impl StateStore for PgStore {
     }
     fn delete_workflow<'a>(&'a self, name: &'a str, force: bool) -> StoreFuture<'a, usize> {
         Box::pin(self.inner.delete_workflow(name, force))
+    }
+    fn cancel_run<'a>(&'a self, run_id: &'a str, why: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(self.inner.cancel_run(run_id, why))
+    }
+    fn cancel_requested<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(self.inner.cancel_requested(run_id))
+    }
+    fn requeue_run<'a>(&'a self, run_id: &'a str, steps: &'a [String]) -> StoreFuture<'a, ()> {
+        Box::pin(self.inner.requeue_run(run_id, steps))
     }
 }

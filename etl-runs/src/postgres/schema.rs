@@ -58,7 +58,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX workflow_runs_by_tick ON etl.workflow_runs (workflow, scheduled_for)
         WHERE scheduled_for IS NOT NULL;",
     // 4: the workflows registered with the store (for a server that holds no
-    // workflow code), whether each is enabled, and who started each run.
+    // workflow code), whether each is enabled; who started each run, and whether it was asked
+    // to stop.
     "CREATE TABLE etl.workflows (
         name TEXT PRIMARY KEY,
         version TEXT NOT NULL,
@@ -70,6 +71,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         updated_at TIMESTAMPTZ NOT NULL
     );
     ALTER TABLE etl.workflow_runs ADD COLUMN started_by TEXT;
+    ALTER TABLE etl.workflow_runs ADD COLUMN cancel_requested_at TIMESTAMPTZ;
     CREATE INDEX workflow_runs_by_time ON etl.workflow_runs (started_at, seq);",
 ];
 

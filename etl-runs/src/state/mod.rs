@@ -168,6 +168,8 @@ pub struct RunRecord {
     pub trigger: String,
     /// Who or what started it, when recorded ([`RunStart::started_by`]).
     pub started_by: Option<String>,
+    /// Whether it was asked to stop ([`StateStore::cancel_run`]).
+    pub cancel_requested: bool,
     /// Its parameters.
     pub params: BTreeMap<String, String>,
     /// The version of the program that started it.
@@ -411,7 +413,7 @@ impl SqliteStore {
         self.write(|tx| {
         let changed = tx
             .execute(
-                "UPDATE workflow_runs SET status = 'RUNNING', owner = ?2, finished_at = NULL, error = NULL
+                "UPDATE workflow_runs SET status = 'RUNNING', owner = ?2, finished_at = NULL, error = NULL, cancel_requested_at = NULL
                  WHERE run_id = ?1",
                 params![run_id, self.owner.id()],
             )
@@ -729,6 +731,103 @@ impl SqliteStore {
         }
     }
 
+    /// Asks run `run_id` to stop: see [`StateStore::cancel_run`].
+    pub fn cancel_run(&self, run_id: &str, why: &str) -> Result<()> {
+        let now = time::to_text(SystemTime::now());
+        let unowned = self.write(|tx| {
+            let row: Option<(String, Option<String>)> = tx
+                .query_row(
+                    "SELECT status, owner FROM workflow_runs WHERE run_id = ?1",
+                    [run_id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            let Some((status, owner)) = row else {
+                return Err(self.unknown_run(run_id));
+            };
+            if status != StepStatus::Running.as_str() {
+                return Err(Error::RunEnded {
+                    run_id: run_id.to_owned(),
+                    status,
+                });
+            }
+            tx.execute(
+                "UPDATE workflow_runs SET cancel_requested_at = ?2 WHERE run_id = ?1",
+                params![run_id, now],
+            )
+            .map_err(|e| self.err(e))?;
+            tx.execute(
+                "UPDATE step_runs SET status = 'CANCELLED', finished_at = ?2, error = ?3
+                 WHERE run_id = ?1 AND status = 'PENDING'",
+                params![run_id, now, why],
+            )
+            .map_err(|e| self.err(e))?;
+            Ok(owner.is_none())
+        })?;
+        if unowned {
+            self.settle_run(run_id)?;
+        }
+        Ok(())
+    }
+
+    /// Whether run `run_id` was asked to stop: see
+    /// [`StateStore::cancel_requested`].
+    pub fn cancel_requested(&self, run_id: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT cancel_requested_at IS NOT NULL FROM workflow_runs WHERE run_id = ?1",
+                [run_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .unwrap_or(false))
+    }
+
+    /// Queues run `run_id` again: see [`StateStore::requeue_run`].
+    pub fn requeue_run(&self, run_id: &str, steps: &[String]) -> Result<()> {
+        self.write(|tx| {
+            let status: Option<String> = tx
+                .query_row(
+                    "SELECT status FROM workflow_runs WHERE run_id = ?1",
+                    [run_id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            match status.as_deref() {
+                None => return Err(self.unknown_run(run_id)),
+                Some("RUNNING") => {
+                    return Err(Error::StillRunning {
+                        run_id: run_id.to_owned(),
+                    });
+                }
+                Some(_) => {}
+            }
+            tx.execute(
+                "UPDATE workflow_runs SET status = 'RUNNING', trigger = 'queue', owner = NULL,
+                    finished_at = NULL, error = NULL, cancel_requested_at = NULL
+                 WHERE run_id = ?1",
+                [run_id],
+            )
+            .map_err(|e| self.err(e))?;
+            let mut requeue = tx
+                .prepare(
+                    "UPDATE step_runs SET status = 'PENDING', owner = NULL, finished_at = NULL, error = NULL
+                     WHERE run_id = ?1 AND step = ?2",
+                )
+                .map_err(|e| self.err(e))?;
+            for step in steps {
+                requeue
+                    .execute(params![run_id, step])
+                    .map_err(|e| self.err(e))?;
+            }
+            Ok(())
+        })
+    }
+
     /// Deletes workflow `name` and its history: see
     /// [`StateStore::delete_workflow`].
     pub fn delete_workflow(&self, name: &str, force: bool) -> Result<usize> {
@@ -769,7 +868,7 @@ impl SqliteStore {
                     r.started_at, r.finished_at, r.error,
                     (SELECT count(*) FROM step_runs s WHERE s.run_id = r.run_id),
                     (SELECT count(*) FROM step_runs s WHERE s.run_id = r.run_id AND s.status = 'SUCCEEDED'),
-                    r.started_by
+                    r.started_by, r.cancel_requested_at IS NOT NULL
              FROM workflow_runs r {filter}"
         );
         let mut statement = conn.prepare(&sql).map_err(|e| self.err(e))?;
@@ -789,6 +888,7 @@ impl SqliteStore {
                     row.get::<_, i64>(10)?,
                     row.get::<_, i64>(11)?,
                     row.get::<_, Option<String>>(12)?,
+                    row.get::<_, bool>(13)?,
                 ))
             })
             .map_err(|e| self.err(e))?;
@@ -808,6 +908,7 @@ impl SqliteStore {
                 steps,
                 succeeded,
                 started_by,
+                cancel_requested,
             ) = row.map_err(|e| self.err(e))?;
             runs.push(RunRecord {
                 status: self.status(&status)?,
@@ -824,6 +925,7 @@ impl SqliteStore {
                 workflow,
                 trigger,
                 started_by,
+                cancel_requested,
                 version,
                 error,
                 steps: steps as usize,
@@ -1279,5 +1381,14 @@ impl StateStore for SqliteStore {
     }
     fn delete_workflow<'a>(&'a self, name: &'a str, force: bool) -> StoreFuture<'a, usize> {
         Box::pin(async move { SqliteStore::delete_workflow(self, name, force) })
+    }
+    fn cancel_run<'a>(&'a self, run_id: &'a str, why: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move { SqliteStore::cancel_run(self, run_id, why) })
+    }
+    fn cancel_requested<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move { SqliteStore::cancel_requested(self, run_id) })
+    }
+    fn requeue_run<'a>(&'a self, run_id: &'a str, steps: &'a [String]) -> StoreFuture<'a, ()> {
+        Box::pin(async move { SqliteStore::requeue_run(self, run_id, steps) })
     }
 }

@@ -42,7 +42,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX workflow_runs_by_tick ON workflow_runs (workflow, scheduled_for)
         WHERE scheduled_for IS NOT NULL;",
     // 4: the workflows registered with the store (for a server that holds no
-    // workflow code), whether each is enabled, and who started each run.
+    // workflow code), whether each is enabled; who started each run, and whether it was asked
+    // to stop.
     "CREATE TABLE workflows (
         name TEXT PRIMARY KEY,
         version TEXT NOT NULL,
@@ -54,6 +55,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL
     );
     ALTER TABLE workflow_runs ADD COLUMN started_by TEXT;
+    ALTER TABLE workflow_runs ADD COLUMN cancel_requested_at TEXT;
     CREATE INDEX workflow_runs_by_time ON workflow_runs (started_at);",
 ];
 

@@ -56,9 +56,10 @@ impl From<etl_runs::Error> for ApiError {
                 ApiError::not_found(format!("no workflow {name:?} is registered"))
             }
             E::UnknownRun { run_id, .. } => ApiError::not_found(format!("no run {run_id:?}")),
-            E::WorkflowRunning { .. } | E::RunExists { .. } | E::StillRunning { .. } => {
-                ApiError::conflict(e.to_string())
-            }
+            E::WorkflowRunning { .. }
+            | E::RunExists { .. }
+            | E::StillRunning { .. }
+            | E::RunEnded { .. } => ApiError::conflict(e.to_string()),
             E::BadParams { workflow, problems } => ApiError {
                 status: StatusCode::BAD_REQUEST,
                 message: format!(

@@ -43,6 +43,8 @@ pub(crate) fn router(store: Arc<dyn StateStore>, guard: Guard, timeout: Duration
         .route("/api/workflows/{name}/runs", post(workflows::trigger))
         .route("/api/runs", get(runs::list))
         .route("/api/runs/{run_id}", get(runs::show))
+        .route("/api/runs/{run_id}/cancel", post(runs::cancel))
+        .route("/api/runs/{run_id}/resume", post(runs::resume))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app);

@@ -114,3 +114,70 @@ pub(crate) async fn show(
         steps: steps.iter().map(StepRun::from).collect(),
     }))
 }
+
+async fn detail(app: &App, run_id: &str) -> ApiResult<Json<RunDetail>> {
+    let run = app
+        .store
+        .run(run_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no run {run_id:?}")))?;
+    let steps = app.store.steps(run_id).await?;
+    Ok(Json(RunDetail {
+        run: Run::from(&run),
+        steps: steps.iter().map(StepRun::from).collect(),
+    }))
+}
+
+/// Stops a running run: its pending steps are cancelled at once, and the
+/// processes running the others (workers, a scheduler) stop them within a
+/// second. 409 when the run has ended.
+#[utoipa::path(post, path = "/api/runs/{run_id}/cancel", tag = "runs",
+    params(("run_id" = String, Path, description = "The run")),
+    responses((status = 200, body = RunDetail), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn cancel(
+    State(app): State<App>,
+    Path(run_id): Path<String>,
+) -> ApiResult<Json<RunDetail>> {
+    app.store
+        .cancel_run(&run_id, "cancelled through the API")
+        .await?;
+    tracing::info!(run_id, "run cancelled");
+    detail(&app, &run_id).await
+}
+
+/// Queues a run that ended without succeeding again: the steps that did not
+/// succeed run again, on the workflow's workers, taking the saved outputs
+/// of those that did. 409 while it runs.
+#[utoipa::path(post, path = "/api/runs/{run_id}/resume", tag = "runs",
+    params(("run_id" = String, Path, description = "The run")),
+    responses((status = 200, body = RunDetail), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn resume(
+    State(app): State<App>,
+    Path(run_id): Path<String>,
+) -> ApiResult<Json<RunDetail>> {
+    let run = app
+        .store
+        .run(&run_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no run {run_id:?}")))?;
+    if run.status == StepStatus::Succeeded {
+        return Err(ApiError::conflict(format!(
+            "run {run_id:?} succeeded: there is nothing to resume"
+        )));
+    }
+    let again: Vec<String> = app
+        .store
+        .steps(&run_id)
+        .await?
+        .into_iter()
+        .filter(|s| s.status != StepStatus::Succeeded)
+        .map(|s| s.step)
+        .collect();
+    app.store.requeue_run(&run_id, &again).await?;
+    tracing::info!(run_id, steps = again.len(), "run queued again");
+    detail(&app, &run_id).await
+}

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use etl_dag::{CancellationToken, Codec, Dag, Step, StepContext, StepInputs};
@@ -31,8 +32,12 @@ impl Drop for Api {
     }
 }
 
+/// Whether `extract` has hung once (one test gives `day` `hang`).
+static HUNG: AtomicBool = AtomicBool::new(false);
+
 /// `load` takes `extract`'s output; parameter `day` is required, `region`
-/// defaults to `eu`; `load` fails when `day` is `bad`.
+/// defaults to `eu`; `load` fails when `day` is `bad`, `extract` hangs in
+/// the first time it is `hang`.
 fn sales() -> Dag {
     Dag::builder("sales")
         .param("day", None)
@@ -40,6 +45,9 @@ fn sales() -> Dag {
         .schedule("0 6 * * *")
         .step(
             Step::new("extract", |cx: StepContext, _: StepInputs| async move {
+                if cx.param("day") == Some("hang") && !HUNG.swap(true, Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                }
                 Ok::<_, etl_dag::Error>(cx.param("day").unwrap_or_default().len() as u64)
             })
             .codec(Codec::json::<u64>()),
@@ -633,6 +641,8 @@ async fn the_openapi_document_describes_every_route() {
         "POST /api/workflows/{name}/runs",
         "GET /api/runs",
         "GET /api/runs/{run_id}",
+        "POST /api/runs/{run_id}/cancel",
+        "POST /api/runs/{run_id}/resume",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -673,4 +683,120 @@ async fn the_openapi_document_describes_every_route() {
     let (status, body) = answer(response).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(message(status, &body), "/api/runs does not take PUT");
+}
+
+/// A worker of `sales` over the API's store, in a task, until the token.
+fn worker(
+    api: &Api,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<etl_runs::WorkerReport>,
+) {
+    let (store, stop) = (api.store.clone(), CancellationToken::new());
+    let token = stop.clone();
+    let task = tokio::spawn(async move {
+        let dag = sales();
+        let runs = Runs::new(&dag, &*store, "1.2.3");
+        Worker::new(&runs)
+            .concurrency(2)
+            .poll(Duration::from_millis(20))
+            .run(token, Arc::new(NoObserver))
+            .await
+    });
+    (stop, task)
+}
+
+/// Waits until run `run_id`'s detail satisfies `done`; the detail.
+async fn until(api: &Api, run_id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, detail) = api.get(&format!("/api/runs/{run_id}")).await;
+        if done(&detail) {
+            return detail;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {detail:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_run_is_cancelled_and_resumed_through_the_api() {
+    let api = token_api().await;
+    let run_id = api.trigger(json!({"day": "hang"})).await;
+    let (stop, task) = worker(&api);
+    until(&api, &run_id, "extract running", |d| {
+        d["steps"][0]["status"] == "RUNNING"
+    })
+    .await;
+    let (status, body) = api
+        .post(&format!("/api/runs/{run_id}/resume"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(message(status, &body).contains("still running"), "{body}");
+
+    let (status, cancelled) = api
+        .post(&format!("/api/runs/{run_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["run"]["cancel_requested"], true);
+    assert_eq!(
+        cancelled["steps"][1]["status"], "CANCELLED",
+        "the pending step at once"
+    );
+    let ended = until(&api, &run_id, "the run cancelled", |d| {
+        d["run"]["status"] != "RUNNING"
+    })
+    .await;
+    assert_eq!(ended["run"]["status"], "CANCELLED", "{ended:#}");
+    assert_eq!(
+        ended["steps"][0]["status"], "CANCELLED",
+        "the worker stopped the running step"
+    );
+    let (status, body) = api
+        .post(&format!("/api/runs/{run_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        message(status, &body),
+        format!("run {run_id:?} has ended (CANCELLED): there is nothing to cancel")
+    );
+
+    let (status, resumed) = api
+        .post(&format!("/api/runs/{run_id}/resume"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resumed}");
+    assert_eq!(resumed["run"]["status"], "RUNNING");
+    assert_eq!(resumed["run"]["cancel_requested"], false);
+    let done = until(&api, &run_id, "the resumed run", |d| {
+        d["run"]["status"] != "RUNNING"
+    })
+    .await;
+    assert_eq!(done["run"]["status"], "SUCCEEDED", "{done:#}");
+    assert_eq!(done["steps"][0]["attempts"], 2, "attempts add up");
+    let (status, body) = api
+        .post(&format!("/api/runs/{run_id}/resume"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(message(status, &body).contains("succeeded: there is nothing to resume"));
+    stop.cancel();
+    task.await.unwrap();
+
+    for verb in ["cancel", "resume"] {
+        let (status, body) = api.post(&format!("/api/runs/nope/{verb}"), json!({})).await;
+        assert_eq!(
+            (status, message(status, &body)),
+            (StatusCode::NOT_FOUND, "no run \"nope\"".to_owned())
+        );
+    }
+    let response = api
+        .client
+        .post(api.url(&format!("/api/runs/{run_id}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "cancelling needs the token"
+    );
 }
