@@ -29,7 +29,7 @@
 //! | `schedule [--tz ZONE] [--cron EXPR] [--catch-up]` | runs the workflow at each tick of its cron schedule (or `EXPR`'s), one run at a time, until SIGTERM or Ctrl-C; ticks that pass without a run (before it started, or during a long run) are said and skipped, or run once with `--catch-up` |
 //! | `run --queue` | queues a run for workers instead of running it; prints its id |
 //! | `worker [--concurrency N]` | claims the runnable steps of queued runs from the state store and runs them, N at a time, until SIGTERM or Ctrl-C (what it holds finishes first; a second signal gives it back to the queue); any number of workers, on any machines sharing a PostgreSQL store, share the queue |
-//! | `serve [--bind ADDR] [--no-token]` | the REST API over the state store (`etl-server`, feature `server`): workflows listed, switched off and on, deleted; runs started, listed and shown; until SIGTERM or Ctrl-C. Mutations need `ETL_SERVER_TOKEN` as a bearer token; `--no-token` serves without, on a loopback address only |
+//! | `serve [--bind ADDR] [--no-token] [--webhooks FILE] [--scheduler]` | the REST API over the state store (`etl-server`, feature `server`): workflows listed, switched off and on, deleted; runs started, listed and shown; until SIGTERM or Ctrl-C. Mutations need `ETL_SERVER_TOKEN` as a bearer token; `--no-token` serves without, on a loopback address only |
 //! | `export prefect -o FILE` | a Prefect 3 flow file, one task per step, the same dependencies, retries, timeouts and schedule |
 //! | `export airflow -o FILE` | an Airflow DAG file, one task per step (task ids are the step names, with `_` for what Airflow does not take) |
 //!
@@ -402,6 +402,27 @@ fn serve_command() -> Command {
                 .default_value("127.0.0.1:8080")
                 .value_parser(value_parser!(std::net::SocketAddr))
                 .help("The address to listen on (port 0: any free port)"),
+        )
+        .arg(
+            Arg::new("webhooks")
+                .long("webhooks")
+                .env("ETL_WEBHOOKS")
+                .value_name("FILE")
+                .value_parser(value_parser!(PathBuf))
+                .help("A TOML file of `workflow = \"secret\"` lines: each named workflow gets a webhook, POST /api/workflows/NAME/trigger, that takes its secret (as a bearer token, or an X-Etl-Signature HMAC-SHA256 of the body) instead of the server's token"),
+        )
+        .arg(
+            Arg::new("scheduler")
+                .long("scheduler")
+                .action(ArgAction::SetTrue)
+                .help("Queues the runs of every enabled scheduled workflow at its ticks, for the workers (a workflow's own `schedule` may run beside it: each tick runs once)"),
+        )
+        .arg(
+            Arg::new("poll")
+                .long("poll")
+                .value_name("DURATION")
+                .default_value("1s")
+                .help("How often the server looks for what starts runs: ticks, upstream runs that succeeded, new files"),
         )
         .arg(
             Arg::new("no-token")

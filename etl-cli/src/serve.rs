@@ -38,12 +38,23 @@ impl Program {
                 )));
             }
         };
+        let poll = etl_rules::parse_duration(m.get_one::<String>("poll").expect("has a default"))
+            .map_err(|e| Error::Argument(format!("--poll: {e}")))?;
+        let webhooks = match m.get_one::<std::path::PathBuf>("webhooks") {
+            Some(path) => webhook_secrets(path)?,
+            None => Default::default(),
+        };
         let store = self.store(state).await?;
         self.register(&*store, None).await?;
         let location = store.location();
-        let bound = Server::new(std::sync::Arc::from(store), auth)
-            .bind(bind)
-            .await?;
+        let triggers = etl_server::Triggers::default()
+            .poll(poll)
+            .scheduler(m.get_flag("scheduler"));
+        let mut server = Server::new(std::sync::Arc::from(store), auth).triggers(triggers);
+        for (workflow, secret) in webhooks {
+            server = server.webhook(workflow, secret);
+        }
+        let bound = server.bind(bind).await?;
         eprintln!(
             "serving the runs in {location} on http://{} (API under /api, described at {}); SIGTERM or Ctrl-C stops it",
             bound.local_addr(),
@@ -65,4 +76,35 @@ impl Program {
             "this program was built without the server (etl's `server` feature)".into(),
         ))
     }
+}
+
+/// The webhook secrets in `path`: `workflow = "secret"` lines. An error
+/// names the file and the line, never a value.
+#[cfg(feature = "server")]
+fn webhook_secrets(path: &std::path::Path) -> Result<std::collections::BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Argument(format!("--webhooks {}: {e}", path.display())))?;
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            eprintln!(
+                "warning: --webhooks {}: other users may read it (chmod 600 it)",
+                path.display()
+            );
+        }
+    }
+    toml::from_str(&text).map_err(|e| {
+        let at = e.span().map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!(", line {line}, column {column}")
+        });
+        Error::Argument(format!(
+            "--webhooks {}{}: not `workflow = \"secret\"` lines",
+            path.display(),
+            at.unwrap_or_default()
+        ))
+    })
 }

@@ -430,6 +430,7 @@ pub struct Dag {
     pub(crate) max_parallel: Option<usize>,
     pub(crate) fail_fast: bool,
     pub(crate) params: Vec<Param>,
+    pub(crate) start_on: Vec<StartOn>,
     // Shared with the task that runs them: see `Runner::run`.
     pub(crate) nodes: Arc<[Node]>,
     pub(crate) order: Arc<[usize]>,
@@ -443,6 +444,7 @@ impl fmt::Debug for Dag {
             .field("max_parallel", &self.max_parallel)
             .field("fail_fast", &self.fail_fast)
             .field("params", &self.params)
+            .field("start_on", &self.start_on)
             .field("steps", &self.steps().collect::<Vec<_>>())
             .finish()
     }
@@ -481,6 +483,7 @@ impl Dag {
             max_parallel: None,
             fail_fast: false,
             params: Vec::new(),
+            start_on: Vec::new(),
             steps: Vec::new(),
         }
     }
@@ -508,6 +511,13 @@ impl Dag {
     /// The parameters it declares ([`DagBuilder::param`]), in order.
     pub fn params(&self) -> &[Param] {
         &self.params
+    }
+
+    /// The events that start its runs, besides a schedule and a hand
+    /// ([`DagBuilder::on_success_of`], [`DagBuilder::on_file`]): a server
+    /// over the store watches for them.
+    pub fn start_on(&self) -> &[StartOn] {
+        &self.start_on
     }
 
     /// The steps in declaration order.
@@ -559,7 +569,31 @@ pub struct DagBuilder {
     max_parallel: Option<usize>,
     fail_fast: bool,
     params: Vec<Param>,
+    start_on: Vec<StartOn>,
     steps: Vec<Step>,
+}
+
+/// An event that starts a run of a workflow, watched for by a server over
+/// the state store (`etl-server`), each run started once per event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartOn {
+    /// A run of `workflow` succeeded; its run id is passed as parameter
+    /// `run_id_param`, when given.
+    Success {
+        /// The upstream workflow.
+        workflow: String,
+        /// The parameter that gets the upstream run's id.
+        run_id_param: Option<String>,
+    },
+    /// A new file matches `pattern` (a glob: `/data/in/*.csv`); its path is
+    /// passed as parameter `param`.
+    File {
+        /// The glob.
+        pattern: String,
+        /// The parameter that gets the file's path.
+        param: String,
+    },
 }
 
 /// A parameter a workflow declares ([`DagBuilder::param`]): what a run
@@ -615,6 +649,32 @@ impl DagBuilder {
         self
     }
 
+    /// Starts a run each time a run of `workflow` succeeds (once per
+    /// upstream run, watched for by a server over the store), passing that
+    /// run's id as parameter `run_id_param` when given (a declared one).
+    pub fn on_success_of(
+        mut self,
+        workflow: impl Into<String>,
+        run_id_param: Option<&str>,
+    ) -> Self {
+        self.start_on.push(StartOn::Success {
+            workflow: workflow.into(),
+            run_id_param: run_id_param.map(str::to_owned),
+        });
+        self
+    }
+
+    /// Starts a run for each new file that matches `pattern`, a glob
+    /// (`/data/in/*.csv`), passing its path as parameter `param` (a declared
+    /// one): once per file, watched for by a server over the store.
+    pub fn on_file(mut self, pattern: impl Into<String>, param: &str) -> Self {
+        self.start_on.push(StartOn::File {
+            pattern: pattern.into(),
+            param: param.to_owned(),
+        });
+        self
+    }
+
     /// Adds a step.
     pub fn step(mut self, step: Step) -> Self {
         self.steps.push(step);
@@ -648,6 +708,32 @@ impl DagBuilder {
                 ));
             } else if self.params[..i].iter().any(|p| p.name == param.name) {
                 problems.push(format!("parameter {:?} is declared twice", param.name));
+            }
+        }
+        for start in &self.start_on {
+            let param = match start {
+                StartOn::Success {
+                    workflow,
+                    run_id_param,
+                } => {
+                    if let Err(e) = graph::check_workflow_name(workflow) {
+                        problems.push(format!("on_success_of: {e}"));
+                    }
+                    run_id_param.as_deref()
+                }
+                StartOn::File { pattern, param } => {
+                    if pattern.trim().is_empty() {
+                        problems.push("on_file: the pattern is empty".to_owned());
+                    }
+                    Some(param.as_str())
+                }
+            };
+            if let Some(param) = param
+                && !self.params.iter().any(|p| p.name == param)
+            {
+                problems.push(format!(
+                    "parameter {param:?}, which a trigger passes, is not declared: add .param({param:?}, …)"
+                ));
             }
         }
         let decls: Vec<StepDecl<'_>> = self
@@ -696,6 +782,7 @@ impl DagBuilder {
             max_parallel: self.max_parallel,
             fail_fast: self.fail_fast,
             params: self.params,
+            start_on: self.start_on,
             nodes: nodes.into(),
             order: order.into(),
         })

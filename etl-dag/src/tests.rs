@@ -520,6 +520,8 @@ fn build_lists_every_problem() {
         .param("day", None)
         .param("day", Some("x"))
         .param("<b>", None)
+        .on_file("", "path")
+        .on_success_of("upstream", Some("day"))
         .step(ok_step("a").after(["c"]))
         .step(ok_step("b").after(["a"]))
         .step(ok_step("c").after(["b"]))
@@ -538,6 +540,8 @@ fn build_lists_every_problem() {
             "max_parallel is 0: no step could run",
             "parameter \"day\" is declared twice",
             "parameter \"<b>\": a name is 1 to 128 letters, digits, `_`, `-` or `.`",
+            "on_file: the pattern is empty",
+            "parameter \"path\", which a trigger passes, is not declared: add .param(\"path\", …)",
             "duplicate step \"a\": step \"a\" has this name already",
             "step \"d\" depends on unknown step \"nope\"; the steps of this workflow are \"a\", \"b\", \"c\", \"d\"",
             "step \"d\" names \"a\" twice among its dependencies",

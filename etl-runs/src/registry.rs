@@ -55,6 +55,29 @@ pub struct ParamSpec {
     pub default: Option<String>,
 }
 
+/// An event that starts a run of a registered workflow (see
+/// [`etl_dag::StartOn`]): what a server watches for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "on", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StartOn {
+    /// A run of `workflow` succeeded.
+    Success {
+        /// The upstream workflow.
+        workflow: String,
+        /// The parameter that gets the upstream run's id.
+        #[serde(default)]
+        run_id_param: Option<String>,
+    },
+    /// A new file matches the glob `pattern`.
+    File {
+        /// The glob.
+        pattern: String,
+        /// The parameter that gets the file's path.
+        param: String,
+    },
+}
+
 /// A workflow as a store registers it: enough to show it and to queue its
 /// runs for workers that hold its code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +91,8 @@ pub struct WorkflowInfo {
     pub steps: Vec<GraphStep>,
     /// The parameters it declares.
     pub params: Vec<ParamSpec>,
+    /// The events that start its runs.
+    pub start_on: Vec<StartOn>,
     /// Its cron expression, if it is scheduled.
     pub schedule: Option<String>,
     /// The time zone of its schedule (IANA name; `None`: UTC).
@@ -104,6 +129,25 @@ impl WorkflowInfo {
                     default: p.default().map(str::to_owned),
                 })
                 .collect(),
+            start_on: dag
+                .start_on()
+                .iter()
+                .filter_map(|s| match s {
+                    etl_dag::StartOn::Success {
+                        workflow,
+                        run_id_param,
+                    } => Some(StartOn::Success {
+                        workflow: workflow.clone(),
+                        run_id_param: run_id_param.clone(),
+                    }),
+                    etl_dag::StartOn::File { pattern, param } => Some(StartOn::File {
+                        pattern: pattern.clone(),
+                        param: param.clone(),
+                    }),
+                    // A kind of event this build does not know.
+                    _ => None,
+                })
+                .collect(),
             schedule: dag.schedule().map(str::to_owned),
             zone: None,
         }
@@ -119,7 +163,8 @@ impl WorkflowInfo {
 
     /// The graph and parameters as the stores keep them (one JSON text).
     pub fn graph_json(&self) -> String {
-        serde_json::json!({ "steps": self.steps, "params": self.params }).to_string()
+        serde_json::json!({ "steps": self.steps, "params": self.params, "start_on": self.start_on })
+            .to_string()
     }
 
     /// Reads [`WorkflowInfo::graph_json`]'s text back.
@@ -129,11 +174,14 @@ impl WorkflowInfo {
             steps: Vec<GraphStep>,
             #[serde(default)]
             params: Vec<ParamSpec>,
+            #[serde(default)]
+            start_on: Vec<StartOn>,
         }
         let graph: Graph = serde_json::from_str(text)
             .map_err(|e| format!("workflow {:?}: its graph: {e}", self.name))?;
         self.steps = graph.steps;
         self.params = graph.params;
+        self.start_on = graph.start_on;
         Ok(self)
     }
 
@@ -144,6 +192,7 @@ impl WorkflowInfo {
             version,
             steps: Vec::new(),
             params: Vec::new(),
+            start_on: Vec::new(),
             schedule: None,
             zone: None,
         }
@@ -262,6 +311,8 @@ mod tests {
         let dag = Dag::builder("w")
             .param("day", None)
             .param("region", Some("eu"))
+            .on_success_of("upstream", Some("day"))
+            .on_file("/in/*.csv", "region")
             .step(Step::new("s", |_: StepContext, _: StepInputs| async {
                 Ok::<_, etl_dag::Error>(())
             }))

@@ -45,7 +45,7 @@ pub(crate) struct Guard {
 }
 
 /// Equal in time that does not depend on where the two first differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

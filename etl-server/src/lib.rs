@@ -29,6 +29,7 @@
 //! | `POST /api/workflows/{name}/enable`, `/disable` | switch it |
 //! | `DELETE /api/workflows/{name}[?force=true]` | delete it with its history (409 while a run runs) |
 //! | `POST /api/workflows/{name}/runs` | queue a run, `{"params": {…}}` |
+//! | `POST /api/workflows/{name}/trigger` | a webhook: queue a run with the workflow's own secret ([`Server::webhook`]), once per delivery id |
 //! | `GET /api/runs?workflow=&status=&since=&until=&after=&limit=` | runs, newest first, by page |
 //! | `GET /api/runs/{run_id}` | one run and its steps |
 //! | `POST /api/runs/{run_id}/cancel` | stop a running run (its workers stop its steps within a second) |
@@ -41,10 +42,15 @@
 //! `{"error": {"status": 404, "message": "no workflow \"x\" is registered"}}`:
 //! 4xx for the caller's mistakes, never 500 for bad input. Bodies are
 //! limited to [`MAX_BODY`] bytes, requests to a timeout.
+//!
+//! While it runs, the server also starts runs by itself: at cron ticks
+//! ([`Triggers::scheduler`]), when an upstream workflow's run succeeds, when
+//! a new file arrives ([`triggers`]).
 
 mod guard;
 mod openapi;
 mod routes;
+pub mod triggers;
 pub mod views;
 
 use std::future::Future;
@@ -56,7 +62,9 @@ use etl_runs::StateStore;
 
 pub use guard::{Auth, MIN_TOKEN};
 pub use openapi::openapi;
+pub use routes::hooks::{DELIVERY_HEADER, SIGNATURE_HEADER};
 pub use routes::runs::MAX_PAGE;
+pub use triggers::Triggers;
 
 /// The path the OpenAPI document is served at.
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
@@ -74,6 +82,17 @@ pub enum Error {
     /// The token is too short to be one.
     #[error("the server token has {0} characters; give one of at least {MIN_TOKEN} ({TOKEN_ENV})")]
     ShortToken(usize),
+
+    /// A webhook's secret is too short to be one.
+    #[error(
+        "the webhook secret of workflow {workflow:?} has {length} characters; give one of at least {MIN_TOKEN}"
+    )]
+    ShortWebhookSecret {
+        /// The workflow.
+        workflow: String,
+        /// Its secret's length.
+        length: usize,
+    },
 
     /// No token, on an address other machines can reach.
     #[error(
@@ -107,6 +126,8 @@ pub struct Server {
     store: Arc<dyn StateStore>,
     auth: Auth,
     timeout: Duration,
+    webhooks: std::collections::BTreeMap<String, String>,
+    triggers: Triggers,
 }
 
 impl std::fmt::Debug for Server {
@@ -125,7 +146,24 @@ impl Server {
             store,
             auth,
             timeout: Duration::from_secs(30),
+            webhooks: Default::default(),
+            triggers: Triggers::default(),
         }
+    }
+
+    /// Gives workflow `workflow` a webhook
+    /// (`POST /api/workflows/{name}/trigger`) that takes `secret` (at least
+    /// [`MIN_TOKEN`] characters) instead of the server's token.
+    pub fn webhook(mut self, workflow: impl Into<String>, secret: impl Into<String>) -> Server {
+        self.webhooks.insert(workflow.into(), secret.into());
+        self
+    }
+
+    /// How the server's triggers look (cron, upstream done, file arrival):
+    /// see [`triggers`].
+    pub fn triggers(mut self, triggers: Triggers) -> Server {
+        self.triggers = triggers;
+        self
     }
 
     /// Answers 503 to a request not answered within `timeout` (default 30 s).
@@ -142,8 +180,19 @@ impl Server {
         {
             return Err(Error::ShortToken(token.chars().count()));
         }
+        if let Some((workflow, secret)) = self
+            .webhooks
+            .iter()
+            .find(|(_, secret)| secret.chars().count() < MIN_TOKEN)
+        {
+            return Err(Error::ShortWebhookSecret {
+                workflow: workflow.clone(),
+                length: secret.chars().count(),
+            });
+        }
         Ok(routes::router(
             self.store.clone(),
+            self.webhooks.clone(),
             guard::Guard {
                 auth: self.auth.clone(),
             },
@@ -168,16 +217,27 @@ impl Server {
             listener,
             router,
             addr,
+            store: self.store,
+            triggers: self.triggers,
         })
     }
 }
 
 /// A server listening: [`run`](Bound::run) it.
-#[derive(Debug)]
 pub struct Bound {
     listener: tokio::net::TcpListener,
     router: axum::Router,
     addr: SocketAddr,
+    store: Arc<dyn StateStore>,
+    triggers: Triggers,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Bound {
@@ -186,16 +246,47 @@ impl Bound {
         self.addr
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests under
-    /// way.
+    /// Serves, and looks for what starts runs ([`triggers`]), until
+    /// `shutdown` completes; then finishes the requests under way.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let addr = self.addr;
-        axum::serve(self.listener, self.router)
+        let stop = etl_dag::CancellationToken::new();
+        let looking = tokio::spawn(self.triggers.run(self.store, stop.clone()));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(|source| Error::Serve { addr, source })
+            .map_err(|source| Error::Serve { addr, source });
+        stop.cancel();
+        let _ = looking.await;
+        served
     }
+}
+
+/// 32 hex digits (128 bits) of the SHA-256 of `parts`, each ended by a NUL:
+/// the run id of an event (a delivery, an upstream run, a file).
+pub(crate) fn digest(parts: &[&str]) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for part in parts {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Bytes from hex text; `None` for anything else.
+pub(crate) fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }

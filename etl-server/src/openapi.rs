@@ -13,7 +13,7 @@ use crate::views;
     info(title = "etl", description = "etl's control plane: workflows, runs and triggers over a state store."),
     paths(
         workflows::list, workflows::show, workflows::enable, workflows::disable, workflows::delete,
-        workflows::trigger, runs::list, runs::show, runs::cancel, runs::resume,
+        workflows::trigger, crate::routes::hooks::webhook, runs::list, runs::show, runs::cancel, runs::resume,
     ),
     components(schemas(
         views::Workflow, views::Step, views::Param, views::Run, views::StepRun, views::RunDetail,
@@ -33,6 +33,17 @@ impl Modify for Token {
         components.add_security_scheme(
             "token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "webhook_secret",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The workflow's webhook secret, or an X-Etl-Signature HMAC of the body with it",
+                    ))
+                    .build(),
+            ),
         );
     }
 }

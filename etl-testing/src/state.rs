@@ -832,8 +832,19 @@ pub async fn a_dead_workers_step_is_taken_over_as_a_new_attempt(subject: &impl S
         assert!(tokio::time::Instant::now() < deadline, "b never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let b = step(&store.steps(&id).await.unwrap(), "b").clone();
-    assert_eq!((b.status, b.attempts), (StepStatus::Running, 1));
+    // Its RUNNING is recorded by the worker's recorder, a moment later.
+    loop {
+        let b = step(&store.steps(&id).await.unwrap(), "b").clone();
+        if b.status == StepStatus::Running {
+            assert_eq!(b.attempts, 1);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "b never recorded RUNNING: {b:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // kill -9: the worker's task and everything it runs stop at once.
     first.abort();
     let _ = first.await;

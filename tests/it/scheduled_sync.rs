@@ -1503,5 +1503,30 @@ mod served {
         );
         assert!(err.contains("the server token has 5 characters"), "{err}");
         assert!(!err.contains("short\""), "{err}");
+
+        // A webhooks file that does not parse: its line, never its values.
+        let file = sync.dir.path().join("webhooks.toml");
+        std::fs::write(
+            &file,
+            "scheduled_sync = \"a-secret-of-some-length\"\nthis is not toml\n",
+        )
+        .unwrap();
+        let mut bad = sync.command();
+        bad.env("ETL_SERVER_TOKEN", SERVER_TOKEN);
+        let (_, err) = exits(
+            &sync.run_with(
+                bad,
+                &[
+                    "serve",
+                    "--bind",
+                    "127.0.0.1:0",
+                    "--webhooks",
+                    file.to_str().unwrap(),
+                ],
+            ),
+            2,
+        );
+        assert!(err.contains("webhooks.toml, line 2"), "{err}");
+        assert!(!err.contains("a-secret-of-some-length"), "{err}");
     }
 }

@@ -1,9 +1,11 @@
 //! The API's routes, one module per resource, and the layers around them.
 
 pub(crate) mod error;
+pub(crate) mod hooks;
 pub(crate) mod runs;
 pub(crate) mod workflows;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,14 +26,22 @@ pub(crate) type App = Arc<AppState>;
 
 pub(crate) struct AppState {
     pub(crate) store: Arc<dyn StateStore>,
+    /// Each webhook's secret, by workflow.
+    pub(crate) webhooks: BTreeMap<String, String>,
 }
 
 /// The API under `/api`, behind its layers: the guard (tokens for
-/// mutations, no cross-site mutations), a body limit, a timeout, request
-/// logs.
-pub(crate) fn router(store: Arc<dyn StateStore>, guard: Guard, timeout: Duration) -> Router {
-    let app = Arc::new(AppState { store });
-    let api = Router::new()
+/// mutations, no cross-site mutations) on every route but the webhook,
+/// which takes its workflow's secret; a body limit, a timeout, request
+/// logs, JSON errors, on all.
+pub(crate) fn router(
+    store: Arc<dyn StateStore>,
+    webhooks: BTreeMap<String, String>,
+    guard: Guard,
+    timeout: Duration,
+) -> Router {
+    let app = Arc::new(AppState { store, webhooks });
+    let guarded = Router::new()
         .route("/api/openapi.json", get(crate::openapi::document))
         .route("/api/workflows", get(workflows::list))
         .route(
@@ -45,21 +55,24 @@ pub(crate) fn router(store: Arc<dyn StateStore>, guard: Guard, timeout: Duration
         .route("/api/runs/{run_id}", get(runs::show))
         .route("/api/runs/{run_id}/cancel", post(runs::cancel))
         .route("/api/runs/{run_id}/resume", post(runs::resume))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::new(guard),
+            crate::guard::check,
+        ));
+    let hooks = Router::new().route("/api/workflows/{name}/trigger", post(hooks::webhook));
+    let api = guarded
+        .merge(hooks)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app);
-    api.layer(axum::middleware::from_fn_with_state(
-        Arc::new(guard),
-        crate::guard::check,
-    ))
-    .layer(DefaultBodyLimit::max(crate::MAX_BODY))
-    .layer(RequestBodyLimitLayer::new(crate::MAX_BODY))
-    .layer(TimeoutLayer::with_status_code(
-        StatusCode::SERVICE_UNAVAILABLE,
-        timeout,
-    ))
-    .layer(axum::middleware::map_response(error::as_json))
-    .layer(TraceLayer::new_for_http())
+    api.layer(DefaultBodyLimit::max(crate::MAX_BODY))
+        .layer(RequestBodyLimitLayer::new(crate::MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(axum::middleware::map_response(error::as_json))
+        .layer(TraceLayer::new_for_http())
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

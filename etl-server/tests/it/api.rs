@@ -14,14 +14,15 @@ use etl_server::{Auth, Server};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "a-test-token-of-some-length";
+pub(crate) const TOKEN: &str = "a-test-token-of-some-length";
 
-struct Api {
-    base: String,
-    client: reqwest::Client,
-    store: Arc<dyn StateStore>,
-    _dir: tempfile::TempDir,
+pub(crate) struct Api {
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) store: Arc<dyn StateStore>,
+    pub(crate) dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Api {
@@ -38,7 +39,7 @@ static HUNG: AtomicBool = AtomicBool::new(false);
 /// `load` takes `extract`'s output; parameter `day` is required, `region`
 /// defaults to `eu`; `load` fails when `day` is `bad`, `extract` hangs in
 /// the first time it is `hang`.
-fn sales() -> Dag {
+pub(crate) fn sales() -> Dag {
     Dag::builder("sales")
         .param("day", None)
         .param("region", Some("eu"))
@@ -87,21 +88,48 @@ async fn start_on(store: Arc<dyn StateStore>, dir: tempfile::TempDir, auth: Auth
         .register_workflow(&WorkflowInfo::of(&sales(), "1.2.3"))
         .await
         .unwrap();
-    let bound = Server::new(store.clone(), auth)
-        .bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    serve(Server::new(store.clone(), auth), store, dir).await
+}
+
+/// `server` (over `store`) bound to a free loopback port and running.
+pub(crate) async fn serve(
+    server: Server,
+    store: Arc<dyn StateStore>,
+    dir: tempfile::TempDir,
+) -> Api {
+    let bound = server.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let base = format!("http://{}", bound.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(bound.run(async move {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(async move {
+        bound
+            .run(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
     Api {
         base,
         client: reqwest::Client::new(),
         store,
-        _dir: dir,
+        dir,
         stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl Api {
+    /// Stops the server and waits for it (its triggers too); the store and
+    /// folder, to serve again.
+    pub(crate) async fn shutdown(mut self) -> (Arc<dyn StateStore>, tempfile::TempDir) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (self.store.clone(), dir)
     }
 }
 
@@ -110,16 +138,16 @@ async fn token_api() -> Api {
 }
 
 impl Api {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
         answer(self.client.get(self.url(path)).send().await.unwrap()).await
     }
 
     /// POSTs `body` as JSON with the token.
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let request = self
             .client
             .post(self.url(path))
@@ -135,7 +163,7 @@ impl Api {
     }
 
     /// A run of `sales` queued through the API with `params`; its id.
-    async fn trigger(&self, params: Value) -> String {
+    pub(crate) async fn trigger(&self, params: Value) -> String {
         let (status, run) = self
             .post("/api/workflows/sales/runs", json!({ "params": params }))
             .await;
@@ -144,7 +172,7 @@ impl Api {
     }
 }
 
-async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
+pub(crate) async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let kind = response
         .headers()
@@ -160,7 +188,7 @@ async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
 }
 
 /// The message of an error answer, checking its shape.
-fn message(status: StatusCode, body: &Value) -> String {
+pub(crate) fn message(status: StatusCode, body: &Value) -> String {
     assert_eq!(body["error"]["status"], status.as_u16(), "{body}");
     body["error"]["message"].as_str().unwrap().to_owned()
 }
@@ -639,6 +667,7 @@ async fn the_openapi_document_describes_every_route() {
         "POST /api/workflows/{name}/enable",
         "POST /api/workflows/{name}/disable",
         "POST /api/workflows/{name}/runs",
+        "POST /api/workflows/{name}/trigger",
         "GET /api/runs",
         "GET /api/runs/{run_id}",
         "POST /api/runs/{run_id}/cancel",
@@ -686,7 +715,7 @@ async fn the_openapi_document_describes_every_route() {
 }
 
 /// A worker of `sales` over the API's store, in a task, until the token.
-fn worker(
+pub(crate) fn worker(
     api: &Api,
 ) -> (
     CancellationToken,
@@ -707,7 +736,12 @@ fn worker(
 }
 
 /// Waits until run `run_id`'s detail satisfies `done`; the detail.
-async fn until(api: &Api, run_id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn until(
+    api: &Api,
+    run_id: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let (_, detail) = api.get(&format!("/api/runs/{run_id}")).await;
