@@ -49,6 +49,7 @@
 
 mod guard;
 mod openapi;
+mod page;
 mod routes;
 pub mod triggers;
 pub mod views;

@@ -34,6 +34,10 @@ pub struct Workflow {
     pub registered_at: String,
     /// When it was registered or switched last.
     pub updated_at: String,
+    /// Its latest run.
+    pub last_run: Option<Run>,
+    /// The next tick of its schedule.
+    pub next_run: Option<String>,
 }
 
 /// A step of a workflow's graph.
@@ -87,6 +91,12 @@ impl From<&WorkflowRecord> for Workflow {
             params: w.info.params.iter().map(Param::from).collect(),
             registered_at: text(w.registered_at),
             updated_at: text(w.updated_at),
+            last_run: None,
+            next_run: w.info.schedule.as_deref().and_then(|cron| {
+                let cron = etl_dag::Cron::parse(cron).ok()?;
+                let zone = w.info.zone.as_deref().unwrap_or("UTC").parse().ok()?;
+                etl_runs::schedule::next_tick(&cron, zone, SystemTime::now()).map(text)
+            }),
         }
     }
 }

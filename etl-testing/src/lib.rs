@@ -8,8 +8,13 @@
 //!   [`extractor::Subject`];
 //! - `state` (feature `state`): one `#[tokio::test]` per check of a state
 //!   store with `state_store_conformance!`;
-//! - `postgres` (feature `postgres`): a real PostgreSQL for tests.
+//! - `postgres` (feature `postgres`): a real PostgreSQL for tests;
+//! - `s3` (feature `s3`): a real S3-compatible server for tests;
+//! - `browser` (feature `browser`): a real headless Chromium, through
+//!   WebDriver.
 
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod extractor;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -1529,4 +1529,133 @@ mod served {
         assert!(err.contains("webhooks.toml, line 2"), "{err}");
         assert!(!err.contains("a-secret-of-some-length"), "{err}");
     }
+
+    /// The page, in a real headless Chromium, as the issue's user drives it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_page_starts_a_run_sees_it_finish_switches_the_workflow_and_shows_a_failed_step() {
+        use etl_testing::browser::{Browser, artifacts_dir};
+        let sync = Sync::start().await;
+        let served = tokio::task::block_in_place(|| sync.serve());
+        let worker = sync
+            .command()
+            .arg("worker")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let browser = Browser::start(1280, 900).await;
+        let wait = Duration::from_secs(60);
+        browser.goto(&format!("{}/", served.base)).await;
+        let token = browser.wait("#token", wait).await;
+        browser.type_into(&token, SERVER_TOKEN).await;
+        browser
+            .click(&browser.wait("#token-save", wait).await)
+            .await;
+
+        // Trigger: the run's page opens, and the run finishes, every step green.
+        let trigger = browser
+            .wait("button.trigger[data-workflow=scheduled_sync]", wait)
+            .await;
+        browser.click(&trigger).await;
+        browser
+            .until(
+                "the run to finish with its steps green",
+                "const s = document.querySelector('.summary .status'); const nodes = [...document.querySelectorAll('g.node')]; \
+                 return !!s && s.dataset.status === 'SUCCEEDED' && nodes.length >= 2 && nodes.every(g => g.dataset.status === 'SUCCEEDED')",
+                wait,
+            )
+            .await;
+        let rows = browser.all("tr.step[data-status=SUCCEEDED]").await;
+        assert!(rows.len() >= 2, "the step table");
+        browser
+            .screenshot(&artifacts_dir().join("server-page-run.png"))
+            .await;
+
+        // Disabled on the page: the scheduler's ticks skip it.
+        browser.goto(&format!("{}/#/", served.base)).await;
+        browser
+            .click(
+                &browser
+                    .wait("button.toggle[data-workflow=scheduled_sync]", wait)
+                    .await,
+            )
+            .await;
+        browser
+            .until(
+                "the workflow shown disabled",
+                "const r = document.querySelector('tr.workflow td.enabled'); return !!r && r.textContent === 'disabled'",
+                wait,
+            )
+            .await;
+        let scheduler = sync.schedule(&["--cron", "* * * * * *"]);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let said = tokio::task::block_in_place(|| stop(scheduler));
+        assert!(
+            said.contains(": skipped, the workflow is disabled"),
+            "{said}"
+        );
+        browser
+            .goto(&format!("{}/#/runs?workflow=scheduled_sync", served.base))
+            .await;
+        browser.wait("tr.run", wait).await;
+        assert_eq!(
+            browser.all("tr.run").await.len(),
+            1,
+            "no scheduled run while disabled"
+        );
+
+        // A failed run: its failed step's error on the page, then resumed.
+        browser.goto(&format!("{}/#/", served.base)).await;
+        browser
+            .click(
+                &browser
+                    .wait("button.toggle[data-workflow=scheduled_sync]", wait)
+                    .await,
+            )
+            .await;
+        browser
+            .until(
+                "enabled again",
+                "const b = document.querySelector('button.trigger'); return !!b && !b.disabled",
+                wait,
+            )
+            .await;
+        sync.server.set_faults(Faults {
+            fail_page: Some(FailPage {
+                table: Some("Orders".into()),
+                page: 1,
+                status: 403,
+                times: None,
+            }),
+            ..Faults::default()
+        });
+        browser
+            .click(&browser.wait("button.trigger", wait).await)
+            .await;
+        let error = browser
+            .wait("tr.step[data-status=FAILED] pre.step-error", wait)
+            .await;
+        let text = browser.text(&error).await;
+        assert!(text.contains("403"), "the failed step's error: {text}");
+        browser
+            .wait(".summary .status[data-status=FAILED]", wait)
+            .await;
+        browser
+            .screenshot(&artifacts_dir().join("server-page-failed.png"))
+            .await;
+        sync.server.set_faults(Faults::default());
+        browser
+            .click(&browser.wait("button.resume", wait).await)
+            .await;
+        browser
+            .until(
+                "the resumed run to succeed",
+                "const s = document.querySelector('.summary .status'); return !!s && s.dataset.status === 'SUCCEEDED'",
+                wait,
+            )
+            .await;
+        tokio::task::block_in_place(|| stop(worker));
+        let said = tokio::task::block_in_place(|| served.stop());
+        assert!(!said.contains(SERVER_TOKEN), "{said}");
+    }
 }

@@ -62,6 +62,7 @@ pub(crate) fn router(
     let hooks = Router::new().route("/api/workflows/{name}/trigger", post(hooks::webhook));
     let api = guarded
         .merge(hooks)
+        .merge(crate::page::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app);

@@ -24,8 +24,23 @@ async fn registered(app: &App, name: &str) -> ApiResult<WorkflowRecord> {
 #[utoipa::path(get, path = "/api/workflows", tag = "workflows",
     responses((status = 200, body = [Workflow])))]
 pub(crate) async fn list(State(app): State<App>) -> ApiResult<Json<Vec<Workflow>>> {
-    let workflows = app.store.workflows().await?;
-    Ok(Json(workflows.iter().map(Workflow::from).collect()))
+    let mut views = Vec::new();
+    for workflow in app.store.workflows().await? {
+        views.push(view(&app, &workflow).await?);
+    }
+    Ok(Json(views))
+}
+
+/// `workflow` with its latest run.
+async fn view(app: &App, workflow: &WorkflowRecord) -> ApiResult<Workflow> {
+    let mut view = Workflow::from(workflow);
+    view.last_run = app
+        .store
+        .runs(&workflow.info.name, 1)
+        .await?
+        .first()
+        .map(Run::from);
+    Ok(view)
 }
 
 /// One workflow: its steps and graph, parameters, schedule, and whether it
@@ -37,13 +52,13 @@ pub(crate) async fn show(
     State(app): State<App>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Workflow>> {
-    Ok(Json(Workflow::from(&registered(&app, &name).await?)))
+    Ok(Json(view(&app, &registered(&app, &name).await?).await?))
 }
 
 async fn switch(app: &App, name: &str, enabled: bool) -> ApiResult<Json<Workflow>> {
     app.store.set_enabled(name, enabled).await?;
     tracing::info!(workflow = name, enabled, "workflow switched");
-    Ok(Json(Workflow::from(&registered(app, name).await?)))
+    Ok(Json(view(app, &registered(app, name).await?).await?))
 }
 
 /// Enables a workflow: its schedule and triggers start runs again.

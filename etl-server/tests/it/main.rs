@@ -1,4 +1,5 @@
 //! The server's API over real state stores, through real HTTP on 127.0.0.1.
 
 mod api;
+mod page;
 mod triggers;

@@ -1,0 +1,117 @@
+//! The page in a real headless Chromium: names from a hostile workflow show
+//! as text, the page loads nothing from elsewhere, and it fits a phone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use etl_dag::{Dag, Step, StepContext, StepInputs};
+use etl_runs::StateStore;
+use etl_runs::registry::WorkflowInfo;
+use etl_runs::state::{RunStart, SqliteStore, Trigger};
+use etl_server::{Auth, Server};
+use etl_testing::browser::{Browser, artifacts_dir};
+
+use crate::api::{TOKEN, serve};
+
+const NAME: &str = "<script>window.pwned=1</script>";
+const STEP: &str = "<img src=x onerror=\"window.pwned=2\">";
+const ERROR: &str = "<b>not bold</b> & \"quoted\"";
+
+fn hostile() -> Dag {
+    let ok = |_: StepContext, _: StepInputs| async { Ok::<_, etl_dag::Error>(()) };
+    Dag::builder(NAME)
+        .step(Step::new("first", ok))
+        .step(Step::new(STEP, ok).after(["first"]))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_show_as_text_and_the_page_fits_a_phone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(SqliteStore::open(dir.path().join("state.sqlite")).unwrap());
+    let dag = hostile();
+    store
+        .register_workflow(&WorkflowInfo::of(&dag, "1"))
+        .await
+        .unwrap();
+    store
+        .begin_run(&RunStart::new("run-1", &dag, Trigger::Run))
+        .await
+        .unwrap();
+    store.fail_step("run-1", STEP, ERROR).await.unwrap();
+    store.fail_unfinished("the test ended it").await.unwrap();
+    let api = serve(
+        Server::new(store.clone(), Auth::Token(TOKEN.into())),
+        store,
+        dir,
+    )
+    .await;
+
+    // What the page's answers allow.
+    let response = reqwest::get(api.url("/")).await.unwrap();
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"),
+        "{policy}"
+    );
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+
+    let browser = Browser::start(1280, 900).await;
+    browser.goto(&api.url("/")).await;
+    let row = browser.wait("tr.workflow", Duration::from_secs(20)).await;
+    let cell = browser
+        .text(&browser.all("tr.workflow td a").await[0])
+        .await;
+    assert_eq!(cell, NAME, "the name shows as text");
+    assert_eq!(
+        browser.attribute(&row, "data-workflow").await.as_deref(),
+        Some(NAME)
+    );
+    browser.goto(&api.url("/#/runs/run-1")).await;
+    let error = browser
+        .wait(
+            "tr.step[data-status=FAILED] pre.step-error",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(browser.text(&error).await, ERROR);
+    let step = browser.all("tr.step td").await;
+    let names: Vec<String> = futures::future::join_all(step.iter().map(|c| browser.text(c))).await;
+    assert!(names.iter().any(|n| n == STEP), "{names:?}");
+    browser
+        .until(
+            "the graph drawn with the failed step",
+            &format!("return [...document.querySelectorAll('g.node')].some(g => g.dataset.step === {} && g.dataset.status === 'FAILED')", serde_json::to_string(STEP).unwrap()),
+            Duration::from_secs(10),
+        )
+        .await;
+    let injected = browser
+        .script("return [window.pwned === undefined, document.querySelectorAll('img').length, document.querySelectorAll('script').length, document.querySelectorAll('b').length]")
+        .await;
+    assert_eq!(
+        injected,
+        serde_json::json!([true, 0, 1, 0]),
+        "nothing the names carry ran or rendered"
+    );
+
+    // On a phone: nothing wider than the screen.
+    browser.resize(390, 844).await;
+    browser.goto(&api.url("/#/")).await;
+    browser.wait("tr.workflow", Duration::from_secs(20)).await;
+    let fits = browser
+        .script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        .await;
+    browser
+        .screenshot(&artifacts_dir().join("server-page-phone.png"))
+        .await;
+    assert_eq!(
+        fits,
+        serde_json::Value::Bool(true),
+        "the page scrolls sideways on a phone"
+    );
+}
