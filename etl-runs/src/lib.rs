@@ -39,7 +39,7 @@ pub use error::{Error, Result};
 pub use etl_dag::{NoObserver, Observer};
 pub use runs::{CANCEL_POLL, NewRun, ResumePlan, Runs, StepRun, check_step};
 pub use store::{
-    Claim, EventRecorder, MAX_LOST_ATTEMPTS, RunQuery, StateStore, StoreFuture, open, open_with,
-    postgres_url,
+    Claim, EventRecorder, MAX_LOST_ATTEMPTS, RunQuery, STEP_SECONDS_BUCKETS, StateStore,
+    StoreFuture, StoreMetrics, open, open_with, postgres_url,
 };
 pub use worker::{Worker, WorkerReport};

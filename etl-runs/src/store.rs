@@ -203,6 +203,35 @@ pub trait StateStore: Send + Sync {
     /// before. A run still RUNNING is
     /// [`Error::StillRunning`](crate::Error::StillRunning).
     fn requeue_run<'a>(&'a self, run_id: &'a str, steps: &'a [String]) -> StoreFuture<'a, ()>;
+
+    /// What a server's `/metrics` tells: runs and steps by workflow and
+    /// status, how long finished steps took, the queue's depth, and the
+    /// claims workers lost. One read of each table.
+    fn metrics(&self) -> StoreFuture<'_, StoreMetrics>;
+}
+
+/// The upper bounds, in seconds, of [`StoreMetrics::step_seconds`]'s
+/// buckets (and one for everything).
+pub const STEP_SECONDS_BUCKETS: [f64; 8] = [0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 3600.0];
+
+/// Counts over the whole store ([`StateStore::metrics`]), each by workflow.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct StoreMetrics {
+    /// Runs by workflow and status.
+    pub runs: Vec<(String, String, u64)>,
+    /// Steps of runs by workflow and status.
+    pub steps: Vec<(String, String, u64)>,
+    /// Finished steps by workflow: how many took at most each of
+    /// [`STEP_SECONDS_BUCKETS`] (cumulative), how many in all, and their
+    /// seconds in all.
+    pub step_seconds: Vec<(String, [u64; 8], u64, f64)>,
+    /// Steps waiting in the queue (PENDING, of a queued run that runs), by
+    /// workflow.
+    pub queued: Vec<(String, u64)>,
+    /// Times a step of a queued run went back to the queue because its
+    /// worker died, lost its lease or was stopped, by workflow.
+    pub lost_claims: Vec<(String, u64)>,
 }
 
 /// Which runs [`StateStore::list_runs`] lists: every run, newest first, 50

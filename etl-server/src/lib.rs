@@ -34,7 +34,9 @@
 //! | `GET /api/runs/{run_id}` | one run and its steps |
 //! | `POST /api/runs/{run_id}/cancel` | stop a running run (its workers stop its steps within a second) |
 //! | `POST /api/runs/{run_id}/resume` | queue what did not succeed of an ended run again |
+//! | `GET /metrics` | the store's counts in Prometheus' text format |
 //! | `GET /api/openapi.json` | the OpenAPI document of all of it |
+//! | `GET /` | the page of runs |
 //!
 //! Reading is open; every other method needs the server's token
 //! (`Authorization: Bearer …`, [`Auth::Token`]), and a browser's mutation

@@ -14,13 +14,14 @@ use crate::views;
     paths(
         workflows::list, workflows::show, workflows::enable, workflows::disable, workflows::delete,
         workflows::trigger, crate::routes::hooks::webhook, runs::list, runs::show, runs::cancel, runs::resume,
+        crate::routes::metrics::metrics,
     ),
     components(schemas(
         views::Workflow, views::Step, views::Param, views::Run, views::StepRun, views::RunDetail,
         views::RunPage, views::TriggerRequest, views::Deleted, views::ErrorBody, views::ErrorDetail,
     )),
     modifiers(&Token),
-    tags((name = "workflows", description = "Registered workflows"), (name = "runs", description = "Runs and their steps")),
+    tags((name = "workflows", description = "Registered workflows"), (name = "runs", description = "Runs and their steps"), (name = "metrics", description = "The store's counts, for Prometheus")),
 )]
 struct ApiDoc;
 

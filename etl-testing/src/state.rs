@@ -75,7 +75,8 @@ macro_rules! state_store_conformance {
             two_workers_run_each_queued_step_once, a_failed_queued_step_skips_what_follows,
             a_dead_workers_step_is_taken_over_as_a_new_attempt,
             workflows_are_registered_enabled_and_deleted, runs_are_listed_by_page_and_filter,
-            a_cancelled_queued_run_stops_and_a_requeued_one_finishes);
+            a_cancelled_queued_run_stops_and_a_requeued_one_finishes,
+            metrics_count_runs_steps_the_queue_and_durations);
     };
     (@tests $new:expr; $($check:ident),*) => {
         $(
@@ -866,6 +867,12 @@ pub async fn a_dead_workers_step_is_taken_over_as_a_new_attempt(subject: &impl S
         assert_eq!(ran[&(id.clone(), other.to_owned())], 1, "{other} ran once");
         assert_eq!(step(&steps, other).attempts, 1);
     }
+    let metrics = store.metrics().await.unwrap();
+    assert_eq!(
+        metrics.lost_claims,
+        [("diamond".to_owned(), 1)],
+        "the claim the dead worker lost"
+    );
 }
 
 /// Registered, listed, disabled, enabled, re-registered, refused deletion
@@ -1116,4 +1123,54 @@ pub async fn a_cancelled_queued_run_stops_and_a_requeued_one_finishes(subject: &
     let steps = store.steps(&id).await.unwrap();
     assert_eq!(step(&steps, "b").attempts, 2, "b's attempts add up");
     assert_eq!(step(&steps, "a").attempts, 1, "a did not run again");
+}
+
+/// Two queued runs: counted RUNNING with their steps in the queue; once a
+/// worker has run them, SUCCEEDED, the queue empty, every step's duration
+/// in the histogram.
+pub async fn metrics_count_runs_steps_the_queue_and_durations(subject: &impl Subject) {
+    let ran = Ran::default();
+    let dag = Arc::new(diamond(&ran, None, None));
+    let store = subject.open().await;
+    let runs = Runs::new(&dag, &*store, "1.0.0");
+    for _ in 0..2 {
+        runs.enqueue(BTreeMap::new()).await.unwrap();
+    }
+    let metrics = store.metrics().await.unwrap();
+    assert_eq!(
+        metrics.runs,
+        [("diamond".to_owned(), "RUNNING".to_owned(), 2)]
+    );
+    assert_eq!(
+        metrics.steps,
+        [("diamond".to_owned(), "PENDING".to_owned(), 8)]
+    );
+    assert_eq!(metrics.queued, [("diamond".to_owned(), 8)]);
+    assert!(metrics.step_seconds.is_empty() && metrics.lost_claims.is_empty());
+
+    let stop = etl_dag::CancellationToken::new();
+    let working = worker(dag.clone(), subject.open().await, 2, stop.clone());
+    until_ended(&*store, "diamond", 2, Duration::from_secs(60)).await;
+    stop.cancel();
+    working.await.unwrap();
+    let metrics = store.metrics().await.unwrap();
+    assert_eq!(
+        metrics.runs,
+        [("diamond".to_owned(), "SUCCEEDED".to_owned(), 2)]
+    );
+    assert_eq!(
+        metrics.steps,
+        [("diamond".to_owned(), "SUCCEEDED".to_owned(), 8)]
+    );
+    assert!(metrics.queued.is_empty(), "{:?}", metrics.queued);
+    let (workflow, buckets, count, seconds) = &metrics.step_seconds[0];
+    assert_eq!((workflow.as_str(), *count), ("diamond", 8));
+    assert!(
+        buckets.windows(2).all(|w| w[0] <= w[1]) && buckets[7] <= 8,
+        "{buckets:?}"
+    );
+    assert!(
+        buckets[7] == 8 && *seconds >= 0.0 && *seconds < 60.0,
+        "{buckets:?} {seconds}"
+    );
 }

@@ -43,7 +43,7 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::registry::{WorkflowInfo, WorkflowRecord};
 use crate::state::{RunRecord, RunStart, StepRecord};
-use crate::store::{EventRecorder, RunQuery, StateStore, StoreFuture};
+use crate::store::{EventRecorder, RunQuery, StateStore, StoreFuture, StoreMetrics};
 use crate::{Error, Result};
 use etl_dag::{RunReport, StepStatus};
 
@@ -890,6 +890,83 @@ impl Inner {
         }
     }
 
+    async fn metrics(&self) -> Result<StoreMetrics> {
+        let client = self.client().await?;
+        let rows = |sql: &'static str| {
+            let client = &client;
+            async move {
+                client
+                    .query(sql, &[])
+                    .await
+                    .map_err(|e| self.db(e))
+                    .map(|rows| {
+                        rows.iter()
+                            .map(|row| {
+                                (
+                                    row.get::<_, String>(0),
+                                    row.get::<_, String>(1),
+                                    row.get::<_, i64>(2) as u64,
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                    })
+            }
+        };
+        let runs = rows(
+            "SELECT workflow, status, count(*) FROM etl.workflow_runs GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .await?;
+        let steps = rows(
+            "SELECT r.workflow, s.status, count(*) FROM etl.step_runs s JOIN etl.workflow_runs r USING (run_id)
+             GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .await?;
+        let queued = rows(
+            "SELECT r.workflow, '', count(*) FROM etl.step_runs s JOIN etl.workflow_runs r USING (run_id)
+             WHERE s.status = 'PENDING' AND r.status = 'RUNNING' AND r.trigger = 'queue' GROUP BY 1 ORDER BY 1",
+        )
+        .await?;
+        let lost = rows(
+            "SELECT r.workflow, '', sum(s.lost_claims)::bigint FROM etl.step_runs s JOIN etl.workflow_runs r USING (run_id)
+             GROUP BY 1 HAVING sum(s.lost_claims) > 0 ORDER BY 1",
+        )
+        .await?;
+        let buckets: Vec<String> = crate::store::STEP_SECONDS_BUCKETS
+            .iter()
+            .map(|le| format!("count(*) FILTER (WHERE d <= {le})"))
+            .collect();
+        let step_seconds = client
+            .query(
+                &format!(
+                    "SELECT workflow, {}, count(*), coalesce(sum(d), 0)::float8 FROM (
+                        SELECT r.workflow, extract(epoch FROM s.finished_at - s.started_at)::float8 AS d
+                        FROM etl.step_runs s JOIN etl.workflow_runs r USING (run_id)
+                        WHERE s.started_at IS NOT NULL AND s.finished_at IS NOT NULL AND s.reused_from IS NULL) t
+                     GROUP BY 1 ORDER BY 1",
+                    buckets.join(", ")
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| self.db(e))?
+            .iter()
+            .map(|row| {
+                let mut le = [0u64; 8];
+                for (i, slot) in le.iter_mut().enumerate() {
+                    *slot = row.get::<_, i64>(i + 1) as u64;
+                }
+                (row.get(0), le, row.get::<_, i64>(9) as u64, row.get::<_, f64>(10))
+            })
+            .collect();
+        Ok(StoreMetrics {
+            runs,
+            steps,
+            step_seconds,
+            queued: queued.into_iter().map(|(w, _, n)| (w, n)).collect(),
+            lost_claims: lost.into_iter().map(|(w, _, n)| (w, n)).collect(),
+        })
+    }
+
     async fn cancel_run(&self, run_id: &str, why: &str) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.db(e))?;
@@ -1086,7 +1163,8 @@ impl Inner {
         // attempt, until it has lost its worker too often.
         let max = crate::store::MAX_LOST_ATTEMPTS as i32;
         tx.execute(
-            "UPDATE etl.step_runs s SET status = 'PENDING', error = $2 || '; queued again', owner = NULL
+            "UPDATE etl.step_runs s SET status = 'PENDING', error = $2 || '; queued again', owner = NULL,
+                lost_claims = s.lost_claims + 1
              FROM etl.workflow_runs r
              WHERE s.run_id = r.run_id AND r.trigger = 'queue'
                AND s.owner = $1 AND s.status IN ('CLAIMED', 'RUNNING', 'RETRYING') AND s.attempts < $3",
@@ -1269,5 +1347,8 @@ impl StateStore for PgStore {
     }
     fn requeue_run<'a>(&'a self, run_id: &'a str, steps: &'a [String]) -> StoreFuture<'a, ()> {
         Box::pin(self.inner.requeue_run(run_id, steps))
+    }
+    fn metrics(&self) -> StoreFuture<'_, StoreMetrics> {
+        Box::pin(self.inner.metrics())
     }
 }

@@ -59,7 +59,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHERE scheduled_for IS NOT NULL;",
     // 4: the workflows registered with the store (for a server that holds no
     // workflow code), whether each is enabled; who started each run, and whether it was asked
-    // to stop.
+    // to stop; how often each step lost its worker.
     "CREATE TABLE etl.workflows (
         name TEXT PRIMARY KEY,
         version TEXT NOT NULL,
@@ -72,6 +72,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE etl.workflow_runs ADD COLUMN started_by TEXT;
     ALTER TABLE etl.workflow_runs ADD COLUMN cancel_requested_at TIMESTAMPTZ;
+    ALTER TABLE etl.step_runs ADD COLUMN lost_claims INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX workflow_runs_by_time ON etl.workflow_runs (started_at, seq);",
 ];
 

@@ -50,7 +50,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub use recorder::Recorder;
 
 use crate::registry::{WorkflowInfo, WorkflowRecord};
-use crate::store::{EventRecorder, RunQuery, StateStore, StoreFuture};
+use crate::store::{EventRecorder, RunQuery, StateStore, StoreFuture, StoreMetrics};
 use crate::{Error, Result};
 use etl_dag::{Dag, RunReport, StepStatus};
 use owner::Owner;
@@ -731,6 +731,71 @@ impl SqliteStore {
         }
     }
 
+    /// The counts of [`StateStore::metrics`].
+    pub fn metrics(&self) -> Result<StoreMetrics> {
+        let conn = self.conn();
+        let rows = |sql: &str| -> Result<Vec<(String, String, u64)>> {
+            let mut statement = conn.prepare(sql).map_err(|e| self.err(e))?;
+            statement
+                .query_map([], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(|e| self.err(e))
+        };
+        let runs = rows(
+            "SELECT workflow, status, count(*) FROM workflow_runs GROUP BY 1, 2 ORDER BY 1, 2",
+        )?;
+        let steps = rows(
+            "SELECT r.workflow, s.status, count(*) FROM step_runs s JOIN workflow_runs r USING (run_id)
+             GROUP BY 1, 2 ORDER BY 1, 2",
+        )?;
+        let queued = rows(
+            "SELECT r.workflow, '', count(*) FROM step_runs s JOIN workflow_runs r USING (run_id)
+             WHERE s.status = 'PENDING' AND r.status = 'RUNNING' AND r.trigger = 'queue' GROUP BY 1 ORDER BY 1",
+        )?;
+        let lost = rows(
+            "SELECT r.workflow, '', sum(s.lost_claims) FROM step_runs s JOIN workflow_runs r USING (run_id)
+             GROUP BY 1 HAVING sum(s.lost_claims) > 0 ORDER BY 1",
+        )?;
+        let buckets: Vec<String> = crate::store::STEP_SECONDS_BUCKETS
+            .iter()
+            .map(|le| format!("sum(d <= {le})"))
+            .collect();
+        let mut statement = conn
+            .prepare(&format!(
+                "SELECT workflow, {}, count(*), coalesce(sum(d), 0) FROM (
+                    SELECT r.workflow, (julianday(s.finished_at) - julianday(s.started_at)) * 86400.0 AS d
+                    FROM step_runs s JOIN workflow_runs r USING (run_id)
+                    WHERE s.started_at IS NOT NULL AND s.finished_at IS NOT NULL AND s.reused_from IS NULL)
+                 GROUP BY 1 ORDER BY 1",
+                buckets.join(", ")
+            ))
+            .map_err(|e| self.err(e))?;
+        let step_seconds = statement
+            .query_map([], |row| {
+                let mut le = [0u64; 8];
+                for (i, slot) in le.iter_mut().enumerate() {
+                    *slot = row.get::<_, i64>(i + 1)? as u64;
+                }
+                Ok((
+                    row.get(0)?,
+                    le,
+                    row.get::<_, i64>(9)? as u64,
+                    row.get::<_, f64>(10)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(e))?;
+        Ok(StoreMetrics {
+            runs,
+            steps,
+            step_seconds,
+            queued: queued.into_iter().map(|(w, _, n)| (w, n)).collect(),
+            lost_claims: lost.into_iter().map(|(w, _, n)| (w, n)).collect(),
+        })
+    }
+
     /// Asks run `run_id` to stop: see [`StateStore::cancel_run`].
     pub fn cancel_run(&self, run_id: &str, why: &str) -> Result<()> {
         let now = time::to_text(SystemTime::now());
@@ -1224,7 +1289,8 @@ impl SqliteStore {
             // A queued run's step goes back to the queue, to run again as a
             // new attempt, until it has lost its worker too often.
             tx.execute(
-                "UPDATE step_runs SET status = 'PENDING', error = ?2 || '; queued again', owner = NULL
+                "UPDATE step_runs SET status = 'PENDING', error = ?2 || '; queued again', owner = NULL,
+                    lost_claims = lost_claims + 1
                  WHERE owner = ?1 AND status IN ('CLAIMED', 'RUNNING', 'RETRYING') AND attempts < ?3
                    AND run_id IN (SELECT run_id FROM workflow_runs WHERE trigger = 'queue')",
                 params![owner, why, crate::store::MAX_LOST_ATTEMPTS],
@@ -1390,5 +1456,8 @@ impl StateStore for SqliteStore {
     }
     fn requeue_run<'a>(&'a self, run_id: &'a str, steps: &'a [String]) -> StoreFuture<'a, ()> {
         Box::pin(async move { SqliteStore::requeue_run(self, run_id, steps) })
+    }
+    fn metrics(&self) -> StoreFuture<'_, StoreMetrics> {
+        Box::pin(async move { SqliteStore::metrics(self) })
     }
 }

@@ -43,7 +43,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         WHERE scheduled_for IS NOT NULL;",
     // 4: the workflows registered with the store (for a server that holds no
     // workflow code), whether each is enabled; who started each run, and whether it was asked
-    // to stop.
+    // to stop; how often each step lost its worker.
     "CREATE TABLE workflows (
         name TEXT PRIMARY KEY,
         version TEXT NOT NULL,
@@ -56,6 +56,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE workflow_runs ADD COLUMN started_by TEXT;
     ALTER TABLE workflow_runs ADD COLUMN cancel_requested_at TEXT;
+    ALTER TABLE step_runs ADD COLUMN lost_claims INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX workflow_runs_by_time ON workflow_runs (started_at);",
 ];
 

@@ -2,6 +2,7 @@
 
 pub(crate) mod error;
 pub(crate) mod hooks;
+pub(crate) mod metrics;
 pub(crate) mod runs;
 pub(crate) mod workflows;
 
@@ -63,6 +64,7 @@ pub(crate) fn router(
     let api = guarded
         .merge(hooks)
         .merge(crate::page::routes())
+        .route("/metrics", get(metrics::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app);

@@ -162,6 +162,31 @@ impl Api {
         answer(request.send().await.unwrap()).await
     }
 
+    /// POSTs a body over the limit: the server answers 413 before reading
+    /// it all and closes the connection, so the client may see its send cut
+    /// (a reset) instead of the answer. Tried until the answer is read.
+    pub(crate) async fn oversized(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (StatusCode, Value) {
+        for _ in 0..20 {
+            let mut request = self
+                .client
+                .post(self.url(path))
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            if let Ok(response) = request.send().await {
+                return answer(response).await;
+            }
+        }
+        panic!("no answer to an oversized body in 20 tries");
+    }
+
     /// A run of `sales` queued through the API with `params`; its id.
     pub(crate) async fn trigger(&self, params: Value) -> String {
         let (status, run) = self
@@ -430,7 +455,13 @@ async fn a_trigger_checks_its_params_and_body() {
     );
 
     let huge = "x".repeat(etl_server::MAX_BODY + 1);
-    let (status, body) = api.post(path, json!({"params": {"day": huge}})).await;
+    let (status, body) = api
+        .oversized(
+            path,
+            &[("authorization", &format!("Bearer {TOKEN}"))],
+            &json!({"params": {"day": huge}}).to_string(),
+        )
+        .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
         message(status, &body),
@@ -672,6 +703,7 @@ async fn the_openapi_document_describes_every_route() {
         "GET /api/runs/{run_id}",
         "POST /api/runs/{run_id}/cancel",
         "POST /api/runs/{run_id}/resume",
+        "GET /metrics",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -691,11 +723,8 @@ async fn the_openapi_document_describes_every_route() {
             .send()
             .await
             .unwrap();
-        let (_, body) = answer(response).await;
-        assert!(
-            !body.to_string().contains("no such path"),
-            "{route}: {body}"
-        );
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("no such path"), "{route}: {body}");
     }
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
 
@@ -833,4 +862,62 @@ async fn a_running_run_is_cancelled_and_resumed_through_the_api() {
         StatusCode::UNAUTHORIZED,
         "cancelling needs the token"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_prometheus_text_with_escaped_labels() {
+    let api = token_api().await;
+    for day in ["1", "2"] {
+        api.trigger(json!({"day": day})).await;
+    }
+    let odd = Dag::builder("a\"b\\c\nd")
+        .step(Step::new("s", |_: StepContext, _: StepInputs| async {
+            Ok::<_, etl_dag::Error>(())
+        }))
+        .build()
+        .unwrap();
+    Runs::new(&odd, &*api.store, "1")
+        .enqueue(Default::default())
+        .await
+        .unwrap();
+    let (stop, task) = worker(&api);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while api
+        .store
+        .list_runs(
+            &etl_runs::RunQuery::default()
+                .workflow("sales")
+                .status(etl_dag::StepStatus::Succeeded),
+        )
+        .await
+        .unwrap()
+        .len()
+        < 2
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the runs did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    task.await.unwrap();
+    let response = api.client.get(api.url("/metrics")).send().await.unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    for line in [
+        "# TYPE etl_runs gauge",
+        "etl_runs{workflow=\"sales\",status=\"SUCCEEDED\"} 2",
+        "etl_steps{workflow=\"sales\",status=\"SUCCEEDED\"} 4",
+        "# TYPE etl_step_duration_seconds histogram",
+        "etl_step_duration_seconds_bucket{workflow=\"sales\",le=\"+Inf\"} 4",
+        "etl_step_duration_seconds_count{workflow=\"sales\"} 4",
+        "etl_queue_depth{workflow=\"a\\\"b\\\\c\\nd\"} 1",
+        "# TYPE etl_claims_lost_total counter",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} in:\n{text}");
+    }
 }

@@ -165,7 +165,13 @@ async fn a_webhook_takes_its_workflows_secret_and_starts_one_run_per_delivery() 
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let huge = format!(r#"{{"params": {{"day": "{}"}}}}"#, "x".repeat(70_000));
-    let (status, _) = api.hook(&huge, &[("authorization", &bearer)]).await;
+    let (status, _) = api
+        .oversized(
+            "/api/workflows/sales/trigger",
+            &[("authorization", &bearer)],
+            &huge,
+        )
+        .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
         api.runs_of("sales").await.len(),
