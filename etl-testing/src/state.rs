@@ -867,6 +867,7 @@ pub async fn a_dead_workers_step_is_taken_over_as_a_new_attempt(subject: &impl S
         assert_eq!(ran[&(id.clone(), other.to_owned())], 1, "{other} ran once");
         assert_eq!(step(&steps, other).attempts, 1);
     }
+    drop(ran);
     let metrics = store.metrics().await.unwrap();
     assert_eq!(
         metrics.lost_claims,
