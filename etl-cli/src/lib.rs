@@ -29,7 +29,8 @@
 //! | `schedule [--tz ZONE] [--cron EXPR] [--catch-up]` | runs the workflow at each tick of its cron schedule (or `EXPR`'s), one run at a time, until SIGTERM or Ctrl-C; ticks that pass without a run (before it started, or during a long run) are said and skipped, or run once with `--catch-up` |
 //! | `run --queue` | queues a run for workers instead of running it; prints its id |
 //! | `worker [--concurrency N]` | claims the runnable steps of queued runs from the state store and runs them, N at a time, until SIGTERM or Ctrl-C (what it holds finishes first; a second signal gives it back to the queue); any number of workers, on any machines sharing a PostgreSQL store, share the queue |
-//! | `serve [--bind ADDR] [--no-token] [--webhooks FILE] [--scheduler]` | the REST API over the state store (`etl-server`, feature `server`): workflows listed, switched off and on, deleted; runs started, listed and shown; until SIGTERM or Ctrl-C. Mutations need `ETL_SERVER_TOKEN` as a bearer token; `--no-token` serves without, on a loopback address only |
+//! | `worker --server URL` | the same, through a server's `serve --workers` (`ETL_WORKER_TOKEN`), with no database credentials on this machine |
+//! | `serve [--bind ADDR] [--no-token] [--webhooks FILE] [--scheduler] [--workers]` | the REST API over the state store (`etl-server`, feature `server`): workflows listed, switched off and on, deleted; runs started, listed and shown; until SIGTERM or Ctrl-C. Mutations need `ETL_SERVER_TOKEN` as a bearer token; `--no-token` serves without, on a loopback address only |
 //! | `export prefect -o FILE` | a Prefect 3 flow file, one task per step, the same dependencies, retries, timeouts and schedule |
 //! | `export airflow -o FILE` | an Airflow DAG file, one task per step (task ids are the step names, with `_` for what Airflow does not take) |
 //!
@@ -252,6 +253,9 @@ impl Program {
                 // Before the store is opened: a SIGTERM while it opens (a
                 // slow database) stops the worker cleanly, never by default.
                 let signals = schedule::Signals::listen();
+                if let Some(server) = m.get_one::<String>("server") {
+                    return self.remote_worker(server, usize::from(n), signals).await;
+                }
                 let store = self.store_for_steps(&state).await?;
                 self.worker(&*store, usize::from(n), signals).await
             }
@@ -412,6 +416,12 @@ fn serve_command() -> Command {
                 .help("A TOML file of `workflow = \"secret\"` lines: each named workflow gets a webhook, POST /api/workflows/NAME/trigger, that takes its secret (as a bearer token, or an X-Etl-Signature HMAC-SHA256 of the body) instead of the server's token"),
         )
         .arg(
+            Arg::new("workers")
+                .long("workers")
+                .action(ArgAction::SetTrue)
+                .help("Takes workers that reach the store only through this server (`worker --server URL`), each proving itself with ETL_WORKER_TOKEN; a worker silent for --lease is taken for dead"),
+        )
+        .arg(
             Arg::new("scheduler")
                 .long("scheduler")
                 .action(ArgAction::SetTrue)
@@ -534,6 +544,13 @@ fn command(program: &str, version: &'static str) -> Command {
                         .default_value("1")
                         .value_parser(value_parser!(u16).range(1..=1024))
                         .help("Steps run at once"),
+                )
+                .arg(
+                    Arg::new("server")
+                        .long("server")
+                        .env("ETL_SERVER")
+                        .value_name("URL")
+                        .help("Works through the server at URL (its `serve --workers`) instead of the state store: this machine needs no database credentials, only ETL_WORKER_TOKEN"),
                 ),
         )
         .subcommand(serve_command())

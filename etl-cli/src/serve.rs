@@ -50,7 +50,11 @@ impl Program {
         let triggers = etl_server::Triggers::default()
             .poll(poll)
             .scheduler(m.get_flag("scheduler"));
+        let open = matches!(auth, Auth::Open);
         let mut server = Server::new(std::sync::Arc::from(store), auth).triggers(triggers);
+        if m.get_flag("workers") {
+            server = server.workers(self.worker_sessions(state, open)?);
+        }
         for (workflow, secret) in webhooks {
             server = server.webhook(workflow, secret);
         }
@@ -63,6 +67,81 @@ impl Program {
         bound.run(async move { signals.next().await }).await?;
         eprintln!("stopped");
         Ok(ExitCode::SUCCESS)
+    }
+
+    /// How `serve --workers` opens a store handle per worker session: as a
+    /// worker process would, with this command's `--lease`.
+    #[cfg(feature = "server")]
+    fn worker_sessions(&self, state: &str, open: bool) -> Result<etl_server::Workers> {
+        use etl_server::remote::WORKER_TOKEN_ENV;
+        let location = state.to_owned();
+        let lease = self.lease;
+        let opener: etl_server::OpenStore = std::sync::Arc::new(move || {
+            let location = location.clone();
+            Box::pin(async move {
+                let store = etl_runs::open_with(
+                    &location,
+                    std::path::Path::new(crate::DEFAULT_OUTPUTS),
+                    lease,
+                )
+                .await?;
+                Ok(std::sync::Arc::from(store))
+            })
+        });
+        let mut workers = etl_server::Workers::new(opener)
+            .idle(lease.unwrap_or(std::time::Duration::from_secs(30)));
+        match std::env::var(WORKER_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.is_empty())
+        {
+            Some(token) => workers = workers.token(token),
+            None if open => {}
+            None => {
+                return Err(Error::Argument(format!(
+                    "--workers needs a token the workers send: set {WORKER_TOKEN_ENV} (at least {} characters)",
+                    etl_server::MIN_TOKEN
+                )));
+            }
+        }
+        Ok(workers)
+    }
+
+    /// `worker --server URL`: the worker, through the server's session.
+    #[cfg(feature = "server")]
+    pub(super) async fn remote_worker(
+        &self,
+        server: &str,
+        concurrency: usize,
+        signals: Signals,
+    ) -> Result<ExitCode> {
+        use etl_server::remote::{RemoteStore, WORKER_TOKEN_ENV};
+        let token = std::env::var(WORKER_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.is_empty());
+        let remote = RemoteStore::connect(server, token, crate::DEFAULT_OUTPUTS).await?;
+        if let Some(at) = &self.outputs_at
+            && self.outputs.get().is_none()
+        {
+            let _ = self.outputs.set(etl_runs::outputs::open(at).await?);
+        }
+        self.register(&remote, None).await?;
+        let code = self.worker(&remote, concurrency, signals).await;
+        if let Err(e) = remote.close().await {
+            eprintln!("warning: ending the session with the server: {e}");
+        }
+        code
+    }
+
+    #[cfg(not(feature = "server"))]
+    pub(super) async fn remote_worker(
+        &self,
+        _server: &str,
+        _concurrency: usize,
+        _signals: Signals,
+    ) -> Result<ExitCode> {
+        Err(Error::Argument(
+            "this program was built without the server (etl's `server` feature)".into(),
+        ))
     }
 
     #[cfg(not(feature = "server"))]

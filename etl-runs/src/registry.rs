@@ -167,6 +167,16 @@ impl WorkflowInfo {
             .to_string()
     }
 
+    /// Workflow `name` of `version`, with the graph and parameters
+    /// [`WorkflowInfo::graph_json`] wrote (what a worker sends a server).
+    pub fn from_graph_json(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        graph: &str,
+    ) -> std::result::Result<WorkflowInfo, String> {
+        WorkflowInfo::named(name.into(), version.into()).with_graph(graph)
+    }
+
     /// Reads [`WorkflowInfo::graph_json`]'s text back.
     pub(crate) fn with_graph(mut self, text: &str) -> std::result::Result<WorkflowInfo, String> {
         #[derive(Deserialize)]

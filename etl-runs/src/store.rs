@@ -315,6 +315,24 @@ pub struct Claim {
     pub attempts: u32,
 }
 
+impl Claim {
+    /// Step `step` of run `run_id`, with the run's `params`, after
+    /// `attempts` attempts (what a store's claim gives).
+    pub fn new(
+        run_id: impl Into<String>,
+        step: impl Into<String>,
+        params: std::collections::BTreeMap<String, String>,
+        attempts: u32,
+    ) -> Claim {
+        Claim {
+            run_id: run_id.into(),
+            step: step.into(),
+            params,
+            attempts,
+        }
+    }
+}
+
 /// How many times a step of a queued run may lose its worker (a kill, a
 /// lost machine) before it is failed rather than queued again.
 pub const MAX_LOST_ATTEMPTS: u32 = 5;

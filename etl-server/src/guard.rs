@@ -41,7 +41,25 @@ impl std::fmt::Debug for Auth {
 pub const MIN_TOKEN: usize = 16;
 
 pub(crate) struct Guard {
-    pub(crate) auth: Auth,
+    /// The tokens that pass; none: every caller passes (an open server).
+    pub(crate) tokens: Vec<String>,
+    /// Whether the server runs with no token at all.
+    pub(crate) open: bool,
+}
+
+impl Guard {
+    pub(crate) fn of(auth: &Auth) -> Guard {
+        match auth {
+            Auth::Token(token) => Guard {
+                tokens: vec![token.clone()],
+                open: false,
+            },
+            Auth::Open => Guard {
+                tokens: Vec::new(),
+                open: true,
+            },
+        }
+    }
 }
 
 /// Equal in time that does not depend on where the two first differ.
@@ -86,7 +104,7 @@ pub(crate) async fn check(
         )
         .into_response();
     }
-    if let Auth::Token(token) = &guard.auth {
+    if !(guard.open && guard.tokens.is_empty()) {
         let given = request
             .headers()
             .get(header::AUTHORIZATION)
@@ -94,7 +112,12 @@ pub(crate) async fn check(
             .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim());
         let refusal = match given {
             None => Some("this needs the server's token: send `Authorization: Bearer <token>`"),
-            Some(given) if !same(given.as_bytes(), token.as_bytes()) => {
+            Some(given)
+                if !guard
+                    .tokens
+                    .iter()
+                    .any(|t| same(given.as_bytes(), t.as_bytes())) =>
+            {
                 Some("the token sent is not the server's")
             }
             Some(_) => None,

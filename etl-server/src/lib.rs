@@ -34,6 +34,7 @@
 //! | `GET /api/runs/{run_id}` | one run and its steps |
 //! | `POST /api/runs/{run_id}/cancel` | stop a running run (its workers stop its steps within a second) |
 //! | `POST /api/runs/{run_id}/resume` | queue what did not succeed of an ended run again |
+//! | `POST /api/workers`, `POST`/`DELETE /api/workers/{id}` | workers through the server ([`remote::RemoteStore`]): a session, its calls (claim, record, settle…), its end |
 //! | `GET /metrics` | the store's counts in Prometheus' text format |
 //! | `GET /api/openapi.json` | the OpenAPI document of all of it |
 //! | `GET /` | the page of runs |
@@ -52,6 +53,7 @@
 mod guard;
 mod openapi;
 mod page;
+pub mod remote;
 mod routes;
 pub mod triggers;
 pub mod views;
@@ -67,6 +69,7 @@ pub use guard::{Auth, MIN_TOKEN};
 pub use openapi::openapi;
 pub use routes::hooks::{DELIVERY_HEADER, SIGNATURE_HEADER};
 pub use routes::runs::MAX_PAGE;
+pub use routes::workers::{OpenStore, Workers};
 pub use triggers::Triggers;
 
 /// The path the OpenAPI document is served at.
@@ -131,6 +134,8 @@ pub struct Server {
     timeout: Duration,
     webhooks: std::collections::BTreeMap<String, String>,
     triggers: Triggers,
+    workers: Option<Workers>,
+    sessions: Arc<routes::workers::Sessions>,
 }
 
 impl std::fmt::Debug for Server {
@@ -151,7 +156,17 @@ impl Server {
             timeout: Duration::from_secs(30),
             webhooks: Default::default(),
             triggers: Triggers::default(),
+            workers: None,
+            sessions: Default::default(),
         }
+    }
+
+    /// Takes workers that reach the store only through this server
+    /// (`/api/workers`, [`remote::RemoteStore`]): each session gets a store
+    /// handle of its own, opened by `workers`.
+    pub fn workers(mut self, workers: Workers) -> Server {
+        self.workers = Some(workers);
+        self
     }
 
     /// Gives workflow `workflow` a webhook
@@ -183,6 +198,11 @@ impl Server {
         {
             return Err(Error::ShortToken(token.chars().count()));
         }
+        if let Some(token) = self.workers.as_ref().and_then(|w| w.token.as_ref())
+            && token.chars().count() < MIN_TOKEN
+        {
+            return Err(Error::ShortToken(token.chars().count()));
+        }
         if let Some((workflow, secret)) = self
             .webhooks
             .iter()
@@ -196,9 +216,9 @@ impl Server {
         Ok(routes::router(
             self.store.clone(),
             self.webhooks.clone(),
-            guard::Guard {
-                auth: self.auth.clone(),
-            },
+            self.workers.clone(),
+            self.sessions.clone(),
+            guard::Guard::of(&self.auth),
             self.timeout,
         ))
     }
@@ -222,6 +242,8 @@ impl Server {
             addr,
             store: self.store,
             triggers: self.triggers,
+            sessions: self.sessions,
+            idle: self.workers.as_ref().map(|w| w.idle),
         })
     }
 }
@@ -233,6 +255,8 @@ pub struct Bound {
     addr: SocketAddr,
     store: Arc<dyn StateStore>,
     triggers: Triggers,
+    sessions: Arc<routes::workers::Sessions>,
+    idle: Option<Duration>,
 }
 
 impl std::fmt::Debug for Bound {
@@ -258,12 +282,28 @@ impl Bound {
         let addr = self.addr;
         let stop = etl_dag::CancellationToken::new();
         let looking = tokio::spawn(self.triggers.run(self.store, stop.clone()));
+        // Worker sessions that fell silent are dropped as dead processes.
+        let sweeping = self.idle.map(|idle| {
+            let (sessions, stop) = (self.sessions.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.is_cancelled() {
+                    tokio::select! {
+                        () = stop.cancelled() => {}
+                        () = tokio::time::sleep(idle / 4) => {}
+                    }
+                    sessions.sweep(idle);
+                }
+            })
+        });
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|source| Error::Serve { addr, source });
         stop.cancel();
         let _ = looking.await;
+        if let Some(sweeping) = sweeping {
+            let _ = sweeping.await;
+        }
         served
     }
 }

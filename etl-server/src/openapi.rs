@@ -14,14 +14,18 @@ use crate::views;
     paths(
         workflows::list, workflows::show, workflows::enable, workflows::disable, workflows::delete,
         workflows::trigger, crate::routes::hooks::webhook, runs::list, runs::show, runs::cancel, runs::resume,
-        crate::routes::metrics::metrics,
+        crate::routes::metrics::metrics, crate::routes::workers::open, crate::routes::workers::call,
+        crate::routes::workers::close,
     ),
     components(schemas(
         views::Workflow, views::Step, views::Param, views::Run, views::StepRun, views::RunDetail,
         views::RunPage, views::TriggerRequest, views::Deleted, views::ErrorBody, views::ErrorDetail,
+        crate::routes::workers::SessionOpened, crate::routes::workers::WorkerCall,
+        crate::routes::workers::WorkerAnswer, crate::routes::workers::ClaimWire,
+        crate::routes::workers::EventWire, crate::routes::workers::StepWire,
     )),
     modifiers(&Token),
-    tags((name = "workflows", description = "Registered workflows"), (name = "runs", description = "Runs and their steps"), (name = "metrics", description = "The store's counts, for Prometheus")),
+    tags((name = "workflows", description = "Registered workflows"), (name = "runs", description = "Runs and their steps"), (name = "metrics", description = "The store's counts, for Prometheus"), (name = "workers", description = "Workers that reach the store through the server")),
 )]
 struct ApiDoc;
 
@@ -34,6 +38,17 @@ impl Modify for Token {
         components.add_security_scheme(
             "token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "worker_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The server's worker token (ETL_WORKER_TOKEN), or its own token",
+                    ))
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "webhook_secret",

@@ -214,6 +214,204 @@ async fn a_step_of_a_worker_killed_mid_step_is_taken_over_and_the_run_finishes()
     }
 }
 
+/// Workers through a server (`serve --workers`, `worker --server URL`):
+/// the server's store, and workers whose environment names no store.
+#[cfg(feature = "server")]
+mod through_the_server {
+    use super::*;
+
+    const WORKER_TOKEN: &str = "a-worker-token-for-tests";
+
+    /// `serve --workers` on a free port, over the queue's store; its URL.
+    fn serve(queue: &Queue) -> (Child, String) {
+        use std::io::BufRead;
+        let mut child = queue
+            .command()
+            .env("ETL_SERVER_TOKEN", "a-server-token-for-tests")
+            .env("ETL_WORKER_TOKEN", WORKER_TOKEN)
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = std::io::BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.lines().map_while(Result::ok) {
+                if let Some((_, rest)) = line.split_once(" on http://") {
+                    let _ = tx.send(
+                        rest.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("serve said where it listens");
+        (child, format!("http://{addr}"))
+    }
+
+    /// A worker that knows only the server: no ETL_STATE, an empty folder
+    /// of its own, step outputs in `outputs` (a folder the workers share).
+    fn remote_worker(
+        queue: &Queue,
+        url: &str,
+        outputs: &std::path::Path,
+        home: &std::path::Path,
+    ) -> Child {
+        std::fs::create_dir_all(home).unwrap();
+        Command::new(bin())
+            .current_dir(home)
+            .env_remove("ETL_STATE")
+            .env_remove("PGPASSWORD")
+            .env_remove("RUST_LOG")
+            .env("ETL_WORKER_TOKEN", WORKER_TOKEN)
+            .env("QUEUED_WORK_LOG", queue.dir.path().join("work.log"))
+            .args(["worker", "--concurrency", "2", "--server", url, "--outputs"])
+            .arg(outputs)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_workers_that_reach_only_the_server_finish_50_runs_each_step_once() {
+        let url = etl_testing::postgres::shared().database().await;
+        let queue = Queue::new(Some(url));
+        let (mut server, base) = serve(&queue);
+        let runs = 50;
+        let ids: Vec<String> = (0..runs).map(|_| queue.enqueue(&[])).collect();
+        let outputs = queue.dir.path().join("shared-outputs");
+        let homes = [queue.dir.path().join("w1"), queue.dir.path().join("w2")];
+        let workers: Vec<Child> = homes
+            .iter()
+            .map(|h| remote_worker(&queue, &base, &outputs, h))
+            .collect();
+        let store = queue.store().await;
+        until(
+            "every queued run to end",
+            Duration::from_secs(180),
+            async || {
+                let recorded = store.runs("queued_work", runs + 10).await.unwrap();
+                recorded
+                    .iter()
+                    .filter(|r| r.status != StepStatus::Running)
+                    .count()
+                    == runs
+            },
+        )
+        .await;
+        let said: Vec<String> = workers.into_iter().map(stop).collect();
+        for err in &said {
+            assert!(err.contains(&base) && err.contains("stopped: "), "{err}");
+        }
+        let log = queue.log();
+        assert_eq!(log.len(), runs * 4, "every step of every run ran");
+        assert!(
+            log.values().all(|pids| pids.len() == 1),
+            "no step ran twice"
+        );
+        let pids: std::collections::BTreeSet<&String> = log.values().flatten().collect();
+        assert_eq!(pids.len(), 2, "both workers took work");
+        for id in &ids {
+            let run = store.run(id).await.unwrap().unwrap();
+            assert_eq!(run.status, StepStatus::Succeeded, "{run:?}");
+            let steps = store.steps(id).await.unwrap();
+            assert!(steps.iter().all(|s| s.attempts == 1), "{steps:?}");
+        }
+        for home in &homes {
+            assert_eq!(
+                std::fs::read_dir(home).unwrap().count(),
+                0,
+                "a worker wrote nothing of its own"
+            );
+        }
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_remote_worker_killed_mid_step_loses_its_claim_as_a_database_worker_does() {
+        let url = etl_testing::postgres::shared().database().await;
+        let queue = Queue::new(Some(url));
+        let (mut server, base) = serve(&queue);
+        let id = queue.enqueue(&["pause_ms=3000"]);
+        let outputs = queue.dir.path().join("shared-outputs");
+        let store = queue.store().await;
+        let mut doomed = remote_worker(&queue, &base, &outputs, &queue.dir.path().join("w1"));
+        until("numbers to run", Duration::from_secs(60), async || {
+            let steps = store.steps(&id).await.unwrap();
+            steps
+                .iter()
+                .any(|s| s.step == "numbers" && s.status == StepStatus::Running)
+        })
+        .await;
+        doomed.kill().unwrap(); // SIGKILL: no goodbye, no more heartbeats
+        doomed.wait().unwrap();
+        let other = remote_worker(&queue, &base, &outputs, &queue.dir.path().join("w2"));
+        until("the run to end", Duration::from_secs(90), async || {
+            store.run(&id).await.unwrap().unwrap().status != StepStatus::Running
+        })
+        .await;
+        stop(other);
+        let run = store.run(&id).await.unwrap().unwrap();
+        assert_eq!(run.status, StepStatus::Succeeded, "{run:?}");
+        let numbers = store
+            .steps(&id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|s| s.step == "numbers")
+            .unwrap();
+        assert_eq!(
+            (numbers.status, numbers.attempts),
+            (StepStatus::Succeeded, 2),
+            "{numbers:?}"
+        );
+        let log = queue.log();
+        let ran = &log[&(id.clone(), "numbers".to_owned())];
+        assert_eq!(ran.len(), 2, "{log:?}");
+        assert_ne!(ran[0], ran[1], "the second attempt ran in the other worker");
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_worker_with_a_wrong_token_or_url_is_a_clear_error() {
+        let queue = Queue::new(None);
+        let (mut server, base) = serve(&queue);
+        let run = |url: &str, token: &str| {
+            let out = Command::new(bin())
+                .current_dir(queue.dir.path())
+                .env_remove("ETL_STATE")
+                .env("ETL_WORKER_TOKEN", token)
+                .args(["worker", "--server", url])
+                .output()
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (code, err) = run(&base, "not-the-worker-token");
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains("401") && err.contains("the token sent is not the server's"),
+            "{err}"
+        );
+        assert!(!err.contains("not-the-worker-token"), "{err}");
+        let (code, err) = run("http://user:pw@127.0.0.1:1", WORKER_TOKEN);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains("no user or password in it"), "{err}");
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+}
+
 /// The Python of the virtualenv `.ci/run` makes with Prefect 3, or
 /// `ETL_TEST_PREFECT_PYTHON`.
 fn prefect_python() -> PathBuf {

@@ -220,6 +220,22 @@ pub struct StepRecord {
 }
 
 impl StepRecord {
+    /// Step `step` with `status`, no attempt, time, rows, output or error
+    /// yet (for a store that reads its records from elsewhere).
+    pub fn new(step: impl Into<String>, status: StepStatus) -> StepRecord {
+        StepRecord {
+            step: step.into(),
+            status,
+            attempts: 0,
+            started_at: None,
+            finished_at: None,
+            rows: None,
+            output: None,
+            reused_from: None,
+            error: None,
+        }
+    }
+
     /// From start to end.
     pub fn duration(&self) -> Option<Duration> {
         self.finished_at?.duration_since(self.started_at?).ok()

@@ -4,6 +4,7 @@ pub(crate) mod error;
 pub(crate) mod hooks;
 pub(crate) mod metrics;
 pub(crate) mod runs;
+pub(crate) mod workers;
 pub(crate) mod workflows;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,10 @@ pub(crate) struct AppState {
     pub(crate) store: Arc<dyn StateStore>,
     /// Each webhook's secret, by workflow.
     pub(crate) webhooks: BTreeMap<String, String>,
+    /// Workers through the server, when it takes them.
+    pub(crate) workers: Option<workers::Workers>,
+    /// Their sessions.
+    pub(crate) sessions: Arc<workers::Sessions>,
 }
 
 /// The API under `/api`, behind its layers: the guard (tokens for
@@ -38,10 +43,37 @@ pub(crate) struct AppState {
 pub(crate) fn router(
     store: Arc<dyn StateStore>,
     webhooks: BTreeMap<String, String>,
+    workers: Option<workers::Workers>,
+    sessions: Arc<workers::Sessions>,
     guard: Guard,
     timeout: Duration,
 ) -> Router {
-    let app = Arc::new(AppState { store, webhooks });
+    // Workers take the worker token, or the server's own.
+    let worker_guard = Guard {
+        tokens: workers
+            .as_ref()
+            .and_then(|w| w.token.clone())
+            .into_iter()
+            .chain(guard.tokens.iter().cloned())
+            .collect(),
+        open: guard.open,
+    };
+    let app = Arc::new(AppState {
+        store,
+        webhooks,
+        workers,
+        sessions,
+    });
+    let worker_routes = Router::new()
+        .route("/api/workers", post(workers::open))
+        .route(
+            "/api/workers/{worker_id}",
+            post(workers::call).delete(workers::close),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::new(worker_guard),
+            crate::guard::check,
+        ));
     let guarded = Router::new()
         .route("/api/openapi.json", get(crate::openapi::document))
         .route("/api/workflows", get(workflows::list))
@@ -63,6 +95,7 @@ pub(crate) fn router(
     let hooks = Router::new().route("/api/workflows/{name}/trigger", post(hooks::webhook));
     let api = guarded
         .merge(hooks)
+        .merge(worker_routes)
         .merge(crate::page::routes())
         .route("/metrics", get(metrics::metrics))
         .fallback(not_found)

@@ -704,6 +704,9 @@ async fn the_openapi_document_describes_every_route() {
         "POST /api/runs/{run_id}/cancel",
         "POST /api/runs/{run_id}/resume",
         "GET /metrics",
+        "POST /api/workers",
+        "POST /api/workers/{worker_id}",
+        "DELETE /api/workers/{worker_id}",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -920,4 +923,70 @@ async fn metrics_are_prometheus_text_with_escaped_labels() {
     ] {
         assert!(text.lines().any(|l| l == line), "{line:?} in:\n{text}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_sessions_need_the_worker_token_and_end_when_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite");
+    let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open(&path).unwrap());
+    let opener: etl_server::OpenStore = Arc::new(move || {
+        let path = path.clone();
+        Box::pin(async move { Ok(Arc::new(SqliteStore::open(&path)?) as Arc<dyn StateStore>) })
+    });
+    let workers = etl_server::Workers::new(opener)
+        .idle(Duration::from_millis(400))
+        .token("the-worker-token-16");
+    // A server that takes no workers says so.
+    let plain = token_api().await;
+    let (status, body) = plain.post("/api/workers", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(message(status, &body).contains("takes no workers"));
+
+    let api = serve(
+        Server::new(store.clone(), Auth::Token(TOKEN.into())).workers(workers),
+        store,
+        dir,
+    )
+    .await;
+    let open = |token: &'static str| {
+        api.client
+            .post(api.url("/api/workers"))
+            .bearer_auth(token)
+            .send()
+    };
+    let (status, body) = answer(open("not-the-token-at-all").await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, opened) = answer(open("the-worker-token-16").await.unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let id = opened["worker_id"].as_str().unwrap().to_owned();
+    assert_eq!(opened["heartbeat_ms"], 100);
+    let call = |body: Value| {
+        api.client
+            .post(api.url(&format!("/api/workers/{id}")))
+            .bearer_auth("the-worker-token-16")
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let (status, answered) = answer(
+        call(json!({"call": "claim", "workflow": "sales", "limit": 5}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, answered),
+        (StatusCode::OK, json!({"answer": "claims", "claims": []}))
+    );
+    let (status, body) = answer(call(json!({"call": "explode"})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Silent for longer than its idle time: gone, as a dead worker.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (status, body) = answer(call(json!({"call": "heartbeat"})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert!(
+        message(status, &body).contains("went back to the queue"),
+        "{body}"
+    );
 }
