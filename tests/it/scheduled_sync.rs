@@ -1567,6 +1567,11 @@ mod served {
             .await;
         let rows = browser.all("tr.step[data-status=SUCCEEDED]").await;
         assert!(rows.len() >= 2, "the step table");
+        let summary = browser.text(&browser.wait(".summary", wait).await).await;
+        assert!(
+            summary.contains(" by page"),
+            "the run says the page started it: {summary}"
+        );
         browser
             .screenshot(&artifacts_dir().join("server-page-run.png"))
             .await;

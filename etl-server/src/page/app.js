@@ -32,7 +32,7 @@ function notice(text, ok) {
 }
 
 async function api(method, path, body) {
-  const headers = { "Accept": "application/json" };
+  const headers = { "Accept": "application/json", "X-Etl-Client": "page" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token()) headers["Authorization"] = "Bearer " + token();
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "omit" });

@@ -122,7 +122,8 @@ pub(crate) async fn delete(
     }))
 }
 
-/// Starts a run by hand: queued for the workflow's workers, with the
+/// Starts a run by hand (`started_by` `page` when the page sends
+/// `X-Etl-Client: page`, else `api`): queued for the workflow's workers, with the
 /// parameters given (checked against those the workflow declares; the
 /// defaults of the others filled in). Refused (409) while the workflow is
 /// disabled.
@@ -135,8 +136,14 @@ pub(crate) async fn delete(
 pub(crate) async fn trigger(
     State(app): State<App>,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
     Body(request): Body<TriggerRequest>,
 ) -> ApiResult<(StatusCode, Json<Run>)> {
+    // The page says it is the page; anything else is the API.
+    let by = match headers.get("x-etl-client").and_then(|v| v.to_str().ok()) {
+        Some("page") => "page",
+        _ => "api",
+    };
     let workflow = registered(&app, &name).await?;
     if !workflow.enabled {
         return Err(ApiError::conflict(format!(
@@ -148,7 +155,7 @@ pub(crate) async fn trigger(
     let run = workflow
         .info
         .run_start(&run_id, Trigger::Queue, params)
-        .started_by("api");
+        .started_by(by);
     app.store.enqueue_run(&run).await?;
     tracing::info!(workflow = name, run_id, "run queued");
     let run = app.store.run(&run_id).await?.ok_or_else(|| {
