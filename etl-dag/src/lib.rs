@@ -665,8 +665,9 @@ impl DagBuilder {
     }
 
     /// Starts a run for each new file that matches `pattern`, a glob
-    /// (`/data/in/*.csv`), passing its path as parameter `param` (a declared
-    /// one): once per file, watched for by a server over the store.
+    /// (`/data/in/*.csv`, or a bucket's `s3://landing/in/*.csv`), passing
+    /// its path (or URL) as parameter `param` (a declared one): once per
+    /// file, watched for by a server over the store.
     pub fn on_file(mut self, pattern: impl Into<String>, param: &str) -> Self {
         self.start_on.push(StartOn::File {
             pattern: pattern.into(),

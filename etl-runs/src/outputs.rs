@@ -191,6 +191,40 @@ fn secret_variable(name: &str) -> bool {
     cloud && secret
 }
 
+/// An object in a bucket ([`Lister::list`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Object {
+    /// Its URL: `scheme://bucket/key`.
+    pub location: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last written.
+    pub modified: std::time::SystemTime,
+}
+
+/// What is under a bucket's prefix, listed again and again (what a server
+/// watches for new files in): see [`Lister::open`].
+#[cfg(feature = "object-store")]
+#[derive(Debug)]
+pub struct Lister(bucket::Bucket);
+
+#[cfg(feature = "object-store")]
+impl Lister {
+    /// The bucket prefix `url` names (`s3://bucket/incoming`, and `gs://`,
+    /// `az://`), with `object_store` options over the environment's, as
+    /// [`open_with`]; checked as it is.
+    pub async fn open(url: &str, options: Vec<(String, String)>) -> Result<Lister> {
+        Ok(Lister(bucket::Bucket::open(url, options).await?))
+    }
+
+    /// Every object under the prefix, at any depth, in key order; more than
+    /// `limit` is an error naming the bound.
+    pub async fn list(&self, limit: usize) -> Result<Vec<Object>> {
+        self.0.list(limit).await
+    }
+}
+
 #[cfg(feature = "object-store")]
 mod bucket {
     use std::io::{BufReader, Seek, Write};
@@ -210,6 +244,8 @@ mod bucket {
     pub(super) struct Bucket {
         /// `scheme://bucket/prefix`, no trailing slash.
         url: String,
+        /// `scheme://bucket`.
+        base: String,
         prefix: Key,
         store: Arc<dyn ObjectStore>,
         /// Credentials given as options, blanked out of messages.
@@ -288,16 +324,47 @@ mod bucket {
                 )));
             }
             let url = if prefix.as_ref().is_empty() {
-                base
+                base.clone()
             } else {
                 format!("{base}/{prefix}")
             };
             Ok(Bucket {
                 url,
+                base,
                 prefix,
                 store,
                 secrets,
             })
+        }
+
+        /// Every object under the prefix: see [`super::Lister::list`].
+        pub(super) async fn list(&self, limit: usize) -> Result<Vec<super::Object>> {
+            let mut listed = self.store.list(Some(&self.prefix));
+            let mut objects = Vec::new();
+            while let Some(meta) = listed.next().await {
+                let meta = meta.map_err(|e| Error::Outputs {
+                    location: self.url.clone(),
+                    message: scrubbed(
+                        &self.secrets,
+                        &format!("listing: {}", etl_dag::error_chain(&e)),
+                    ),
+                })?;
+                if objects.len() >= limit {
+                    return Err(Error::Outputs {
+                        location: self.url.clone(),
+                        message: format!(
+                            "holds more than {limit} objects, the most listed at once"
+                        ),
+                    });
+                }
+                objects.push(super::Object {
+                    location: format!("{}/{}", self.base, meta.location),
+                    size: meta.size,
+                    modified: meta.last_modified.into(),
+                });
+            }
+            objects.sort_by(|a, b| a.location.cmp(&b.location));
+            Ok(objects)
         }
 
         /// The object at `location`, which must be in this bucket, under its prefix.

@@ -10,7 +10,10 @@
 //!   workflow that succeeded since this workflow was registered starts one
 //!   run, given the upstream run's id when asked;
 //! - **file arrival** ([`StartOn::File`]): each file that matches the glob,
-//!   unchanged for a second, starts one run with its path.
+//!   unchanged for a second, starts one run with its path; a pattern that
+//!   is a bucket URL (`s3://bucket/in/*.csv`, feature `object-store`) is
+//!   matched against the objects under its prefix, each object's URL the
+//!   parameter.
 //!
 //! Each event's run id is derived from the event (`up-…`, `file-…` from a
 //! SHA-256 of the workflow and the upstream run, or the file's path, size
@@ -42,6 +45,7 @@ pub const FILE_SETTLE: Duration = Duration::from_secs(1);
 pub struct Triggers {
     poll: Duration,
     scheduler: bool,
+    bucket_options: Vec<(String, String)>,
 }
 
 impl Default for Triggers {
@@ -49,6 +53,7 @@ impl Default for Triggers {
         Triggers {
             poll: Duration::from_secs(1),
             scheduler: false,
+            bucket_options: Vec::new(),
         }
     }
 }
@@ -68,6 +73,14 @@ impl Triggers {
         self
     }
 
+    /// Reads buckets (for [`StartOn::File`] patterns such as
+    /// `s3://bucket/in/*.csv`) with these `object_store` options over the
+    /// environment's credentials.
+    pub fn bucket_options(mut self, options: Vec<(String, String)>) -> Self {
+        self.bucket_options = options;
+        self
+    }
+
     pub(crate) async fn run(self, store: Arc<dyn StateStore>, stop: CancellationToken) {
         let mut state = Looking {
             store,
@@ -76,6 +89,8 @@ impl Triggers {
             seen: HashSet::new(),
             warned: HashSet::new(),
             started: SystemTime::now(),
+            #[cfg(feature = "object-store")]
+            listers: HashMap::new(),
         };
         let mut leading = false;
         while !stop.is_cancelled() {
@@ -119,6 +134,9 @@ struct Looking {
     /// Problems already said, said once.
     warned: HashSet<String>,
     started: SystemTime,
+    /// The buckets file patterns name, opened once.
+    #[cfg(feature = "object-store")]
+    listers: HashMap<String, Arc<etl_runs::outputs::Lister>>,
 }
 
 impl Looking {
@@ -287,10 +305,17 @@ impl Looking {
         now: SystemTime,
     ) -> etl_runs::Result<()> {
         let name = workflow.info.name.clone();
-        let glob_pattern = pattern.to_owned();
-        let found = tokio::task::spawn_blocking(move || list(&glob_pattern))
-            .await
-            .map_err(|e| etl_runs::Error::Internal(e.to_string()))?;
+        let found = if pattern.contains("://") && !pattern.starts_with("file://") {
+            self.objects(pattern).await
+        } else {
+            let glob_pattern = pattern
+                .strip_prefix("file://")
+                .unwrap_or(pattern)
+                .to_owned();
+            tokio::task::spawn_blocking(move || list(&glob_pattern))
+                .await
+                .map_err(|e| etl_runs::Error::Internal(e.to_string()))?
+        };
         let files = match found {
             Ok(files) => files,
             Err(e) => {
@@ -356,6 +381,58 @@ impl Looking {
         Ok(())
     }
 }
+
+impl Looking {
+    /// The objects of a bucket that `pattern` (`s3://bucket/in/*.csv`)
+    /// matches: its prefix up to the first wildcard is listed, and each key
+    /// matched whole (`*` does not cross a `/`).
+    #[cfg(feature = "object-store")]
+    async fn objects(&mut self, pattern: &str) -> Result<Vec<Found>, String> {
+        let matcher = glob::Pattern::new(pattern).map_err(|e| e.to_string())?;
+        let wild = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
+        let prefix = match pattern[..wild].rfind('/') {
+            Some(slash) if wild < pattern.len() => &pattern[..slash],
+            _ => pattern.trim_end_matches('/'),
+        };
+        let lister = match self.listers.get(prefix) {
+            Some(lister) => lister.clone(),
+            None => {
+                let opened =
+                    etl_runs::outputs::Lister::open(prefix, self.options.bucket_options.clone())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                let opened = Arc::new(opened);
+                self.listers.insert(prefix.to_owned(), opened.clone());
+                opened
+            }
+        };
+        let options = glob::MatchOptions {
+            require_literal_separator: true,
+            ..Default::default()
+        };
+        let whole = wild == pattern.len();
+        Ok(lister
+            .list(MAX_LISTED)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|o| whole || matcher.matches_with(&o.location, options))
+            .map(|o| Found {
+                path: o.location,
+                len: o.size,
+                modified: o.modified,
+            })
+            .collect())
+    }
+
+    #[cfg(not(feature = "object-store"))]
+    async fn objects(&mut self, _pattern: &str) -> Result<Vec<Found>, String> {
+        Err("this program was built without object storage (etl's `object-store` feature)".into())
+    }
+}
+
+/// The most objects one look lists under a bucket prefix.
+pub const MAX_LISTED: usize = 100_000;
 
 struct Found {
     path: String,

@@ -163,6 +163,14 @@ impl TestS3 {
         name
     }
 
+    /// Writes object `key` of `bucket` with `body`.
+    pub fn put(&self, bucket: &str, key: &str, body: &[u8]) {
+        let (status, text) = self
+            .request("PUT", &format!("/{bucket}/{key}"), body)
+            .unwrap_or_else(|e| panic!("writing {bucket}/{key}: {e}"));
+        assert!(status == 200, "writing {bucket}/{key}: {status} {text}");
+    }
+
     /// The names of the objects in `bucket`, sorted.
     pub fn keys(&self, bucket: &str) -> Vec<String> {
         let (status, body) = self

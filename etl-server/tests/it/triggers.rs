@@ -404,3 +404,57 @@ async fn the_servers_scheduler_queues_each_tick_once_and_skips_a_disabled_workfl
     store.set_enabled("ticking", true).await.unwrap();
     until_runs(&api, "ticking", before + 1).await;
 }
+
+/// The same in a bucket (moto's S3 server): `s3://bucket/in/*.csv`.
+#[cfg(feature = "object-store")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_new_object_in_a_bucket_starts_one_run_and_a_restart_starts_none_again() {
+    let s3 = etl_testing::s3::shared();
+    let bucket = s3.bucket();
+    let pattern = format!("s3://{bucket}/in/*.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir);
+    let declare = |b: etl_dag::DagBuilder| b.param("file", None).on_file(pattern.clone(), "file");
+    store
+        .register_workflow(&WorkflowInfo::of(&counting("ingest", Some(&declare)), "1"))
+        .await
+        .unwrap();
+    let looking = |store: Arc<dyn StateStore>, dir| {
+        let triggers = Triggers::default()
+            .poll(Duration::from_millis(100))
+            .bucket_options(s3.options());
+        serve(
+            Server::new(store.clone(), Auth::Open).triggers(triggers),
+            store,
+            dir,
+        )
+    };
+    let api = looking(store, dir).await;
+    for key in [
+        "in/a.csv",
+        "in/b.csv",
+        "in/c.csv",
+        "in/notes.txt",
+        "in/deeper/d.csv",
+    ] {
+        s3.put(&bucket, key, b"id\n1\n");
+    }
+    let runs = until_runs(&api, "ingest", 3).await;
+    let files: BTreeSet<String> = runs.iter().map(|r| r.params["file"].clone()).collect();
+    let expected: BTreeSet<String> = ["a", "b", "c"]
+        .iter()
+        .map(|n| format!("s3://{bucket}/in/{n}.csv"))
+        .collect();
+    assert_eq!(files, expected, "`*` matches within one level");
+    let (store, dir) = api.shutdown().await;
+    let api = looking(store, dir).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(
+        api.runs_of("ingest").await.len(),
+        3,
+        "no fourth run after a restart"
+    );
+    s3.put(&bucket, "in/e.csv", b"id\n2\n");
+    let runs = until_runs(&api, "ingest", 4).await;
+    assert!(runs.iter().any(|r| r.params["file"].ends_with("/in/e.csv")));
+}
