@@ -44,6 +44,7 @@ pub struct Workers {
     pub(crate) open: OpenStore,
     pub(crate) idle: Duration,
     pub(crate) token: Option<String>,
+    pub(crate) most: usize,
 }
 
 impl std::fmt::Debug for Workers {
@@ -62,7 +63,15 @@ impl Workers {
             open,
             idle: Duration::from_secs(30),
             token: None,
+            most: 64,
         }
+    }
+
+    /// Holds at most `n` sessions at once (default 64): each is a store
+    /// handle, with its database connections; one more is refused (503).
+    pub fn most(mut self, n: usize) -> Workers {
+        self.most = n.max(1);
+        self
     }
 
     /// Drops a session after `idle` without a call (a worker calls at
@@ -312,6 +321,15 @@ fn no_workers() -> ApiError {
     security(("worker_token" = [])))]
 pub(crate) async fn open(State(app): State<App>) -> ApiResult<(StatusCode, Json<SessionOpened>)> {
     let workers = app.workers.as_ref().ok_or_else(no_workers)?;
+    if app.sessions.open.lock().expect("sessions").len() >= workers.most {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "this server holds {} worker sessions, the most it takes: stop a worker, or wait for a silent one to be dropped",
+                workers.most
+            ),
+        ));
+    }
     let store = (workers.open)().await?;
     let recorder = store.recorder()?;
     let worker_id = etl_dag::new_run_id();

@@ -936,6 +936,7 @@ async fn worker_sessions_need_the_worker_token_and_end_when_silent() {
     });
     let workers = etl_server::Workers::new(opener)
         .idle(Duration::from_millis(400))
+        .most(1)
         .token("the-worker-token-16");
     // A server that takes no workers says so.
     let plain = token_api().await;
@@ -961,6 +962,13 @@ async fn worker_sessions_need_the_worker_token_and_end_when_silent() {
     assert_eq!(status, StatusCode::CREATED, "{opened}");
     let id = opened["worker_id"].as_str().unwrap().to_owned();
     assert_eq!(opened["heartbeat_ms"], 100);
+    let (status, body) = answer(open("the-worker-token-16").await.unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "one session at most: {body}"
+    );
+    assert!(message(status, &body).contains("1 worker sessions, the most it takes"));
     let call = |body: Value| {
         api.client
             .post(api.url(&format!("/api/workers/{id}")))
