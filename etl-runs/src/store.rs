@@ -247,6 +247,8 @@ pub struct RunQuery {
     pub since: Option<SystemTime>,
     /// Only runs started before this time.
     pub until: Option<SystemTime>,
+    /// Only runs that ended at or after this time.
+    pub finished_since: Option<SystemTime>,
     /// The page after this run (the last of the previous page).
     pub after: Option<String>,
     /// The most runs in the page.
@@ -260,6 +262,7 @@ impl Default for RunQuery {
             status: None,
             since: None,
             until: None,
+            finished_since: None,
             after: None,
             limit: 50,
         }
@@ -283,6 +286,12 @@ impl RunQuery {
     pub fn started(mut self, since: Option<SystemTime>, until: Option<SystemTime>) -> Self {
         self.since = since;
         self.until = until;
+        self
+    }
+
+    /// Only runs that ended at or after `since`.
+    pub fn finished_since(mut self, since: SystemTime) -> Self {
+        self.finished_since = Some(since);
         self
     }
 

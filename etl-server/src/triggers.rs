@@ -86,6 +86,7 @@ impl Triggers {
             store,
             options: self,
             since: HashMap::new(),
+            floor: HashMap::new(),
             seen: HashSet::new(),
             warned: HashSet::new(),
             started: SystemTime::now(),
@@ -129,6 +130,9 @@ struct Looking {
     options: Triggers,
     /// Per workflow, the time cron ticks were looked at up to.
     since: HashMap<String, SystemTime>,
+    /// Per workflow and upstream, the last look while it was disabled:
+    /// upstream runs that ended before start nothing.
+    floor: HashMap<String, SystemTime>,
     /// Events already turned into runs (or found run) by this server.
     seen: HashSet<String>,
     /// Problems already said, said once.
@@ -145,7 +149,13 @@ impl Looking {
         for workflow in self.store.workflows().await? {
             let name = workflow.info.name.clone();
             if !workflow.enabled {
-                // Ticks missed while disabled are not run when enabled again.
+                // Ticks and upstream runs that pass while it is disabled
+                // start nothing when it is enabled again; files wait.
+                for start in &workflow.info.start_on {
+                    if let StartOn::Success { workflow: up, .. } = start {
+                        self.floor.insert(format!("{name}\n{up}"), now);
+                    }
+                }
                 self.since.insert(name, now);
                 continue;
             }
@@ -263,18 +273,52 @@ impl Looking {
         Ok(())
     }
 
+    /// The upstream runs that succeeded since the last look (a few seconds
+    /// back, for clocks a little apart), every page of them; after a
+    /// restart, since the workflow was registered.
     async fn upstream(
         &mut self,
         workflow: &WorkflowRecord,
         upstream: &str,
         run_id_param: Option<&str>,
     ) -> etl_runs::Result<()> {
+        let mark = format!(
+            "{}
+{upstream}",
+            workflow.info.name
+        );
+        let looked = SystemTime::now();
+        let since = self
+            .since
+            .get(&mark)
+            .map(|t| t.checked_sub(Duration::from_secs(5)).unwrap_or(*t))
+            .unwrap_or(workflow.registered_at)
+            .max(workflow.registered_at)
+            .max(
+                self.floor
+                    .get(&mark)
+                    .copied()
+                    .unwrap_or(workflow.registered_at),
+            );
         let query = RunQuery::default()
             .workflow(upstream)
             .status(StepStatus::Succeeded)
             .started(Some(workflow.registered_at), None)
-            .limit(100);
-        for run in self.store.list_runs(&query).await? {
+            .finished_since(since)
+            .limit(500);
+        let mut ended = Vec::new();
+        let mut page = self.store.list_runs(&query).await?;
+        while page.len() == 500 {
+            let last = page[page.len() - 1].run_id.clone();
+            ended.append(&mut page);
+            page = self.store.list_runs(&query.clone().after(last)).await?;
+        }
+        ended.append(&mut page);
+        if self.seen.len() > 100_000 {
+            // Bounded: a run id derived from the event still starts it once.
+            self.seen.clear();
+        }
+        for run in ended {
             let key = format!("up\n{}\n{}", workflow.info.name, run.run_id);
             if self.seen.contains(&key) {
                 continue;
@@ -294,6 +338,7 @@ impl Looking {
             .await?;
             self.seen.insert(key);
         }
+        self.since.insert(mark, looked);
         Ok(())
     }
 

@@ -1042,6 +1042,19 @@ pub async fn runs_are_listed_by_page_and_filter(subject: &impl Subject) {
         .await
         .unwrap();
     assert!(until.iter().all(|r| r.started_at < third.started_at) && until.len() >= 20);
+    let ended = store
+        .list_runs(
+            &RunQuery::default()
+                .finished_since(third.started_at)
+                .limit(100),
+        )
+        .await
+        .unwrap();
+    let mut got: Vec<&String> = ended.iter().map(|r| &r.run_id).collect();
+    got.sort();
+    let mut expected: Vec<&String> = ids[20..].iter().step_by(2).collect();
+    expected.sort();
+    assert_eq!(got, expected, "the runs that ended since run 20 started");
     match store
         .list_runs(&RunQuery::default().after("no-such-run"))
         .await

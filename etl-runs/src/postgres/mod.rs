@@ -788,6 +788,9 @@ impl Inner {
         if let Some(until) = &query.until {
             filter.push(format!("r.started_at < {}", arg(&mut args, until)));
         }
+        if let Some(since) = &query.finished_since {
+            filter.push(format!("r.finished_at >= {}", arg(&mut args, since)));
+        }
         if let Some(after) = &query.after {
             let known = self
                 .client()

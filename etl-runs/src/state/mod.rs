@@ -620,6 +620,12 @@ impl SqliteStore {
                 arg(&mut args, time::to_text(until).into())
             ));
         }
+        if let Some(since) = query.finished_since {
+            filter.push(format!(
+                "r.finished_at >= {}",
+                arg(&mut args, time::to_text(since).into())
+            ));
+        }
         if let Some(after) = &query.after {
             let known: Option<i64> = self
                 .conn()

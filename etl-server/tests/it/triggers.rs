@@ -324,9 +324,38 @@ async fn a_downstream_workflow_runs_once_for_each_upstream_run_that_succeeds() {
 
     // Restarted, the server starts no second run for the same upstream run.
     let (store, dir) = api.shutdown().await;
-    let api = looking(store, dir, false).await;
+    let api = looking(store.clone(), dir, false).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(api.runs_of("report").await.len(), 1);
+
+    // An upstream success while the downstream workflow is disabled starts
+    // nothing, then or once it is enabled again; one after does.
+    store.set_enabled("report", false).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let work = async |day: &str| {
+        let id = runs
+            .enqueue([("day".to_owned(), day.to_owned())].into())
+            .await
+            .unwrap();
+        for claim in store.claim_steps("nightly", 10).await.unwrap() {
+            runs.work(&claim, Arc::new(etl_runs::NoObserver))
+                .await
+                .unwrap();
+        }
+        id
+    };
+    work("ok").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    store.set_enabled("report", true).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        api.runs_of("report").await.len(),
+        1,
+        "nothing for a success while disabled"
+    );
+    let later = work("ok").await;
+    let started = until_runs(&api, "report", 2).await;
+    assert_eq!(started[0].params.get("upstream"), Some(&later));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
