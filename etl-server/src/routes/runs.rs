@@ -103,24 +103,19 @@ pub(crate) async fn show(
     State(app): State<App>,
     Path(run_id): Path<String>,
 ) -> ApiResult<Json<RunDetail>> {
-    let run = app
-        .store
-        .run(&run_id)
+    detail(&app, &run_id).await
+}
+
+/// Run `run_id`, or a 404 naming it.
+async fn found(app: &App, run_id: &str) -> ApiResult<etl_runs::state::RunRecord> {
+    app.store
+        .run(run_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no run {run_id:?}")))?;
-    let steps = app.store.steps(&run_id).await?;
-    Ok(Json(RunDetail {
-        run: Run::from(&run),
-        steps: steps.iter().map(StepRun::from).collect(),
-    }))
+        .ok_or_else(|| ApiError::not_found(format!("no run {run_id:?}")))
 }
 
 async fn detail(app: &App, run_id: &str) -> ApiResult<Json<RunDetail>> {
-    let run = app
-        .store
-        .run(run_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no run {run_id:?}")))?;
+    let run = found(app, run_id).await?;
     let steps = app.store.steps(run_id).await?;
     Ok(Json(RunDetail {
         run: Run::from(&run),
@@ -159,11 +154,7 @@ pub(crate) async fn resume(
     State(app): State<App>,
     Path(run_id): Path<String>,
 ) -> ApiResult<Json<RunDetail>> {
-    let run = app
-        .store
-        .run(&run_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no run {run_id:?}")))?;
+    let run = found(&app, &run_id).await?;
     if run.status == StepStatus::Succeeded {
         return Err(ApiError::conflict(format!(
             "run {run_id:?} succeeded: there is nothing to resume"
