@@ -869,11 +869,13 @@ pub async fn a_dead_workers_step_is_taken_over_as_a_new_attempt(subject: &impl S
             assert_eq!(step(&steps, other).attempts, 1);
         }
     }
+    // b's claim, and c's too when the dead worker had claimed it (two at
+    // a time) but not started it.
     let metrics = store.metrics().await.unwrap();
-    assert_eq!(
-        metrics.lost_claims,
-        [("diamond".to_owned(), 1)],
-        "the claim the dead worker lost"
+    let lost = metrics.lost_claims.first().map(|(w, n)| (w.as_str(), *n));
+    assert!(
+        matches!(lost, Some(("diamond", 1 | 2))),
+        "the claims the dead worker lost: {lost:?}"
     );
 }
 
