@@ -437,21 +437,30 @@ impl SqliteStore {
         if changed == 0 {
             return Err(self.unknown_run(run_id));
         }
-        {
-            let mut reset = tx
-                .prepare(
-                    "UPDATE step_runs SET status = 'PENDING', finished_at = NULL, error = NULL, owner = NULL
-                     WHERE run_id = ?1 AND step = ?2",
-                )
-                .map_err(|e| self.err(e))?;
-            for step in steps {
-                reset
-                    .execute(params![run_id, step])
-                    .map_err(|e| self.err(e))?;
-            }
-        }
-            Ok(())
+            self.reset_steps(tx, run_id, steps)
         })
+    }
+
+    /// Puts `steps` of run `run_id` back to PENDING, held by no one, their
+    /// attempts kept (a resume, a queued run queued again).
+    fn reset_steps(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        run_id: &str,
+        steps: &[String],
+    ) -> Result<()> {
+        let mut reset = tx
+            .prepare(
+                "UPDATE step_runs SET status = 'PENDING', finished_at = NULL, error = NULL, owner = NULL
+                 WHERE run_id = ?1 AND step = ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        for step in steps {
+            reset
+                .execute(params![run_id, step])
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
     }
 
     fn unknown_run(&self, run_id: &str) -> Error {
@@ -900,18 +909,7 @@ impl SqliteStore {
                 [run_id],
             )
             .map_err(|e| self.err(e))?;
-            let mut requeue = tx
-                .prepare(
-                    "UPDATE step_runs SET status = 'PENDING', owner = NULL, finished_at = NULL, error = NULL
-                     WHERE run_id = ?1 AND step = ?2",
-                )
-                .map_err(|e| self.err(e))?;
-            for step in steps {
-                requeue
-                    .execute(params![run_id, step])
-                    .map_err(|e| self.err(e))?;
-            }
-            Ok(())
+            self.reset_steps(tx, run_id, steps)
         })
     }
 
