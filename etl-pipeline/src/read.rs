@@ -1,0 +1,827 @@
+//! Reading a pipeline file: TOML parsed with its spans, then every section
+//! walked by hand, so that every problem is found at once (serde stops at
+//! the first), each at its line and column.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+use etl_rules::graph::{self, StepDecl};
+use etl_rules::{Backoff, Cron, parse_duration};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::spec::{
+    Load, Param, ParamType, Pipeline, Schedule, Source, SqlStep, Step, StepKind, Warehouse,
+    WriteMode,
+};
+
+/// One problem of a file, where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Problem {
+    /// Its line, from 1.
+    pub line: usize,
+    /// Its column, from 1, in characters.
+    pub column: usize,
+    /// What is wrong, naming the section and key.
+    pub message: String,
+}
+
+/// Every problem of a file, in the order they appear in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Problems {
+    /// The file, as named to [`Pipeline::parse`].
+    pub file: String,
+    /// Its problems.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}:{}:{}: {}", self.file, p.line, p.column, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+struct Reader<'t> {
+    text: &'t str,
+    problems: Vec<(usize, String)>,
+}
+
+fn listed(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn type_name(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+impl<'t> Reader<'t> {
+    fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.problems.push((span.start, message.into()));
+    }
+
+    /// Refuses the keys of `table` not in `allowed`.
+    fn keys(&mut self, table: &DeTable<'_>, path: &str, allowed: &[&str]) {
+        for (key, _) in table.iter() {
+            if !allowed.contains(&key.get_ref().as_ref()) {
+                self.at(
+                    key.span(),
+                    format!(
+                        "{path}: unknown key `{}`; the keys here are {}",
+                        key.get_ref(),
+                        listed(allowed)
+                    ),
+                );
+            }
+        }
+    }
+
+    fn get<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a Value<'i>> {
+        table
+            .iter()
+            .find(|(k, _)| k.get_ref().as_ref() == key)
+            .map(|(_, v)| v)
+    }
+
+    fn as_table<'a, 'i>(&mut self, value: &'a Value<'i>, path: &str) -> Option<&'a DeTable<'i>> {
+        match value.get_ref() {
+            DeValue::Table(t) => Some(t),
+            other => {
+                self.at(
+                    value.span(),
+                    format!("{path}: is {}, not a table", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    /// String `key` of `table`: `None` when it is not there (said when
+    /// `required`, at `here`) or not a string (said).
+    fn string(
+        &mut self,
+        table: &DeTable<'_>,
+        key: &str,
+        path: &str,
+        required: Option<Range<usize>>,
+    ) -> Option<Spanned<String>> {
+        match Self::get(table, key) {
+            None => {
+                if let Some(here) = required {
+                    self.at(here, format!("{path}: `{key}` is missing"));
+                }
+                None
+            }
+            Some(value) => match value.get_ref() {
+                DeValue::String(s) => Some(Spanned::new(value.span(), s.to_string())),
+                other => {
+                    self.at(
+                        value.span(),
+                        format!("{path}.{key}: is {}, not a string", type_name(other)),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    fn strings(&mut self, table: &DeTable<'_>, key: &str, path: &str) -> Vec<Spanned<String>> {
+        let Some(value) = Self::get(table, key) else {
+            return Vec::new();
+        };
+        let DeValue::Array(items) = value.get_ref() else {
+            self.at(
+                value.span(),
+                format!(
+                    "{path}.{key}: is {}, not an array of strings",
+                    type_name(value.get_ref())
+                ),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(s) => out.push(Spanned::new(item.span(), s.to_string())),
+                other => self.at(
+                    item.span(),
+                    format!("{path}.{key}: holds {}, not a string", type_name(other)),
+                ),
+            }
+        }
+        out
+    }
+
+    fn boolean(&mut self, table: &DeTable<'_>, key: &str, path: &str) -> Option<bool> {
+        let value = Self::get(table, key)?;
+        match value.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            other => {
+                self.at(
+                    value.span(),
+                    format!("{path}.{key}: is {}, not true or false", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn integer(
+        &mut self,
+        table: &DeTable<'_>,
+        key: &str,
+        path: &str,
+        range: Range<i64>,
+    ) -> Option<i64> {
+        let value = Self::get(table, key)?;
+        let parsed = match value.get_ref() {
+            DeValue::Integer(i) => {
+                i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok()
+            }
+            _ => None,
+        };
+        match parsed {
+            Some(n) if range.contains(&n) => Some(n),
+            _ => {
+                self.at(
+                    value.span(),
+                    format!(
+                        "{path}.{key}: give a whole number from {} to {}",
+                        range.start,
+                        range.end - 1
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// The `${…}` references in `text`: `${params.NAME}` must name a
+    /// declared parameter, `${NAME}` an environment variable's name.
+    fn references(&mut self, text: &Spanned<String>, path: &str, params: &[Param]) {
+        let mut rest = text.get_ref().as_str();
+        while let Some(start) = rest.find("${") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                self.at(
+                    text.span(),
+                    format!("{path}: a `${{` is not closed by `}}`"),
+                );
+                return;
+            };
+            let name = &after[..end];
+            if let Some(param) = name.strip_prefix("params.") {
+                if !params.iter().any(|p| p.name == param) {
+                    let declared: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+                    self.at(
+                        text.span(),
+                        format!(
+                            "{path}: `${{{name}}}` names no parameter; declared: {}",
+                            if declared.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                listed(&declared)
+                            }
+                        ),
+                    );
+                }
+            } else if !env_name(name) {
+                self.at(
+                    text.span(),
+                    format!(
+                        "{path}: `${{{name}}}` is neither `${{params.NAME}}` nor an environment variable's name (letters, digits, `_`)"
+                    ),
+                );
+            }
+            rest = &after[end + 1..];
+        }
+    }
+}
+
+fn env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Whether `text` is one `${NAME}` reference to the environment, whole.
+fn env_reference(text: &str) -> bool {
+    text.strip_prefix("${")
+        .and_then(|t| t.strip_suffix('}'))
+        .is_some_and(env_name)
+}
+
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn mode(reader: &mut Reader<'_>, table: &DeTable<'_>, path: &str) -> WriteMode {
+    match reader.string(table, "mode", path, None) {
+        None => WriteMode::Replace,
+        Some(m) => match m.get_ref().as_str() {
+            "replace" => WriteMode::Replace,
+            "append" => WriteMode::Append,
+            "merge" => WriteMode::Merge,
+            other => {
+                reader.at(
+                    m.span(),
+                    format!("{path}.mode: {other:?} is not `replace`, `append` or `merge`"),
+                );
+                WriteMode::Replace
+            }
+        },
+    }
+}
+
+impl Pipeline {
+    /// Reads pipeline `text`, which comes from `file` (named in problems):
+    /// every problem at once, each at its line and column.
+    pub fn parse(text: &str, file: &str) -> Result<Pipeline, Problems> {
+        let (doc, errors) = DeTable::parse_recoverable(text);
+        let mut r = Reader {
+            text,
+            problems: Vec::new(),
+        };
+        for e in &errors {
+            let at = e.span().map_or(0, |s| s.start);
+            r.problems.push((at, format!("not TOML: {}", e.message())));
+        }
+        let top = doc.get_ref();
+        let whole = doc.span();
+        r.keys(
+            top,
+            "the file",
+            &[
+                "name",
+                "schedule",
+                "params",
+                "sources",
+                "warehouses",
+                "steps",
+            ],
+        );
+
+        let name = r.string(top, "name", "the file", Some(0..0));
+        if let Some(n) = &name
+            && n.get_ref().trim().is_empty()
+        {
+            r.at(n.span(), "name: the workflow's name is empty");
+        }
+
+        let schedule = Reader::get(top, "schedule").and_then(|v| {
+            let t = r.as_table(v, "schedule")?;
+            r.keys(t, "schedule", &["cron", "zone"]);
+            let cron = r.string(t, "cron", "schedule", Some(v.span()))?;
+            if let Err(e) = Cron::parse(cron.get_ref()) {
+                r.at(cron.span(), format!("schedule.cron: {e}"));
+            }
+            let zone = r.string(t, "zone", "schedule", None);
+            if let Some(z) = &zone
+                && z.get_ref().parse::<chrono_tz::Tz>().is_err()
+            {
+                r.at(
+                    z.span(),
+                    format!(
+                        "schedule.zone: {:?} is not a time zone (an IANA name: Europe/Paris)",
+                        z.get_ref()
+                    ),
+                );
+            }
+            Some(Schedule {
+                cron: cron.into_inner(),
+                zone: zone.map(Spanned::into_inner),
+            })
+        });
+
+        let mut params = Vec::new();
+        if let Some(v) = Reader::get(top, "params")
+            && let Some(t) = r.as_table(v, "params")
+        {
+            for (key, value) in t.iter() {
+                let pname = key.get_ref().to_string();
+                let path = format!("params.{pname}");
+                if !plain_name(&pname) {
+                    r.at(key.span(), format!("{path}: a parameter's name is 1 to 128 letters, digits, `_`, `-` or `.`"));
+                }
+                let Some(pt) = r.as_table(value, &path) else {
+                    continue;
+                };
+                r.keys(pt, &path, &["type", "default"]);
+                let kind = match r.string(pt, "type", &path, None) {
+                    None => ParamType::String,
+                    Some(k) => match k.get_ref().as_str() {
+                        "string" => ParamType::String,
+                        "int" => ParamType::Int,
+                        "bool" => ParamType::Bool,
+                        "date" => ParamType::Date,
+                        other => {
+                            r.at(k.span(), format!("{path}.type: {other:?} is not `string`, `int`, `bool` or `date`"));
+                            ParamType::String
+                        }
+                    },
+                };
+                let default = Reader::get(pt, "default").and_then(|d| {
+                    let text = match (kind, d.get_ref()) {
+                        (ParamType::String, DeValue::String(s)) => Some(s.to_string()),
+                        (ParamType::Int, DeValue::Integer(i)) => Some(i.as_str().replace('_', "")),
+                        (ParamType::Bool, DeValue::Boolean(b)) => Some(b.to_string()),
+                        (ParamType::Date, DeValue::Datetime(dt))
+                            if dt.time.is_none() && dt.offset.is_none() =>
+                        {
+                            Some(dt.to_string())
+                        }
+                        (ParamType::Date, DeValue::String(s)) if date(s) => Some(s.to_string()),
+                        _ => None,
+                    };
+                    if text.is_none() {
+                        r.at(
+                            d.span(),
+                            format!(
+                                "{path}.default: is {}, not a {}",
+                                type_name(d.get_ref()),
+                                match kind {
+                                    ParamType::String => "string",
+                                    ParamType::Int => "whole number",
+                                    ParamType::Bool => "boolean",
+                                    ParamType::Date => "date (YYYY-MM-DD)",
+                                }
+                            ),
+                        );
+                    }
+                    text
+                });
+                params.push(Param {
+                    name: pname,
+                    kind,
+                    default,
+                });
+            }
+        }
+
+        let mut sources = BTreeMap::new();
+        if let Some(v) = Reader::get(top, "sources")
+            && let Some(t) = r.as_table(v, "sources")
+        {
+            for (key, value) in t.iter() {
+                let sname = key.get_ref().to_string();
+                let path = format!("sources.{sname}");
+                let Some(st) = r.as_table(value, &path) else {
+                    continue;
+                };
+                let kinds = ["airtable", "http", "files"];
+                r.keys(st, &path, &kinds);
+                let given: Vec<&str> = kinds
+                    .iter()
+                    .copied()
+                    .filter(|k| Reader::get(st, k).is_some())
+                    .collect();
+                if given.len() != 1 {
+                    r.at(
+                        value.span(),
+                        format!("{path}: give one of {}", listed(&kinds)),
+                    );
+                    continue;
+                }
+                let kind = given[0];
+                let inner = Reader::get(st, kind).expect("given");
+                let kpath = format!("{path}.{kind}");
+                let Some(it) = r.as_table(inner, &kpath) else {
+                    continue;
+                };
+                let source = match kind {
+                    "airtable" => {
+                        r.keys(it, &kpath, &["base", "token", "tables"]);
+                        let base = r.string(it, "base", &kpath, Some(inner.span()));
+                        let token = r.string(it, "token", &kpath, Some(inner.span()));
+                        if let Some(t) = &token
+                            && !env_reference(t.get_ref())
+                        {
+                            // The value is never quoted: it may be a real token.
+                            r.at(t.span(), format!("{kpath}.token: a secret is only ever a reference to the environment, such as \"${{AIRTABLE_TOKEN}}\", never written in the file"));
+                        }
+                        for s in base.iter() {
+                            r.references(s, &format!("{kpath}.base"), &params);
+                        }
+                        let tables = r.strings(it, "tables", &kpath);
+                        Source::Airtable {
+                            base: base.map(Spanned::into_inner).unwrap_or_default(),
+                            token: token.map(Spanned::into_inner).unwrap_or_default(),
+                            tables: tables.into_iter().map(Spanned::into_inner).collect(),
+                        }
+                    }
+                    "http" => {
+                        r.keys(it, &kpath, &["config"]);
+                        let config = r.string(it, "config", &kpath, Some(inner.span()));
+                        Source::Http {
+                            config: config.map(Spanned::into_inner).unwrap_or_default(),
+                        }
+                    }
+                    _ => {
+                        r.keys(it, &kpath, &["path"]);
+                        let p = r.string(it, "path", &kpath, Some(inner.span()));
+                        if let Some(p) = &p {
+                            r.references(p, &format!("{kpath}.path"), &params);
+                        }
+                        Source::Files {
+                            path: p.map(Spanned::into_inner).unwrap_or_default(),
+                        }
+                    }
+                };
+                sources.insert(sname, source);
+            }
+        }
+
+        let mut warehouses = BTreeMap::new();
+        if let Some(v) = Reader::get(top, "warehouses")
+            && let Some(t) = r.as_table(v, "warehouses")
+        {
+            for (key, value) in t.iter() {
+                let wname = key.get_ref().to_string();
+                let path = format!("warehouses.{wname}");
+                let Some(wt) = r.as_table(value, &path) else {
+                    continue;
+                };
+                let kinds = ["sqlite", "duckdb"];
+                r.keys(wt, &path, &kinds);
+                let given: Vec<&str> = kinds
+                    .iter()
+                    .copied()
+                    .filter(|k| Reader::get(wt, k).is_some())
+                    .collect();
+                if given.len() != 1 {
+                    r.at(
+                        value.span(),
+                        format!("{path}: give one of {}", listed(&kinds)),
+                    );
+                    continue;
+                }
+                let kind = given[0];
+                let inner = Reader::get(wt, kind).expect("given");
+                let kpath = format!("{path}.{kind}");
+                let Some(it) = r.as_table(inner, &kpath) else {
+                    continue;
+                };
+                r.keys(
+                    it,
+                    &kpath,
+                    if kind == "sqlite" {
+                        &["path"]
+                    } else {
+                        &["path", "memory_limit"]
+                    },
+                );
+                let p = r.string(it, "path", &kpath, Some(inner.span()));
+                if let Some(p) = &p {
+                    r.references(p, &format!("{kpath}.path"), &params);
+                }
+                let path_text = p.map(Spanned::into_inner).unwrap_or_default();
+                let warehouse = if kind == "sqlite" {
+                    Warehouse::Sqlite { path: path_text }
+                } else {
+                    Warehouse::Duckdb {
+                        path: path_text,
+                        memory_limit: r
+                            .string(it, "memory_limit", &kpath, None)
+                            .map(Spanned::into_inner),
+                    }
+                };
+                warehouses.insert(wname, warehouse);
+            }
+        }
+
+        let mut steps = Vec::new();
+        let mut decls: Vec<(Spanned<String>, Vec<Spanned<String>>)> = Vec::new();
+        match Reader::get(top, "steps") {
+            None => r.at(whole.start..whole.start, "the file has no `[[steps]]`"),
+            Some(v) => match v.get_ref() {
+                DeValue::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let path = format!("steps[{}]", i + 1);
+                        let Some(t) = r.as_table(item, &path) else {
+                            continue;
+                        };
+                        if let Some(step) = read_step(
+                            &mut r,
+                            t,
+                            item.span(),
+                            &path,
+                            &params,
+                            &sources,
+                            &warehouses,
+                            &mut decls,
+                        ) {
+                            steps.push(step);
+                        }
+                    }
+                }
+                other => r.at(
+                    v.span(),
+                    format!("steps: is {}, not `[[steps]]` tables", type_name(other)),
+                ),
+            },
+        }
+
+        // The graph: duplicate names, unknown dependencies, cycles.
+        let graph_decls: Vec<StepDecl<'_>> = decls
+            .iter()
+            .map(|(n, deps)| StepDecl::new(n.get_ref(), deps.iter().map(|d| d.get_ref().as_str())))
+            .collect();
+        for problem in graph::check(&graph_decls, false).problems {
+            let at = match &problem {
+                graph::Problem::EmptyName { step } | graph::Problem::DuplicateStep { step, .. } => {
+                    decls[*step].0.span()
+                }
+                graph::Problem::UnknownStep { step, dep, .. }
+                | graph::Problem::RepeatedDependency { step, dep, .. } => {
+                    decls[*step].1[*dep].span()
+                }
+                graph::Problem::Cycle { steps, .. } => decls[steps[0]].0.span(),
+                _ => whole.clone(),
+            };
+            r.at(at, format!("steps: {problem}"));
+        }
+
+        if r.problems.is_empty() {
+            return Ok(Pipeline {
+                name: name.map(Spanned::into_inner).unwrap_or_default(),
+                schedule,
+                params,
+                sources,
+                warehouses,
+                steps,
+            });
+        }
+        let text = r.text;
+        let mut problems: Vec<(usize, String)> = r.problems;
+        problems.sort_by_key(|(at, _)| *at);
+        Err(Problems {
+            file: file.to_owned(),
+            problems: problems
+                .into_iter()
+                .map(|(at, message)| {
+                    let before = &text[..at.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+                        .chars()
+                        .count()
+                        + 1;
+                    Problem {
+                        line,
+                        column,
+                        message,
+                    }
+                })
+                .collect(),
+        })
+    }
+}
+
+fn date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_step(
+    r: &mut Reader<'_>,
+    t: &DeTable<'_>,
+    here: Range<usize>,
+    path: &str,
+    params: &[Param],
+    sources: &BTreeMap<String, Source>,
+    warehouses: &BTreeMap<String, Warehouse>,
+    decls: &mut Vec<(Spanned<String>, Vec<Spanned<String>>)>,
+) -> Option<Step> {
+    r.keys(
+        t,
+        path,
+        &[
+            "name",
+            "source",
+            "warehouse",
+            "tables",
+            "mode",
+            "primary_key",
+            "drop_tables",
+            "sql",
+            "table",
+            "depends_on",
+            "retries",
+            "backoff",
+            "timeout",
+        ],
+    );
+    let name = r.string(t, "name", path, Some(here.clone()));
+    let depends_on = r.strings(t, "depends_on", path);
+    if let Some(n) = &name {
+        decls.push((n.clone(), depends_on.clone()));
+    }
+    let warehouse = r.string(t, "warehouse", path, Some(here.clone()));
+    if let Some(w) = &warehouse
+        && !warehouses.contains_key(w.get_ref())
+    {
+        let known: Vec<&str> = warehouses.keys().map(String::as_str).collect();
+        r.at(
+            w.span(),
+            format!(
+                "{path}.warehouse: no warehouse {:?}; the warehouses are {}",
+                w.get_ref(),
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    listed(&known)
+                }
+            ),
+        );
+    }
+    let source = r.string(t, "source", path, None);
+    let sql = r.string(t, "sql", path, None);
+    let mode = mode(r, t, path);
+    let kind = match (&source, &sql) {
+        (Some(_), Some(s)) => {
+            r.at(
+                s.span(),
+                format!("{path}: a step loads a `source` or runs `sql`, not both"),
+            );
+            None
+        }
+        (None, None) => {
+            r.at(
+                here.clone(),
+                format!("{path}: give a `source` to load, or `sql` to run"),
+            );
+            None
+        }
+        (Some(s), None) => {
+            if !sources.contains_key(s.get_ref()) {
+                let known: Vec<&str> = sources.keys().map(String::as_str).collect();
+                r.at(
+                    s.span(),
+                    format!(
+                        "{path}.source: no source {:?}; the sources are {}",
+                        s.get_ref(),
+                        if known.is_empty() {
+                            "none".into()
+                        } else {
+                            listed(&known)
+                        }
+                    ),
+                );
+            }
+            for key in ["sql", "table"] {
+                if let Some(v) = Reader::get(t, key) {
+                    r.at(
+                        v.span(),
+                        format!("{path}.{key}: belongs to a SQL step, not a load"),
+                    );
+                }
+            }
+            let tables = r.strings(t, "tables", path);
+            for table in &tables {
+                r.references(table, &format!("{path}.tables"), params);
+            }
+            let primary_key = r.strings(t, "primary_key", path);
+            if mode == WriteMode::Merge && primary_key.is_empty() {
+                r.at(
+                    here.clone(),
+                    format!("{path}: `mode = \"merge\"` needs a `primary_key`"),
+                );
+            }
+            Some(StepKind::Load(Load {
+                source: s.get_ref().clone(),
+                warehouse: warehouse
+                    .as_ref()
+                    .map(|w| w.get_ref().clone())
+                    .unwrap_or_default(),
+                tables: tables.into_iter().map(Spanned::into_inner).collect(),
+                mode,
+                primary_key: primary_key.into_iter().map(Spanned::into_inner).collect(),
+                drop_tables: r.boolean(t, "drop_tables", path).unwrap_or(false),
+            }))
+        }
+        (None, Some(q)) => {
+            if q.get_ref().trim().is_empty() {
+                r.at(q.span(), format!("{path}.sql: the query is empty"));
+            }
+            r.references(q, &format!("{path}.sql"), params);
+            for key in ["tables", "primary_key", "drop_tables"] {
+                if let Some(v) = Reader::get(t, key) {
+                    r.at(
+                        v.span(),
+                        format!("{path}.{key}: belongs to a load, not a SQL step"),
+                    );
+                }
+            }
+            let table = r.string(t, "table", path, Some(here.clone()));
+            Some(StepKind::Sql(SqlStep {
+                sql: q.get_ref().clone(),
+                table: table.map(Spanned::into_inner).unwrap_or_default(),
+                warehouse: warehouse
+                    .as_ref()
+                    .map(|w| w.get_ref().clone())
+                    .unwrap_or_default(),
+                mode,
+            }))
+        }
+    };
+    let retries = r.integer(t, "retries", path, 0..101).unwrap_or(0) as u32;
+    let backoff =
+        r.string(t, "backoff", path, None)
+            .and_then(|b| match Backoff::parse(b.get_ref()) {
+                Ok(backoff) => Some(backoff),
+                Err(e) => {
+                    r.at(b.span(), format!("{path}.backoff: {e}"));
+                    None
+                }
+            });
+    let timeout =
+        r.string(t, "timeout", path, None)
+            .and_then(|d| match parse_duration(d.get_ref()) {
+                Ok(timeout) => Some(timeout),
+                Err(e) => {
+                    r.at(d.span(), format!("{path}.timeout: {e}"));
+                    None
+                }
+            });
+    Some(Step {
+        name: name?.into_inner(),
+        kind: kind?,
+        depends_on: depends_on.into_iter().map(Spanned::into_inner).collect(),
+        retries,
+        backoff,
+        timeout,
+    })
+}

@@ -1,0 +1,176 @@
+//! The model of a pipeline file, as [`Pipeline::parse`] reads it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use etl_rules::Backoff;
+
+/// A pipeline read from its file: see the [crate docs](crate).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Pipeline {
+    /// The workflow's name.
+    pub name: String,
+    /// When it runs by itself.
+    pub schedule: Option<Schedule>,
+    /// The parameters a run takes, in the file's order.
+    pub params: Vec<Param>,
+    /// Where data comes from, by name.
+    pub sources: BTreeMap<String, Source>,
+    /// Where data goes, by name.
+    pub warehouses: BTreeMap<String, Warehouse>,
+    /// The steps, in the file's order.
+    pub steps: Vec<Step>,
+}
+
+/// `[schedule]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Schedule {
+    /// The cron expression (checked).
+    pub cron: String,
+    /// The time zone (`None`: UTC).
+    pub zone: Option<String>,
+}
+
+/// The type of a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParamType {
+    /// Any text.
+    String,
+    /// A whole number.
+    Int,
+    /// `true` or `false`.
+    Bool,
+    /// `YYYY-MM-DD`.
+    Date,
+}
+
+/// `[params.NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Param {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub kind: ParamType,
+    /// Its value when a run gives none (`None`: required), as text.
+    pub default: Option<String>,
+}
+
+/// `[sources.NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Source {
+    /// An Airtable base.
+    Airtable {
+        /// The base id, or a `${ENV}` reference to it.
+        base: String,
+        /// The `${ENV}` reference to the token.
+        token: String,
+        /// Only these tables (all when empty).
+        tables: Vec<String>,
+    },
+    /// A REST/JSON API, configured in its own TOML file (the HTTP
+    /// extractor's format), relative to the pipeline file.
+    Http {
+        /// The config file.
+        config: String,
+    },
+    /// A folder of CSV, Parquet or JSON Lines files.
+    Files {
+        /// The folder, relative to the pipeline file.
+        path: String,
+    },
+}
+
+/// `[warehouses.NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warehouse {
+    /// A SQLite file.
+    Sqlite {
+        /// Its path, relative to the pipeline file.
+        path: String,
+    },
+    /// A DuckDB file.
+    Duckdb {
+        /// Its path, relative to the pipeline file.
+        path: String,
+        /// DuckDB's memory limit (`"256MB"`).
+        memory_limit: Option<String>,
+    },
+}
+
+/// How a step writes a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteMode {
+    /// The table's rows replaced.
+    Replace,
+    /// Rows added.
+    Append,
+    /// Rows upserted on the primary key.
+    Merge,
+}
+
+/// `[[steps]]`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Step {
+    /// Its name.
+    pub name: String,
+    /// What it does.
+    pub kind: StepKind,
+    /// The steps it runs after.
+    pub depends_on: Vec<String>,
+    /// Attempts after the first.
+    pub retries: u32,
+    /// The wait between attempts.
+    pub backoff: Option<Backoff>,
+    /// How long one attempt may take.
+    pub timeout: Option<Duration>,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum StepKind {
+    /// Tables of a source into a warehouse.
+    Load(Load),
+    /// A SQL query over earlier steps' tables, into a warehouse table.
+    Sql(SqlStep),
+}
+
+/// A load step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Load {
+    /// The source.
+    pub source: String,
+    /// The warehouse.
+    pub warehouse: String,
+    /// Only these tables (all when empty).
+    pub tables: Vec<String>,
+    /// How each is written.
+    pub mode: WriteMode,
+    /// The key a merge upserts on.
+    pub primary_key: Vec<String>,
+    /// Drop and recreate each table from the source's schema.
+    pub drop_tables: bool,
+}
+
+/// A SQL transform step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SqlStep {
+    /// The query.
+    pub sql: String,
+    /// The table it is written to.
+    pub table: String,
+    /// The warehouse.
+    pub warehouse: String,
+    /// How it is written.
+    pub mode: WriteMode,
+}

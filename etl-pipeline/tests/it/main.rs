@@ -1,0 +1,98 @@
+//! Pipeline files read as `etl` will read them: a good one into its model,
+//! a broken one into every one of its problems, each at its position.
+
+use etl_pipeline::{Pipeline, Source, StepKind, Warehouse, WriteMode};
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/it/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_good_file_reads_into_its_model() {
+    let pipeline = Pipeline::parse(&fixture("good.toml"), "good.toml").unwrap();
+    assert_eq!(pipeline.name, "shop");
+    let schedule = pipeline.schedule.as_ref().unwrap();
+    assert_eq!(
+        (schedule.cron.as_str(), schedule.zone.as_deref()),
+        ("0 6 * * *", Some("Europe/Paris"))
+    );
+    assert_eq!(pipeline.params.len(), 2);
+    assert_eq!(pipeline.params[0].default.as_deref(), Some("2026-12-01"));
+    assert_eq!(pipeline.params[1].default, None, "limit is required");
+    assert!(
+        matches!(&pipeline.sources["shop"], Source::Airtable { token, tables, .. } if token == "${AIRTABLE_TOKEN}" && tables == &["Orders"])
+    );
+    assert!(
+        matches!(&pipeline.sources["api"], Source::Http { config } if config == "api/users.toml")
+    );
+    assert!(
+        matches!(&pipeline.warehouses["dwh"], Warehouse::Duckdb { memory_limit: Some(m), .. } if m == "256MB")
+    );
+    let names: Vec<&str> = pipeline.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["orders", "users", "revenue"]);
+    let orders = &pipeline.steps[0];
+    assert_eq!(
+        (orders.retries, orders.timeout.map(|t| t.as_secs())),
+        (2, Some(600))
+    );
+    assert!(
+        matches!(&orders.kind, StepKind::Load(l) if l.mode == WriteMode::Merge && l.primary_key == ["id"])
+    );
+    assert!(matches!(&pipeline.steps[2].kind, StepKind::Sql(q) if q.table == "revenue"));
+    assert_eq!(pipeline.steps[2].depends_on, ["orders", "users"]);
+}
+
+#[test]
+fn a_file_whose_every_section_has_a_mistake_gives_every_problem_at_its_place() {
+    let problems = Pipeline::parse(&fixture("broken.toml"), "broken.toml").unwrap_err();
+    let text = problems.to_string();
+    assert!(
+        !text.contains("patSECRETSECRET"),
+        "a literal secret is never quoted: {text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn text_that_is_not_toml_is_said_at_its_place_and_the_rest_still_read() {
+    let text = "name = \"x\"\n[steps\nbroken = = 1\n[[steps]]\nname = \"a\"\nsource = \"none\"\nwarehouse = \"w\"\n";
+    let problems = Pipeline::parse(text, "bad.toml").unwrap_err().to_string();
+    assert!(problems.starts_with("bad.toml:2:"), "{problems}");
+    assert!(problems.contains("not TOML"), "{problems}");
+}
+
+#[test]
+fn a_cycle_is_named_whole() {
+    let text = r#"
+name = "loop"
+[warehouses.w]
+sqlite = { path = "x.sqlite" }
+[[steps]]
+name = "a"
+sql = "SELECT 1"
+table = "a"
+warehouse = "w"
+depends_on = ["c"]
+[[steps]]
+name = "b"
+sql = "SELECT 1"
+table = "b"
+warehouse = "w"
+depends_on = ["a"]
+[[steps]]
+name = "c"
+sql = "SELECT 1"
+table = "c"
+warehouse = "w"
+depends_on = ["b"]
+"#;
+    let problems = Pipeline::parse(text, "loop.toml").unwrap_err().to_string();
+    assert_eq!(
+        problems,
+        "loop.toml:6:8: steps: dependency cycle: a -> b -> c -> a"
+    );
+}
