@@ -38,7 +38,7 @@ static HUNG: AtomicBool = AtomicBool::new(false);
 
 /// `load` takes `extract`'s output; parameter `day` is required, `region`
 /// defaults to `eu`; `load` fails when `day` is `bad`, `extract` hangs in
-/// the first time it is `hang`.
+/// the first time it is `hang`, and every time it is `hang-always`.
 pub(crate) fn sales() -> Dag {
     Dag::builder("sales")
         .param("day", None)
@@ -46,7 +46,9 @@ pub(crate) fn sales() -> Dag {
         .schedule("0 6 * * *")
         .step(
             Step::new("extract", |cx: StepContext, _: StepInputs| async move {
-                if cx.param("day") == Some("hang") && !HUNG.swap(true, Ordering::SeqCst) {
+                if cx.param("day") == Some("hang") && !HUNG.swap(true, Ordering::SeqCst)
+                    || cx.param("day") == Some("hang-always")
+                {
                     tokio::time::sleep(Duration::from_secs(600)).await;
                 }
                 Ok::<_, etl_dag::Error>(cx.param("day").unwrap_or_default().len() as u64)
@@ -133,7 +135,7 @@ impl Api {
     }
 }
 
-async fn token_api() -> Api {
+pub(crate) async fn token_api() -> Api {
     start(Auth::Token(TOKEN.into())).await
 }
 

@@ -115,3 +115,87 @@ async fn hostile_names_show_as_text_and_the_page_fits_a_phone() {
         "the page scrolls sideways on a phone"
     );
 }
+
+/// A run started with the page's form for the declared parameters (the
+/// defaults filled in), then stopped with the Cancel button: its worker
+/// stops the step, and the page, refreshing by itself, shows the run
+/// CANCELLED and Resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_form_starts_a_run_with_params_and_the_cancel_button_stops_it() {
+    let api = crate::api::token_api().await;
+    let (stop, task) = crate::api::worker(&api);
+    let wait = Duration::from_secs(30);
+    let browser = Browser::start(1280, 900).await;
+    browser.goto(&api.url("/")).await;
+    browser
+        .type_into(&browser.wait("#token", wait).await, TOKEN)
+        .await;
+    browser
+        .click(&browser.wait("#token-save", wait).await)
+        .await;
+    browser
+        .click(
+            &browser
+                .wait("button.trigger[data-workflow=sales]", wait)
+                .await,
+        )
+        .await;
+    let region = browser
+        .wait("form.params[data-workflow=sales] input[name=region]", wait)
+        .await;
+    assert_eq!(
+        browser.attribute(&region, "value").await.as_deref(),
+        Some("eu"),
+        "the default filled in"
+    );
+    let day = browser
+        .wait("form.params[data-workflow=sales] input[name=day]", wait)
+        .await;
+    browser.type_into(&day, "hang-always").await;
+    browser
+        .click(
+            &browser
+                .wait("form.params[data-workflow=sales] button[type=submit]", wait)
+                .await,
+        )
+        .await;
+    browser
+        .until(
+            "the run's page",
+            "return location.hash.startsWith('#/runs/')",
+            wait,
+        )
+        .await;
+    let hash = browser
+        .script("return decodeURIComponent(location.hash.slice(7))")
+        .await;
+    let run_id = hash.as_str().unwrap().to_owned();
+    let run = api.store.run(&run_id).await.unwrap().unwrap();
+    assert_eq!(
+        run.params.get("day").map(String::as_str),
+        Some("hang-always")
+    );
+    assert_eq!(run.params.get("region").map(String::as_str), Some("eu"));
+    assert_eq!(run.started_by.as_deref(), Some("page"));
+    crate::api::until(&api, &run_id, "extract running", |d| {
+        d["steps"][0]["status"] == "RUNNING"
+    })
+    .await;
+    browser
+        .click(&browser.wait("button.cancel", wait).await)
+        .await;
+    browser
+        .until(
+            "the run shown cancelled, with Resume",
+            "const s = document.querySelector('.summary .status'); return !!s && s.dataset.status === 'CANCELLED' && !!document.querySelector('button.resume')",
+            wait,
+        )
+        .await;
+    let detail = crate::api::until(&api, &run_id, "cancelled", |d| {
+        d["run"]["status"] == "CANCELLED"
+    })
+    .await;
+    assert_eq!(detail["steps"][0]["status"], "CANCELLED");
+    stop.cancel();
+    task.await.unwrap();
+}
