@@ -79,10 +79,13 @@ impl Program {
         let opener: etl_server::OpenStore = std::sync::Arc::new(move || {
             let location = location.clone();
             Box::pin(async move {
-                let store = etl_runs::open_with(
+                // Two connections a session: a worker claims and records
+                // one call at a time.
+                let store = etl_runs::open_sized(
                     &location,
                     std::path::Path::new(crate::DEFAULT_OUTPUTS),
                     lease,
+                    Some(2),
                 )
                 .await?;
                 Ok(std::sync::Arc::from(store))

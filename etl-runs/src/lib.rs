@@ -40,6 +40,6 @@ pub use etl_dag::{NoObserver, Observer};
 pub use runs::{CANCEL_POLL, NewRun, ResumePlan, Runs, StepRun, check_step};
 pub use store::{
     Claim, EventRecorder, MAX_LOST_ATTEMPTS, RunQuery, STEP_SECONDS_BUCKETS, StateStore,
-    StoreFuture, StoreMetrics, open, open_with, postgres_url,
+    StoreFuture, StoreMetrics, open, open_sized, open_with, postgres_url,
 };
 pub use worker::{Worker, WorkerReport};

@@ -406,6 +406,18 @@ pub async fn open_with(
     outputs: &std::path::Path,
     lease: Option<std::time::Duration>,
 ) -> Result<Box<dyn StateStore>> {
+    open_sized(location, outputs, lease, None).await
+}
+
+/// [`open_with`], with at most `connections` pooled connections to a
+/// PostgreSQL store (default 8): what a server opens for each of many
+/// worker sessions, so that they stay within the database's limit.
+pub async fn open_sized(
+    location: &str,
+    outputs: &std::path::Path,
+    lease: Option<std::time::Duration>,
+    connections: Option<usize>,
+) -> Result<Box<dyn StateStore>> {
     if postgres_url(location) {
         #[cfg(feature = "postgres")]
         {
@@ -413,13 +425,16 @@ pub async fn open_with(
             if let Some(lease) = lease {
                 options = options.lease(lease);
             }
+            if let Some(n) = connections {
+                options = options.pool_size(n);
+            }
             return Ok(Box::new(
                 crate::postgres::PgStore::connect_with(location, outputs, options).await?,
             ));
         }
         #[cfg(not(feature = "postgres"))]
         {
-            let _ = (outputs, lease);
+            let _ = (outputs, lease, connections);
             return Err(crate::Error::State {
                 store: "postgres://…".into(),
                 message:

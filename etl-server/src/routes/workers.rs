@@ -63,12 +63,14 @@ impl Workers {
             open,
             idle: Duration::from_secs(30),
             token: None,
-            most: 64,
+            most: 32,
         }
     }
 
-    /// Holds at most `n` sessions at once (default 64): each is a store
-    /// handle, with its database connections; one more is refused (503).
+    /// Holds at most `n` sessions at once (default 32): each is a store
+    /// handle, with its database connections (`serve --workers` opens two
+    /// a session: 64 at most, within PostgreSQL's default 100); one more is
+    /// refused (503).
     pub fn most(mut self, n: usize) -> Workers {
         self.most = n.max(1);
         self
