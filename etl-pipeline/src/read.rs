@@ -120,6 +120,36 @@ impl<'t> Reader<'t> {
         }
     }
 
+    /// The one kind of `kinds` the table `value` gives (`{ duckdb = {…} }`):
+    /// its name, its value and table, and its path; every problem said.
+    #[allow(clippy::type_complexity)]
+    fn one_of<'a, 'i>(
+        &mut self,
+        value: &'a Value<'i>,
+        path: &str,
+        kinds: &[&'static str],
+    ) -> Option<(&'static str, &'a Value<'i>, &'a DeTable<'i>, String)> {
+        let table = self.as_table(value, path)?;
+        self.keys(table, path, kinds);
+        let given: Vec<&'static str> = kinds
+            .iter()
+            .copied()
+            .filter(|k| Self::get(table, k).is_some())
+            .collect();
+        if given.len() != 1 {
+            self.at(
+                value.span(),
+                format!("{path}: give one of {}", listed(kinds)),
+            );
+            return None;
+        }
+        let kind = given[0];
+        let inner = Self::get(table, kind).expect("given");
+        let kpath = format!("{path}.{kind}");
+        let it = self.as_table(inner, &kpath)?;
+        Some((kind, inner, it, kpath))
+    }
+
     /// String `key` of `table`: `None` when it is not there (said when
     /// `required`, at `here`) or not a string (said).
     fn string(
@@ -433,27 +463,9 @@ impl Pipeline {
             for (key, value) in t.iter() {
                 let sname = key.get_ref().to_string();
                 let path = format!("sources.{sname}");
-                let Some(st) = r.as_table(value, &path) else {
-                    continue;
-                };
-                let kinds = ["airtable", "http", "files"];
-                r.keys(st, &path, &kinds);
-                let given: Vec<&str> = kinds
-                    .iter()
-                    .copied()
-                    .filter(|k| Reader::get(st, k).is_some())
-                    .collect();
-                if given.len() != 1 {
-                    r.at(
-                        value.span(),
-                        format!("{path}: give one of {}", listed(&kinds)),
-                    );
-                    continue;
-                }
-                let kind = given[0];
-                let inner = Reader::get(st, kind).expect("given");
-                let kpath = format!("{path}.{kind}");
-                let Some(it) = r.as_table(inner, &kpath) else {
+                let Some((kind, inner, it, kpath)) =
+                    r.one_of(value, &path, &["airtable", "http", "files"])
+                else {
                     continue;
                 };
                 let source = match kind {
@@ -506,27 +518,8 @@ impl Pipeline {
             for (key, value) in t.iter() {
                 let wname = key.get_ref().to_string();
                 let path = format!("warehouses.{wname}");
-                let Some(wt) = r.as_table(value, &path) else {
-                    continue;
-                };
-                let kinds = ["sqlite", "duckdb"];
-                r.keys(wt, &path, &kinds);
-                let given: Vec<&str> = kinds
-                    .iter()
-                    .copied()
-                    .filter(|k| Reader::get(wt, k).is_some())
-                    .collect();
-                if given.len() != 1 {
-                    r.at(
-                        value.span(),
-                        format!("{path}: give one of {}", listed(&kinds)),
-                    );
-                    continue;
-                }
-                let kind = given[0];
-                let inner = Reader::get(wt, kind).expect("given");
-                let kpath = format!("{path}.{kind}");
-                let Some(it) = r.as_table(inner, &kpath) else {
+                let Some((kind, inner, it, kpath)) = r.one_of(value, &path, &["sqlite", "duckdb"])
+                else {
                     continue;
                 };
                 r.keys(
