@@ -75,11 +75,7 @@ pub(crate) async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Run>)> {
-    let workflow = app
-        .store
-        .workflow(&name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no workflow {name:?} is registered")))?;
+    let workflow = super::workflows::registered(&app, &name).await?;
     let secret = app.webhooks.get(&name).ok_or_else(|| {
         ApiError::not_found(format!(
             "workflow {name:?} has no webhook: the server was given no secret for it"

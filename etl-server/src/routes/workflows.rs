@@ -13,7 +13,8 @@ use super::App;
 use super::error::{ApiError, ApiResult, Body, Path, Query};
 use crate::views::{Deleted, ErrorBody, Run, TriggerRequest, Workflow};
 
-async fn registered(app: &App, name: &str) -> ApiResult<WorkflowRecord> {
+/// Workflow `name`, or a 404 naming it.
+pub(crate) async fn registered(app: &App, name: &str) -> ApiResult<WorkflowRecord> {
     app.store
         .workflow(name)
         .await?
