@@ -112,6 +112,19 @@ impl Browser {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        match self.try_call(method.clone(), path, body).await {
+            Ok(value) => value,
+            Err(text) => panic!("WebDriver {method} {path}: {text}"),
+        }
+    }
+
+    /// A WebDriver call; its error's status and text when it fails.
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let mut request = self
             .client
             .request(method.clone(), format!("{}{path}", self.url));
@@ -126,12 +139,11 @@ impl Browser {
             .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(format!("{status}: {text}"));
+        }
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        assert!(
-            status.is_success(),
-            "WebDriver {method} {path}: {status}: {text}"
-        );
-        value.get("value").cloned().unwrap_or(value)
+        Ok(value.get("value").cloned().unwrap_or(value))
     }
 
     /// Opens `url`.
@@ -174,6 +186,34 @@ impl Browser {
                     .await
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Clicks the first element `css` selects, waiting up to `timeout` for
+    /// one; found again when the page redrew it between finding and
+    /// clicking (WebDriver's "stale element reference").
+    pub async fn press(&self, css: &str, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let element = self.wait(css, timeout).await;
+            match self
+                .try_call(
+                    reqwest::Method::POST,
+                    &format!("/element/{}/click", element.0),
+                    Some(json!({})),
+                )
+                .await
+            {
+                Ok(_) => return,
+                Err(e) if e.contains("stale element reference") => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "{css:?} kept being redrawn for {timeout:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("WebDriver clicking {css:?}: {e}"),
+            }
         }
     }
 

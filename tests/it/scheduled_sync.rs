@@ -1548,15 +1548,12 @@ mod served {
         browser.goto(&format!("{}/", served.base)).await;
         let token = browser.wait("#token", wait).await;
         browser.type_into(&token, SERVER_TOKEN).await;
-        browser
-            .click(&browser.wait("#token-save", wait).await)
-            .await;
+        browser.press("#token-save", wait).await;
 
         // Trigger: the run's page opens, and the run finishes, every step green.
-        let trigger = browser
-            .wait("button.trigger[data-workflow=scheduled_sync]", wait)
+        browser
+            .press("button.trigger[data-workflow=scheduled_sync]", wait)
             .await;
-        browser.click(&trigger).await;
         browser
             .until(
                 "the run to finish with its steps green",
@@ -1579,11 +1576,7 @@ mod served {
         // Disabled on the page: the scheduler's ticks skip it.
         browser.goto(&format!("{}/#/", served.base)).await;
         browser
-            .click(
-                &browser
-                    .wait("button.toggle[data-workflow=scheduled_sync]", wait)
-                    .await,
-            )
+            .press("button.toggle[data-workflow=scheduled_sync]", wait)
             .await;
         browser
             .until(
@@ -1612,11 +1605,7 @@ mod served {
         // A failed run: its failed step's error on the page, then resumed.
         browser.goto(&format!("{}/#/", served.base)).await;
         browser
-            .click(
-                &browser
-                    .wait("button.toggle[data-workflow=scheduled_sync]", wait)
-                    .await,
-            )
+            .press("button.toggle[data-workflow=scheduled_sync]", wait)
             .await;
         browser
             .until(
@@ -1634,9 +1623,7 @@ mod served {
             }),
             ..Faults::default()
         });
-        browser
-            .click(&browser.wait("button.trigger", wait).await)
-            .await;
+        browser.press("button.trigger", wait).await;
         let error = browser
             .wait("tr.step[data-status=FAILED] pre.step-error", wait)
             .await;
@@ -1649,9 +1636,7 @@ mod served {
             .screenshot(&artifacts_dir().join("server-page-failed.png"))
             .await;
         sync.server.set_faults(Faults::default());
-        browser
-            .click(&browser.wait("button.resume", wait).await)
-            .await;
+        browser.press("button.resume", wait).await;
         browser
             .until(
                 "the resumed run to succeed",

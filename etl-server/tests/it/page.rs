@@ -130,15 +130,9 @@ async fn the_form_starts_a_run_with_params_and_the_cancel_button_stops_it() {
     browser
         .type_into(&browser.wait("#token", wait).await, TOKEN)
         .await;
+    browser.press("#token-save", wait).await;
     browser
-        .click(&browser.wait("#token-save", wait).await)
-        .await;
-    browser
-        .click(
-            &browser
-                .wait("button.trigger[data-workflow=sales]", wait)
-                .await,
-        )
+        .press("button.trigger[data-workflow=sales]", wait)
         .await;
     let region = browser
         .wait("form.params[data-workflow=sales] input[name=region]", wait)
@@ -153,11 +147,7 @@ async fn the_form_starts_a_run_with_params_and_the_cancel_button_stops_it() {
         .await;
     browser.type_into(&day, "hang-always").await;
     browser
-        .click(
-            &browser
-                .wait("form.params[data-workflow=sales] button[type=submit]", wait)
-                .await,
-        )
+        .press("form.params[data-workflow=sales] button[type=submit]", wait)
         .await;
     browser
         .until(
@@ -181,9 +171,7 @@ async fn the_form_starts_a_run_with_params_and_the_cancel_button_stops_it() {
         d["steps"][0]["status"] == "RUNNING"
     })
     .await;
-    browser
-        .click(&browser.wait("button.cancel", wait).await)
-        .await;
+    browser.press("button.cancel", wait).await;
     browser
         .until(
             "the run shown cancelled, with Resume",
