@@ -44,9 +44,16 @@ pub(super) fn export(
     };
     // By default the workflow's name, made an id Airflow takes.
     let dag_id = dag_id.unwrap_or_else(|| etl_runs::airflow::airflow_id(program.dag.name()));
+    // The pipeline file, made absolute: the tasks run from anywhere.
+    let file = program
+        .file
+        .as_deref()
+        .map(|f| absolute(f).map(|p| p.display().to_string()))
+        .transpose()?;
     let target = etl_runs::airflow::Target {
         program: &program.program,
         bin: &bin,
+        file: file.as_deref(),
         state: state.as_deref(),
         outputs: outputs.as_deref(),
         dag_id: &dag_id,

@@ -161,32 +161,87 @@ where
             Err(e) => return fail(&format!("setting up the workflow: {}", error_chain(&*e))),
         };
         let dag = Arc::new(workflow).into_dag();
-        let lease = match matches
-            .get_one::<String>("lease")
-            .map(|t| etl_rules::parse_duration(t))
-        {
-            Some(Ok(lease)) => Some(lease),
-            Some(Err(e)) => return fail(&format!("--lease: {e}")),
-            None => None,
-        };
-        let program = Program {
-            dag,
-            outputs_at: matches.get_one::<String>("outputs").cloned(),
-            outputs: std::sync::OnceLock::new(),
-            lease,
-            leading: std::sync::atomic::AtomicBool::new(true),
+        let invocation = Invocation {
+            program: &program,
             version,
-            program,
             logging,
+            file: None,
         };
-        match program.dispatch(&matches).await {
-            Ok(code) => code,
-            Err(e) => fail(&error_chain(&e)),
-        }
+        execute(dag, &matches, invocation).await
     })
 }
 
-fn fail(message: &str) -> ExitCode {
+/// Who carries a command out, for [`execute`].
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Invocation<'a> {
+    /// The program's name, for messages and exports.
+    pub program: &'a str,
+    /// Its version, recorded with each run.
+    pub version: &'static str,
+    /// Whether `tracing` logs are on ([`init_logging`]): progress is then
+    /// plain lines.
+    pub logging: bool,
+    /// The pipeline file the workflow was read from, which exported tasks
+    /// pass back to the program (`etl run FILE --step …`).
+    pub file: Option<&'a std::path::Path>,
+}
+
+impl<'a> Invocation<'a> {
+    /// An invocation of `program` at `version`, logging as `logging` says.
+    pub fn new(program: &'a str, version: &'static str, logging: bool) -> Self {
+        Invocation {
+            program,
+            version,
+            logging,
+            file: None,
+        }
+    }
+
+    /// The workflow was read from `file`.
+    pub fn file(mut self, file: &'a std::path::Path) -> Self {
+        self.file = Some(file);
+        self
+    }
+}
+
+/// Turns on `tracing` logs when `RUST_LOG` asks for them; whether it did.
+pub fn init_logging() -> bool {
+    progress::init_logging()
+}
+
+/// Carries out the command `matches` holds (read with [`command`] or
+/// [`file_command`]) on `dag`, inside a tokio runtime: what [`main!`] does
+/// once it has the workflow. Errors are printed; the exit status says how it
+/// went (see the [crate docs](crate)).
+pub async fn execute(dag: Dag, matches: &ArgMatches, invocation: Invocation<'_>) -> ExitCode {
+    let lease = match matches
+        .get_one::<String>("lease")
+        .map(|t| etl_rules::parse_duration(t))
+    {
+        Some(Ok(lease)) => Some(lease),
+        Some(Err(e)) => return fail(&format!("--lease: {e}")),
+        None => None,
+    };
+    let program = Program {
+        dag,
+        outputs_at: matches.get_one::<String>("outputs").cloned(),
+        outputs: std::sync::OnceLock::new(),
+        lease,
+        leading: std::sync::atomic::AtomicBool::new(true),
+        version: invocation.version,
+        program: invocation.program.to_owned(),
+        logging: invocation.logging,
+        file: invocation.file.map(std::path::Path::to_owned),
+    };
+    match program.dispatch(matches).await {
+        Ok(code) => code,
+        Err(e) => fail(&error_chain(&e)),
+    }
+}
+
+/// Prints `message` as an error; exit status 2.
+pub fn fail(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(2)
 }
@@ -208,6 +263,8 @@ struct Program {
     version: &'static str,
     program: String,
     logging: bool,
+    /// The pipeline file the workflow was read from.
+    file: Option<PathBuf>,
 }
 
 impl Program {
@@ -442,7 +499,60 @@ fn serve_command() -> Command {
         )
 }
 
-fn command(program: &str, version: &'static str) -> Command {
+/// The subcommands whose workflow [`file_command`] reads from a file.
+const FILE_COMMANDS: [&str; 9] = [
+    "run", "worker", "serve", "resume", "list", "graph", "history", "show", "schedule",
+];
+
+/// The argument naming the pipeline file, first of every command of
+/// [`file_command`].
+pub const FILE_ARG: &str = "file";
+
+/// The command line of a program that reads its workflow from a file (the
+/// `etl` binary): [`command`]'s commands, each taking the file first
+/// (`etl run FILE --param day=…`, `etl export airflow FILE -o dag.py`).
+/// [`file_of`] finds it in the matches.
+pub fn file_command(program: &str, version: &'static str) -> Command {
+    let file = || {
+        Arg::new(FILE_ARG)
+            .value_name("FILE")
+            .required(true)
+            .index(1)
+            .value_parser(value_parser!(PathBuf))
+            .help("The pipeline file")
+    };
+    let mut cmd = command(program, version);
+    for name in FILE_COMMANDS {
+        cmd = cmd.mut_subcommand(name, |sub| {
+            let sub = sub.arg(file());
+            if matches!(name, "resume" | "show") {
+                sub.mut_arg("run_id", |a| a.index(2))
+            } else {
+                sub
+            }
+        });
+    }
+    cmd.mut_subcommand("export", |export| {
+        export
+            .mut_subcommand("airflow", |s| s.arg(file()))
+            .mut_subcommand("prefect", |s| s.arg(file()))
+    })
+}
+
+/// The pipeline file of the (sub)command `matches` holds, from
+/// [`file_command`].
+pub fn file_of(matches: &ArgMatches) -> Option<&PathBuf> {
+    let mut m = matches;
+    loop {
+        if let Ok(Some(file)) = m.try_get_one::<PathBuf>(FILE_ARG) {
+            return Some(file);
+        }
+        m = m.subcommand()?.1;
+    }
+}
+
+/// The command line [`main!`] reads, for `program` at `version`.
+pub fn command(program: &str, version: &'static str) -> Command {
     Command::new(program.to_owned())
         .version(version)
         .about("Runs an etl workflow, records every run, and schedules it")
@@ -669,6 +779,34 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         command("nightly", "1.0.0").debug_assert();
+        file_command("etl", "1.0.0").debug_assert();
+    }
+
+    #[test]
+    fn a_file_command_takes_the_file_first() {
+        let parse = |args: &[&str]| {
+            file_command("etl", "1")
+                .try_get_matches_from([&["etl"], args].concat())
+                .map(|m| file_of(&m).map(|f| f.display().to_string()))
+        };
+        assert_eq!(
+            parse(&["run", "p.toml", "--param", "a=1"])
+                .unwrap()
+                .as_deref(),
+            Some("p.toml")
+        );
+        assert_eq!(
+            parse(&["export", "airflow", "p.toml", "-o", "d.py"])
+                .unwrap()
+                .as_deref(),
+            Some("p.toml")
+        );
+        let m = file_command("etl", "1")
+            .try_get_matches_from(["etl", "show", "p.toml", "r1"])
+            .unwrap();
+        let show = m.subcommand_matches("show").unwrap();
+        assert_eq!(show.get_one::<String>("run_id").unwrap(), "r1");
+        assert!(parse(&["run"]).is_err(), "the file is required");
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub struct ETLWorkflow<E, W> {
     tables: Option<Vec<String>>,
     batch_size: usize,
     mode: Option<WriteMode>,
+    primary_key: Option<Vec<String>>,
     listeners: Listeners,
     run_id: Option<String>,
     /// Per table, in the order given.
@@ -80,6 +81,7 @@ impl<E: fmt::Debug, W: fmt::Debug> fmt::Debug for ETLWorkflow<E, W> {
             .field("tables", &self.tables)
             .field("batch_size", &self.batch_size)
             .field("mode", &self.mode)
+            .field("primary_key", &self.primary_key)
             .field("listeners", &self.listeners)
             .field("run_id", &self.run_id)
             .field(
@@ -100,6 +102,7 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
             tables: None,
             batch_size: crate::DEFAULT_BATCH_SIZE,
             mode: None,
+            primary_key: None,
             listeners: Listeners::default(),
             run_id: None,
             transforms: Vec::new(),
@@ -186,6 +189,18 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
         self
     }
 
+    /// Key every table on `columns`, whatever the extractor proposes: what
+    /// a [`WriteMode::Merge`] upserts on. A table without one of them fails
+    /// its load, naming the column.
+    pub fn primary_key<I, S>(mut self, columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.primary_key = Some(columns.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// The extractor.
     pub fn extractor(&self) -> &E {
         &self.extractor
@@ -212,9 +227,17 @@ impl<E: Extractor, W: Warehouse> ETLWorkflow<E, W> {
             .selected_tables()
             .await?
             .into_iter()
-            .map(|found| match (found, self.mode) {
-                (Discovered::Ready(spec), Some(mode)) => Discovered::Ready(spec.with_mode(mode)),
-                (other, _) => other,
+            .map(|found| match found {
+                Discovered::Ready(mut spec) => {
+                    if let Some(mode) = self.mode {
+                        spec = spec.with_mode(mode);
+                    }
+                    if let Some(key) = &self.primary_key {
+                        spec = spec.with_primary_key(key.iter().cloned());
+                    }
+                    Discovered::Ready(spec)
+                }
+                other => other,
             })
             .collect();
         // A transform of a table that is not loaded is a mistake: say so

@@ -48,6 +48,6 @@ mod spec;
 
 pub use read::{Problem, Problems};
 pub use spec::{
-    Load, Param, ParamType, Pipeline, Schedule, Source, SqlStep, Step, StepKind, Warehouse,
-    WriteMode,
+    EnvRef, HttpSource, Load, Param, ParamType, Pipeline, Position, Schedule, Source, SqlStep,
+    Stage, Step, StepKind, Warehouse, WriteMode,
 };

@@ -12,8 +12,8 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::spec::{
-    Load, Param, ParamType, Pipeline, Schedule, Source, SqlStep, Step, StepKind, Warehouse,
-    WriteMode,
+    EnvRef, HttpSource, Load, Param, ParamType, Pipeline, Position, Schedule, Source, SqlStep,
+    Stage, Step, StepKind, Warehouse, WriteMode,
 };
 
 /// One problem of a file, where it is.
@@ -52,11 +52,48 @@ impl fmt::Display for Problems {
 
 impl std::error::Error for Problems {}
 
+impl Problem {
+    /// `message`, at `at`.
+    pub fn new(at: Position, message: impl Into<String>) -> Self {
+        Problem {
+            line: at.line,
+            column: at.column,
+            message: message.into(),
+        }
+    }
+}
+
+impl Problems {
+    /// The problems of `file`, sorted by their place.
+    pub fn new(file: impl Into<String>, mut problems: Vec<Problem>) -> Self {
+        problems.sort_by_key(|p| (p.line, p.column));
+        Problems {
+            file: file.into(),
+            problems,
+        }
+    }
+}
+
+/// The line and column of byte `at` of `text`.
+fn position(text: &str, at: usize) -> Position {
+    let before = &text[..at.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
+    Position::new(line, column)
+}
+
 type Value<'i> = Spanned<DeValue<'i>>;
 
 struct Reader<'t> {
     text: &'t str,
     problems: Vec<(usize, String)>,
+    /// `${NAME}` references, at their byte.
+    env: Vec<(usize, EnvRef)>,
+    /// Where each part starts, by path.
+    at: Vec<(String, usize)>,
 }
 
 fn listed(names: &[&str]) -> String {
@@ -264,6 +301,10 @@ impl<'t> Reader<'t> {
                 return;
             };
             let name = &after[..end];
+            let (name, default) = match name.split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (name, None),
+            };
             if let Some(param) = name.strip_prefix("params.") {
                 if !params.iter().any(|p| p.name == param) {
                     let declared: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
@@ -286,10 +327,208 @@ impl<'t> Reader<'t> {
                         "{path}: `${{{name}}}` is neither `${{params.NAME}}` nor an environment variable's name (letters, digits, `_`)"
                     ),
                 );
+            } else {
+                self.env.push((
+                    text.span().start,
+                    EnvRef {
+                        name: name.to_owned(),
+                        default: default.map(str::to_owned),
+                        path: path.to_owned(),
+                        at: Position::default(),
+                    },
+                ));
             }
             rest = &after[end + 1..];
         }
     }
+}
+
+impl Reader<'_> {
+    /// A secret: one whole `${NAME}` reference, never a literal, which is
+    /// refused without being quoted (it may be a real token).
+    fn secret(&mut self, text: &Spanned<String>, path: &str, params: &[Param]) {
+        if env_reference(text.get_ref()) {
+            self.references(text, path, params);
+        } else {
+            self.at(
+                text.span(),
+                format!("{path}: a secret is only ever a reference to the environment, such as \"${{API_TOKEN}}\", never written in the file"),
+            );
+        }
+    }
+
+    /// An inline table (an HTTP source's config) as plain TOML, its strings'
+    /// references checked, the secrets of its `auth` only references.
+    fn inline(&mut self, table: &DeTable<'_>, path: &str, params: &[Param]) -> toml::Table {
+        let mut out = toml::Table::new();
+        for (key, value) in table.iter() {
+            let kpath = format!("{path}.{}", key.get_ref());
+            let secret = path.ends_with(".auth")
+                && matches!(key.get_ref().as_ref(), "token" | "value" | "password");
+            if let Some(v) = self.plain(value, &kpath, params, secret) {
+                out.insert(key.get_ref().to_string(), v);
+            }
+        }
+        out
+    }
+
+    fn plain(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+        params: &[Param],
+        secret: bool,
+    ) -> Option<toml::Value> {
+        Some(match value.get_ref() {
+            DeValue::String(text) => {
+                let text = Spanned::new(value.span(), text.to_string());
+                if secret {
+                    self.secret(&text, path, params);
+                } else {
+                    self.references(&text, path, params);
+                }
+                toml::Value::String(text.into_inner())
+            }
+            DeValue::Integer(i) => toml::Value::Integer(
+                i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok()?,
+            ),
+            DeValue::Float(f) => toml::Value::Float(f.as_str().replace('_', "").parse().ok()?),
+            DeValue::Boolean(b) => toml::Value::Boolean(*b),
+            DeValue::Datetime(d) => toml::Value::Datetime(*d),
+            DeValue::Array(items) => toml::Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| {
+                        self.plain(item, &format!("{path}[{}]", i + 1), params, false)
+                    })
+                    .collect(),
+            ),
+            DeValue::Table(t) => toml::Value::Table(self.inline(t, path, params)),
+        })
+    }
+}
+
+/// `[[stages]]`, each stage's dependencies folded into its steps' (and into
+/// `decls`, for the graph's checks).
+fn read_stages(
+    r: &mut Reader<'_>,
+    top: &DeTable<'_>,
+    steps: &mut [Step],
+    decls: &mut [(Spanned<String>, Vec<Spanned<String>>)],
+) -> Vec<Stage> {
+    let Some(v) = Reader::get(top, "stages") else {
+        return Vec::new();
+    };
+    let DeValue::Array(items) = v.get_ref() else {
+        r.at(
+            v.span(),
+            format!(
+                "stages: is {}, not `[[stages]]` tables",
+                type_name(v.get_ref())
+            ),
+        );
+        return Vec::new();
+    };
+    let mut stages: Vec<(Stage, Vec<Spanned<String>>, Vec<Spanned<String>>)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("stages[{}]", i + 1);
+        let Some(t) = r.as_table(item, &path) else {
+            continue;
+        };
+        r.keys(t, &path, &["name", "steps", "depends_on", "parallel"]);
+        let Some(name) = r.string(t, "name", &path, Some(item.span())) else {
+            continue;
+        };
+        if stages.iter().any(|(s, _, _)| &s.name == name.get_ref()) {
+            r.at(
+                name.span(),
+                format!("{path}: duplicate stage {:?}", name.get_ref()),
+            );
+        }
+        let members = r.strings(t, "steps", &path);
+        if members.is_empty() {
+            r.at(item.span(), format!("{path}: a stage lists its `steps`"));
+        }
+        let depends_on = r.strings(t, "depends_on", &path);
+        let parallel = r.boolean(t, "parallel", &path).unwrap_or(true);
+        stages.push((
+            Stage {
+                name: name.into_inner(),
+                steps: members.iter().map(|m| m.get_ref().clone()).collect(),
+                depends_on: depends_on.iter().map(|d| d.get_ref().clone()).collect(),
+                parallel,
+            },
+            members,
+            depends_on,
+        ));
+    }
+    let mut owner: BTreeMap<String, String> = BTreeMap::new();
+    for (stage, members, _) in &stages {
+        for m in members {
+            if !steps.iter().any(|s| &s.name == m.get_ref()) {
+                r.at(
+                    m.span(),
+                    format!(
+                        "stages: stage {:?} lists unknown step {:?}",
+                        stage.name,
+                        m.get_ref()
+                    ),
+                );
+            } else if let Some(other) = owner.insert(m.get_ref().clone(), stage.name.clone()) {
+                r.at(
+                    m.span(),
+                    format!(
+                        "stages: step {:?} is in stage {other:?} already, and in {:?}",
+                        m.get_ref(),
+                        stage.name
+                    ),
+                );
+            }
+        }
+    }
+    // Each step of a stage runs after every step of the stages it depends
+    // on, and after the step listed before it when the stage is not
+    // parallel.
+    for (stage, members, depends_on) in &stages {
+        let mut before: Vec<Spanned<String>> = Vec::new();
+        for dep in depends_on {
+            match stages.iter().find(|(s, _, _)| &s.name == dep.get_ref()) {
+                Some((_, theirs, _)) => before.extend(
+                    theirs
+                        .iter()
+                        .map(|t| Spanned::new(dep.span(), t.get_ref().clone())),
+                ),
+                None => r.at(
+                    dep.span(),
+                    format!(
+                        "stages: stage {:?} depends on unknown stage {:?}",
+                        stage.name,
+                        dep.get_ref()
+                    ),
+                ),
+            }
+        }
+        for (i, m) in members.iter().enumerate() {
+            let mut extra = before.clone();
+            if !stage.parallel && i > 0 {
+                extra.push(members[i - 1].clone());
+            }
+            let Some(step) = steps.iter_mut().find(|s| &s.name == m.get_ref()) else {
+                continue;
+            };
+            let Some((_, deps)) = decls.iter_mut().find(|(n, _)| n.get_ref() == m.get_ref()) else {
+                continue;
+            };
+            for e in extra {
+                if !step.depends_on.contains(e.get_ref()) && e.get_ref() != m.get_ref() {
+                    step.depends_on.push(e.get_ref().clone());
+                    deps.push(e);
+                }
+            }
+        }
+    }
+    stages.into_iter().map(|(s, _, _)| s).collect()
 }
 
 fn env_name(name: &str) -> bool {
@@ -339,6 +578,8 @@ impl Pipeline {
         let mut r = Reader {
             text,
             problems: Vec::new(),
+            env: Vec::new(),
+            at: Vec::new(),
         };
         for e in &errors {
             let at = e.span().map_or(0, |s| s.start);
@@ -356,8 +597,13 @@ impl Pipeline {
                 "sources",
                 "warehouses",
                 "steps",
+                "stages",
+                "max_parallel",
             ],
         );
+        let max_parallel = r
+            .integer(top, "max_parallel", "the file", 1..1025)
+            .map(|n| n as usize);
 
         let name = r.string(top, "name", "the file", Some(0..0));
         if let Some(n) = &name
@@ -463,6 +709,7 @@ impl Pipeline {
             for (key, value) in t.iter() {
                 let sname = key.get_ref().to_string();
                 let path = format!("sources.{sname}");
+                r.at.push((path.clone(), key.span().start));
                 let Some((kind, inner, it, kpath)) =
                     r.one_of(value, &path, &["airtable", "http", "files"])
                 else {
@@ -470,31 +717,36 @@ impl Pipeline {
                 };
                 let source = match kind {
                     "airtable" => {
-                        r.keys(it, &kpath, &["base", "token", "tables"]);
+                        r.keys(it, &kpath, &["base", "token", "tables", "api_url"]);
                         let base = r.string(it, "base", &kpath, Some(inner.span()));
                         let token = r.string(it, "token", &kpath, Some(inner.span()));
-                        if let Some(t) = &token
-                            && !env_reference(t.get_ref())
-                        {
-                            // The value is never quoted: it may be a real token.
-                            r.at(t.span(), format!("{kpath}.token: a secret is only ever a reference to the environment, such as \"${{AIRTABLE_TOKEN}}\", never written in the file"));
+                        if let Some(t) = &token {
+                            r.secret(t, &format!("{kpath}.token"), &params);
                         }
                         for s in base.iter() {
                             r.references(s, &format!("{kpath}.base"), &params);
+                        }
+                        let api_url = r.string(it, "api_url", &kpath, None);
+                        if let Some(u) = &api_url {
+                            r.references(u, &format!("{kpath}.api_url"), &params);
                         }
                         let tables = r.strings(it, "tables", &kpath);
                         Source::Airtable {
                             base: base.map(Spanned::into_inner).unwrap_or_default(),
                             token: token.map(Spanned::into_inner).unwrap_or_default(),
                             tables: tables.into_iter().map(Spanned::into_inner).collect(),
+                            api_url: api_url.map(Spanned::into_inner),
                         }
                     }
                     "http" => {
-                        r.keys(it, &kpath, &["config"]);
-                        let config = r.string(it, "config", &kpath, Some(inner.span()));
-                        Source::Http {
-                            config: config.map(Spanned::into_inner).unwrap_or_default(),
-                        }
+                        let config = if Reader::get(it, "config").is_some() {
+                            r.keys(it, &kpath, &["config"]);
+                            let config = r.string(it, "config", &kpath, Some(inner.span()));
+                            HttpSource::File(config.map(Spanned::into_inner).unwrap_or_default())
+                        } else {
+                            HttpSource::Inline(r.inline(it, &kpath, &params))
+                        };
+                        Source::Http { config }
                     }
                     _ => {
                         r.keys(it, &kpath, &["path"]);
@@ -518,6 +770,7 @@ impl Pipeline {
             for (key, value) in t.iter() {
                 let wname = key.get_ref().to_string();
                 let path = format!("warehouses.{wname}");
+                r.at.push((path.clone(), key.span().start));
                 let Some((kind, inner, it, kpath)) = r.one_of(value, &path, &["sqlite", "duckdb"])
                 else {
                     continue;
@@ -582,6 +835,8 @@ impl Pipeline {
             },
         }
 
+        let stages = read_stages(&mut r, top, &mut steps, &mut decls);
+
         // The graph: duplicate names, unknown dependencies, cycles.
         let graph_decls: Vec<StepDecl<'_>> = decls
             .iter()
@@ -602,6 +857,7 @@ impl Pipeline {
             r.at(at, format!("steps: {problem}"));
         }
 
+        let text = r.text;
         if r.problems.is_empty() {
             return Ok(Pipeline {
                 name: name.map(Spanned::into_inner).unwrap_or_default(),
@@ -610,28 +866,30 @@ impl Pipeline {
                 sources,
                 warehouses,
                 steps,
+                stages,
+                max_parallel,
+                env: r
+                    .env
+                    .into_iter()
+                    .map(|(at, mut env)| {
+                        env.at = position(text, at);
+                        env
+                    })
+                    .collect(),
+                at: r
+                    .at
+                    .into_iter()
+                    .map(|(path, at)| (path, position(text, at)))
+                    .collect(),
             });
         }
-        let text = r.text;
         let mut problems: Vec<(usize, String)> = r.problems;
         problems.sort_by_key(|(at, _)| *at);
         Err(Problems {
             file: file.to_owned(),
             problems: problems
                 .into_iter()
-                .map(|(at, message)| {
-                    let before = &text[..at.min(text.len())];
-                    let line = before.matches('\n').count() + 1;
-                    let column = before[before.rfind('\n').map_or(0, |i| i + 1)..]
-                        .chars()
-                        .count()
-                        + 1;
-                    Problem {
-                        line,
-                        column,
-                        message,
-                    }
-                })
+                .map(|(at, message)| Problem::new(position(text, at), message))
                 .collect(),
         })
     }
@@ -669,6 +927,7 @@ fn read_step(
             "mode",
             "primary_key",
             "drop_tables",
+            "incremental",
             "sql",
             "table",
             "depends_on",
@@ -681,6 +940,12 @@ fn read_step(
     let depends_on = r.strings(t, "depends_on", path);
     if let Some(n) = &name {
         decls.push((n.clone(), depends_on.clone()));
+        r.at.push((format!("steps.{}", n.get_ref()), n.span().start));
+        for key in ["sql", "tables"] {
+            if let Some(v) = Reader::get(t, key) {
+                r.at.push((format!("steps.{}.{key}", n.get_ref()), v.span().start));
+            }
+        }
     }
     let warehouse = r.string(t, "warehouse", path, Some(here.clone()));
     if let Some(w) = &warehouse
@@ -763,6 +1028,7 @@ fn read_step(
                 mode,
                 primary_key: primary_key.into_iter().map(Spanned::into_inner).collect(),
                 drop_tables: r.boolean(t, "drop_tables", path).unwrap_or(false),
+                incremental: r.boolean(t, "incremental", path).unwrap_or(false),
             }))
         }
         (None, Some(q)) => {
@@ -770,7 +1036,7 @@ fn read_step(
                 r.at(q.span(), format!("{path}.sql: the query is empty"));
             }
             r.references(q, &format!("{path}.sql"), params);
-            for key in ["tables", "primary_key", "drop_tables"] {
+            for key in ["tables", "primary_key", "drop_tables", "incremental"] {
                 if let Some(v) = Reader::get(t, key) {
                     r.at(
                         v.span(),

@@ -19,8 +19,83 @@ pub struct Pipeline {
     pub sources: BTreeMap<String, Source>,
     /// Where data goes, by name.
     pub warehouses: BTreeMap<String, Warehouse>,
-    /// The steps, in the file's order.
+    /// The steps, in the file's order (a stage's dependencies folded into
+    /// each of its steps' `depends_on`).
     pub steps: Vec<Step>,
+    /// `[[stages]]`, in the file's order.
+    pub stages: Vec<Stage>,
+    /// The most steps that run at once (`None`: no bound).
+    pub max_parallel: Option<usize>,
+    /// Every `${NAME}` reference to the environment, where it stands.
+    pub env: Vec<EnvRef>,
+    /// Where each part stands in the file, by path: `sources.NAME`,
+    /// `warehouses.NAME`, `steps.NAME`, `steps.NAME.sql`,
+    /// `steps.NAME.tables`.
+    pub at: BTreeMap<String, Position>,
+}
+
+/// A place in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Position {
+    /// Its line, from 1.
+    pub line: usize,
+    /// Its column, from 1, in characters.
+    pub column: usize,
+}
+
+impl Position {
+    /// Line `line`, column `column`.
+    pub fn new(line: usize, column: usize) -> Self {
+        Position { line, column }
+    }
+}
+
+/// A `${NAME}` (or `${NAME:-default}`) reference to the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EnvRef {
+    /// The variable's name.
+    pub name: String,
+    /// What it stands for when the variable is not set (`None`: it must be).
+    pub default: Option<String>,
+    /// The key it is in (`sources.shop.airtable.token`).
+    pub path: String,
+    /// Where.
+    pub at: Position,
+}
+
+/// `[[stages]]`: steps that run together, after the stages they depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stage {
+    /// Its name.
+    pub name: String,
+    /// Its steps.
+    pub steps: Vec<String>,
+    /// The stages it runs after.
+    pub depends_on: Vec<String>,
+    /// Whether its steps run at the same time (`false`: one after another,
+    /// in the order listed).
+    pub parallel: bool,
+}
+
+impl Pipeline {
+    /// Where `path` stands in the file (see [`Pipeline::at`]), else line 1.
+    pub fn position(&self, path: &str) -> Position {
+        self.at.get(path).copied().unwrap_or(Position::new(1, 1))
+    }
+}
+
+/// What an `http` source reads its REST config from.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum HttpSource {
+    /// A file of its own (the HTTP extractor's format), relative to the
+    /// pipeline file.
+    File(String),
+    /// Inline: the same keys, in the pipeline file.
+    Inline(toml::Table),
 }
 
 /// `[schedule]`.
@@ -60,7 +135,7 @@ pub struct Param {
 }
 
 /// `[sources.NAME]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Source {
     /// An Airtable base.
@@ -71,12 +146,14 @@ pub enum Source {
         token: String,
         /// Only these tables (all when empty).
         tables: Vec<String>,
+        /// The API's address (`None`: Airtable's own).
+        api_url: Option<String>,
     },
-    /// A REST/JSON API, configured in its own TOML file (the HTTP
-    /// extractor's format), relative to the pipeline file.
+    /// A REST/JSON API, configured as the HTTP extractor's TOML is, in its
+    /// own file or inline.
     Http {
-        /// The config file.
-        config: String,
+        /// Where the config is.
+        config: HttpSource,
     },
     /// A folder of CSV, Parquet or JSON Lines files.
     Files {
@@ -159,6 +236,9 @@ pub struct Load {
     pub primary_key: Vec<String>,
     /// Drop and recreate each table from the source's schema.
     pub drop_tables: bool,
+    /// Read only what changed since the last load (Airtable sources; an
+    /// HTTP source sets it per resource in its config).
+    pub incremental: bool,
 }
 
 /// A SQL transform step.

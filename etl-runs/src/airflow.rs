@@ -17,6 +17,10 @@ pub struct Target<'a> {
     pub program: &'a str,
     /// The program the tasks run.
     pub bin: &'a str,
+    /// The pipeline file the program reads its workflow from, passed to it
+    /// before the step's options (`etl run FILE --step …`); `None` for a
+    /// program that is its workflow.
+    pub file: Option<&'a str>,
     /// The state store the tasks record in, when it is a file; `None` when
     /// the workers' own `ETL_STATE` names it (a PostgreSQL URL, which holds
     /// a password and so is never written into the file).
@@ -176,6 +180,8 @@ except ImportError:  # Airflow 2
     from airflow.operators.bash import BashOperator
 
 ETL_BIN = {bin}
+# The pipeline file ETL_BIN reads the workflow from, or None.
+ETL_FILE = {file}
 # The state store: a file, or None when each worker's own ETL_STATE names it.
 ETL_STATE = {state}
 # Where step outputs go: a bucket or folder, or None for each worker's own
@@ -199,7 +205,10 @@ STATE_ENV = {{
 
 def etl_step(step):
     """The command that runs one step of the run Airflow is on."""
-    command = f"{{shlex.quote(ETL_BIN)}} run --step {{shlex.quote(step)}}"
+    command = f"{{shlex.quote(ETL_BIN)}} run"
+    if ETL_FILE:
+        command += f" {{shlex.quote(ETL_FILE)}}"
+    command += f" --step {{shlex.quote(step)}}"
     # One attempt per try: Airflow's retries are the step's.
     return literal(command) + ' --run-id "$ETL_RUN_ID" --no-retries'
 
@@ -215,6 +224,7 @@ with DAG(
         // Inside the docstring: escaped, so that no name can end it.
         program = py(target.program).trim_matches('"'),
         bin = py(target.bin),
+        file = target.file.map(py).unwrap_or_else(|| "None".to_owned()),
         state = target.state.map(py).unwrap_or_else(|| "None".to_owned()),
         outputs = target.outputs.map(py).unwrap_or_else(|| "None".to_owned()),
         dag_id = py(target.dag_id),
@@ -297,6 +307,7 @@ mod tests {
         Target {
             program: "w",
             bin: "/opt/etl/w",
+            file: None,
             state: Some("/var/lib/etl/state.sqlite"),
             outputs: None,
             dag_id: "w",

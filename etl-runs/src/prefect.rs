@@ -51,6 +51,8 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 ETL_BIN = {bin}
+# The pipeline file ETL_BIN reads the workflow from, or None.
+ETL_FILE = {file}
 # The state store: a file, or None when each worker's own ETL_STATE names it.
 ETL_STATE = {state}
 # Where step outputs go: a bucket or folder, or None for each worker's own
@@ -70,7 +72,8 @@ def etl_step(step, timeout):
     if ETL_OUTPUTS:
         env["ETL_OUTPUTS"] = ETL_OUTPUTS
     # One attempt per task run: Prefect's retries are the step's.
-    argv = [ETL_BIN, "run", "--step", step, "--run-id", str(flow_run.id), "--no-retries"]
+    argv = [ETL_BIN, "run", *([ETL_FILE] if ETL_FILE else []), "--step", step]
+    argv += ["--run-id", str(flow_run.id), "--no-retries"]
     child = subprocess.Popen(argv, env=env, start_new_session=True)
     try:
         code = child.wait(timeout=timeout)
@@ -92,6 +95,7 @@ def workflow():
         name = py(dag.name()),
         program = py(target.program).trim_matches('"'),
         bin = py(target.bin),
+        file = target.file.map(py).unwrap_or_else(|| "None".to_owned()),
         state = target.state.map(py).unwrap_or_else(|| "None".to_owned()),
         outputs = target.outputs.map(py).unwrap_or_else(|| "None".to_owned()),
         schedule = cron.as_deref().map(py).unwrap_or_else(|| "None".to_owned()),
@@ -167,6 +171,7 @@ mod tests {
         Target {
             program: "w",
             bin: "/opt/etl/w",
+            file: None,
             state: None,
             outputs: Some("s3://etl-outputs/nightly"),
             dag_id: "w",

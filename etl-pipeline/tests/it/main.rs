@@ -1,7 +1,7 @@
 //! Pipeline files read as `etl` will read them: a good one into its model,
 //! a broken one into every one of its problems, each at its position.
 
-use etl_pipeline::{Pipeline, Source, StepKind, Warehouse, WriteMode};
+use etl_pipeline::{HttpSource, Pipeline, Source, StepKind, Warehouse, WriteMode};
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(
@@ -27,7 +27,7 @@ fn a_good_file_reads_into_its_model() {
         matches!(&pipeline.sources["shop"], Source::Airtable { token, tables, .. } if token == "${AIRTABLE_TOKEN}" && tables == &["Orders"])
     );
     assert!(
-        matches!(&pipeline.sources["api"], Source::Http { config } if config == "api/users.toml")
+        matches!(&pipeline.sources["api"], Source::Http { config: HttpSource::File(f) } if f == "api/users.toml")
     );
     assert!(
         matches!(&pipeline.warehouses["dwh"], Warehouse::Duckdb { memory_limit: Some(m), .. } if m == "256MB")
@@ -51,7 +51,7 @@ fn a_file_whose_every_section_has_a_mistake_gives_every_problem_at_its_place() {
     let problems = Pipeline::parse(&fixture("broken.toml"), "broken.toml").unwrap_err();
     let text = problems.to_string();
     assert!(
-        !text.contains("patSECRETSECRET"),
+        !text.contains("patSECRETSECRET") && !text.contains("literal-secret-value"),
         "a literal secret is never quoted: {text}"
     );
     insta::assert_snapshot!(text);
@@ -95,4 +95,67 @@ depends_on = ["b"]
         problems,
         "loop.toml:6:8: steps: dependency cycle: a -> b -> c -> a"
     );
+}
+
+#[test]
+fn stages_become_dependencies_of_their_steps() {
+    let text = r#"
+name = "staged"
+max_parallel = 2
+[warehouses.w]
+sqlite = { path = "x.sqlite" }
+[[steps]]
+name = "a"
+sql = "SELECT 1 AS one"
+table = "a"
+warehouse = "w"
+[[steps]]
+name = "b"
+sql = "SELECT 2 AS two"
+table = "b"
+warehouse = "w"
+[[steps]]
+name = "c"
+sql = "SELECT * FROM a"
+table = "c"
+warehouse = "w"
+[[steps]]
+name = "d"
+sql = "SELECT * FROM b"
+table = "d"
+warehouse = "w"
+[[stages]]
+name = "extract"
+steps = ["a", "b"]
+[[stages]]
+name = "transform"
+steps = ["c", "d"]
+depends_on = ["extract"]
+parallel = false
+"#;
+    let pipeline = Pipeline::parse(text, "staged.toml").unwrap();
+    let deps = |name: &str| {
+        pipeline
+            .steps
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+            .depends_on
+            .clone()
+    };
+    assert!(deps("a").is_empty() && deps("b").is_empty());
+    assert_eq!(deps("c"), ["a", "b"]);
+    assert_eq!(deps("d"), ["a", "b", "c"], "one after another");
+    assert_eq!(pipeline.max_parallel, Some(2));
+    assert_eq!(pipeline.stages.len(), 2);
+
+    // A stage that depends on a later one whose steps depend on it: a cycle.
+    let looped = text.replace(
+        "name = \"extract\"\n",
+        "name = \"extract\"\ndepends_on = [\"transform\"]\n",
+    );
+    let problems = Pipeline::parse(&looped, "staged.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(problems.contains("dependency cycle"), "{problems}");
 }
