@@ -99,6 +99,7 @@
 //! | `postgres` | `runs::postgres::PgStore`: the state store in PostgreSQL, shared by many machines (`--state postgres://…`); brings `state` | yes |
 //! | `object-store` | `runs::outputs`: step outputs in a bucket (`--outputs s3://…`, `gs://…`, `az://…`) through `object_store`, for steps on machines with no disk in common; brings `state` | yes |
 //! | `server` | `serve` on a workflow's command line, [`server`]: the REST API over the state store (workflows, runs, triggers, an OpenAPI document); brings `cli` | yes |
+//! | `pipeline` | [`pipeline`] and the `etl` binary: pipelines declared in a TOML file, run, checked, planned, scheduled and exported with no Rust to write (SQL steps with `datafusion`); brings `cli` and every connector | yes |
 //! | `polars` | `etl::frames`, `etl::polars` (`etl-polars`): batches to frames and back without copying; steps speaking Polars; `FrameTransform::transform` | no |
 //! | `datafusion` | `etl::sql`, `etl::datafusion` (`etl-datafusion`), `StepSql` (`cx.sql`): SQL over steps' outputs; `SqlTransform::transform_sql` | no |
 //! | `conformance` | [`conformance`]: the suites every warehouse and extractor passes, for yours | no |
@@ -143,6 +144,9 @@ pub mod cli {
 
 #[cfg(feature = "cli")]
 pub use etl_cli::main;
+
+#[cfg(feature = "pipeline")]
+pub mod pipeline;
 
 /// The control plane as a service (`etl-server`): the REST API over a state
 /// store.

@@ -69,6 +69,8 @@ use std::sync::Arc;
 
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 
+/// The `clap` the commands are built with, for programs that add their own.
+pub use clap;
 use etl_dag::{BoxError, Dag, Workflow, error_chain};
 use etl_runs::{Runs, StateStore};
 pub use progress::Progress;

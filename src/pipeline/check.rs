@@ -1,0 +1,375 @@
+//! `etl check` and `etl plan`: what can be known of a pipeline without
+//! moving data.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::arrow::datatypes::SchemaRef;
+use crate::{Extractor, TableSpec};
+
+use super::steps::{AnySource, expand, source};
+use super::{File, Problem, Problems, Source, StepKind, Warehouse, WriteMode};
+
+/// What [`check`] found nothing wrong with, and what it could not check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Checked {
+    /// What was not checked, and why (a source read only `--online`).
+    pub notes: Vec<String>,
+    /// SQL steps planned against their inputs' schemas.
+    pub planned: Vec<String>,
+}
+
+/// The tables of each step, as far as they are known.
+type Tables = BTreeMap<String, SchemaRef>;
+
+/// Checks `file` without moving data: every `${ENV}` it names is set, the
+/// folders it names exist, each source can be configured (and, `online`,
+/// reached: its tables and schemas read), each load's tables are offered
+/// by its source and its primary key is in them, and each SQL step plans
+/// against the schemas of the tables the steps it depends on write. Every
+/// problem at once, each at its place in the file.
+pub async fn check(file: &File, online: bool) -> Result<Checked, Problems> {
+    let mut problems = Vec::new();
+    let mut checked = Checked::default();
+    let p = &file.pipeline;
+
+    let mut unset = Vec::new();
+    for env in &p.env {
+        let set = std::env::var(&env.name).is_ok_and(|v| !v.is_empty());
+        if !set && env.default.is_none() {
+            // Named, never valued: it is not set.
+            problems.push(Problem::new(
+                env.at,
+                format!(
+                    "{}: the environment variable {} is not set",
+                    env.path, env.name
+                ),
+            ));
+            unset.push(env.path.clone());
+        }
+    }
+    if let Err(e) = file.dag() {
+        problems.push(Problem::new(super::Position::new(1, 1), e.to_string()));
+    }
+    let defaults: BTreeMap<String, String> = p
+        .params
+        .iter()
+        .filter_map(|param| Some((param.name.clone(), param.default.clone()?)))
+        .collect();
+
+    for (name, warehouse) in &p.warehouses {
+        let path = match warehouse {
+            Warehouse::Sqlite { path } | Warehouse::Duckdb { path, .. } => path,
+            _ => continue,
+        };
+        let key = format!("warehouses.{name}");
+        if let Ok(path) = expand(file, path, &key, &defaults) {
+            let path = file.dir.join(path);
+            if let Some(parent) = path.parent()
+                && !parent.as_os_str().is_empty()
+                && !parent.is_dir()
+            {
+                problems.push(file.problem(
+                    &key,
+                    format!("{key}: the folder {} does not exist", parent.display()),
+                ));
+            }
+        }
+    }
+
+    // Each source's tables, where they can be read here.
+    let mut offered: BTreeMap<&str, Option<Vec<TableSpec>>> = BTreeMap::new();
+    for (name, src) in &p.sources {
+        let key = format!("sources.{name}");
+        if unset.iter().any(|u| u.starts_with(&format!("{key}."))) {
+            offered.insert(name, None);
+            continue;
+        }
+        let extractor = match source(file, name, &defaults, false) {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(file.problem(&key, format!("{key}: {e}")));
+                offered.insert(name, None);
+                continue;
+            }
+        };
+        let local = matches!(src, Source::Files { .. });
+        if !local && !online {
+            checked.notes.push(format!(
+                "{key}: configured; its tables and schemas are read with --online"
+            ));
+            offered.insert(name, None);
+            continue;
+        }
+        let tables = match &extractor {
+            AnySource::Airtable(e) => e.tables().await,
+            AnySource::Http(e) => e.tables().await,
+            AnySource::Files(e) => e.tables().await,
+        };
+        match tables {
+            Ok(tables) => {
+                offered.insert(name, Some(tables));
+            }
+            Err(e) => {
+                problems.push(file.problem(&key, format!("{key}: {e}")));
+                offered.insert(name, None);
+            }
+        }
+    }
+
+    // Each step's tables, in the order the steps run.
+    let mut wrote: BTreeMap<&str, Option<Tables>> = BTreeMap::new();
+    let order = file
+        .dag()
+        .map(|d| d.order().into_iter().map(str::to_owned).collect::<Vec<_>>());
+    let order = order.unwrap_or_else(|_| p.steps.iter().map(|s| s.name.clone()).collect());
+    for name in &order {
+        let Some(step) = p.steps.iter().find(|s| &s.name == name) else {
+            continue;
+        };
+        let key = format!("steps.{name}");
+        match &step.kind {
+            StepKind::Load(load) => {
+                let Some(Some(tables)) = offered.get(load.source.as_str()) else {
+                    wrote.insert(name, None);
+                    continue;
+                };
+                let mut selected = Tables::new();
+                if load.tables.is_empty() {
+                    selected.extend(
+                        tables
+                            .iter()
+                            .map(|t| (t.name().to_owned(), t.schema().clone())),
+                    );
+                } else {
+                    for wanted in &load.tables {
+                        match tables.iter().find(|t| t.name() == wanted) {
+                            Some(t) => {
+                                selected.insert(t.name().to_owned(), t.schema().clone());
+                            }
+                            None => problems.push(file.problem(
+                                &format!("{key}.tables"),
+                                format!(
+                                    "{key}.tables: source {:?} has no table {wanted:?}; it offers {}",
+                                    load.source,
+                                    names(tables.iter().map(TableSpec::name))
+                                ),
+                            )),
+                        }
+                    }
+                }
+                for column in &load.primary_key {
+                    for (table, schema) in &selected {
+                        if schema.field_with_name(column).is_err() {
+                            problems.push(file.problem(
+                                &key,
+                                format!(
+                                    "{key}.primary_key: table {table:?} has no column {column:?}; its columns are {}",
+                                    names(schema.fields().iter().map(|f| f.name().as_str()))
+                                ),
+                            ));
+                        }
+                    }
+                }
+                wrote.insert(name, Some(selected));
+            }
+            StepKind::Sql(sql) => {
+                let inputs: Option<Vec<(String, SchemaRef)>> = step
+                    .depends_on
+                    .iter()
+                    .map(|d| wrote.get(d.as_str()).cloned().flatten())
+                    .collect::<Option<Vec<Tables>>>()
+                    .map(|all| all.into_iter().flatten().collect());
+                let Some(inputs) = inputs else {
+                    checked.notes.push(format!(
+                        "{key}: not planned, the schemas of the tables it reads are not known here (--online reads them)"
+                    ));
+                    wrote.insert(name, None);
+                    continue;
+                };
+                match plan_sql(file, name, &sql.sql, &inputs, &defaults).await {
+                    Ok(schema) => {
+                        checked.planned.push(name.clone());
+                        wrote.insert(name, Some(Tables::from([(sql.table.clone(), schema)])));
+                    }
+                    Err(e) => {
+                        problems
+                            .push(file.problem(&format!("{key}.sql"), format!("{key}.sql: {e}")));
+                        wrote.insert(name, None);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(checked)
+    } else {
+        Err(file.problems(problems))
+    }
+}
+
+#[cfg(feature = "datafusion")]
+async fn plan_sql(
+    file: &File,
+    step: &str,
+    sql: &str,
+    inputs: &[(String, SchemaRef)],
+    params: &BTreeMap<String, String>,
+) -> Result<SchemaRef, String> {
+    let query = expand(file, sql, &format!("steps.{step}.sql"), params)?;
+    let mut session = crate::sql::Sql::named(format!("step {step:?}"));
+    for (table, schema) in inputs {
+        let empty = crate::Batches::new(schema.clone(), Vec::new()).map_err(|e| e.to_string())?;
+        session = session.table(table, &empty).map_err(|e| e.to_string())?;
+    }
+    // Over empty tables: the query is planned and checked, no row is read.
+    let stream = session.stream(&query).await.map_err(|e| {
+        e.to_string()
+            .trim_start_matches(&format!("step {step:?}: "))
+            .to_owned()
+    })?;
+    Ok(stream.schema().clone())
+}
+
+#[cfg(not(feature = "datafusion"))]
+async fn plan_sql(
+    _: &File,
+    step: &str,
+    _: &str,
+    _: &[(String, SchemaRef)],
+    _: &BTreeMap<String, String>,
+) -> Result<SchemaRef, String> {
+    Err(format!(
+        "step {step:?} is a SQL step: this etl was built without DataFusion"
+    ))
+}
+
+fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let all: Vec<String> = names.map(|n| format!("{n:?}")).collect();
+    if all.is_empty() {
+        "none".into()
+    } else {
+        all.join(", ")
+    }
+}
+
+fn mode(mode: WriteMode, key: &[String]) -> String {
+    match mode {
+        WriteMode::Append => "append".into(),
+        WriteMode::Merge => format!("merge on {}", key.join(", ")),
+        _ => "replace".into(),
+    }
+}
+
+/// What a run of `file` would do, offline: its parameters, then each step in
+/// the order they start, with its tables (a files source's as found on
+/// disk), write mode, dependencies and options.
+pub fn plan(file: &File) -> String {
+    let p = &file.pipeline;
+    let mut out = String::new();
+    let _ = write!(out, "pipeline {:?}: {} steps", p.name, p.steps.len());
+    if let Some(s) = &p.schedule {
+        let _ = write!(
+            out,
+            ", on {:?} ({})",
+            s.cron,
+            s.zone.as_deref().unwrap_or("UTC")
+        );
+    }
+    if let Some(n) = p.max_parallel {
+        let _ = write!(out, ", at most {n} at once");
+    }
+    out.push('\n');
+    for param in &p.params {
+        let _ = writeln!(
+            out,
+            "  param {}: {}",
+            param.name,
+            param
+                .default
+                .as_deref()
+                .map_or("required (--param)".to_owned(), |d| format!(
+                    "default {d:?}"
+                ))
+        );
+    }
+    let order: Vec<String> = match file.dag() {
+        Ok(d) => d.order().into_iter().map(str::to_owned).collect(),
+        Err(_) => p.steps.iter().map(|s| s.name.clone()).collect(),
+    };
+    let defaults: BTreeMap<String, String> = p
+        .params
+        .iter()
+        .filter_map(|param| Some((param.name.clone(), param.default.clone()?)))
+        .collect();
+    for (i, name) in order.iter().enumerate() {
+        let Some(step) = p.steps.iter().find(|s| &s.name == name) else {
+            continue;
+        };
+        let _ = write!(out, "{}. {name}: ", i + 1);
+        match &step.kind {
+            StepKind::Load(load) => {
+                let kind = match p.sources.get(&load.source) {
+                    Some(Source::Airtable { .. }) => "airtable",
+                    Some(Source::Http { .. }) => "http",
+                    _ => "files",
+                };
+                let _ = writeln!(
+                    out,
+                    "load {kind} source {:?} into warehouse {:?} ({}{}{})",
+                    load.source,
+                    load.warehouse,
+                    mode(load.mode, &load.primary_key),
+                    if load.drop_tables {
+                        ", tables dropped first"
+                    } else {
+                        ""
+                    },
+                    if load.incremental {
+                        ", incremental"
+                    } else {
+                        ""
+                    },
+                );
+                let tables = if !load.tables.is_empty() {
+                    load.tables.join(", ")
+                } else {
+                    match source(file, &load.source, &defaults, false) {
+                        Ok(AnySource::Files(e)) => e.table_names().join(", "),
+                        _ => "every table the source offers".into(),
+                    }
+                };
+                let _ = writeln!(out, "   tables: {tables}");
+            }
+            StepKind::Sql(sql) => {
+                let _ = writeln!(
+                    out,
+                    "sql into table {:?} of warehouse {:?} ({})",
+                    sql.table,
+                    sql.warehouse,
+                    mode(sql.mode, &[])
+                );
+            }
+            _ => {}
+        }
+        if !step.depends_on.is_empty() {
+            let _ = writeln!(out, "   after: {}", step.depends_on.join(", "));
+        }
+        let mut options = Vec::new();
+        if step.retries > 0 {
+            options.push(format!("{} retries", step.retries));
+        }
+        if let Some(b) = step.backoff {
+            options.push(format!("backoff {b}"));
+        }
+        if let Some(t) = step.timeout {
+            options.push(format!("timeout {}", crate::dag::format_duration(t)));
+        }
+        if !options.is_empty() {
+            let _ = writeln!(out, "   {}", options.join(", "));
+        }
+    }
+    out
+}

@@ -1,0 +1,424 @@
+//! The steps of a pipeline file: loads through `ETLWorkflow`, SQL through
+//! DataFusion, each writing into a warehouse named in the file.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use etl_dag::{BoxError, Step, StepContext, StepInputs};
+
+use super::{File, HttpSource, ParamType, Source, StepKind, Warehouse, Wrote};
+use crate::{
+    AirtableConfig, AirtableExtractor, DuckDbWarehouse, ETLWorkflow, Extractor, FilesExtractor,
+    HttpConfig, HttpExtractor, SqliteWarehouse,
+};
+
+/// `text` with its `${params.NAME}` and `${NAME}` references replaced: a
+/// parameter by the run's value (or its default), checked against its type;
+/// an environment variable by its value (or the reference's default). An
+/// error names the reference and the key it is in (`path`), never a value
+/// of the environment.
+pub(crate) fn expand(
+    file: &File,
+    text: &str,
+    path: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("{path}: a `${{` is not closed"))?;
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
+        if let Some(param) = name.strip_prefix("params.") {
+            out.push_str(&param_value(file, param, params)?);
+        } else {
+            match std::env::var(name) {
+                Ok(value) if !value.is_empty() => out.push_str(&value),
+                _ => match default {
+                    Some(d) => out.push_str(d),
+                    None => {
+                        return Err(format!(
+                            "{path}: the environment variable {name} is not set"
+                        ));
+                    }
+                },
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Parameter `name`'s value in this run, checked against its type.
+fn param_value(
+    file: &File,
+    name: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    let declared = file
+        .pipeline
+        .params
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| format!("parameter {name:?} is not declared"))?;
+    let value = params
+        .get(name)
+        .cloned()
+        .or_else(|| declared.default.clone())
+        .ok_or_else(|| {
+            format!("parameter {name:?} has no default: give it with --param {name}=VALUE")
+        })?;
+    let ok = match declared.kind {
+        ParamType::Int => value.parse::<i64>().is_ok(),
+        ParamType::Bool => matches!(value.as_str(), "true" | "false"),
+        ParamType::Date => chrono::NaiveDate::parse_from_str(&value, "%Y-%m-%d").is_ok(),
+        _ => true,
+    };
+    if !ok {
+        return Err(format!(
+            "parameter {name:?} is {value:?}, not {}",
+            match declared.kind {
+                ParamType::Int => "a whole number",
+                ParamType::Bool => "true or false",
+                _ => "a date (YYYY-MM-DD)",
+            }
+        ));
+    }
+    Ok(value)
+}
+
+/// An HTTP config given inline, its strings' references expanded.
+fn expand_table(
+    file: &File,
+    table: &toml::Table,
+    path: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<toml::Table, String> {
+    fn value(
+        file: &File,
+        v: &toml::Value,
+        path: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<toml::Value, String> {
+        Ok(match v {
+            toml::Value::String(s) => toml::Value::String(expand(file, s, path, params)?),
+            toml::Value::Array(items) => toml::Value::Array(
+                items
+                    .iter()
+                    .map(|i| value(file, i, path, params))
+                    .collect::<Result<_, _>>()?,
+            ),
+            toml::Value::Table(t) => toml::Value::Table(expand_table(file, t, path, params)?),
+            other => other.clone(),
+        })
+    }
+    table
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), value(file, v, &format!("{path}.{k}"), params)?)))
+        .collect()
+}
+
+/// The extractor of source `name`, for a run with `params`.
+pub(crate) enum AnySource {
+    Airtable(AirtableExtractor),
+    Http(Box<HttpExtractor>),
+    Files(FilesExtractor),
+}
+
+pub(crate) fn source(
+    file: &File,
+    name: &str,
+    params: &BTreeMap<String, String>,
+    incremental: bool,
+) -> Result<AnySource, BoxError> {
+    let path = format!("sources.{name}");
+    let source = file
+        .pipeline
+        .sources
+        .get(name)
+        .ok_or_else(|| format!("no source {name:?}"))?;
+    Ok(match source {
+        Source::Airtable {
+            base,
+            token,
+            tables,
+            api_url,
+        } => {
+            let base = expand(file, base, &format!("{path}.airtable.base"), params)?;
+            let token = expand(file, token, &format!("{path}.airtable.token"), params)?;
+            let mut config = AirtableConfig::new(token, base).with_incremental(incremental);
+            if !tables.is_empty() {
+                config = config.with_tables(tables.iter().cloned());
+            }
+            if let Some(url) = api_url {
+                config = config.with_api_url(expand(
+                    file,
+                    url,
+                    &format!("{path}.airtable.api_url"),
+                    params,
+                )?);
+            }
+            AnySource::Airtable(AirtableExtractor::new(config)?)
+        }
+        Source::Http { config } => {
+            let config = match config {
+                HttpSource::File(config) => {
+                    let at = file.dir.join(expand(
+                        file,
+                        config,
+                        &format!("{path}.http.config"),
+                        params,
+                    )?);
+                    HttpConfig::from_toml_file(at)?
+                }
+                HttpSource::Inline(table) => {
+                    let table = expand_table(file, table, &format!("{path}.http"), params)?;
+                    let config: HttpConfig = toml::Value::Table(table)
+                        .try_into()
+                        .map_err(|e| format!("{path}.http: {}", e.message()))?;
+                    config.validate()?;
+                    config
+                }
+                _ => return Err(format!("{path}.http: this etl does not know its kind").into()),
+            };
+            AnySource::Http(Box::new(HttpExtractor::new(config)?))
+        }
+        Source::Files { path: folder } => {
+            let folder = expand(file, folder, &format!("{path}.files.path"), params)?;
+            AnySource::Files(FilesExtractor::open(file.dir.join(folder))?)
+        }
+        _ => return Err(format!("{path}: this etl does not know its kind").into()),
+    })
+}
+
+/// The warehouse `name`, opened.
+pub(crate) enum AnyWarehouse {
+    Sqlite(SqliteWarehouse),
+    Duckdb(DuckDbWarehouse),
+}
+
+pub(crate) fn warehouse(
+    file: &File,
+    name: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<AnyWarehouse, BoxError> {
+    let path = format!("warehouses.{name}");
+    let warehouse = file
+        .pipeline
+        .warehouses
+        .get(name)
+        .ok_or_else(|| format!("no warehouse {name:?}"))?;
+    Ok(match warehouse {
+        Warehouse::Sqlite { path: at } => {
+            let at = file
+                .dir
+                .join(expand(file, at, &format!("{path}.sqlite.path"), params)?);
+            AnyWarehouse::Sqlite(SqliteWarehouse::open(at)?)
+        }
+        Warehouse::Duckdb {
+            path: at,
+            memory_limit,
+        } => {
+            let at = file
+                .dir
+                .join(expand(file, at, &format!("{path}.duckdb.path"), params)?);
+            let mut config = crate::warehouses::duckdb::driver::Config::default();
+            if let Some(limit) = memory_limit {
+                config = config
+                    .max_memory(limit)
+                    .map_err(|e| format!("{path}.duckdb.memory_limit {limit:?}: {e}"))?;
+            }
+            AnyWarehouse::Duckdb(DuckDbWarehouse::open_with_config(at, config)?)
+        }
+        _ => return Err(format!("{path}: this etl does not know its kind").into()),
+    })
+}
+
+/// The step of `[[steps]]` entry `step`.
+pub(super) fn step(file: &Arc<File>, step: &super::Step) -> Step {
+    let f = file.clone();
+    let name = step.name.clone();
+    let mut built = Step::new(
+        step.name.clone(),
+        move |cx: StepContext, inputs: StepInputs| {
+            let file = f.clone();
+            let name = name.clone();
+            async move { run(&file, &name, &cx, &inputs).await }
+        },
+    )
+    .inputs(step.depends_on.iter().cloned())
+    .retries(step.retries)
+    .output(super::hooks());
+    if let Some(b) = step.backoff {
+        built = built.backoff(b);
+    }
+    if let Some(t) = step.timeout {
+        built = built.timeout(t);
+    }
+    built
+}
+
+async fn run(
+    file: &File,
+    name: &str,
+    cx: &StepContext,
+    inputs: &StepInputs,
+) -> Result<Wrote, BoxError> {
+    let step = file
+        .pipeline
+        .steps
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| format!("no step {name:?}"))?;
+    let params = cx.params();
+    match &step.kind {
+        StepKind::Load(load) => {
+            let source = source(file, &load.source, params, load.incremental)?;
+            let warehouse = warehouse(file, &load.warehouse, params)?;
+            let tables = load
+                .tables
+                .iter()
+                .map(|t| expand(file, t, &format!("steps.{name}.tables"), params))
+                .collect::<Result<Vec<_>, _>>()?;
+            let report = match (source, warehouse) {
+                (AnySource::Airtable(e), AnyWarehouse::Sqlite(w)) => {
+                    load_into(e, w, load, tables, cx).await
+                }
+                (AnySource::Airtable(e), AnyWarehouse::Duckdb(w)) => {
+                    load_into(e, w, load, tables, cx).await
+                }
+                (AnySource::Http(e), AnyWarehouse::Sqlite(w)) => {
+                    load_into(*e, w, load, tables, cx).await
+                }
+                (AnySource::Http(e), AnyWarehouse::Duckdb(w)) => {
+                    load_into(*e, w, load, tables, cx).await
+                }
+                (AnySource::Files(e), AnyWarehouse::Sqlite(w)) => {
+                    load_into(e, w, load, tables, cx).await
+                }
+                (AnySource::Files(e), AnyWarehouse::Duckdb(w)) => {
+                    load_into(e, w, load, tables, cx).await
+                }
+            }?;
+            if !report.succeeded() {
+                let failed: Vec<String> = report
+                    .tables
+                    .iter()
+                    .filter(|t| t.error.is_some())
+                    .map(|t| format!("{}: {}", t.table, t.error.as_deref().unwrap_or_default()))
+                    .collect();
+                return Err(format!(
+                    "{} of {} tables failed ({}); the others loaded",
+                    failed.len(),
+                    report.tables.len(),
+                    failed.join("; ")
+                )
+                .into());
+            }
+            Ok(Wrote {
+                warehouse: load.warehouse.clone(),
+                tables: report
+                    .tables
+                    .iter()
+                    .map(|t| (t.table.clone(), t.rows))
+                    .collect(),
+            })
+        }
+        #[cfg(feature = "datafusion")]
+        StepKind::Sql(sql) => {
+            let query = expand(file, &sql.sql, &format!("steps.{name}.sql"), params)?;
+            let mut session = crate::sql::Sql::named(format!("step {name:?}"));
+            for dep in inputs.names() {
+                let wrote: &Wrote = inputs.get(dep)?;
+                let from = warehouse(file, &wrote.warehouse, params)?;
+                for table in wrote.tables.keys() {
+                    let batches = match &from {
+                        AnyWarehouse::Sqlite(w) => read(w, table).await,
+                        AnyWarehouse::Duckdb(w) => read(w, table).await,
+                    }
+                    .map_err(|e| format!("reading table {table:?} that step {dep:?} wrote: {e}"))?;
+                    session = session.table(table, &batches)?;
+                }
+            }
+            let stream = session.stream(&query).await?;
+            let spec = crate::TableSpec::new(sql.table.clone(), stream.schema().clone())
+                .with_mode(write_mode(sql.mode));
+            let into = warehouse(file, &sql.warehouse, params)?;
+            let options = crate::WriteOptions::default();
+            let summary = match into {
+                AnyWarehouse::Sqlite(w) => {
+                    crate::Warehouse::write(&w, &spec, stream, &options).await
+                }
+                AnyWarehouse::Duckdb(w) => {
+                    crate::Warehouse::write(&w, &spec, stream, &options).await
+                }
+            }?;
+            cx.progress(summary.rows);
+            Ok(Wrote {
+                warehouse: sql.warehouse.clone(),
+                tables: BTreeMap::from([(sql.table.clone(), summary.rows)]),
+            })
+        }
+        #[cfg(not(feature = "datafusion"))]
+        StepKind::Sql(_) => {
+            let _ = inputs;
+            Err(
+                format!("step {name:?} is a SQL step: this etl was built without DataFusion")
+                    .into(),
+            )
+        }
+        _ => Err(format!("step {name:?}: this etl does not know its kind").into()),
+    }
+}
+
+#[cfg(feature = "datafusion")]
+async fn read<W: crate::Warehouse>(w: &W, table: &str) -> crate::Result<crate::Batches> {
+    let schema = w
+        .table_schema(table)
+        .await?
+        .ok_or_else(|| crate::Error::Config(format!("table {table:?} is not in the warehouse")))?;
+    crate::Batches::new(schema, w.read_table(table).await?)
+}
+
+fn write_mode(mode: super::WriteMode) -> crate::WriteMode {
+    match mode {
+        super::WriteMode::Append => crate::WriteMode::Append,
+        super::WriteMode::Merge => crate::WriteMode::Merge,
+        _ => crate::WriteMode::Replace,
+    }
+}
+
+async fn load_into<E: Extractor, W: crate::Warehouse>(
+    extractor: E,
+    warehouse: W,
+    load: &super::Load,
+    tables: Vec<String>,
+    cx: &StepContext,
+) -> crate::Result<crate::LoadReport> {
+    let mut workflow = ETLWorkflow::new(extractor, warehouse)
+        .run_id(cx.run_id())
+        .drop_tables(load.drop_tables)
+        .write_mode(write_mode(load.mode));
+    if !tables.is_empty() {
+        workflow = workflow.tables(tables);
+    }
+    if !load.primary_key.is_empty() {
+        workflow = workflow.primary_key(load.primary_key.iter().cloned());
+    }
+    let progress = cx.clone();
+    let done = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::<String, u64>::new()));
+    workflow = workflow.on_progress(move |table, rows| {
+        let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
+        done.insert(table.to_owned(), rows);
+        progress.progress(done.values().sum());
+    });
+    workflow.run().await
+}
