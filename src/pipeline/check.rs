@@ -52,11 +52,7 @@ pub async fn check(file: &File, online: bool) -> Result<Checked, Problems> {
     if let Err(e) = file.dag() {
         problems.push(Problem::new(super::Position::new(1, 1), e.to_string()));
     }
-    let defaults: BTreeMap<String, String> = p
-        .params
-        .iter()
-        .filter_map(|param| Some((param.name.clone(), param.default.clone()?)))
-        .collect();
+    let defaults = file.defaults();
 
     for (name, warehouse) in &p.warehouses {
         let path = match warehouse {
@@ -299,11 +295,7 @@ pub fn plan(file: &File) -> String {
         Ok(d) => d.order().into_iter().map(str::to_owned).collect(),
         Err(_) => p.steps.iter().map(|s| s.name.clone()).collect(),
     };
-    let defaults: BTreeMap<String, String> = p
-        .params
-        .iter()
-        .filter_map(|param| Some((param.name.clone(), param.default.clone()?)))
-        .collect();
+    let defaults = file.defaults();
     for (i, name) in order.iter().enumerate() {
         let Some(step) = p.steps.iter().find(|s| &s.name == name) else {
             continue;

@@ -204,6 +204,16 @@ impl File {
         Ok(builder.build()?)
     }
 
+    /// The parameters that have defaults, with them: what check and plan
+    /// read paths and queries with.
+    pub(crate) fn defaults(&self) -> BTreeMap<String, String> {
+        self.pipeline
+            .params
+            .iter()
+            .filter_map(|p| Some((p.name.clone(), p.default.clone()?)))
+            .collect()
+    }
+
     /// The zone `[schedule]` names, if any.
     pub fn zone(&self) -> Option<&str> {
         self.pipeline.schedule.as_ref()?.zone.as_deref()
