@@ -86,6 +86,8 @@ fn position(text: &str, at: usize) -> Position {
 }
 
 type Value<'i> = Spanned<DeValue<'i>>;
+/// Names as written, each with its place in the file.
+type Names = Vec<Spanned<String>>;
 
 struct Reader<'t> {
     text: &'t str,
@@ -357,6 +359,17 @@ impl Reader<'_> {
         }
     }
 
+    /// Where credentials go is fixed by the file and the environment: a
+    /// run's parameter (which a webhook may give) must not name it.
+    fn fixed(&mut self, text: &Spanned<String>, path: &str) {
+        if text.get_ref().contains("${params.") {
+            self.at(
+                text.span(),
+                format!("{path}: where credentials are sent is never a run's parameter; use `${{ENV}}` or write it"),
+            );
+        }
+    }
+
     /// An inline table (an HTTP source's config) as plain TOML, its strings'
     /// references checked, the secrets of its `auth` only references.
     fn inline(&mut self, table: &DeTable<'_>, path: &str, params: &[Param]) -> toml::Table {
@@ -365,6 +378,27 @@ impl Reader<'_> {
             let kpath = format!("{path}.{}", key.get_ref());
             let secret = path.ends_with(".auth")
                 && matches!(key.get_ref().as_ref(), "token" | "value" | "password");
+            // The source's own keys (not a resource's) that say where
+            // credentials go.
+            if path.ends_with(".http")
+                && matches!(key.get_ref().as_ref(), "base_url" | "follow_hosts")
+            {
+                let mut texts = Vec::new();
+                match value.get_ref() {
+                    DeValue::String(t) => texts.push(Spanned::new(value.span(), t.to_string())),
+                    DeValue::Array(items) => {
+                        for item in items.iter() {
+                            if let DeValue::String(t) = item.get_ref() {
+                                texts.push(Spanned::new(item.span(), t.to_string()));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                for t in &texts {
+                    self.fixed(t, &kpath);
+                }
+            }
             if let Some(v) = self.plain(value, &kpath, params, secret) {
                 out.insert(key.get_ref().to_string(), v);
             }
@@ -430,7 +464,7 @@ fn read_stages(
         );
         return Vec::new();
     };
-    let mut stages: Vec<(Stage, Vec<Spanned<String>>, Vec<Spanned<String>>)> = Vec::new();
+    let mut stages: Vec<(Stage, Names, Names)> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let path = format!("stages[{}]", i + 1);
         let Some(t) = r.as_table(item, &path) else {
@@ -552,21 +586,20 @@ fn plain_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-fn mode(reader: &mut Reader<'_>, table: &DeTable<'_>, path: &str) -> WriteMode {
-    match reader.string(table, "mode", path, None) {
-        None => WriteMode::Replace,
-        Some(m) => match m.get_ref().as_str() {
-            "replace" => WriteMode::Replace,
-            "append" => WriteMode::Append,
-            "merge" => WriteMode::Merge,
-            other => {
-                reader.at(
-                    m.span(),
-                    format!("{path}.mode: {other:?} is not `replace`, `append` or `merge`"),
-                );
-                WriteMode::Replace
-            }
-        },
+/// A step's `mode`, `None` when it gives none.
+fn mode(reader: &mut Reader<'_>, table: &DeTable<'_>, path: &str) -> Option<WriteMode> {
+    let m = reader.string(table, "mode", path, None)?;
+    match m.get_ref().as_str() {
+        "replace" => Some(WriteMode::Replace),
+        "append" => Some(WriteMode::Append),
+        "merge" => Some(WriteMode::Merge),
+        other => {
+            reader.at(
+                m.span(),
+                format!("{path}.mode: {other:?} is not `replace`, `append` or `merge`"),
+            );
+            None
+        }
     }
 }
 
@@ -729,6 +762,7 @@ impl Pipeline {
                         let api_url = r.string(it, "api_url", &kpath, None);
                         if let Some(u) = &api_url {
                             r.references(u, &format!("{kpath}.api_url"), &params);
+                            r.fixed(u, &format!("{kpath}.api_url"));
                         }
                         let tables = r.strings(it, "tables", &kpath);
                         Source::Airtable {
@@ -1012,7 +1046,10 @@ fn read_step(
                 r.references(table, &format!("{path}.tables"), params);
             }
             let primary_key = r.strings(t, "primary_key", path);
-            if mode == WriteMode::Merge && primary_key.is_empty() {
+            // An HTTP source's resources name their own keys (its config
+            // refuses a merge without one).
+            let keyed = matches!(sources.get(s.get_ref()), Some(Source::Http { .. }));
+            if mode == Some(WriteMode::Merge) && primary_key.is_empty() && !keyed {
                 r.at(
                     here.clone(),
                     format!("{path}: `mode = \"merge\"` needs a `primary_key`"),
@@ -1044,6 +1081,12 @@ fn read_step(
                     );
                 }
             }
+            if mode == Some(WriteMode::Merge) {
+                r.at(
+                    here.clone(),
+                    format!("{path}.mode: a SQL step's table has no key to merge on: `replace` or `append`"),
+                );
+            }
             let table = r.string(t, "table", path, Some(here.clone()));
             Some(StepKind::Sql(SqlStep {
                 sql: q.get_ref().clone(),
@@ -1052,7 +1095,7 @@ fn read_step(
                     .as_ref()
                     .map(|w| w.get_ref().clone())
                     .unwrap_or_default(),
-                mode,
+                mode: mode.unwrap_or(WriteMode::Replace),
             }))
         }
     };

@@ -230,9 +230,11 @@ pub struct Load {
     pub warehouse: String,
     /// Only these tables (all when empty).
     pub tables: Vec<String>,
-    /// How each is written.
-    pub mode: WriteMode,
-    /// The key a merge upserts on.
+    /// How each is written; `None` leaves it to the source: replace, or
+    /// what each resource of an HTTP config says (merge when incremental).
+    pub mode: Option<WriteMode>,
+    /// The key a merge upserts on (an HTTP source's resources name their
+    /// own).
     pub primary_key: Vec<String>,
     /// Drop and recreate each table from the source's schema.
     pub drop_tables: bool,

@@ -3,6 +3,8 @@
 
 use etl_pipeline::{HttpSource, Pipeline, Source, StepKind, Warehouse, WriteMode};
 
+mod schema;
+
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(
         "{}/tests/it/fixtures/{name}",
@@ -40,7 +42,7 @@ fn a_good_file_reads_into_its_model() {
         (2, Some(600))
     );
     assert!(
-        matches!(&orders.kind, StepKind::Load(l) if l.mode == WriteMode::Merge && l.primary_key == ["id"])
+        matches!(&orders.kind, StepKind::Load(l) if l.mode == Some(WriteMode::Merge) && l.primary_key == ["id"])
     );
     assert!(matches!(&pipeline.steps[2].kind, StepKind::Sql(q) if q.table == "revenue"));
     assert_eq!(pipeline.steps[2].depends_on, ["orders", "users"]);
