@@ -6,12 +6,17 @@
 //! cargo run --example sync_airtable -- --warehouse sqlite # into sync_airtable.sqlite
 //! cargo run --example sync_airtable -- --out my.duckdb
 //! AIRTABLE_TOKEN=pat… AIRTABLE_BASE_ID=app… cargo run --example sync_airtable
+//! cargo run --example sync_airtable -- --serve            # only serve the sample base
 //! ```
 //!
 //! Without `AIRTABLE_TOKEN` and `AIRTABLE_BASE_ID` it starts a local server
 //! that speaks Airtable's API (rate limit included) on 127.0.0.1, serving a
 //! sample shop base, and syncs that: nothing leaves the machine. With them, it
 //! syncs your base from api.airtable.com. It says which it is doing.
+//!
+//! `--serve` starts that server alone and keeps it up until Ctrl-C, printing
+//! the `AIRTABLE_*` variables that point a client at it: this is how
+//! `examples/pipelines/airtable.toml` runs with no credentials.
 
 use std::sync::Arc;
 
@@ -37,12 +42,21 @@ fn args() -> clap::ArgMatches {
                 .value_name("PATH")
                 .help("The warehouse file [default: sync_airtable.<warehouse>]"),
         )
+        .arg(
+            Arg::new("serve")
+                .long("serve")
+                .action(clap::ArgAction::SetTrue)
+                .help("Only serve the sample base on 127.0.0.1 until Ctrl-C, printing the AIRTABLE_* variables that read it"),
+        )
         .get_matches()
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args();
+    if args.get_flag("serve") {
+        return serve().await;
+    }
     let warehouse = args.get_one::<String>("warehouse").expect("has a default");
     let set = |name| std::env::var(name).is_ok_and(|v| !v.is_empty());
     // Kept alive until the sync is done.
@@ -89,6 +103,24 @@ async fn main() -> anyhow::Result<()> {
             Err(e.into())
         }
     }
+}
+
+/// Serves the sample base until Ctrl-C, saying how to read it.
+async fn serve() -> anyhow::Result<()> {
+    let server = AirtableServer::start(Base::sample()).await?;
+    println!(
+        "Serving the sample base {} at {} until Ctrl-C. To read it, in another terminal:\n\n\
+         export AIRTABLE_API_URL={} AIRTABLE_BASE_ID={} AIRTABLE_TOKEN={}\n\
+         cargo run --bin etl -- run examples/pipelines/airtable.toml\n",
+        server.base_id(),
+        server.url(),
+        server.url(),
+        server.base_id(),
+        server.token(),
+    );
+    tokio::signal::ctrl_c().await?;
+    println!("Stopped.");
+    Ok(())
 }
 
 async fn sync<W: Warehouse + 'static>(

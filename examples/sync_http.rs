@@ -4,12 +4,17 @@
 //!
 //! ```text
 //! cargo run --example sync_http                 # writes ./sync_http.sqlite
+//! cargo run --example sync_http -- --serve       # only serve the API, until Ctrl-C
 //! ```
 //!
 //! The API is described in `examples/api/users.toml` (bearer auth, page-number
 //! pagination, a child resource per user, an incremental cursor). So that the
 //! example needs no network, it serves a small users-and-orders API itself on
 //! 127.0.0.1 and points the config's `base_url` at it.
+//!
+//! `--serve` starts that API alone and keeps it up until Ctrl-C, printing the
+//! `USERS_API_*` variables that point a client at it: this is how
+//! `examples/pipelines/rest.toml` runs with no network.
 
 use std::sync::{Arc, Mutex};
 
@@ -23,6 +28,9 @@ use serde_json::{Value, json};
 
 type Users = Arc<Mutex<Vec<Value>>>;
 
+/// The bearer token the API asks for, as `examples/api/users.toml` gives it.
+const TOKEN: &str = "example-token";
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let users: Users = Arc::new(Mutex::new(
@@ -32,6 +40,16 @@ async fn main() -> anyhow::Result<()> {
             .collect(),
     ));
     let base_url = serve(users.clone()).await?;
+    if std::env::args().skip(1).any(|a| a == "--serve") {
+        println!(
+            "Serving a users API at {base_url} until Ctrl-C. To read it, in another terminal:\n\n\
+             export USERS_API_URL={base_url} USERS_API_TOKEN={TOKEN}\n\
+             cargo run --bin etl -- run examples/pipelines/rest.toml\n"
+        );
+        tokio::signal::ctrl_c().await?;
+        println!("Stopped.");
+        return Ok(());
+    }
     println!(
         "Serving a users API at {base_url}; reading it as examples/api/users.toml describes.\n"
     );
@@ -74,7 +92,7 @@ async fn list_users(
     if headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        != Some("Bearer example-token")
+        != Some(format!("Bearer {TOKEN}").as_str())
     {
         return (StatusCode::UNAUTHORIZED, "bad token").into_response();
     }

@@ -83,17 +83,7 @@ fn main() -> ExitCode {
     let file = match File::read(&path) {
         Ok(file) => file,
         Err(FileError::Problems(problems)) => {
-            eprintln!("{problems}");
-            eprintln!(
-                "error: {} has {} problem{}",
-                path.display(),
-                problems.problems.len(),
-                if problems.problems.len() == 1 {
-                    ""
-                } else {
-                    "s"
-                }
-            );
+            report(&path, &problems);
             return ExitCode::from(2);
         }
         Err(e) => return fail(&e.to_string()),
@@ -121,16 +111,46 @@ fn main() -> ExitCode {
                 print!("{}", etl::pipeline::plan(&file));
                 ExitCode::SUCCESS
             }
-            _ => {
-                let dag = match file.dag() {
-                    Ok(dag) => dag,
-                    Err(e) => return fail(&format!("{}: {e}", path.display())),
-                };
-                let invocation = Invocation::new("etl", VERSION, logging).file(Path::new(&path));
-                etl::cli::execute(dag, &matches, invocation).await
+            Some(("run", m)) if m.get_one::<String>("step").is_none() => {
+                // What can be known offline is checked before any data
+                // moves: a broken query fails here, not after the loads.
+                let params = m
+                    .get_many::<String>("param")
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.split_once('='))
+                    .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                    .collect();
+                if let Err(problems) = etl::pipeline::check_with(&file, false, &params).await {
+                    report(&file.path, &problems);
+                    return ExitCode::from(2);
+                }
+                execute(&file, &path, &matches, logging).await
             }
+            _ => execute(&file, &path, &matches, logging).await,
         }
     })
+}
+
+/// Every command a scheduled binary has, on the file's workflow.
+async fn execute(file: &File, path: &Path, matches: &ArgMatches, logging: bool) -> ExitCode {
+    let dag = match file.dag() {
+        Ok(dag) => dag,
+        Err(e) => return fail(&format!("{}: {e}", path.display())),
+    };
+    let invocation = Invocation::new("etl", VERSION, logging).file(path);
+    etl::cli::execute(dag, matches, invocation).await
+}
+
+/// Prints `problems` of the file at `path`, and how many there are.
+fn report(path: &Path, problems: &etl::pipeline::Problems) {
+    eprintln!("{problems}");
+    let n = problems.problems.len();
+    eprintln!(
+        "error: {} has {n} problem{}",
+        path.display(),
+        if n == 1 { "" } else { "s" }
+    );
 }
 
 async fn check(file: &File, online: bool) -> ExitCode {
@@ -140,26 +160,21 @@ async fn check(file: &File, online: bool) -> ExitCode {
                 println!("note: {note}");
             }
             println!(
-                "{}: ok ({} steps; {} SQL step{} planned)",
+                "{}: ok ({} step{}; {} SQL step{} planned)",
                 file.path.display(),
                 file.pipeline.steps.len(),
+                if file.pipeline.steps.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
                 checked.planned.len(),
                 if checked.planned.len() == 1 { "" } else { "s" }
             );
             ExitCode::SUCCESS
         }
         Err(problems) => {
-            eprintln!("{problems}");
-            eprintln!(
-                "error: {} has {} problem{}",
-                file.path.display(),
-                problems.problems.len(),
-                if problems.problems.len() == 1 {
-                    ""
-                } else {
-                    "s"
-                }
-            );
+            report(&file.path, &problems);
             ExitCode::FAILURE
         }
     }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::arrow::datatypes::SchemaRef;
 use crate::{Extractor, TableSpec};
 
-use super::steps::{AnySource, expand, source};
+use super::steps::{AnySource, expand_path, source};
 use super::{File, Problem, Problems, Source, StepKind, Warehouse, WriteMode};
 
 /// What [`check`] found nothing wrong with, and what it could not check.
@@ -30,6 +30,17 @@ type Tables = BTreeMap<String, SchemaRef>;
 /// against the schemas of the tables the steps it depends on write. Every
 /// problem at once, each at its place in the file.
 pub async fn check(file: &File, online: bool) -> Result<Checked, Problems> {
+    check_with(file, online, &BTreeMap::new()).await
+}
+
+/// [`check`] for a run given `params` (`--param`): paths and queries are
+/// read with them, each checked against its type, and with the defaults of
+/// the others. `etl run` checks so before it starts, offline.
+pub async fn check_with(
+    file: &File,
+    online: bool,
+    params: &BTreeMap<String, String>,
+) -> Result<Checked, Problems> {
     let mut problems = Vec::new();
     let mut checked = Checked::default();
     let p = &file.pipeline;
@@ -52,7 +63,8 @@ pub async fn check(file: &File, online: bool) -> Result<Checked, Problems> {
     if let Err(e) = file.dag() {
         problems.push(Problem::new(super::Position::new(1, 1), e.to_string()));
     }
-    let defaults = file.defaults();
+    let mut defaults = file.defaults();
+    defaults.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
 
     for (name, warehouse) in &p.warehouses {
         let path = match warehouse {
@@ -60,17 +72,24 @@ pub async fn check(file: &File, online: bool) -> Result<Checked, Problems> {
             _ => continue,
         };
         let key = format!("warehouses.{name}");
-        if let Ok(path) = expand(file, path, &key, &defaults) {
-            let path = file.dir.join(path);
-            if let Some(parent) = path.parent()
-                && !parent.as_os_str().is_empty()
-                && !parent.is_dir()
-            {
-                problems.push(file.problem(
-                    &key,
-                    format!("{key}: the folder {} does not exist", parent.display()),
-                ));
+        let path = match expand_path(file, path, &key, &defaults) {
+            Ok(path) => path,
+            Err(e) => {
+                if !unset.iter().any(|u| u.starts_with(&format!("{key}."))) {
+                    problems.push(file.problem(&key, e));
+                }
+                continue;
             }
+        };
+        let path = file.dir.join(path);
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+            && !parent.is_dir()
+        {
+            problems.push(file.problem(
+                &key,
+                format!("{key}: the folder {} does not exist", parent.display()),
+            ));
         }
     }
 
@@ -214,7 +233,7 @@ async fn plan_sql(
     inputs: &[(String, SchemaRef)],
     params: &BTreeMap<String, String>,
 ) -> Result<SchemaRef, String> {
-    let query = expand(file, sql, &format!("steps.{step}.sql"), params)?;
+    let query = super::steps::expand_sql(file, sql, &format!("steps.{step}.sql"), params)?;
     let mut session = crate::sql::Sql::named(format!("step {step:?}"));
     for (table, schema) in inputs {
         let empty = crate::Batches::new(schema.clone(), Vec::new()).map_err(|e| e.to_string())?;
@@ -251,10 +270,13 @@ fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
     }
 }
 
-fn mode(mode: WriteMode, key: &[String]) -> String {
+/// A step's write mode as `plan` says it; `None` is the source's own.
+fn mode(mode: Option<WriteMode>, key: &[String], http: bool) -> String {
     match mode {
-        WriteMode::Append => "append".into(),
-        WriteMode::Merge => format!("merge on {}", key.join(", ")),
+        None if http => "each resource's own mode".into(),
+        Some(WriteMode::Append) => "append".into(),
+        Some(WriteMode::Merge) if key.is_empty() => "merge on each table's key".into(),
+        Some(WriteMode::Merge) => format!("merge on {}", key.join(", ")),
         _ => "replace".into(),
     }
 }
@@ -265,7 +287,13 @@ fn mode(mode: WriteMode, key: &[String]) -> String {
 pub fn plan(file: &File) -> String {
     let p = &file.pipeline;
     let mut out = String::new();
-    let _ = write!(out, "pipeline {:?}: {} steps", p.name, p.steps.len());
+    let n = p.steps.len();
+    let _ = write!(
+        out,
+        "pipeline {:?}: {n} step{}",
+        p.name,
+        if n == 1 { "" } else { "s" }
+    );
     if let Some(s) = &p.schedule {
         let _ = write!(
             out,
@@ -313,7 +341,7 @@ pub fn plan(file: &File) -> String {
                     "load {kind} source {:?} into warehouse {:?} ({}{}{})",
                     load.source,
                     load.warehouse,
-                    mode(load.mode, &load.primary_key),
+                    mode(load.mode, &load.primary_key, kind == "http"),
                     if load.drop_tables {
                         ", tables dropped first"
                     } else {
@@ -341,7 +369,7 @@ pub fn plan(file: &File) -> String {
                     "sql into table {:?} of warehouse {:?} ({})",
                     sql.table,
                     sql.warehouse,
-                    mode(sql.mode, &[])
+                    mode(Some(sql.mode), &[], false)
                 );
             }
             _ => {}

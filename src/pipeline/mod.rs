@@ -29,7 +29,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use check::{Checked, check, plan};
+pub use check::{Checked, check, check_with, plan};
 pub use etl_pipeline::*;
 
 use etl_dag::{Dag, OutputHooks, RowCount};
@@ -161,20 +161,21 @@ impl File {
                          build it with `--features datafusion` (cargo install --path . --features datafusion)"
                     ),
                 )),
-                StepKind::Load(load) if load.incremental => {
-                    if !matches!(
-                        self.pipeline.sources.get(&load.source),
-                        Some(Source::Airtable { .. })
-                    ) {
-                        problems.push(self.problem(
-                            &at,
-                            format!(
-                                "{at}.incremental: incremental loads here are for airtable sources; \
-                                 an http source sets `incremental` per resource in its config, \
-                                 and anything else is a `#[workflow]` step in Rust"
-                            ),
-                        ));
-                    }
+                StepKind::Load(load)
+                    if load.incremental
+                        && !matches!(
+                            self.pipeline.sources.get(&load.source),
+                            Some(Source::Airtable { .. })
+                        ) =>
+                {
+                    problems.push(self.problem(
+                        &at,
+                        format!(
+                            "{at}.incremental: incremental loads here are for airtable sources; \
+                             an http source sets `incremental` per resource in its config, \
+                             and anything else is a `#[workflow]` step in Rust"
+                        ),
+                    ));
                 }
                 _ => {}
             }

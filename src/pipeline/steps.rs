@@ -23,6 +23,50 @@ pub(crate) fn expand(
     path: &str,
     params: &BTreeMap<String, String>,
 ) -> Result<String, String> {
+    expand_as(file, text, path, params, Place::Text)
+}
+
+/// [`expand`] for a path (a folder, a warehouse file, a config file): a
+/// parameter's value is one path component, never `..`, `/` or `\\`, so a
+/// value given by whoever triggers a run cannot reach another folder.
+pub(crate) fn expand_path(
+    file: &File,
+    text: &str,
+    path: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    expand_as(file, text, path, params, Place::Path)
+}
+
+/// [`expand`] for a SQL step's query: each `${params.NAME}` becomes a SQL
+/// literal of its type (`42`, `true`, `DATE '2026-12-01'`, `'it''s'`), so
+/// that a value given by whoever triggers a run (a webhook, the API) is
+/// data, never SQL.
+#[cfg_attr(not(feature = "datafusion"), allow(dead_code))]
+pub(crate) fn expand_sql(
+    file: &File,
+    text: &str,
+    path: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    expand_as(file, text, path, params, Place::Sql)
+}
+
+/// Where a reference is expanded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Text,
+    Sql,
+    Path,
+}
+
+fn expand_as(
+    file: &File,
+    text: &str,
+    path: &str,
+    params: &BTreeMap<String, String>,
+    into: Place,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -37,7 +81,22 @@ pub(crate) fn expand(
             None => (inner, None),
         };
         if let Some(param) = name.strip_prefix("params.") {
-            out.push_str(&param_value(file, param, params)?);
+            let (kind, value) = param_value(file, param, params)?;
+            match into {
+                Place::Sql => out.push_str(&sql_literal(kind, &value)),
+                Place::Path
+                    if value.is_empty()
+                        || value == "."
+                        || value == ".."
+                        || value.contains(['/', '\\', '\0']) =>
+                {
+                    return Err(format!(
+                        "{path}: parameter {param:?} is {value:?}, and in a path a parameter is one \
+                         name: not empty, `.` or `..`, and without `/` or `\\`"
+                    ));
+                }
+                _ => out.push_str(&value),
+            }
         } else {
             match std::env::var(name) {
                 Ok(value) if !value.is_empty() => out.push_str(&value),
@@ -57,12 +116,21 @@ pub(crate) fn expand(
     Ok(out)
 }
 
-/// Parameter `name`'s value in this run, checked against its type.
+/// `value`, checked to be of `kind`, as a SQL literal.
+fn sql_literal(kind: ParamType, value: &str) -> String {
+    match kind {
+        ParamType::Int | ParamType::Bool => value.to_owned(),
+        ParamType::Date => format!("DATE '{value}'"),
+        _ => format!("'{}'", value.replace('\'', "''")),
+    }
+}
+
+/// Parameter `name`'s type and value in this run, checked against the type.
 fn param_value(
     file: &File,
     name: &str,
     params: &BTreeMap<String, String>,
-) -> Result<String, String> {
+) -> Result<(ParamType, String), String> {
     let declared = file
         .pipeline
         .params
@@ -92,7 +160,7 @@ fn param_value(
             }
         ));
     }
-    Ok(value)
+    Ok((declared.kind, value))
 }
 
 /// An HTTP config given inline, its strings' references expanded.
@@ -171,7 +239,7 @@ pub(crate) fn source(
         Source::Http { config } => {
             let config = match config {
                 HttpSource::File(config) => {
-                    let at = file.dir.join(expand(
+                    let at = file.dir.join(expand_path(
                         file,
                         config,
                         &format!("{path}.http.config"),
@@ -192,7 +260,7 @@ pub(crate) fn source(
             AnySource::Http(Box::new(HttpExtractor::new(config)?))
         }
         Source::Files { path: folder } => {
-            let folder = expand(file, folder, &format!("{path}.files.path"), params)?;
+            let folder = expand_path(file, folder, &format!("{path}.files.path"), params)?;
             AnySource::Files(FilesExtractor::open(file.dir.join(folder))?)
         }
         _ => return Err(format!("{path}: this etl does not know its kind").into()),
@@ -218,18 +286,24 @@ pub(crate) fn warehouse(
         .ok_or_else(|| format!("no warehouse {name:?}"))?;
     Ok(match warehouse {
         Warehouse::Sqlite { path: at } => {
-            let at = file
-                .dir
-                .join(expand(file, at, &format!("{path}.sqlite.path"), params)?);
+            let at = file.dir.join(expand_path(
+                file,
+                at,
+                &format!("{path}.sqlite.path"),
+                params,
+            )?);
             AnyWarehouse::Sqlite(SqliteWarehouse::open(at)?)
         }
         Warehouse::Duckdb {
             path: at,
             memory_limit,
         } => {
-            let at = file
-                .dir
-                .join(expand(file, at, &format!("{path}.duckdb.path"), params)?);
+            let at = file.dir.join(expand_path(
+                file,
+                at,
+                &format!("{path}.duckdb.path"),
+                params,
+            )?);
             let mut config = crate::warehouses::duckdb::driver::Config::default();
             if let Some(limit) = memory_limit {
                 config = config
@@ -334,7 +408,7 @@ async fn run(
         }
         #[cfg(feature = "datafusion")]
         StepKind::Sql(sql) => {
-            let query = expand(file, &sql.sql, &format!("steps.{name}.sql"), params)?;
+            let query = expand_sql(file, &sql.sql, &format!("steps.{name}.sql"), params)?;
             let mut session = crate::sql::Sql::named(format!("step {name:?}"));
             for dep in inputs.names() {
                 let wrote: &Wrote = inputs.get(dep)?;
@@ -405,8 +479,11 @@ async fn load_into<E: Extractor, W: crate::Warehouse>(
 ) -> crate::Result<crate::LoadReport> {
     let mut workflow = ETLWorkflow::new(extractor, warehouse)
         .run_id(cx.run_id())
-        .drop_tables(load.drop_tables)
-        .write_mode(write_mode(load.mode));
+        .drop_tables(load.drop_tables);
+    // None: the source's own (an HTTP resource's, replace elsewhere).
+    if let Some(mode) = load.mode {
+        workflow = workflow.write_mode(write_mode(mode));
+    }
     if !tables.is_empty() {
         workflow = workflow.tables(tables);
     }

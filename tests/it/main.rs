@@ -8,6 +8,9 @@ mod daily_metrics;
 #[cfg(feature = "polars")]
 mod frames;
 mod hostile;
+// The example pipelines have SQL steps.
+#[cfg(all(feature = "pipeline", feature = "datafusion"))]
+mod pipelines;
 mod queued_work;
 mod regressions;
 mod scheduled_sync;

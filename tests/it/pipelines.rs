@@ -1,0 +1,670 @@
+//! The `etl` binary driven as a user drives it, on the example pipelines of
+//! `examples/pipelines/`: each runs end to end into real warehouse files,
+//! the Airtable and REST ones against the servers their headers say to
+//! start (`cargo run --example sync_airtable -- --serve`, `sync_http --
+//! --serve`), started here the same way. Each test works on a copy of
+//! `examples/` in a folder of its own, so nothing is written into the
+//! checkout.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
+
+use etl::StepStatus;
+use etl::state::SqliteStore;
+use serde_json::Value;
+
+use crate::manifest_dir;
+
+fn etl_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_etl"))
+}
+
+/// A folder holding a copy of `examples/pipelines`, `examples/data` and
+/// `examples/api`, laid out as in the checkout.
+struct Examples {
+    dir: tempfile::TempDir,
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if !entry
+            .path()
+            .extension()
+            .is_some_and(|e| e == "duckdb" || e == "sqlite" || e == "wal")
+        {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+impl Examples {
+    fn new() -> Examples {
+        let dir = tempfile::tempdir().unwrap();
+        for part in ["pipelines", "data", "api"] {
+            copy_dir(
+                &manifest_dir().join("examples").join(part),
+                &dir.path().join(part),
+            );
+        }
+        Examples { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `etl ARGS` in this folder, with only `env` of the variables the
+    /// pipelines read.
+    fn etl(&self, args: &[&str], env: &[(String, String)]) -> Output {
+        let mut command = std::process::Command::new(etl_bin());
+        command
+            .current_dir(self.dir.path())
+            .args(args)
+            .env_remove("ETL_STATE")
+            .env_remove("ETL_OUTPUTS")
+            .env_remove("RUST_LOG");
+        for var in [
+            "AIRTABLE_TOKEN",
+            "AIRTABLE_BASE_ID",
+            "AIRTABLE_API_URL",
+            "USERS_API_URL",
+            "USERS_API_TOKEN",
+        ] {
+            command.env_remove(var);
+        }
+        command.envs(env.iter().map(|(k, v)| (k, v)));
+        let mut command = assert_cmd::Command::from_std(command);
+        command.timeout(Duration::from_secs(180));
+        tokio::task::block_in_place(|| command.output().unwrap())
+    }
+
+    fn store(&self) -> SqliteStore {
+        SqliteStore::open(self.path("etl-state.sqlite")).unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+fn exits(output: &Output, code: i32) -> (String, String) {
+    let (out, err) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+    (out, err)
+}
+
+fn duckdb_rows(path: &Path, sql: &str) -> Vec<Vec<String>> {
+    let conn = duckdb::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let mut rows = stmt.query([]).unwrap();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().unwrap() {
+        let n = row.as_ref().column_count();
+        out.push(
+            (0..n)
+                .map(|i| match row.get_ref(i).unwrap() {
+                    duckdb::types::ValueRef::Null => "NULL".to_owned(),
+                    v => format!("{:?}", v.to_owned()),
+                })
+                .collect(),
+        );
+    }
+    out
+}
+
+fn sqlite_count(path: &Path, table: &str) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+        r.get(0)
+    })
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_files_pipeline_is_checked_planned_and_run_into_duckdb() {
+    let ex = Examples::new();
+    let file = "pipelines/files_to_duckdb.toml";
+    let warehouse = ex.path("pipelines/shop.duckdb");
+
+    let (out, _) = exits(&ex.etl(&["check", file], &[]), 0);
+    assert!(out.contains("ok (2 steps; 1 SQL step planned)"), "{out}");
+    assert!(!warehouse.exists(), "check moves no data");
+
+    let (plan, _) = exits(&ex.etl(&["plan", file], &[]), 0);
+    insta::assert_snapshot!("files_pipeline_plan", plan);
+
+    let (out, err) = exits(&ex.etl(&["run", file], &[]), 0);
+    assert!(
+        out.contains("load") && out.contains("revenue_by_country"),
+        "{out}\n{err}"
+    );
+    let revenue = duckdb_rows(
+        &warehouse,
+        "SELECT country, orders, revenue FROM revenue_by_country ORDER BY country",
+    );
+    assert_eq!(
+        revenue,
+        [
+            ["Text(\"FR\")", "BigInt(1)", "Double(27.0)"],
+            ["Text(\"GB\")", "BigInt(1)", "Double(31.5)"],
+            ["Text(\"US\")", "BigInt(1)", "Double(12.0)"],
+        ],
+        "order 1003 (total 0) is under min_total's default, 1"
+    );
+    assert_eq!(
+        duckdb_rows(&warehouse, "SELECT count(*) FROM customers"),
+        [["BigInt(5)"]]
+    );
+    // Only the tables the step names were loaded.
+    let tables = duckdb_rows(
+        &warehouse,
+        "SELECT table_name FROM information_schema.tables WHERE table_name NOT LIKE '\\_etl%' ESCAPE '\\' ORDER BY 1",
+    );
+    assert_eq!(
+        tables,
+        [
+            ["Text(\"customers\")"],
+            ["Text(\"orders\")"],
+            ["Text(\"products\")"],
+            ["Text(\"revenue_by_country\")"]
+        ]
+    );
+
+    // A parameter given on the command line, checked against its type.
+    exits(&ex.etl(&["run", file, "--param", "min_total=20"], &[]), 0);
+    assert_eq!(
+        duckdb_rows(
+            &warehouse,
+            "SELECT country FROM revenue_by_country ORDER BY 1"
+        ),
+        [["Text(\"FR\")"], ["Text(\"GB\")"]]
+    );
+    let (_, err) = exits(&ex.etl(&["run", file, "--param", "min_total=lots"], &[]), 2);
+    assert!(
+        err.contains("parameter \"min_total\" is \"lots\", not a whole number"),
+        "{err}"
+    );
+
+    // Every run recorded, as for a Rust workflow.
+    let runs = ex.store().runs("files_to_duckdb", 10).unwrap();
+    assert_eq!(runs.len(), 2, "the refused run was never started");
+    assert!(runs.iter().all(|r| r.status == StepStatus::Succeeded));
+    let (history, _) = exits(&ex.etl(&["history", file], &[]), 0);
+    assert!(history.contains("SUCCEEDED"), "{history}");
+    let (graph, _) = exits(&ex.etl(&["graph", file], &[]), 0);
+    assert!(
+        graph.contains("load") && graph.contains("revenue_by_country"),
+        "{graph}"
+    );
+}
+
+/// Starts an example with `--serve` and reads the `export …` line it
+/// prints: the variables that point a client at it.
+fn serve_example(name: &str) -> (Child, Vec<(String, String)>) {
+    let mut child = std::process::Command::new(crate::example(name))
+        .arg("--serve")
+        .env_remove("AIRTABLE_TOKEN")
+        .env_remove("AIRTABLE_BASE_ID")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let export = loop {
+        match lines.next() {
+            Some(Ok(line)) if line.starts_with("export ") => break line,
+            Some(Ok(_)) => continue,
+            other => {
+                let _ = child.kill();
+                panic!("{name} --serve printed no `export` line: {other:?}");
+            }
+        }
+    };
+    let vars = export
+        .trim_start_matches("export ")
+        .split_whitespace()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    (child, vars)
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_airtable_pipeline_runs_against_the_sample_base_the_example_serves() {
+    let ex = Examples::new();
+    let (child, env) = serve_example("sync_airtable");
+    let _server = Killed(child);
+    let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        ["AIRTABLE_API_URL", "AIRTABLE_BASE_ID", "AIRTABLE_TOKEN"]
+    );
+    let token = env[2].1.clone();
+    let file = "pipelines/airtable.toml";
+
+    let (out, err) = exits(&ex.etl(&["check", file, "--online"], &env), 0);
+    assert!(out.contains("1 SQL step planned"), "{out}\n{err}");
+
+    let (out, err) = exits(&ex.etl(&["run", file], &env), 0);
+    let warehouse = ex.path("pipelines/airtable.sqlite");
+    assert_eq!(sqlite_count(&warehouse, "Customers"), 400);
+    assert_eq!(sqlite_count(&warehouse, "Products"), 250);
+    assert_eq!(sqlite_count(&warehouse, "Orders"), 2000);
+    let conn = rusqlite::Connection::open(&warehouse).unwrap();
+    let (statuses, orders): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*), sum(orders) FROM orders_by_status",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(statuses > 1, "{statuses}");
+    assert_eq!(orders, 2000, "every order counted once");
+
+    // The token went to the API and nowhere else.
+    let store = std::fs::read(ex.path("etl-state.sqlite")).unwrap();
+    for (what, bytes) in [
+        ("stdout", out.as_bytes()),
+        ("stderr", err.as_bytes()),
+        ("the state store", &store),
+    ] {
+        assert!(
+            !String::from_utf8_lossy(bytes).contains(&token),
+            "the token is in {what}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_pipeline_runs_against_the_api_the_example_serves() {
+    let ex = Examples::new();
+    let (child, env) = serve_example("sync_http");
+    let _server = Killed(child);
+    let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["USERS_API_URL", "USERS_API_TOKEN"]);
+    let file = "pipelines/rest.toml";
+    let warehouse = ex.path("pipelines/users.duckdb");
+
+    let (plan, _) = exits(&ex.etl(&["plan", file], &env), 0);
+    assert!(
+        plan.contains(
+            "load http source \"users_api\" into warehouse \"dwh\" (merge on each table's key)"
+        ),
+        "{plan}"
+    );
+    exits(&ex.etl(&["run", file], &env), 0);
+    assert_eq!(
+        duckdb_rows(&warehouse, "SELECT count(*), count(DISTINCT id) FROM users"),
+        [["BigInt(120)", "BigInt(120)"]]
+    );
+    assert_eq!(
+        duckdb_rows(&warehouse, "SELECT count(*) FROM orders"),
+        [["BigInt(120)"]]
+    );
+    // Again: incremental, merged on the keys, nothing doubled.
+    exits(&ex.etl(&["run", file], &env), 0);
+    assert_eq!(
+        duckdb_rows(&warehouse, "SELECT count(*), count(DISTINCT id) FROM users"),
+        [["BigInt(120)", "BigInt(120)"]]
+    );
+    assert_eq!(
+        duckdb_rows(&warehouse, "SELECT count(*) FROM orders"),
+        [["BigInt(120)"]]
+    );
+
+    // A wrong token: the load fails and says so, and the token sent is
+    // never printed.
+    let mut wrong = env.clone();
+    wrong[1].1 = "not-the-token-4242".into();
+    let (out, err) = exits(&ex.etl(&["run", file], &wrong), 1);
+    assert!(err.contains("401"), "{out}\n{err}");
+    assert!(!out.contains("not-the-token-4242") && !err.contains("not-the-token-4242"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_fails_on_a_column_the_source_does_not_have_before_any_data_moves() {
+    let ex = Examples::new();
+    let path = ex.path("pipelines/files_to_duckdb.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("sum(o.total)", "sum(o.totl)")).unwrap();
+    let line = text.lines().position(|l| l.starts_with("sql = ")).unwrap() + 1;
+
+    let (out, err) = exits(
+        &ex.etl(&["check", "pipelines/files_to_duckdb.toml"], &[]),
+        1,
+    );
+    assert!(
+        err.starts_with(&format!(
+            "pipelines/files_to_duckdb.toml:{line}:7: steps.revenue_by_country.sql: "
+        )),
+        "{out}\n{err}"
+    );
+    assert!(err.contains("totl"), "{err}");
+    assert!(err.contains("has 1 problem"), "{err}");
+    assert!(!ex.path("pipelines/shop.duckdb").exists(), "no data moved");
+
+    // `run` checks what it can first too: nothing is loaded.
+    let (_, err) = exits(&ex.etl(&["run", "pipelines/files_to_duckdb.toml"], &[]), 2);
+    assert!(err.contains("totl"), "{err}");
+    assert!(!ex.path("pipelines/shop.duckdb").exists(), "no data moved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_airflow_export_of_a_pipeline_file_runs_under_the_harness() {
+    let ex = Examples::new();
+    let file = "pipelines/files_to_duckdb.toml";
+    let bin = etl_bin();
+    let (_, err) = exits(
+        &ex.etl(
+            &[
+                "export",
+                "airflow",
+                file,
+                "-o",
+                "dag.py",
+                "--bin",
+                bin.to_str().unwrap(),
+            ],
+            &[],
+        ),
+        0,
+    );
+    assert!(
+        err.contains("wrote dag.py: DAG \"files_to_duckdb\", 2 tasks"),
+        "{err}"
+    );
+    let dag = std::fs::read_to_string(ex.path("dag.py")).unwrap();
+    let absolute = ex.path(file).canonicalize().unwrap();
+    assert!(
+        dag.contains(&format!("ETL_FILE = \"{}\"", absolute.display())),
+        "{dag}"
+    );
+    assert!(
+        dag.contains("tz=\"Europe/Paris\""),
+        "the file's zone: {dag}"
+    );
+
+    let run_id = "scheduled__2024-01-01T05:00:00+00:00";
+    let harness = manifest_dir().join("tests/fixtures/airflow_harness.py");
+    let output = tokio::task::block_in_place(|| {
+        std::process::Command::new("python3")
+            .arg(harness)
+            .args(["3", "dag.py", run_id])
+            .current_dir(ex.dir.path())
+            .output()
+            .expect("python3 runs the Airflow harness")
+    });
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let result: Value = serde_json::from_str(&text(&output.stdout)).unwrap();
+    assert_eq!(result["dag"]["dag_id"], "files_to_duckdb");
+    assert_eq!(result["dag"]["schedule"], "0 6 * * *");
+    assert_eq!(
+        result["upstream"]["revenue_by_country"],
+        serde_json::json!(["load"])
+    );
+    assert_eq!(result["tasks"]["load"]["retries"], 2);
+    for task in ["load", "revenue_by_country"] {
+        assert_eq!(result["ended"][task], 0, "{result}");
+    }
+    let run = ex.store().run(run_id).unwrap().unwrap();
+    assert_eq!((run.status, run.succeeded), (StepStatus::Succeeded, 2));
+    assert_eq!(
+        duckdb_rows(
+            &ex.path("pipelines/shop.duckdb"),
+            "SELECT count(*) FROM revenue_by_country"
+        ),
+        [["BigInt(3)"]]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_clear_error() {
+    let ex = Examples::new();
+
+    // A missing file.
+    let (_, err) = exits(&ex.etl(&["run", "pipelines/nope.toml"], &[]), 2);
+    assert!(
+        err.contains("reading pipeline file pipelines/nope.toml"),
+        "{err}"
+    );
+
+    // Text that is not TOML, at its place.
+    std::fs::write(ex.path("bad.toml"), "name = \"x\"\n[steps\n").unwrap();
+    let (_, err) = exits(&ex.etl(&["check", "bad.toml"], &[]), 2);
+    assert!(err.starts_with("bad.toml:2:"), "{err}");
+    assert!(err.contains("not TOML"), "{err}");
+
+    // A file whose every section has a mistake: every problem at once.
+    std::fs::copy(
+        manifest_dir().join("etl-pipeline/tests/it/fixtures/broken.toml"),
+        ex.path("broken.toml"),
+    )
+    .unwrap();
+    let (_, err) = exits(&ex.etl(&["check", "broken.toml"], &[]), 2);
+    let problems = err
+        .lines()
+        .filter(|l| l.starts_with("broken.toml:"))
+        .count();
+    assert!(problems >= 20, "{err}");
+    assert!(err.contains(&format!("has {problems} problems")), "{err}");
+    assert!(!err.contains("patSECRETSECRET"), "{err}");
+
+    // An unset variable is named; a set one's value is never printed.
+    let secret = "appSECRETbase0001";
+    let env = [("AIRTABLE_BASE_ID".to_owned(), secret.to_owned())];
+    let (out, err) = exits(&ex.etl(&["check", "pipelines/airtable.toml"], &env), 1);
+    assert!(
+        err.contains("the environment variable AIRTABLE_TOKEN is not set"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(secret) && !out.contains(secret),
+        "{out}\n{err}"
+    );
+    let (out, err) = exits(&ex.etl(&["run", "pipelines/airtable.toml"], &env), 2);
+    assert!(err.contains("AIRTABLE_TOKEN is not set"), "{err}");
+    assert!(
+        !err.contains(secret) && !out.contains(secret),
+        "{out}\n{err}"
+    );
+    assert!(!ex.path("pipelines/airtable.sqlite").exists());
+
+    // A cycle, named whole.
+    std::fs::write(
+        ex.path("loop.toml"),
+        r#"name = "loop"
+[warehouses.w]
+sqlite = { path = "w.sqlite" }
+[[steps]]
+name = "a"
+sql = "SELECT 1 AS one"
+table = "a"
+warehouse = "w"
+depends_on = ["b"]
+[[steps]]
+name = "b"
+sql = "SELECT 1 AS one"
+table = "b"
+warehouse = "w"
+depends_on = ["a"]
+"#,
+    )
+    .unwrap();
+    let (_, err) = exits(&ex.etl(&["run", "loop.toml"], &[]), 2);
+    assert!(
+        err.contains("loop.toml:5:8: steps: dependency cycle: a -> b -> a"),
+        "{err}"
+    );
+
+    // What a file cannot say points to #[workflow].
+    std::fs::write(
+        ex.path("incremental.toml"),
+        r#"name = "inc"
+[sources.f]
+files = { path = "data" }
+[warehouses.w]
+sqlite = { path = "w.sqlite" }
+[[steps]]
+name = "load"
+source = "f"
+warehouse = "w"
+incremental = true
+"#,
+    )
+    .unwrap();
+    let (_, err) = exits(&ex.etl(&["check", "incremental.toml"], &[]), 2);
+    assert!(err.contains("#[workflow]"), "{err}");
+
+    // A run's parameters (which a webhook may give) never lead out of a
+    // folder, nor say where credentials go.
+    std::fs::write(
+        ex.path("pipelines/by_folder.toml"),
+        r#"name = "by_folder"
+[params.folder]
+default = "data"
+[sources.f]
+files = { path = "../${params.folder}" }
+[warehouses.w]
+sqlite = { path = "w-${params.folder}.sqlite" }
+[[steps]]
+name = "load"
+source = "f"
+warehouse = "w"
+"#,
+    )
+    .unwrap();
+    exits(&ex.etl(&["run", "pipelines/by_folder.toml"], &[]), 0);
+    assert!(ex.path("pipelines/w-data.sqlite").exists());
+    for hostile in ["..", "../..", "data/../..", "/etc", "a\\b"] {
+        let param = format!("folder={hostile}");
+        let (_, err) = exits(
+            &ex.etl(&["run", "pipelines/by_folder.toml", "--param", &param], &[]),
+            2,
+        );
+        assert!(
+            err.contains("in a path a parameter is one name"),
+            "{hostile}: {err}"
+        );
+    }
+    std::fs::write(
+        ex.path("elsewhere.toml"),
+        r#"name = "elsewhere"
+[params.api]
+default = "https://api.airtable.com"
+[sources.base]
+airtable = { base = "app1", token = "${AIRTABLE_TOKEN}", api_url = "${params.api}" }
+[sources.rest.http]
+base_url = "${params.api}/v1"
+follow_hosts = ["${params.api}"]
+[warehouses.w]
+sqlite = { path = "w.sqlite" }
+[[steps]]
+name = "load"
+source = "base"
+warehouse = "w"
+"#,
+    )
+    .unwrap();
+    let (_, err) = exits(&ex.etl(&["check", "elsewhere.toml"], &[]), 2);
+    assert_eq!(
+        err.matches("where credentials are sent is never a run's parameter")
+            .count(),
+        3,
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parameter_in_sql_is_a_literal_never_sql() {
+    let ex = Examples::new();
+    std::fs::write(
+        ex.path("pipelines/by_country.toml"),
+        r#"name = "by_country"
+[params.country]
+type = "string"
+default = "GB"
+[params.since]
+type = "date"
+default = "2024-03-02"
+[sources.data]
+files = { path = "../data" }
+[warehouses.w]
+duckdb = { path = "w.duckdb" }
+[[steps]]
+name = "load"
+source = "data"
+warehouse = "w"
+tables = ["customers", "orders"]
+[[steps]]
+name = "picked"
+sql = """
+SELECT c.name, o.order_id FROM orders o JOIN customers c ON c.id = o.customer_id
+WHERE c.country = ${params.country} AND CAST(o.ordered_at AS DATE) >= ${params.since}
+ORDER BY o.order_id
+"""
+table = "picked"
+warehouse = "w"
+depends_on = ["load"]
+"#,
+    )
+    .unwrap();
+    let file = "pipelines/by_country.toml";
+    let warehouse = ex.path("pipelines/w.duckdb");
+    let picked = || duckdb_rows(&warehouse, "SELECT name, order_id FROM picked");
+
+    exits(&ex.etl(&["run", file], &[]), 0);
+    assert_eq!(picked(), [["Text(\"Ada Lovelace\")", "BigInt(1003)"]]);
+    exits(
+        &ex.etl(
+            &[
+                "run",
+                file,
+                "--param",
+                "country=US",
+                "--param",
+                "since=2024-01-01",
+            ],
+            &[],
+        ),
+        0,
+    );
+    assert_eq!(picked(), [["Text(\"Grace Hopper\")", "BigInt(1002)"]]);
+    // A value that would be SQL, written into the query, is a string.
+    exits(
+        &ex.etl(&["run", file, "--param", "country=GB' OR 'a'='a"], &[]),
+        0,
+    );
+    assert_eq!(picked(), Vec::<Vec<String>>::new());
+    let (_, err) = exits(
+        &ex.etl(
+            &["run", file, "--param", "since=2024-03-02' OR true --"],
+            &[],
+        ),
+        2,
+    );
+    assert!(err.contains("not a date (YYYY-MM-DD)"), "{err}");
+}
