@@ -668,3 +668,83 @@ depends_on = ["load"]
     );
     assert!(err.contains("not a date (YYYY-MM-DD)"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_pipeline_run_is_run_by_a_worker_and_a_failed_one_resumed() {
+    let ex = Examples::new();
+    let file = "pipelines/files_to_duckdb.toml";
+
+    // Queued, then run by a worker reading the same file.
+    let (out, err) = exits(&ex.etl(&["run", file, "--queue"], &[]), 0);
+    let queued = out.trim().to_owned();
+    assert!(!queued.is_empty(), "{err}");
+    let mut worker = std::process::Command::new(etl_bin())
+        .current_dir(ex.dir.path())
+        .args(["worker", file])
+        .env_remove("ETL_STATE")
+        .env_remove("ETL_OUTPUTS")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let done = loop {
+        let run = ex.store().run(&queued).unwrap();
+        if let Some(run) = run.filter(|r| r.finished_at.is_some()) {
+            break run;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = worker.kill();
+            panic!("the worker did not finish the queued run");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    std::process::Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::task::block_in_place(|| worker.wait_with_output().unwrap());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!((done.status, done.succeeded), (StepStatus::Succeeded, 2));
+
+    // A SQL step that plans but fails on the data: the run fails at it,
+    // the load's output kept.
+    let path = ex.path(file);
+    let good = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        good.replace(
+            "sum(o.total) AS revenue",
+            "sum(CAST(c.name AS BIGINT)) AS revenue",
+        ),
+    )
+    .unwrap();
+    let (_, err) = exits(&ex.etl(&["run", file], &[]), 1);
+    assert!(err.contains("revenue_by_country"), "{err}");
+    let failed = ex.store().runs("files_to_duckdb", 1).unwrap().remove(0);
+    assert_eq!(failed.status, StepStatus::Failed);
+
+    // Mended, then resumed: only the failed step runs again.
+    let warehouse = ex.path("pipelines/shop.duckdb");
+    let loads = || {
+        duckdb_rows(
+            &warehouse,
+            "SELECT count(*) FROM _etl_loads WHERE table_name = 'customers'",
+        )
+    };
+    let before = loads();
+    std::fs::write(&path, &good).unwrap();
+    let (out, err) = exits(&ex.etl(&["resume", file, &failed.run_id], &[]), 0);
+    assert!(out.contains("SUCCEEDED"), "{out}\n{err}");
+    let steps = ex.store().steps(&failed.run_id).unwrap();
+    assert!(
+        steps.iter().all(|s| s.status == StepStatus::Succeeded),
+        "{steps:?}"
+    );
+    // The SQL step wrote its table once more; no table was loaded again.
+    assert_eq!(
+        duckdb_rows(&warehouse, "SELECT count(*) FROM revenue_by_country"),
+        [["BigInt(3)"]]
+    );
+    assert_eq!(loads(), before, "the load was not run again");
+}
