@@ -108,7 +108,19 @@ impl File {
                 meta.len()
             ))));
         }
-        let bytes = std::fs::read(path).map_err(read)?;
+        // Read through a bound, not by the size the metadata says: a device
+        // or a pipe (`/dev/zero`) says 0 and never ends.
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(path).map_err(read)?, MAX_FILE_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(read)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(read(std::io::Error::other(format!(
+                "it holds more than {MAX_FILE_BYTES} bytes; a pipeline file holds at most {MAX_FILE_BYTES}"
+            ))));
+        }
         let text = String::from_utf8(bytes).map_err(|e| {
             read(std::io::Error::other(format!(
                 "it is not UTF-8 text (byte {})",

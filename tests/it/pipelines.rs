@@ -309,6 +309,11 @@ async fn the_rest_pipeline_runs_against_the_api_the_example_serves() {
     let file = "pipelines/rest.toml";
     let warehouse = ex.path("pipelines/users.duckdb");
 
+    let (out, err) = exits(&ex.etl(&["check", file, "--online"], &env), 0);
+    assert!(
+        out.contains("ok (1 step; 0 SQL steps planned)"),
+        "{out}\n{err}"
+    );
     let (plan, _) = exits(&ex.etl(&["plan", file], &env), 0);
     assert!(
         plan.contains(
@@ -451,6 +456,18 @@ async fn bad_input_is_a_clear_error() {
         err.contains("reading pipeline file pipelines/nope.toml"),
         "{err}"
     );
+
+    // A file that never ends, or is too large, is refused by its size.
+    for endless in ["/dev/zero", "big.toml"] {
+        if endless == "big.toml" {
+            std::fs::write(ex.path("big.toml"), "# x\n".repeat(300_000)).unwrap();
+        }
+        let (_, err) = exits(&ex.etl(&["check", endless], &[]), 2);
+        assert!(
+            err.contains("a pipeline file holds at most 1048576"),
+            "{err}"
+        );
+    }
 
     // Text that is not TOML, at its place.
     std::fs::write(ex.path("bad.toml"), "name = \"x\"\n[steps\n").unwrap();
