@@ -765,3 +765,121 @@ async fn a_queued_pipeline_run_is_run_by_a_worker_and_a_failed_one_resumed() {
     );
     assert_eq!(loads(), before, "the load was not run again");
 }
+
+/// `etl serve FILE`: the file's workflow registered with the store, a run
+/// started through the API with a parameter, run by `etl worker FILE`.
+#[cfg(feature = "server")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_served_pipeline_takes_runs_with_parameters_from_the_api() {
+    const TOKEN: &str = "pipeline-server-test-token";
+    let ex = Examples::new();
+    let file = "pipelines/by_country.toml";
+    std::fs::write(
+        ex.path(file),
+        r#"name = "by_country"
+[params.country]
+default = "GB"
+[sources.data]
+files = { path = "../data" }
+[warehouses.w]
+duckdb = { path = "w.duckdb" }
+[[steps]]
+name = "load"
+source = "data"
+warehouse = "w"
+tables = ["customers"]
+[[steps]]
+name = "picked"
+sql = "SELECT name FROM customers WHERE country = ${params.country} ORDER BY name"
+table = "picked"
+warehouse = "w"
+depends_on = ["load"]
+"#,
+    )
+    .unwrap();
+    let command = |args: &[&str]| {
+        let mut c = std::process::Command::new(etl_bin());
+        c.current_dir(ex.dir.path())
+            .args(args)
+            .env_remove("ETL_STATE")
+            .env_remove("ETL_OUTPUTS")
+            .env("ETL_SERVER_TOKEN", TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    let mut server = command(&["serve", file, "--bind", "127.0.0.1:0"])
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(server.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if let Some((_, rest)) = line.split_once(" on http://") {
+                let _ = tx.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+        }
+    });
+    let server = Killed(server);
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("serve says its address");
+    let client = reqwest::Client::new();
+    let api = |path: &str| format!("http://{addr}{path}");
+
+    let workflows: Value = serde_json::from_str(
+        &client
+            .get(api("/api/workflows"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(workflows[0]["name"], "by_country", "{workflows}");
+
+    // A parameter that would be SQL, given through the API, stays a value.
+    let mut ids = Vec::new();
+    for country in ["US", "GB' OR 'a'='a"] {
+        let response = client
+            .post(api("/api/workflows/by_country/runs"))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "params": { "country": country } }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let run: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+        ids.push(run["run_id"].as_str().unwrap().to_owned());
+    }
+    let _worker = Killed(command(&["worker", file]).spawn().unwrap());
+    let start = std::time::Instant::now();
+    // The rows each run's SQL step wrote: both US customers, then none.
+    for (id, rows) in ids.iter().zip([2, 0]) {
+        let run = loop {
+            match ex.store().run(id).unwrap() {
+                Some(run) if run.finished_at.is_some() => break run,
+                _ => {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(60),
+                        "the worker did not finish {id}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        assert_eq!(run.status, StepStatus::Succeeded, "{run:?}");
+        let steps = ex.store().steps(id).unwrap();
+        let picked = steps.iter().find(|s| s.step == "picked").unwrap();
+        assert_eq!(picked.rows, Some(rows), "{:?}", run.params);
+    }
+    drop(server);
+}
