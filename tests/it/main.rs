@@ -215,6 +215,23 @@ async fn a_subset_of_tables_and_an_append_mode_can_be_chosen() {
     assert_eq!(rows(&warehouse, "customers").await, 5);
 }
 
+/// A process's output as text.
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Its standard output and error, once it is seen to exit with `code`.
+#[track_caller]
+pub(crate) fn exits(output: &std::process::Output, code: i32) -> (String, String) {
+    let (out, err) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+    (out, err)
+}
+
 /// Example `name`'s binary, as `cargo test` builds it beside the test
 /// binaries.
 pub(crate) fn example(name: &str) -> PathBuf {

@@ -15,7 +15,7 @@ use etl::StepStatus;
 use etl::state::SqliteStore;
 use serde_json::Value;
 
-use crate::manifest_dir;
+use crate::{exits, manifest_dir, text};
 
 fn etl_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_etl"))
@@ -88,21 +88,6 @@ impl Examples {
     fn store(&self) -> SqliteStore {
         SqliteStore::open(self.path("etl-state.sqlite")).unwrap()
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-#[track_caller]
-fn exits(output: &Output, code: i32) -> (String, String) {
-    let (out, err) = (text(&output.stdout), text(&output.stderr));
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout:\n{out}\nstderr:\n{err}"
-    );
-    (out, err)
 }
 
 fn duckdb_rows(path: &Path, sql: &str) -> Vec<Vec<String>> {

@@ -11,7 +11,7 @@ use etl::state::{RunRecord, SqliteStore};
 use etl_airtable_server::{AirtableServer, Base, FailPage, Faults, ServerOptions};
 use serde_json::Value;
 
-use crate::manifest_dir;
+use crate::{exits, manifest_dir, text};
 
 /// The example, as `cargo test` builds it beside the test binaries.
 fn bin() -> PathBuf {
@@ -120,21 +120,6 @@ impl Sync {
         })
         .unwrap()
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-#[track_caller]
-fn exits(output: &Output, code: i32) -> (String, String) {
-    let (out, err) = (text(&output.stdout), text(&output.stderr));
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout:\n{out}\nstderr:\n{err}"
-    );
-    (out, err)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
