@@ -1055,6 +1055,15 @@ fn read_step(
                     format!("{path}: `mode = \"merge\"` needs a `primary_key`"),
                 );
             }
+            let incremental = r.boolean(t, "incremental", path).unwrap_or(false);
+            if incremental && matches!(mode, Some(WriteMode::Replace | WriteMode::Append)) {
+                // Replace would keep only what changed; append would
+                // double every changed record.
+                r.at(
+                    here.clone(),
+                    format!("{path}.mode: an incremental load merges what changed into its tables: `merge`, or leave `mode` out"),
+                );
+            }
             Some(StepKind::Load(Load {
                 source: s.get_ref().clone(),
                 warehouse: warehouse
@@ -1065,7 +1074,7 @@ fn read_step(
                 mode,
                 primary_key: primary_key.into_iter().map(Spanned::into_inner).collect(),
                 drop_tables: r.boolean(t, "drop_tables", path).unwrap_or(false),
-                incremental: r.boolean(t, "incremental", path).unwrap_or(false),
+                incremental,
             }))
         }
         (None, Some(q)) => {

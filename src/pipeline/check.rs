@@ -271,9 +271,10 @@ fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// A step's write mode as `plan` says it; `None` is the source's own.
-fn mode(mode: Option<WriteMode>, key: &[String], http: bool) -> String {
+fn mode(mode: Option<WriteMode>, key: &[String], http: bool, incremental: bool) -> String {
     match mode {
         None if http => "each resource's own mode".into(),
+        None if incremental => "merge on each record's id".into(),
         Some(WriteMode::Append) => "append".into(),
         Some(WriteMode::Merge) if key.is_empty() => "merge on each table's key".into(),
         Some(WriteMode::Merge) => format!("merge on {}", key.join(", ")),
@@ -341,7 +342,12 @@ pub fn plan(file: &File) -> String {
                     "load {kind} source {:?} into warehouse {:?} ({}{}{})",
                     load.source,
                     load.warehouse,
-                    mode(load.mode, &load.primary_key, kind == "http"),
+                    mode(
+                        load.mode,
+                        &load.primary_key,
+                        kind == "http",
+                        load.incremental
+                    ),
                     if load.drop_tables {
                         ", tables dropped first"
                     } else {
@@ -369,7 +375,7 @@ pub fn plan(file: &File) -> String {
                     "sql into table {:?} of warehouse {:?} ({})",
                     sql.table,
                     sql.warehouse,
-                    mode(Some(sql.mode), &[], false)
+                    mode(Some(sql.mode), &[], false, false)
                 );
             }
             _ => {}

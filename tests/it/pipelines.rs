@@ -868,3 +868,63 @@ depends_on = ["load"]
     }
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_airtable_load_reads_only_what_changed_since_the_last_run() {
+    let server = crate::airtable::server().await;
+    let ex = Examples::new();
+    let file = "pipelines/orders.toml";
+    std::fs::write(
+        ex.path(file),
+        r#"name = "orders"
+[sources.base]
+airtable = { base = "${AIRTABLE_BASE_ID}", token = "${AIRTABLE_TOKEN}", api_url = "${AIRTABLE_API_URL}", tables = ["Orders"] }
+[warehouses.w]
+duckdb = { path = "orders.duckdb" }
+[[steps]]
+name = "load"
+source = "base"
+warehouse = "w"
+incremental = true
+"#,
+    )
+    .unwrap();
+    let env = [
+        ("AIRTABLE_TOKEN".to_owned(), server.token().to_owned()),
+        ("AIRTABLE_BASE_ID".to_owned(), server.base_id()),
+        ("AIRTABLE_API_URL".to_owned(), server.url()),
+    ];
+    let loaded = |run: &str| {
+        let steps = ex.store().steps(run).unwrap();
+        steps.iter().find(|s| s.step == "load").unwrap().rows
+    };
+    let newest = || ex.store().runs("orders", 1).unwrap().remove(0).run_id;
+    let (plan, _) = exits(&ex.etl(&["plan", file], &env), 0);
+    assert!(
+        plan.contains("(merge on each record's id, incremental)"),
+        "{plan}"
+    );
+
+    exits(&ex.etl(&["run", file], &env), 0);
+    assert_eq!(loaded(&newest()), Some(2000));
+
+    // Two edits and a new record: the next run reads those three, merged.
+    let warehouse = ex.path("pipelines/orders.duckdb");
+    let ids = duckdb_rows(
+        &warehouse,
+        "SELECT _airtable_id FROM \"Orders\" ORDER BY 1 LIMIT 2",
+    );
+    let mut fields = serde_json::Map::new();
+    fields.insert("Gift note".into(), "edited".into());
+    for id in &ids {
+        let id = id[0].trim_start_matches("Text(\"").trim_end_matches("\")");
+        assert!(server.update_record("Orders", id, fields.clone()), "{id}");
+    }
+    server.create_record("Orders", fields).unwrap();
+    exits(&ex.etl(&["run", file], &env), 0);
+    assert_eq!(loaded(&newest()), Some(3));
+    assert_eq!(
+        duckdb_rows(&warehouse, "SELECT count(*) FROM \"Orders\""),
+        [["BigInt(2001)"]]
+    );
+}
