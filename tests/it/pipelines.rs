@@ -928,3 +928,62 @@ incremental = true
         [["BigInt(2001)"]]
     );
 }
+
+/// `export prefect` of a pipeline file, run under a real Prefect 3: each
+/// task runs `etl run FILE --step STEP` of one shared run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prefect_export_of_a_pipeline_file_runs_under_prefect_3() {
+    let ex = Examples::new();
+    let file = "pipelines/files_to_duckdb.toml";
+    let bin = etl_bin();
+    let (_, err) = exits(
+        &ex.etl(
+            &[
+                "export",
+                "prefect",
+                file,
+                "-o",
+                "flow.py",
+                "--bin",
+                bin.to_str().unwrap(),
+            ],
+            &[],
+        ),
+        0,
+    );
+    assert!(err.contains("wrote flow.py"), "{err}");
+    let flow = std::fs::read_to_string(ex.path("flow.py")).unwrap();
+    let absolute = ex.path(file).canonicalize().unwrap();
+    assert!(
+        flow.contains(&format!("ETL_FILE = \"{}\"", absolute.display())),
+        "{flow}"
+    );
+
+    let out = tokio::task::block_in_place(|| {
+        std::process::Command::new(crate::queued_work::prefect_python())
+            .arg("flow.py")
+            .current_dir(ex.dir.path())
+            .env_remove("ETL_STATE")
+            .env_remove("ETL_OUTPUTS")
+            .env("PREFECT_HOME", ex.path("prefect-home"))
+            .env("DO_NOT_TRACK", "1")
+            .env("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+            .env("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+            .output()
+            .unwrap()
+    });
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runs = ex.store().runs("files_to_duckdb", 10).unwrap();
+    assert_eq!(runs.len(), 1, "one flow run, one run: {runs:?}");
+    assert_eq!(
+        (runs[0].status, runs[0].trigger.as_str(), runs[0].succeeded),
+        (StepStatus::Succeeded, "step", 2)
+    );
+    assert_eq!(
+        duckdb_rows(
+            &ex.path("pipelines/shop.duckdb"),
+            "SELECT count(*) FROM revenue_by_country"
+        ),
+        [["BigInt(3)"]]
+    );
+}

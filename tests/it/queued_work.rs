@@ -414,7 +414,7 @@ mod through_the_server {
 
 /// The Python of the virtualenv `.ci/run` makes with Prefect 3, or
 /// `ETL_TEST_PREFECT_PYTHON`.
-fn prefect_python() -> PathBuf {
+pub(crate) fn prefect_python() -> PathBuf {
     let python = std::env::var_os("ETL_TEST_PREFECT_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
