@@ -413,6 +413,18 @@ impl Reader<'_> {
         params: &[Param],
         secret: bool,
     ) -> Option<toml::Value> {
+        if secret && !matches!(value.get_ref(), DeValue::String(_)) {
+            // Refused whole, never quoted: an array or table here may hold
+            // the secret itself.
+            self.at(
+                value.span(),
+                format!(
+                    "{path}: is {}; a secret is only ever a reference to the environment, such as \"${{API_TOKEN}}\"",
+                    type_name(value.get_ref())
+                ),
+            );
+            return None;
+        }
         Some(match value.get_ref() {
             DeValue::String(text) => {
                 let text = Spanned::new(value.span(), text.to_string());

@@ -104,3 +104,42 @@ fn cron_expressions() {
         }
     }
 }
+
+#[cfg(feature = "pipeline")]
+#[test]
+fn pipeline_files() {
+    const SECRET: &str = "fuzz-secret-token-7f3a";
+    for (name, data) in inputs("pipeline_toml") {
+        let text = String::from_utf8_lossy(&data).replace("SECRET", SECRET);
+        let started = std::time::Instant::now();
+        let read = etl::pipeline::Pipeline::parse(&text, "fuzz.toml");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{name}: reading took {:?}",
+            started.elapsed()
+        );
+        if name == "secret_everywhere" {
+            // Each of its five literal secrets is refused at its place.
+            let problems = read.as_ref().unwrap_err();
+            let refused = problems
+                .problems
+                .iter()
+                .filter(|p| p.message.contains("a secret is only ever a reference"))
+                .count();
+            assert_eq!(refused, 5, "{problems}");
+        }
+        if let Err(problems) = read {
+            let lines = text.split('\n').count();
+            assert!(!problems.problems.is_empty(), "{name}");
+            for p in &problems.problems {
+                assert!(
+                    p.line >= 1 && p.line <= lines,
+                    "{name}: line {} of {lines}",
+                    p.line
+                );
+                assert!(p.column >= 1, "{name}: column {}", p.column);
+                assert!(!p.message.contains(SECRET), "{name}: {}", p.message);
+            }
+        }
+    }
+}
