@@ -330,6 +330,12 @@ async fn the_rest_pipeline_runs_against_the_api_the_example_serves() {
     // never printed.
     let mut wrong = env.clone();
     wrong[1].1 = "not-the-token-4242".into();
+    let (out, err) = exits(&ex.etl(&["check", file, "--online"], &wrong), 1);
+    assert!(
+        err.starts_with("pipelines/rest.toml:24:10: sources.users_api: ") && err.contains("401"),
+        "{out}\n{err}"
+    );
+    assert!(!out.contains("not-the-token-4242") && !err.contains("not-the-token-4242"));
     let (out, err) = exits(&ex.etl(&["run", file], &wrong), 1);
     assert!(err.contains("401"), "{out}\n{err}");
     assert!(!out.contains("not-the-token-4242") && !err.contains("not-the-token-4242"));
