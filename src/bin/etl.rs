@@ -10,6 +10,7 @@
 //!
 //! See `docs/pipelines.md`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -40,6 +41,13 @@ fn command(zone: Option<&str>) -> Command {
                         .long("online")
                         .action(ArgAction::SetTrue)
                         .help("Reaches the file's APIs too (Airtable, HTTP): their tables and schemas are read, and the SQL steps planned against them"),
+                )
+                .arg(
+                    Arg::new("param")
+                        .long("param")
+                        .value_name("KEY=VALUE")
+                        .action(ArgAction::Append)
+                        .help("Checks as a run with this parameter would read the file (the defaults otherwise); repeatable"),
                 ),
         )
         .subcommand(
@@ -106,7 +114,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match matches.subcommand() {
-            Some(("check", m)) => check(&file, m.get_flag("online")).await,
+            Some(("check", m)) => check(&file, m.get_flag("online"), &params(m)).await,
             Some(("plan", _)) => {
                 print!("{}", etl::pipeline::plan(&file));
                 ExitCode::SUCCESS
@@ -114,14 +122,7 @@ fn main() -> ExitCode {
             Some(("run", m)) if m.get_one::<String>("step").is_none() => {
                 // What can be known offline is checked before any data
                 // moves: a broken query fails here, not after the loads.
-                let params = m
-                    .get_many::<String>("param")
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|p| p.split_once('='))
-                    .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
-                    .collect();
-                if let Err(problems) = etl::pipeline::check_with(&file, false, &params).await {
+                if let Err(problems) = etl::pipeline::check_with(&file, false, &params(m)).await {
                     report(&file.path, &problems);
                     return ExitCode::from(2);
                 }
@@ -130,6 +131,17 @@ fn main() -> ExitCode {
             _ => execute(&file, &path, &matches, logging).await,
         }
     })
+}
+
+/// `--param KEY=VALUE`s, as far as they are well formed (`run` says what is
+/// not).
+fn params(m: &ArgMatches) -> BTreeMap<String, String> {
+    m.get_many::<String>("param")
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .collect()
 }
 
 /// Every command a scheduled binary has, on the file's workflow.
@@ -153,8 +165,8 @@ fn report(path: &Path, problems: &etl::pipeline::Problems) {
     );
 }
 
-async fn check(file: &File, online: bool) -> ExitCode {
-    match etl::pipeline::check(file, online).await {
+async fn check(file: &File, online: bool, params: &BTreeMap<String, String>) -> ExitCode {
+    match etl::pipeline::check_with(file, online, params).await {
         Ok(checked) => {
             for note in &checked.notes {
                 println!("note: {note}");
