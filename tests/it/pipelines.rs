@@ -1001,3 +1001,104 @@ async fn the_prefect_export_of_a_pipeline_file_runs_under_prefect_3() {
         [["BigInt(3)"]]
     );
 }
+
+/// `etl schedule FILE` on the file's own cron and zone, its stages run in
+/// their order: each tick one run, the second transform after the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_is_scheduled_in_its_zone_and_its_stages_run_in_order() {
+    let ex = Examples::new();
+    let file = "pipelines/staged.toml";
+    std::fs::write(
+        ex.path(file),
+        r#"name = "staged"
+[schedule]
+cron = "* * * * * *"
+zone = "Asia/Tokyo"
+[sources.data]
+files = { path = "../data" }
+[warehouses.w]
+sqlite = { path = "staged.sqlite" }
+[[steps]]
+name = "load"
+source = "data"
+warehouse = "w"
+tables = ["customers", "orders"]
+[[steps]]
+name = "first"
+sql = "SELECT count(*) AS n FROM customers"
+table = "first"
+warehouse = "w"
+[[steps]]
+name = "second"
+sql = "SELECT count(*) AS n FROM orders"
+table = "second"
+warehouse = "w"
+[[stages]]
+name = "extract"
+steps = ["load"]
+[[stages]]
+name = "transform"
+steps = ["first", "second"]
+depends_on = ["extract"]
+parallel = false
+"#,
+    )
+    .unwrap();
+    let (plan, _) = exits(&ex.etl(&["plan", file], &[]), 0);
+    assert!(
+        plan.contains("3. second: ") && plan.contains("after: load, first"),
+        "{plan}"
+    );
+
+    let mut scheduler = std::process::Command::new(etl_bin())
+        .current_dir(ex.dir.path())
+        .args(["schedule", file])
+        .env_remove("ETL_STATE")
+        .env_remove("ETL_OUTPUTS")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let ended = ex
+            .store()
+            .runs("staged", 10)
+            .map(|runs| runs.iter().filter(|r| r.finished_at.is_some()).count())
+            .unwrap_or(0);
+        if ended >= 2 {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = scheduler.kill();
+            panic!("no two scheduled runs in 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &scheduler.id().to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::task::block_in_place(|| scheduler.wait_with_output().unwrap());
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("on \"* * * * * *\" (Asia/Tokyo)"),
+        "the file's zone: {err}"
+    );
+    for run in ex.store().runs("staged", 10).unwrap() {
+        assert_eq!(
+            (run.status, run.trigger.as_str()),
+            (StepStatus::Succeeded, "schedule"),
+            "{run:?}"
+        );
+        let steps = ex.store().steps(&run.run_id).unwrap();
+        let at = |name: &str| steps.iter().find(|s| s.step == name).unwrap().clone();
+        let (load, first, second) = (at("load"), at("first"), at("second"));
+        assert!(first.started_at >= load.finished_at, "{steps:?}");
+        assert!(
+            second.started_at >= first.finished_at,
+            "not parallel: {steps:?}"
+        );
+    }
+}
