@@ -2,10 +2,10 @@
 //! TOML files, with no Rust to write. Every command takes the file first:
 //!
 //! ```text
-//! etl check pipeline.toml [--online]    every problem at once, at its line and column
-//! etl plan pipeline.toml                 what a run would do
-//! etl run pipeline.toml [--param K=V]…   runs it, recorded in the state store
-//! etl history|show|resume|schedule|graph|worker|serve|export airflow pipeline.toml …
+//! etl check pipeline.toml [--online] [--param K=V]…  every problem at once, at its line and column
+//! etl plan pipeline.toml                              what a run would do
+//! etl run pipeline.toml [--param K=V]…                checked offline, then run, recorded in the state store
+//! etl history|show|resume|schedule|graph|worker|serve|export airflow|prefect pipeline.toml …
 //! ```
 //!
 //! See `docs/pipelines.md`.
