@@ -12,7 +12,7 @@ use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
 use etl::StepStatus;
-use etl::state::SqliteStore;
+use etl::state::{RunRecord, SqliteStore};
 use serde_json::Value;
 
 use crate::{exits, manifest_dir, text};
@@ -237,12 +237,53 @@ fn serve_example(name: &str) -> (Child, Vec<(String, String)>) {
     (child, vars)
 }
 
-struct Killed(Child);
+/// A process killed when dropped (a test that fails leaves none behind),
+/// or stopped as a service manager stops it.
+struct Killed(Option<Child>);
+
+impl Killed {
+    fn new(child: Child) -> Killed {
+        Killed(Some(child))
+    }
+
+    /// SIGTERM; it must then exit 0. What it said on stderr.
+    fn stop(mut self) -> String {
+        let child = self.0.take().expect("running");
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let out = tokio::task::block_in_place(|| child.wait_with_output().unwrap());
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        err
+    }
+}
 
 impl Drop for Killed {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Examples {
+    /// The runs of `workflow` once `n` of them have ended (60 s at most).
+    async fn ended(&self, workflow: &str, n: usize) -> Vec<RunRecord> {
+        let start = std::time::Instant::now();
+        loop {
+            let runs = self.store().runs(workflow, 100).unwrap_or_default();
+            if runs.iter().filter(|r| r.finished_at.is_some()).count() >= n {
+                return runs;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{n} runs of {workflow} did not end in 60 s: {runs:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -250,7 +291,7 @@ impl Drop for Killed {
 async fn the_airtable_pipeline_runs_against_the_sample_base_the_example_serves() {
     let ex = Examples::new();
     let (child, env) = serve_example("sync_airtable");
-    let _server = Killed(child);
+    let _server = Killed::new(child);
     let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         names,
@@ -296,7 +337,7 @@ async fn the_airtable_pipeline_runs_against_the_sample_base_the_example_serves()
 async fn the_rest_pipeline_runs_against_the_api_the_example_serves() {
     let ex = Examples::new();
     let (child, env) = serve_example("sync_http");
-    let _server = Killed(child);
+    let _server = Killed::new(child);
     let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["USERS_API_URL", "USERS_API_TOKEN"]);
     let file = "pipelines/rest.toml";
@@ -694,33 +735,20 @@ async fn a_queued_pipeline_run_is_run_by_a_worker_and_a_failed_one_resumed() {
     let (out, err) = exits(&ex.etl(&["run", file, "--queue"], &[]), 0);
     let queued = out.trim().to_owned();
     assert!(!queued.is_empty(), "{err}");
-    let mut worker = std::process::Command::new(etl_bin())
-        .current_dir(ex.dir.path())
-        .args(["worker", file])
-        .env_remove("ETL_STATE")
-        .env_remove("ETL_OUTPUTS")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    let done = loop {
-        let run = ex.store().run(&queued).unwrap();
-        if let Some(run) = run.filter(|r| r.finished_at.is_some()) {
-            break run;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = worker.kill();
-            panic!("the worker did not finish the queued run");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    std::process::Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
-    let out = tokio::task::block_in_place(|| worker.wait_with_output().unwrap());
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let worker = Killed::new(
+        std::process::Command::new(etl_bin())
+            .current_dir(ex.dir.path())
+            .args(["worker", file])
+            .env_remove("ETL_STATE")
+            .env_remove("ETL_OUTPUTS")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let done = ex.ended("files_to_duckdb", 1).await.remove(0);
+    worker.stop();
+    assert_eq!(done.run_id, queued);
     assert_eq!((done.status, done.succeeded), (StepStatus::Succeeded, 2));
 
     // A SQL step that plans but fails on the data: the run fails at it,
@@ -824,7 +852,7 @@ depends_on = ["load"]
             }
         }
     });
-    let server = Killed(server);
+    let server = Killed::new(server);
     let addr = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("serve says its address");
@@ -859,22 +887,11 @@ depends_on = ["load"]
         let run: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
         ids.push(run["run_id"].as_str().unwrap().to_owned());
     }
-    let _worker = Killed(command(&["worker", file]).spawn().unwrap());
-    let start = std::time::Instant::now();
+    let _worker = Killed::new(command(&["worker", file]).spawn().unwrap());
+    ex.ended("by_country", 2).await;
     // The rows each run's SQL step wrote: both US customers, then none.
     for (id, rows) in ids.iter().zip([2, 0]) {
-        let run = loop {
-            match ex.store().run(id).unwrap() {
-                Some(run) if run.finished_at.is_some() => break run,
-                _ => {
-                    assert!(
-                        start.elapsed() < Duration::from_secs(60),
-                        "the worker did not finish {id}"
-                    );
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        };
+        let run = ex.store().run(id).unwrap().unwrap();
         assert_eq!(run.status, StepStatus::Succeeded, "{run:?}");
         let steps = ex.store().steps(id).unwrap();
         let picked = steps.iter().find(|s| s.step == "picked").unwrap();
@@ -1050,38 +1067,19 @@ parallel = false
         "{plan}"
     );
 
-    let mut scheduler = std::process::Command::new(etl_bin())
-        .current_dir(ex.dir.path())
-        .args(["schedule", file])
-        .env_remove("ETL_STATE")
-        .env_remove("ETL_OUTPUTS")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    loop {
-        let ended = ex
-            .store()
-            .runs("staged", 10)
-            .map(|runs| runs.iter().filter(|r| r.finished_at.is_some()).count())
-            .unwrap_or(0);
-        if ended >= 2 {
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = scheduler.kill();
-            panic!("no two scheduled runs in 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    std::process::Command::new("kill")
-        .args(["-TERM", &scheduler.id().to_string()])
-        .status()
-        .unwrap();
-    let out = tokio::task::block_in_place(|| scheduler.wait_with_output().unwrap());
-    let err = text(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let scheduler = Killed::new(
+        std::process::Command::new(etl_bin())
+            .current_dir(ex.dir.path())
+            .args(["schedule", file])
+            .env_remove("ETL_STATE")
+            .env_remove("ETL_OUTPUTS")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    ex.ended("staged", 2).await;
+    let err = scheduler.stop();
     assert!(
         err.contains("on \"* * * * * *\" (Asia/Tokyo)"),
         "the file's zone: {err}"
