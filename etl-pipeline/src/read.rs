@@ -383,20 +383,14 @@ impl Reader<'_> {
             if path.ends_with(".http")
                 && matches!(key.get_ref().as_ref(), "base_url" | "follow_hosts")
             {
-                let mut texts = Vec::new();
-                match value.get_ref() {
-                    DeValue::String(t) => texts.push(Spanned::new(value.span(), t.to_string())),
-                    DeValue::Array(items) => {
-                        for item in items.iter() {
-                            if let DeValue::String(t) = item.get_ref() {
-                                texts.push(Spanned::new(item.span(), t.to_string()));
-                            }
-                        }
+                let items = match value.get_ref() {
+                    DeValue::Array(items) => items.iter().collect(),
+                    _ => vec![value],
+                };
+                for item in items {
+                    if let DeValue::String(t) = item.get_ref() {
+                        self.fixed(&Spanned::new(item.span(), t.to_string()), &kpath);
                     }
-                    _ => {}
-                }
-                for t in &texts {
-                    self.fixed(t, &kpath);
                 }
             }
             if let Some(v) = self.plain(value, &kpath, params, secret) {

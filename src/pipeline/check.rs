@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::arrow::datatypes::SchemaRef;
 use crate::{Extractor, TableSpec};
 
-use super::steps::{AnySource, expand_path, source};
+use super::steps::{AnySource, Place, expand, source};
 use super::{File, Problem, Problems, Source, StepKind, Warehouse, WriteMode};
 
 /// What [`check`] found nothing wrong with, and what it could not check.
@@ -60,6 +60,9 @@ pub async fn check_with(
             unset.push(env.path.clone());
         }
     }
+    // Whether a variable under `key` (a source, a warehouse) is unset, and
+    // said so already.
+    let unset_under = |key: &str| unset.iter().any(|u| u.starts_with(&format!("{key}.")));
     if let Err(e) = file.dag() {
         problems.push(Problem::new(super::Position::new(1, 1), e.to_string()));
     }
@@ -72,10 +75,10 @@ pub async fn check_with(
             _ => continue,
         };
         let key = format!("warehouses.{name}");
-        let path = match expand_path(file, path, &key, &defaults) {
+        let path = match expand(file, path, &key, &defaults, Place::Path) {
             Ok(path) => path,
             Err(e) => {
-                if !unset.iter().any(|u| u.starts_with(&format!("{key}."))) {
+                if !unset_under(&key) {
                     problems.push(file.problem(&key, e));
                 }
                 continue;
@@ -97,7 +100,7 @@ pub async fn check_with(
     let mut offered: BTreeMap<&str, Option<Vec<TableSpec>>> = BTreeMap::new();
     for (name, src) in &p.sources {
         let key = format!("sources.{name}");
-        if unset.iter().any(|u| u.starts_with(&format!("{key}."))) {
+        if unset_under(&key) {
             offered.insert(name, None);
             continue;
         }
@@ -233,7 +236,7 @@ async fn plan_sql(
     inputs: &[(String, SchemaRef)],
     params: &BTreeMap<String, String>,
 ) -> Result<SchemaRef, String> {
-    let query = super::steps::expand_sql(file, sql, &format!("steps.{step}.sql"), params)?;
+    let query = expand(file, sql, &format!("steps.{step}.sql"), params, Place::Sql)?;
     let mut session = crate::sql::Sql::named(format!("step {step:?}"));
     for (table, schema) in inputs {
         let empty = crate::Batches::new(schema.clone(), Vec::new()).map_err(|e| e.to_string())?;

@@ -102,14 +102,8 @@ impl File {
         if meta.is_dir() {
             return Err(read(std::io::Error::other("it is a folder, not a file")));
         }
-        if meta.len() > MAX_FILE_BYTES {
-            return Err(read(std::io::Error::other(format!(
-                "it holds {} bytes; a pipeline file holds at most {MAX_FILE_BYTES}",
-                meta.len()
-            ))));
-        }
-        // Read through a bound, not by the size the metadata says: a device
-        // or a pipe (`/dev/zero`) says 0 and never ends.
+        // Read through the bound, not by the size the metadata says: a
+        // device or a pipe (`/dev/zero`) says 0 and never ends.
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(
             &mut std::io::Read::take(std::fs::File::open(path).map_err(read)?, MAX_FILE_BYTES + 1),

@@ -12,55 +12,29 @@ use crate::{
     HttpConfig, HttpExtractor, SqliteWarehouse,
 };
 
-/// `text` with its `${params.NAME}` and `${NAME}` references replaced: a
-/// parameter by the run's value (or its default), checked against its type;
-/// an environment variable by its value (or the reference's default). An
-/// error names the reference and the key it is in (`path`), never a value
-/// of the environment.
-pub(crate) fn expand(
-    file: &File,
-    text: &str,
-    path: &str,
-    params: &BTreeMap<String, String>,
-) -> Result<String, String> {
-    expand_as(file, text, path, params, Place::Text)
-}
-
-/// [`expand`] for a path (a folder, a warehouse file, a config file): a
-/// parameter's value is one path component, never `..`, `/` or `\\`, so a
-/// value given by whoever triggers a run cannot reach another folder.
-pub(crate) fn expand_path(
-    file: &File,
-    text: &str,
-    path: &str,
-    params: &BTreeMap<String, String>,
-) -> Result<String, String> {
-    expand_as(file, text, path, params, Place::Path)
-}
-
-/// [`expand`] for a SQL step's query: each `${params.NAME}` becomes a SQL
-/// literal of its type (`42`, `true`, `DATE '2026-12-01'`, `'it''s'`), so
-/// that a value given by whoever triggers a run (a webhook, the API) is
-/// data, never SQL.
-#[cfg_attr(not(feature = "datafusion"), allow(dead_code))]
-pub(crate) fn expand_sql(
-    file: &File,
-    text: &str,
-    path: &str,
-    params: &BTreeMap<String, String>,
-) -> Result<String, String> {
-    expand_as(file, text, path, params, Place::Sql)
-}
-
-/// Where a reference is expanded.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Place {
+/// Where a reference is expanded, which says what a parameter's value may
+/// be there.
+#[derive(Clone, Copy)]
+pub(crate) enum Place {
+    /// As its text (a URL, a table name, a key of an inline config).
     Text,
+    /// In a SQL step's query: a SQL literal of its type (`42`, `true`,
+    /// `DATE '2026-12-01'`, `'it''s'`), so that a value given by whoever
+    /// triggers a run (a webhook, the API) is data, never SQL.
+    #[cfg_attr(not(feature = "datafusion"), allow(dead_code))]
     Sql,
+    /// In a path (a folder, a warehouse file, a config file): one path
+    /// component, never `..`, `/` or `\`, so that such a value cannot
+    /// reach another folder.
     Path,
 }
 
-fn expand_as(
+/// `text` with its `${params.NAME}` and `${NAME}` references replaced: a
+/// parameter by the run's value (or its default), checked against its type
+/// and written as `into` asks; an environment variable by its value (or the
+/// reference's default). An error names the reference and the key it is in
+/// (`path`), never a value of the environment.
+pub(crate) fn expand(
     file: &File,
     text: &str,
     path: &str,
@@ -177,7 +151,9 @@ fn expand_table(
         params: &BTreeMap<String, String>,
     ) -> Result<toml::Value, String> {
         Ok(match v {
-            toml::Value::String(s) => toml::Value::String(expand(file, s, path, params)?),
+            toml::Value::String(s) => {
+                toml::Value::String(expand(file, s, path, params, Place::Text)?)
+            }
             toml::Value::Array(items) => toml::Value::Array(
                 items
                     .iter()
@@ -220,8 +196,20 @@ pub(crate) fn source(
             tables,
             api_url,
         } => {
-            let base = expand(file, base, &format!("{path}.airtable.base"), params)?;
-            let token = expand(file, token, &format!("{path}.airtable.token"), params)?;
+            let base = expand(
+                file,
+                base,
+                &format!("{path}.airtable.base"),
+                params,
+                Place::Text,
+            )?;
+            let token = expand(
+                file,
+                token,
+                &format!("{path}.airtable.token"),
+                params,
+                Place::Text,
+            )?;
             let mut config = AirtableConfig::new(token, base).with_incremental(incremental);
             if !tables.is_empty() {
                 config = config.with_tables(tables.iter().cloned());
@@ -232,6 +220,7 @@ pub(crate) fn source(
                     url,
                     &format!("{path}.airtable.api_url"),
                     params,
+                    Place::Text,
                 )?);
             }
             AnySource::Airtable(AirtableExtractor::new(config)?)
@@ -239,11 +228,12 @@ pub(crate) fn source(
         Source::Http { config } => {
             let config = match config {
                 HttpSource::File(config) => {
-                    let at = file.dir.join(expand_path(
+                    let at = file.dir.join(expand(
                         file,
                         config,
                         &format!("{path}.http.config"),
                         params,
+                        Place::Path,
                     )?);
                     HttpConfig::from_toml_file(at)?
                 }
@@ -260,7 +250,13 @@ pub(crate) fn source(
             AnySource::Http(Box::new(HttpExtractor::new(config)?))
         }
         Source::Files { path: folder } => {
-            let folder = expand_path(file, folder, &format!("{path}.files.path"), params)?;
+            let folder = expand(
+                file,
+                folder,
+                &format!("{path}.files.path"),
+                params,
+                Place::Path,
+            )?;
             AnySource::Files(FilesExtractor::open(file.dir.join(folder))?)
         }
         _ => return Err(format!("{path}: this etl does not know its kind").into()),
@@ -286,11 +282,12 @@ pub(crate) fn warehouse(
         .ok_or_else(|| format!("no warehouse {name:?}"))?;
     Ok(match warehouse {
         Warehouse::Sqlite { path: at } => {
-            let at = file.dir.join(expand_path(
+            let at = file.dir.join(expand(
                 file,
                 at,
                 &format!("{path}.sqlite.path"),
                 params,
+                Place::Path,
             )?);
             AnyWarehouse::Sqlite(SqliteWarehouse::open(at)?)
         }
@@ -298,11 +295,12 @@ pub(crate) fn warehouse(
             path: at,
             memory_limit,
         } => {
-            let at = file.dir.join(expand_path(
+            let at = file.dir.join(expand(
                 file,
                 at,
                 &format!("{path}.duckdb.path"),
                 params,
+                Place::Path,
             )?);
             let mut config = crate::warehouses::duckdb::driver::Config::default();
             if let Some(limit) = memory_limit {
@@ -360,7 +358,15 @@ async fn run(
             let tables = load
                 .tables
                 .iter()
-                .map(|t| expand(file, t, &format!("steps.{name}.tables"), params))
+                .map(|t| {
+                    expand(
+                        file,
+                        t,
+                        &format!("steps.{name}.tables"),
+                        params,
+                        Place::Text,
+                    )
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let report = match (source, warehouse) {
                 (AnySource::Airtable(e), AnyWarehouse::Sqlite(w)) => {
@@ -408,7 +414,13 @@ async fn run(
         }
         #[cfg(feature = "datafusion")]
         StepKind::Sql(sql) => {
-            let query = expand_sql(file, &sql.sql, &format!("steps.{name}.sql"), params)?;
+            let query = expand(
+                file,
+                &sql.sql,
+                &format!("steps.{name}.sql"),
+                params,
+                Place::Sql,
+            )?;
             let mut session = crate::sql::Sql::named(format!("step {name:?}"));
             for dep in inputs.names() {
                 let wrote: &Wrote = inputs.get(dep)?;
