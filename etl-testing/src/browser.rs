@@ -3,7 +3,7 @@
 //! over reqwest). [`Browser::start`] finds them at `ETL_TEST_CHROMEDRIVER`
 //! and `ETL_TEST_CHROMIUM`, or `/usr/bin/chromedriver` and
 //! `/usr/bin/chromium` (`apt-get install chromium chromium-driver`, which
-//! `.ci/run` does), and fails saying so when they are not there.
+//! `.ci/test` does), and fails saying so when they are not there.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,7 +33,7 @@ fn find(var: &str, default: &str, package: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(default));
     assert!(
         path.exists(),
-        "{} is not there: install Debian's {package} (`apt-get install chromium chromium-driver`; .ci/run does), or set {var}",
+        "{} is not there: install Debian's {package} (`apt-get install chromium chromium-driver`; .ci/test does), or set {var}",
         path.display()
     );
     path

@@ -9,7 +9,7 @@
 //! watcher beside the server stops it once the process is gone.
 //!
 //! Without PostgreSQL, starting one panics with how to get it: install
-//! Debian's `postgresql` (`apt-get install postgresql`; `.ci/run` does), or
+//! Debian's `postgresql` (`apt-get install postgresql`; `.ci/test` does), or
 //! set `ETL_TEST_POSTGRES_URL=postgres://user:password@host:port/db` to a
 //! server the tests may create databases on.
 
@@ -78,7 +78,7 @@ impl TestPostgres {
 
     /// Starts a cluster of its own, stopped when this is dropped.
     pub fn start() -> Result<TestPostgres, String> {
-        let how = "install Debian's postgresql (apt-get install postgresql; .ci/run does) \
+        let how = "install Debian's postgresql (apt-get install postgresql; .ci/test does) \
                    or set ETL_TEST_POSTGRES_URL to a server the tests may create databases on";
         let bin = binaries()
             .ok_or_else(|| format!("PostgreSQL is needed and initdb was not found: {how}"))?;

@@ -1,5 +1,5 @@
 //! A real S3-compatible server for tests: moto's server mode (from PyPI,
-//! `pip install 'moto[server]'`; `.ci/run` installs it into
+//! `pip install 'moto[server]'`; `.ci/test` installs it into
 //! `~/.cache/etl-moto-venv`), started on a free port of 127.0.0.1, or the
 //! server `ETL_TEST_S3_ENDPOINT` names (with the credentials in the usual
 //! `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`). Each test takes a fresh
@@ -48,7 +48,7 @@ pub fn shared() -> &'static TestS3 {
     })
 }
 
-/// moto's server: `ETL_TEST_MOTO_SERVER`, the `.ci/run` virtualenv's, or
+/// moto's server: `ETL_TEST_MOTO_SERVER`, the `.ci/test` virtualenv's, or
 /// one on the `PATH`.
 fn moto_server() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("ETL_TEST_MOTO_SERVER") {
@@ -71,7 +71,7 @@ impl TestS3 {
     pub fn start() -> Result<TestS3, String> {
         let how = "an S3-compatible server is needed: install moto's server \
                    (python3 -m venv ~/.cache/etl-moto-venv && ~/.cache/etl-moto-venv/bin/pip install 'moto[server]'; \
-                   .ci/run does), set ETL_TEST_MOTO_SERVER to its moto_server, or set \
+                   .ci/test does), set ETL_TEST_MOTO_SERVER to its moto_server, or set \
                    ETL_TEST_S3_ENDPOINT (with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) to a server of your own";
         let server = moto_server().ok_or_else(|| format!("moto_server not found: {how}"))?;
         let port = {

@@ -412,7 +412,7 @@ mod through_the_server {
     }
 }
 
-/// The Python of the virtualenv `.ci/run` makes with Prefect 3, or
+/// The Python of the virtualenv `.ci/test` makes with Prefect 3, or
 /// `ETL_TEST_PREFECT_PYTHON`.
 pub(crate) fn prefect_python() -> PathBuf {
     let python = std::env::var_os("ETL_TEST_PREFECT_PYTHON")
@@ -427,7 +427,7 @@ pub(crate) fn prefect_python() -> PathBuf {
         .is_ok_and(|o| o.status.success());
     assert!(
         ok,
-        "Prefect 3 is needed: `.ci/run` makes {} (python3 -m venv ~/.cache/etl-prefect-venv && \
+        "Prefect 3 is needed: `.ci/test` makes {} (python3 -m venv ~/.cache/etl-prefect-venv && \
          ~/.cache/etl-prefect-venv/bin/pip install 'prefect>=3,<4'), or set ETL_TEST_PREFECT_PYTHON",
         python.display()
     );
