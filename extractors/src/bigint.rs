@@ -1,19 +1,12 @@
 //! Integers past the 64-bit range in JSON, kept exact: a JSON parser reads
 //! them as floats (rounded), so before parsing they become strings of
-//! their digits, which land in text columns as written.
+//! their digits, which land in text columns as written. Numbers past a
+//! 64-bit float (`1e400`) are found, to be refused.
 
-/// The JSON text with every integer literal past the 64-bit signed range
-/// written as a string of its digits, so that parsing keeps it exact: a
-/// JSON parser reads such a number as a float (rounded), or an unsigned
-/// one that no Int64 column holds. The column it lands in becomes text
-/// (or, mixed with other numbers, each value's text), as written. Only
-/// numbers are touched, never text inside strings; the input is returned
-/// as it is when it has no such number (the common case: one scan).
-pub(crate) fn big_integers_as_text(json: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    /// Each big integer literal's byte range.
-    fn big_integers(json: &[u8]) -> Vec<(usize, usize)> {
-        let mut found = Vec::new();
-        let mut i = 0;
+/// Each number literal's byte range, outside strings.
+fn numbers(json: &[u8]) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
         while i < json.len() {
             match json[i] {
                 b'"' => {
@@ -31,21 +24,54 @@ pub(crate) fn big_integers_as_text(json: &[u8]) -> std::borrow::Cow<'_, [u8]> {
                     {
                         i += 1;
                     }
-                    let token = &json[start..i];
-                    let integer = !token.iter().any(|b| matches!(b, b'.' | b'e' | b'E'));
-                    if integer
-                        && token.len() >= 19
-                        && std::str::from_utf8(token).is_ok_and(|t| t.parse::<i64>().is_err())
-                    {
-                        found.push((start, i));
-                    }
+                    return Some(start..i);
                 }
                 _ => i += 1,
             }
         }
-        found
-    }
-    let found = big_integers(json);
+        None
+    })
+}
+
+/// The first number literal too large for a 64-bit float (`1e400`), as
+/// written. A JSON parser refuses it, but Arrow's decoder reads it as
+/// infinity: the value would change without a word. (Integers past 64 bits
+/// become text first, see [`big_integers_as_text`]; only a literal with a
+/// fraction or an exponent is looked at here.)
+pub(crate) fn number_out_of_range(json: &[u8]) -> Option<String> {
+    numbers(json)
+        .map(|token| &json[token])
+        .filter(|token| token.iter().any(|b| matches!(b, b'.' | b'e' | b'E')))
+        .filter(|token| token.len() > 300 || token.iter().any(|b| matches!(b, b'e' | b'E')))
+        .find(|token| {
+            std::str::from_utf8(token)
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok())
+                .is_some_and(f64::is_infinite)
+        })
+        .map(|token| String::from_utf8_lossy(token).into_owned())
+}
+
+/// The JSON text with every integer literal past the 64-bit signed range
+/// written as a string of its digits, so that parsing keeps it exact: a
+/// JSON parser reads such a number as a float (rounded), or an unsigned
+/// one that no Int64 column holds. The column it lands in becomes text
+/// (or, mixed with other numbers, each value's text), as written. Only
+/// numbers are touched, never text inside strings; the input is returned
+/// as it is when it has no such number (the common case: one scan).
+pub(crate) fn big_integers_as_text(json: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let found = numbers(json)
+        .filter(|token| {
+            let integer = !json[token.clone()]
+                .iter()
+                .any(|b| matches!(b, b'.' | b'e' | b'E'));
+            integer
+                && token.len() >= 19
+                && std::str::from_utf8(&json[token.clone()])
+                    .is_ok_and(|t| t.parse::<i64>().is_err())
+        })
+        .map(|token| (token.start, token.end))
+        .collect::<Vec<_>>();
     if found.is_empty() {
         return std::borrow::Cow::Borrowed(json);
     }
@@ -60,50 +86,6 @@ pub(crate) fn big_integers_as_text(json: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     }
     out.extend_from_slice(&json[at..]);
     std::borrow::Cow::Owned(out)
-}
-
-/// A line-by-line reader of JSON Lines text with [`big_integers_as_text`]
-/// applied to each line, for Arrow's schema inference.
-pub(crate) struct BigIntegersAsText<R> {
-    inner: R,
-    line: Vec<u8>,
-    at: usize,
-}
-
-impl<R: std::io::BufRead> BigIntegersAsText<R> {
-    pub(crate) fn new(inner: R) -> Self {
-        BigIntegersAsText {
-            inner,
-            line: Vec::new(),
-            at: 0,
-        }
-    }
-}
-
-impl<R: std::io::BufRead> std::io::Read for BigIntegersAsText<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let available = std::io::BufRead::fill_buf(self)?;
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        std::io::BufRead::consume(self, n);
-        Ok(n)
-    }
-}
-
-impl<R: std::io::BufRead> std::io::BufRead for BigIntegersAsText<R> {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        if self.at == self.line.len() {
-            let mut raw = Vec::new();
-            self.inner.read_until(b'\n', &mut raw)?;
-            self.line = big_integers_as_text(&raw).into_owned();
-            self.at = 0;
-        }
-        Ok(&self.line[self.at..])
-    }
-
-    fn consume(&mut self, amount: usize) {
-        self.at = (self.at + amount).min(self.line.len());
-    }
 }
 
 #[cfg(test)]
@@ -130,13 +112,27 @@ mod tests {
     }
 
     #[test]
-    fn lines_are_rewritten_as_they_are_read() {
-        use std::io::Read;
-        let text = b"{\"a\": 99999999999999999999}\n{\"a\": 1}\n".as_slice();
-        let mut out = String::new();
-        BigIntegersAsText::new(text)
-            .read_to_string(&mut out)
-            .unwrap();
-        assert_eq!(out, "{\"a\": \"99999999999999999999\"}\n{\"a\": 1}\n");
+    fn numbers_past_a_float_are_found_and_others_are_not() {
+        assert_eq!(
+            number_out_of_range(br#"{"a": 1e400}"#),
+            Some("1e400".into())
+        );
+        assert_eq!(
+            number_out_of_range(br#"{"a": [-2E+309]}"#),
+            Some("-2E+309".into())
+        );
+        let digits = format!("[{}.5]", "9".repeat(400));
+        assert!(number_out_of_range(digits.as_bytes()).is_some());
+        for fine in [
+            &br#"{"a": 1e308, "b": 1e-400, "c": "1e400", "d": 18446744073709551617}"#[..],
+            br#"{"e": "\"1e400"}"#,
+        ] {
+            assert_eq!(
+                number_out_of_range(fine),
+                None,
+                "{}",
+                String::from_utf8_lossy(fine)
+            );
+        }
     }
 }

@@ -28,6 +28,10 @@
 //! - formats go by extension: `.csv`, `.tsv` (tab-separated), `.parquet`,
 //!   `.pq`, `.jsonl`, `.ndjson`; other files, and names starting with `.` or
 //!   `_`, are skipped. Two files that would make the same table are an error;
+//! - a file (or folder of parts) whose name is not valid UTF-8 cannot name
+//!   a table: it is offered as a table named lossily (`caf\u{FFFD}`) that
+//!   fails, saying so, while the other tables load. A part inside a folder
+//!   may have any name;
 //! - CSV, TSV and JSON Lines files may be gzipped (`orders.csv.gz` is the
 //!   table `orders`), decompressed as they stream; parts of one table may
 //!   mix gzipped and plain files. (Parquet compresses inside the file.)
@@ -45,7 +49,17 @@
 //!
 //! CSV quoting is checked as the file is read: a quote never closed, or
 //! text after a closing quote, is [`Error::Malformed`] naming the line. TSV
-//! has no quoting: a `"` is part of its field.
+//! has no quoting: a `"` is part of its field. A quoted empty CSV field
+//! (`""`) is the empty string in a text column, and an unquoted empty one
+//! null; in a column of another type both are null.
+//!
+//! Parquet parts of one table may differ in how a writer stored a column
+//! (nullable or required, dictionary-encoded or not, large offsets or
+//! small): they load in any order, as the table's one type. Parts whose
+//! columns differ otherwise are refused, naming the column and both files.
+//!
+//! A JSON Lines line that is not JSON (`NaN`, `Infinity`, `1e400`) is an
+//! error at its own line; no number is read as infinity.
 //!
 //! Files are read in batches on tokio's blocking pool, a few batches ahead of
 //! the warehouse at most, so memory stays bounded whatever the file's size.
@@ -143,6 +157,30 @@ struct FileTable {
     name: String,
     format: FileFormat,
     parts: Vec<PathBuf>,
+    /// Why it cannot be loaded, found while listing: its name is not UTF-8.
+    unloadable: Option<String>,
+}
+
+impl FileTable {
+    fn new(path: &Path, name: String, format: FileFormat, parts: Vec<PathBuf>) -> Self {
+        let unloadable = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_none()
+            .then(|| {
+                format!(
+                    "{}: its name is not valid UTF-8, so it cannot name a table (shown here with \
+                 \u{FFFD} for the bytes that are not); rename it",
+                    path.display()
+                )
+            });
+        FileTable {
+            name,
+            format,
+            parts,
+            unloadable,
+        }
+    }
 }
 
 impl FilesExtractor {
@@ -183,8 +221,13 @@ impl FilesExtractor {
             )));
         }
         tables.sort_by(|a, b| a.name.cmp(&b.name));
+        // Tables that fail for their names are not named by them: two lossy
+        // names may be equal.
         for pair in tables.windows(2) {
-            if pair[0].name == pair[1].name {
+            if pair[0].name == pair[1].name
+                && pair[0].unloadable.is_none()
+                && pair[1].unloadable.is_none()
+            {
                 return Err(Error::Config(format!(
                     "{} and {} would both be table {:?}",
                     pair[0].parts[0].display(),
@@ -253,6 +296,9 @@ impl Extractor for FilesExtractor {
             tables
                 .iter()
                 .map(|t| {
+                    if let Some(why) = &t.unloadable {
+                        return Err(Error::Config(why.clone()));
+                    }
                     // A parser that panics on one file fails that table only.
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         read::table_schema(t.format, &t.parts, infer_rows)
@@ -285,6 +331,9 @@ impl Extractor for FilesExtractor {
 
     async fn extract(&self, table: &TableSpec, options: &ExtractOptions) -> Result<BatchStream> {
         let found = self.find(table.name())?.clone();
+        if let Some(why) = found.unloadable {
+            return Err(Error::Config(why));
+        }
         let schema = table.schema().clone();
         let batch_size = options.batch_size;
         let producer_schema = schema.clone();
@@ -323,10 +372,11 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(entries)
 }
 
+/// Hidden (`.name`) and marker (`_SUCCESS`) files, judged on the name's
+/// bytes: a name that is not UTF-8 is not skipped for that.
 fn skipped(path: &Path) -> bool {
     path.file_name()
-        .and_then(|n| n.to_str())
-        .is_none_or(|n| n.starts_with('.') || n.starts_with('_'))
+        .is_none_or(|n| matches!(n.as_encoded_bytes().first(), Some(b'.' | b'_')))
 }
 
 /// Adds the table a file (or, when `folders` is set, a folder of parts) makes.
@@ -354,17 +404,11 @@ fn add_entry(tables: &mut Vec<FileTable>, path: &Path, folders: bool) -> Result<
                 other.display()
             )));
         }
-        tables.push(FileTable {
-            name: file_name(path),
-            format,
-            parts: parts.into_iter().map(|(p, _)| p).collect(),
-        });
+        let parts = parts.into_iter().map(|(p, _)| p).collect();
+        tables.push(FileTable::new(path, file_name(path), format, parts));
     } else if let Some(format) = FileFormat::from_path(path) {
-        tables.push(FileTable {
-            name: table_name(path),
-            format,
-            parts: vec![path.to_owned()],
-        });
+        let parts = vec![path.to_owned()];
+        tables.push(FileTable::new(path, table_name(path), format, parts));
     } else if !folders {
         return Err(Error::Config(format!(
             "{}: not a CSV, TSV, Parquet or JSON Lines file (by its extension: .csv, .tsv, .parquet, .pq, .jsonl, .ndjson; the text ones may end in .gz)",
@@ -384,7 +428,7 @@ fn file_name(path: &Path) -> String {
 /// `orders.csv.gz` are `orders`.
 fn table_name(path: &Path) -> String {
     let (name, _) = read::without_gz(path);
-    Path::new(name)
+    Path::new(&*name)
         .file_stem()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()

@@ -8,9 +8,15 @@
 //! strip. [`QuoteGuard`] reads the bytes before the parser does and stops
 //! the stream at the first of these, remembering the line, so the table
 //! fails naming the file and line instead of loading something else.
+//!
+//! Arrow's parser also reads a quoted empty field (`""`) and an empty one
+//! as the same empty text, which it loads as null. The guard remembers where
+//! each `""` stood ([`QuotedEmpties`]), so that a text column gets the empty
+//! string there and null only where nothing was written.
 
+use std::collections::VecDeque;
 use std::io::Read;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The byte Arrow's parser is given as its quote character for TSV: `0xFF`
 /// never occurs in UTF-8 text, and [`QuoteGuard`] refuses it, so the
@@ -20,17 +26,40 @@ pub(crate) const TSV_QUOTE: u8 = 0xFF;
 /// What the guard found wrong, where: (1-based line, message).
 pub(crate) type Problem = Arc<OnceLock<(u64, String)>>;
 
+/// Where the quoted empty fields (`""`) stood, in file order: (0-based data
+/// row, the header not counted; 0-based field). The guard reads ahead of
+/// the parser, so every position of a row the parser has returned is here.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct QuotedEmpties(Arc<Mutex<VecDeque<(u64, usize)>>>);
+
+impl QuotedEmpties {
+    fn push(&self, row: u64, field: usize) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back((row, field));
+    }
+
+    /// Takes the positions of rows before `end`.
+    pub(crate) fn take_before(&self, end: u64) -> Vec<(u64, usize)> {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = all.iter().take_while(|(row, _)| *row < end).count();
+        all.drain(..n).collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// At the start of a field: a quote here opens a quoted field.
     FieldStart,
     /// Inside an unquoted field, where a quote is a plain character.
     Unquoted,
-    /// Inside a quoted field, opened on `line`.
-    Quoted { line: u64 },
+    /// Inside a quoted field, opened on `line`; `empty` until a character
+    /// of its own is read.
+    Quoted { line: u64, empty: bool },
     /// Just after a quote inside a quoted field: a second quote is an
     /// escaped quote, a delimiter or line end closes the field.
-    QuoteInQuoted { line: u64 },
+    QuoteInQuoted { line: u64, empty: bool },
 }
 
 /// Reads `inner`, checking its quoting; see the [module docs](self).
@@ -42,13 +71,22 @@ pub(crate) struct QuoteGuard<R> {
     state: State,
     line: u64,
     problem: Problem,
+    /// The record being read (0 is the header) and its field, counted as
+    /// Arrow's parser counts them: a line with nothing on it is no record.
+    record: u64,
+    field: usize,
+    /// Whether the record has begun: a byte other than a line end was read.
+    in_record: bool,
+    empties: QuotedEmpties,
 }
 
 impl<R: Read> QuoteGuard<R> {
     /// A guard for CSV (quoted with `"`, doubled inside) or, when `tsv`,
-    /// for TSV (no quoting); the problem it stops at goes to the returned cell.
-    pub(crate) fn new(inner: R, delimiter: u8, tsv: bool) -> (Self, Problem) {
+    /// for TSV (no quoting); the problem it stops at goes to the returned
+    /// cell, and where CSV's quoted empty fields stood to the returned list.
+    pub(crate) fn new(inner: R, delimiter: u8, tsv: bool) -> (Self, Problem, QuotedEmpties) {
         let problem = Problem::default();
+        let empties = QuotedEmpties::default();
         let guard = QuoteGuard {
             inner,
             delimiter,
@@ -56,8 +94,19 @@ impl<R: Read> QuoteGuard<R> {
             state: State::FieldStart,
             line: 1,
             problem: problem.clone(),
+            record: 0,
+            field: 0,
+            in_record: false,
+            empties: empties.clone(),
         };
-        (guard, problem)
+        (guard, problem, empties)
+    }
+
+    /// A quoted field has closed: remembered when it was `""`.
+    fn closed(&mut self, empty: bool) {
+        if empty && let Some(row) = self.record.checked_sub(1) {
+            self.empties.push(row, self.field);
+        }
     }
 
     fn fail(&self, line: u64, message: String) -> std::io::Error {
@@ -77,15 +126,22 @@ impl<R: Read> QuoteGuard<R> {
                 }
                 continue;
             }
-            let ends_field = b == self.delimiter || b == b'\n' || b == b'\r';
+            let line_end = b == b'\n' || b == b'\r';
+            let ends_field = b == self.delimiter || line_end;
+            let line = self.line;
             self.state = match self.state {
-                State::FieldStart if b == b'"' => State::Quoted { line: self.line },
+                State::FieldStart if b == b'"' => State::Quoted { line, empty: true },
                 State::FieldStart | State::Unquoted if ends_field => State::FieldStart,
                 State::FieldStart | State::Unquoted => State::Unquoted,
-                State::Quoted { line } if b == b'"' => State::QuoteInQuoted { line },
-                quoted @ State::Quoted { .. } => quoted,
-                State::QuoteInQuoted { line } if b == b'"' => State::Quoted { line },
-                State::QuoteInQuoted { .. } if ends_field => State::FieldStart,
+                State::Quoted { line, empty } if b == b'"' => State::QuoteInQuoted { line, empty },
+                State::Quoted { line, .. } => State::Quoted { line, empty: false },
+                State::QuoteInQuoted { line, .. } if b == b'"' => {
+                    State::Quoted { line, empty: false }
+                }
+                State::QuoteInQuoted { empty, .. } if ends_field => {
+                    self.closed(empty);
+                    State::FieldStart
+                }
                 State::QuoteInQuoted { .. } => {
                     return Err(self.fail(
                         self.line,
@@ -97,6 +153,21 @@ impl<R: Read> QuoteGuard<R> {
                     ));
                 }
             };
+            if self.state == State::FieldStart {
+                if line_end {
+                    if self.in_record {
+                        self.record += 1;
+                        self.field = 0;
+                        self.in_record = false;
+                    }
+                } else {
+                    // A delimiter: the next field begins.
+                    self.field += 1;
+                    self.in_record = true;
+                }
+            } else {
+                self.in_record = true;
+            }
             if b == b'\n' {
                 self.line += 1;
             }
@@ -117,7 +188,15 @@ impl<R: Read> Read for QuoteGuard<R> {
         self.check(&buf[..n])?;
         if n == 0
             && !buf.is_empty()
-            && let State::Quoted { line } = self.state
+            && let State::QuoteInQuoted { empty, .. } = self.state
+        {
+            // The last field of a file without a final line end.
+            self.closed(empty);
+            self.state = State::FieldStart;
+        }
+        if n == 0
+            && !buf.is_empty()
+            && let State::Quoted { line, .. } = self.state
         {
             return Err(self.fail(
                 line,
@@ -136,7 +215,7 @@ mod tests {
 
     fn check(text: &[u8], tsv: bool) -> Result<Vec<u8>, (u64, String)> {
         let delimiter = if tsv { b'\t' } else { b',' };
-        let (mut guard, problem) = QuoteGuard::new(text, delimiter, tsv);
+        let (mut guard, problem, _) = QuoteGuard::new(text, delimiter, tsv);
         let mut out = Vec::new();
         match guard.read_to_end(&mut out) {
             Ok(_) => Ok(out),
@@ -162,6 +241,23 @@ mod tests {
         let (line, message) = check(b"id,text\n1,\"ab\"cd\n", false).unwrap_err();
         assert_eq!(line, 2);
         assert!(message.contains("closing quote"), "{message}");
+    }
+
+    fn empties(text: &[u8]) -> Vec<(u64, usize)> {
+        let (mut guard, _, empties) = QuoteGuard::new(text, b',', false);
+        guard.read_to_end(&mut Vec::new()).unwrap();
+        empties.take_before(u64::MAX)
+    }
+
+    #[test]
+    fn quoted_empty_fields_are_found_by_row_and_field() {
+        // Header "" not counted; blank lines are no rows; CRLF is one line
+        // end; `""""` (a quote) and `"a"` are not empty; the last field of
+        // a file without a final line end counts.
+        let text = b"a,\"\"\r\n\"\",x\r\n\n\n\"\"\"\",\"a\"\n1,\"\"\n\"\",\"\"";
+        assert_eq!(empties(text), [(0, 0), (2, 1), (3, 0), (3, 1)]);
+        // A quoted field with a line end inside is one field of one row.
+        assert_eq!(empties(b"h,i\n\"x\ny\",\"\"\n"), [(0, 1)]);
     }
 
     #[test]

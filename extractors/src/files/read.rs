@@ -36,7 +36,10 @@ impl FileFormat {
     /// be gzipped (`orders.csv.gz`); Parquet compresses inside the file.
     pub fn from_path(path: &Path) -> Option<Self> {
         let (stem, gzip) = without_gz(path);
-        let ext = Path::new(stem).extension()?.to_str()?.to_ascii_lowercase();
+        let ext = Path::new(&*stem)
+            .extension()?
+            .to_str()?
+            .to_ascii_lowercase();
         Some(match ext.as_str() {
             "csv" => FileFormat::Csv,
             "tsv" => FileFormat::Tsv,
@@ -72,12 +75,17 @@ impl fmt::Display for FileFormat {
     }
 }
 
-/// The file's name without a final `.gz`, and whether it had one.
-pub(crate) fn without_gz(path: &Path) -> (&str, bool) {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+/// The file's name without a final `.gz`, and whether it had one; a name
+/// that is not UTF-8 is read lossily (its extension is ASCII either way).
+pub(crate) fn without_gz(path: &Path) -> (std::borrow::Cow<'_, str>, bool) {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     match name.len().checked_sub(3) {
         Some(at) if name.is_char_boundary(at) && name[at..].eq_ignore_ascii_case(".gz") => {
-            (&name[..at], true)
+            name.to_mut().truncate(at);
+            (name, true)
         }
         _ => (name, false),
     }
@@ -121,17 +129,62 @@ fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>> {
 }
 
 /// A CSV or TSV file, buffered, its quoting checked on the way (see
-/// [`quoting`]); a broken quote stops the stream and is told by the cell.
+/// [`quoting`]); a broken quote stops the stream and is told by the cell,
+/// and the quoted empty fields are listed as they pass.
 fn open_delimited(
     path: &Path,
     format: FileFormat,
-) -> Result<(Box<dyn BufRead + Send>, quoting::Problem)> {
-    let (guard, problem) = quoting::QuoteGuard::new(
+) -> Result<(
+    Box<dyn BufRead + Send>,
+    quoting::Problem,
+    quoting::QuotedEmpties,
+)> {
+    let (guard, problem, empties) = quoting::QuoteGuard::new(
         open_raw(path)?,
         format.delimiter(),
         format == FileFormat::Tsv,
     );
-    Ok((Box::new(BufReader::with_capacity(1 << 16, guard)), problem))
+    Ok((
+        Box::new(BufReader::with_capacity(1 << 16, guard)),
+        problem,
+        empties,
+    ))
+}
+
+/// A batch whose text columns hold the empty string where the file had a
+/// quoted empty field (`""`); Arrow's parser read those as null. Other
+/// types have no empty value: there `""` stays null.
+fn with_quoted_empties(
+    batch: RecordBatch,
+    first_row: u64,
+    empties: &[(u64, usize)],
+) -> Result<RecordBatch, ArrowError> {
+    use etl_core::arrow::array::{Array, StringArray};
+    if empties.is_empty() {
+        return Ok(batch);
+    }
+    let mut columns = batch.columns().to_vec();
+    for (field, column) in columns.iter_mut().enumerate() {
+        let Some(text) = column.as_any().downcast_ref::<StringArray>() else {
+            continue;
+        };
+        let rows: std::collections::HashSet<usize> = empties
+            .iter()
+            .filter(|(_, f)| *f == field)
+            .map(|(row, _)| (row - first_row) as usize)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let filled: StringArray = (0..text.len())
+            .map(|i| match text.is_null(i) && rows.contains(&i) {
+                true => Some(""),
+                false => text.is_valid(i).then(|| text.value(i)),
+            })
+            .collect();
+        *column = Arc::new(filled);
+    }
+    RecordBatch::try_new(batch.schema(), columns)
 }
 
 /// What a CSV or TSV error becomes: the quoting problem that stopped the
@@ -186,13 +239,27 @@ fn part_schema(format: FileFormat, path: &Path, infer_rows: Option<usize>) -> Re
         }
         FileFormat::Csv | FileFormat::Tsv => {
             let infer = |rows: Option<usize>| {
-                let (reader, problem) = open_delimited(path, format)?;
-                csv::reader::Format::default()
+                let (reader, problem, empties) = open_delimited(path, format)?;
+                let (schema, records) = csv::reader::Format::default()
                     .with_header(true)
                     .with_delimiter(format.delimiter())
                     .with_quote(format.quote())
                     .infer_schema(reader, rows)
-                    .map_err(|e| delimited_error(path, None, &problem, e))
+                    .map_err(|e| delimited_error(path, None, &problem, e))?;
+                // A column whose only values are `""` is text, not nothing.
+                let quoted: std::collections::HashSet<usize> = empties
+                    .take_before(records as u64)
+                    .into_iter()
+                    .map(|(_, field)| field)
+                    .collect();
+                let fields = schema.fields().iter().enumerate().map(|(i, f)| {
+                    let untyped = f.data_type() == &DataType::Null && quoted.contains(&i);
+                    match untyped {
+                        true => f.as_ref().clone().with_data_type(DataType::Utf8),
+                        false => f.as_ref().clone(),
+                    }
+                });
+                Ok::<_, Error>((Schema::new(fields.collect::<Vec<_>>()), records))
             };
             let (schema, records) = infer(infer_rows)?;
             // A column empty in every sampled row has no type yet (Null),
@@ -209,11 +276,7 @@ fn part_schema(format: FileFormat, path: &Path, infer_rows: Option<usize>) -> Re
             Ok(schema)
         }
         FileFormat::JsonLines => {
-            // Integers past 64 bits are read as text, at any depth: Arrow
-            // would infer Float64 and round them.
-            let text = crate::bigint::BigIntegersAsText::new(open_text(path)?);
-            let (schema, _) = json::reader::infer_json_schema(text, infer_rows)
-                .map_err(|e| malformed(path, None, None, format!("inferring the schema: {e}")))?;
+            let schema = infer_json_lines(path, infer_rows)?;
             // Arrow sorts inferred fields by name; keep the file's order
             // instead, and keep integers past Int64 exact.
             let sample = json_sample(path, infer_rows)?;
@@ -235,6 +298,75 @@ fn part_schema(format: FileFormat, path: &Path, infer_rows: Option<usize>) -> Re
             Ok(Schema::new(fields))
         }
     }
+}
+
+/// A JSON Lines file's schema as Arrow infers it from its first `rows`
+/// records, each line parsed here so that one that is not JSON (`NaN`,
+/// `Infinity`, `1e400`, a cut line) is named by its own line number: Arrow's
+/// inference parses line by line and says `line 1` of each. Integers past
+/// 64 bits are read as text, at any depth: Arrow would infer Float64 and
+/// round them.
+fn infer_json_lines(path: &Path, rows: Option<usize>) -> Result<Schema> {
+    let mut reader = open_text(path)?;
+    let mut line = Vec::new();
+    let mut line_no: u64 = 0;
+    let mut bad: Option<Error> = None;
+    let values = std::iter::from_fn(|| {
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    bad = Some(Error::io(path, e));
+                    return None;
+                }
+            }
+            line_no += 1;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let parsed = serde_json::from_slice::<serde_json::Value>(
+                &crate::bigint::big_integers_as_text(&line),
+            );
+            return match parsed {
+                Ok(value) => Some(Ok(value)),
+                Err(e) => {
+                    bad = Some(not_json(path, line_no, &line, &e));
+                    None
+                }
+            };
+        }
+    });
+    let values = values.take(rows.unwrap_or(usize::MAX));
+    let schema = json::reader::infer_json_schema_from_iterator(values)
+        .map_err(|e| malformed(path, None, None, format!("inferring the schema: {e}")));
+    match bad {
+        Some(error) => Err(error),
+        None => schema,
+    }
+}
+
+/// A line that is not JSON, at its line, with serde_json's column (its
+/// `line 1` is this line) and what it found.
+fn not_json(path: &Path, line_no: u64, line: &[u8], e: &serde_json::Error) -> Error {
+    let what = e.to_string();
+    let what = what.split(" at line ").next().unwrap_or(&what);
+    let near: String = String::from_utf8_lossy(line)
+        .chars()
+        .skip(e.column().saturating_sub(1))
+        .take(24)
+        .collect();
+    malformed(
+        path,
+        Some(line_no),
+        None,
+        format!(
+            "not JSON at character {}: {what} (near {near:?}; NaN, Infinity and numbers past \
+             a 64-bit float are not JSON)",
+            e.column()
+        ),
+    )
 }
 
 /// What the sample says of a file's top-level fields beyond Arrow's
@@ -396,16 +528,7 @@ fn unify(
         message: format!("{} and {} {what}", a_path.display(), b_path.display()),
     };
     if format == FileFormat::Parquet {
-        let same = a.fields().len() == b.fields().len()
-            && a.fields()
-                .iter()
-                .zip(b.fields())
-                .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type());
-        return if same {
-            Ok(a.clone())
-        } else {
-            Err(differ("have different columns".into()))
-        };
+        return unify_parquet(a, b).map_err(differ);
     }
     let names = |s: &Schema| {
         s.fields()
@@ -440,6 +563,81 @@ fn unify(
     Ok(Schema::new(fields))
 }
 
+/// Two Parquet parts' schemas as one, whatever their order: the same
+/// columns in the same order, whose types may differ only in how a writer
+/// stored them (see [`logical`]); a column nullable in either part is
+/// nullable. Otherwise what differs, naming the column.
+fn unify_parquet(a: &Schema, b: &Schema) -> Result<Schema, String> {
+    let names = |s: &Schema| {
+        s.fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect::<Vec<_>>()
+    };
+    if let Some(name) = names(a).into_iter().find(|n| b.field_with_name(n).is_err()) {
+        return Err(format!(
+            "differ: column {name:?} is in the first, not the second"
+        ));
+    }
+    if let Some(name) = names(b).into_iter().find(|n| a.field_with_name(n).is_err()) {
+        return Err(format!(
+            "differ: column {name:?} is in the second, not the first"
+        ));
+    }
+    if names(a) != names(b) {
+        return Err(format!(
+            "have their columns in different orders ({} / {})",
+            names(a).join(","),
+            names(b).join(",")
+        ));
+    }
+    let fields = a.fields().iter().zip(b.fields()).map(|(x, y)| {
+        let nullable = x.is_nullable() || y.is_nullable();
+        if x.data_type() == y.data_type() {
+            return Ok(x.as_ref().clone().with_nullable(nullable));
+        }
+        let (lx, ly) = (logical(x.data_type()), logical(y.data_type()));
+        if lx != ly {
+            return Err(format!(
+                "give column {:?} the types {} and {}",
+                x.name(),
+                x.data_type(),
+                y.data_type()
+            ));
+        }
+        Ok(x.as_ref()
+            .clone()
+            .with_data_type(lx)
+            .with_nullable(nullable))
+    });
+    Ok(Schema::new(fields.collect::<Result<Vec<_>, _>>()?))
+}
+
+/// A type without what only says how a writer stored it: dictionary
+/// encoding, large or view offsets of text and bytes, and the nullability
+/// of what a nested type holds. Parts that agree on it are one column.
+fn logical(data_type: &DataType) -> DataType {
+    use DataType::*;
+    let item = |f: &Arc<Field>| {
+        Arc::new(
+            f.as_ref()
+                .clone()
+                .with_data_type(logical(f.data_type()))
+                .with_nullable(true),
+        )
+    };
+    match data_type {
+        Dictionary(_, values) => logical(values),
+        LargeUtf8 | Utf8View => Utf8,
+        LargeBinary | BinaryView => Binary,
+        List(f) | LargeList(f) | ListView(f) | LargeListView(f) => List(item(f)),
+        FixedSizeList(f, n) => FixedSizeList(item(f), *n),
+        Struct(fields) => Struct(fields.iter().map(item).collect()),
+        Map(f, sorted) => Map(item(f), *sorted),
+        other => other.clone(),
+    }
+}
+
 fn widen(a: &DataType, b: &DataType) -> Option<DataType> {
     use DataType::*;
     Some(match (a, b) {
@@ -462,7 +660,7 @@ pub(crate) fn read_part(
 ) -> Result<bool> {
     match format {
         FileFormat::Csv | FileFormat::Tsv => {
-            let (text, problem) = open_delimited(path, format)?;
+            let (text, problem, empties) = open_delimited(path, format)?;
             let reader = csv::ReaderBuilder::new(schema.clone())
                 .with_header(true)
                 .with_delimiter(format.delimiter())
@@ -471,7 +669,14 @@ pub(crate) fn read_part(
                 // open_delimited buffers already: no second buffer to copy through.
                 .build_buffered(text)
                 .map_err(|e| delimited_error(path, Some(schema), &problem, e))?;
+            let mut first_row = 0;
             for batch in reader {
+                let batch = batch.and_then(|batch| {
+                    let end = first_row + batch.num_rows() as u64;
+                    let batch = with_quoted_empties(batch, first_row, &empties.take_before(end));
+                    first_row = end;
+                    batch
+                });
                 let batch = batch.map_err(|e| delimited_error(path, Some(schema), &problem, e))?;
                 if !sink(batch) {
                     return Ok(false);
@@ -486,11 +691,35 @@ pub(crate) fn read_part(
                 .map_err(|e| malformed(path, None, None, e.to_string()))?;
             for batch in reader {
                 let batch = batch.map_err(|e| malformed(path, None, None, e.to_string()))?;
-                // Same columns, re-labelled with the table's schema (no file metadata).
-                let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
-                    .map_err(|e| Error::SchemaMismatch {
+                // Same columns, re-labelled with the table's schema (no file
+                // metadata), each stored as the table stores it (a part
+                // dictionary-encoded where another is not, say).
+                let columns = batch
+                    .columns()
+                    .iter()
+                    .zip(schema.fields())
+                    .map(
+                        |(column, field)| match column.data_type() == field.data_type() {
+                            true => Ok(column.clone()),
+                            false => etl_core::arrow::compute::cast(column, field.data_type())
+                                .map_err(|e| (field.name().as_str(), e.to_string())),
+                        },
+                    )
+                    .collect::<Result<Vec<_>, _>>();
+                let batch = columns
+                    .map_err(|(column, e)| (Some(column.to_owned()), e))
+                    .and_then(|columns| {
+                        RecordBatch::try_new(schema.clone(), columns)
+                            .map_err(|e| (None, e.to_string()))
+                    })
+                    .map_err(|(column, e)| Error::SchemaMismatch {
                         context: path.display().to_string(),
-                        message: format!("its columns differ from the table's: {e}"),
+                        message: match column {
+                            Some(column) => {
+                                format!("its column {column:?} does not fit the table's: {e}")
+                            }
+                            None => format!("its columns differ from the table's: {e}"),
+                        },
                     })?;
                 if !sink(batch) {
                     return Ok(false);
@@ -573,6 +802,14 @@ fn read_json_lines(
         line_no += 1;
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
+        }
+        if let Some(number) = crate::bigint::number_out_of_range(&line) {
+            return Err(malformed(
+                path,
+                Some(line_no),
+                None,
+                format!("the number {number} is past the range of a 64-bit float"),
+            ));
         }
         chunk.push(&crate::bigint::big_integers_as_text(&line), line_no);
         if chunk.lines.len() >= batch_size {

@@ -3,6 +3,7 @@
 //! the Airtable extractor against the local Airtable server.
 
 mod airtable;
+mod edges;
 mod hostile_http;
 mod http;
 
