@@ -1,4 +1,5 @@
-//! Plain-text tables for reports and views: one look for every report.
+//! Plain-text tables for reports and views: one look for every report; and
+//! text made safe to show: URLs without their user and password.
 
 use std::fmt;
 
@@ -51,4 +52,40 @@ pub fn table(header: &[&str], numeric: &[bool], rows: &[Vec<String>]) -> String 
         }
     }
     Table(header, numeric, rows).to_string()
+}
+
+/// `text` with the user and password of every URL in it (`scheme://user:
+/// password@host`) written `***@`: a message, a log line or a `Debug` that
+/// quotes a URL never quotes the credentials in it. Text that is no URL is
+/// left as it is, an `@` in a path (`s3://bucket/a@b`) too.
+///
+/// ```
+/// use etl_rules::text::without_userinfo;
+/// assert_eq!(
+///     without_userinfo("GET http://u:s3cret@127.0.0.1:9/x?a@b failed"),
+///     "GET http://***@127.0.0.1:9/x?a@b failed"
+/// );
+/// assert_eq!(without_userinfo("s3://bucket/a@b"), "s3://bucket/a@b");
+/// ```
+pub fn without_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(user_end) => {
+                out.push_str("***@");
+                out.push_str(&authority[user_end + 1..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }

@@ -143,25 +143,7 @@ fn shown(location: &str) -> String {
 /// `text` with the user and password of any URL in it, and the value of
 /// any credential variable in the environment, blanked out.
 pub fn without_secrets(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let (head, tail) = rest.split_at(at + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(user_end) => {
-                out.push_str("***@");
-                out.push_str(&authority[user_end + 1..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
+    let mut out = etl_rules::text::without_userinfo(text);
     for (name, value) in std::env::vars() {
         if secret_variable(&name) && value.len() >= 4 {
             out = out.replace(&value, "***");

@@ -207,11 +207,23 @@ pub(crate) fn same_origin(url: &reqwest::Url, origin: &reqwest::Url) -> bool {
         && url.port_or_known_default() == origin.port_or_known_default()
 }
 
+/// An origin as `scheme://host:port`, the port written even when it is the
+/// scheme's default: it can be the only part of two origins that differs.
+pub(crate) fn origin_text(url: &reqwest::Url) -> String {
+    let port = url
+        .port_or_known_default()
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
+    format!("{}://{}{port}", url.scheme(), url.host_str().unwrap_or(""))
+}
+
 /// A redirect policy that follows redirects within the origins `allowed`
 /// says, at most 10, and stops at any other: a redirect must not carry the
 /// request's credentials (a header, a query key) to another host, or from
-/// `https` to `http`.
-pub(crate) fn redirect_policy<F>(allowed: F) -> reqwest::redirect::Policy
+/// `https` to `http`. A refused redirect is final: [`send`] does not retry
+/// it. `configured` names the origin the credentials belong to, in its
+/// message.
+pub(crate) fn redirect_policy<F>(configured: String, allowed: F) -> reqwest::redirect::Policy
 where
     F: Fn(&reqwest::Url) -> bool + Send + Sync + 'static,
 {
@@ -221,14 +233,10 @@ where
         } else if allowed(attempt.url()) {
             attempt.follow()
         } else {
-            let to = format!(
-                "{}://{}",
-                attempt.url().scheme(),
-                attempt.url().host_str().unwrap_or("")
-            );
+            let to = origin_text(attempt.url());
             attempt.error(format!(
-                "a redirect to {to}, another origin than the configured one, was not followed \
-                 (the request's credentials go to the configured origin only)"
+                "a redirect to {to}, another origin than the configured {configured}, was not \
+                 followed (the request's credentials go to the configured origin only)"
             ))
         }
     })
@@ -349,6 +357,11 @@ where
                     let body = read_body_prefix(&mut response, cap).await;
                     (Some(status), wait, describe(status, &body))
                 }
+            }
+            // A redirect refused by the policy is an answer, not a network
+            // failure: trying again would be refused again.
+            Err(e) if e.is_redirect() => {
+                return Err(remote(None, network_message(&e), false));
             }
             Err(e) => (None, None, network_message(&e)),
         };

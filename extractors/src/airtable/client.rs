@@ -86,11 +86,12 @@ pub(crate) struct ListRequest<'a> {
 impl Client {
     pub(crate) fn new(config: &AirtableConfig) -> Result<Self> {
         let api = Url::parse(&config.api_url).ok();
+        let configured = api.as_ref().map(net::origin_text).unwrap_or_default();
         let http = reqwest::Client::builder()
             .timeout(config.retry.request_timeout)
             .user_agent(concat!("etl/", env!("CARGO_PKG_VERSION")))
             // The token goes to the configured API's origin only.
-            .redirect(net::redirect_policy(move |url| {
+            .redirect(net::redirect_policy(configured, move |url| {
                 api.as_ref().is_some_and(|api| net::same_origin(url, api))
             }))
             .build()

@@ -54,7 +54,7 @@ impl fmt::Debug for Token {
 /// assert_eq!(config.base_id, "appAbCdEfGhIjKlMn");
 /// assert!(!format!("{config:?}").contains("patXXX"));
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct AirtableConfig {
@@ -90,6 +90,24 @@ pub struct AirtableConfig {
     /// How much of one answer is read, and how many pages of one table.
     #[serde(default)]
     pub limits: Limits,
+}
+
+/// Its fields, the token and the user and password of `api_url` left out.
+impl fmt::Debug for AirtableConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AirtableConfig")
+            .field("token", &self.token)
+            .field("base_id", &self.base_id)
+            .field("tables", &self.tables)
+            .field("api_url", &etl_rules::text::without_userinfo(&self.api_url))
+            .field("requests_per_second", &self.requests_per_second)
+            .field("snake_case", &self.snake_case)
+            .field("filters", &self.filters)
+            .field("incremental", &self.incremental)
+            .field("retry", &self.retry)
+            .field("limits", &self.limits)
+            .finish()
+    }
 }
 
 fn default_api_url() -> String {

@@ -344,7 +344,7 @@ impl Resource {
 /// assert_eq!(config.resources.len(), 2);
 /// assert!(!format!("{config:?}").contains("not-a-real-token"));
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct HttpConfig {
@@ -353,7 +353,9 @@ pub struct HttpConfig {
     /// How requests authenticate.
     #[serde(default)]
     pub auth: Auth,
-    /// Headers sent with every request.
+    /// Headers sent with every request. A value may be a credential: it is
+    /// shown only for the headers known to be harmless ([`harmless_header`]),
+    /// `***` elsewhere (`Debug`, and any error text a server echoes it in).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Requests per second, shared by all resources; no limit when absent.
@@ -377,6 +379,53 @@ pub struct HttpConfig {
     /// The resources, one table each.
     #[serde(default)]
     pub resources: Vec<Resource>,
+}
+
+/// Whether a header's value is known to carry no credential, so that it
+/// may be shown: `Accept`, `Accept-Encoding`, `Accept-Language`,
+/// `Cache-Control`, `Content-Type`, `Pragma` and `User-Agent`, in any case.
+/// Any other header (`Authorization`, `X-Api-Key`, `Cookie`, one an API made
+/// up) may be a secret, and its value is never printed.
+pub fn harmless_header(name: &str) -> bool {
+    const HARMLESS: [&str; 7] = [
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "content-type",
+        "pragma",
+        "user-agent",
+    ];
+    HARMLESS.iter().any(|h| h.eq_ignore_ascii_case(name.trim()))
+}
+
+/// Its fields, with the user and password of `base_url` and every header
+/// value that may be a credential left out (see [`harmless_header`]).
+impl fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: BTreeMap<&str, &str> = self
+            .headers
+            .iter()
+            .map(|(name, value)| match harmless_header(name) {
+                true => (name.as_str(), value.as_str()),
+                false => (name.as_str(), "***"),
+            })
+            .collect();
+        f.debug_struct("HttpConfig")
+            .field(
+                "base_url",
+                &etl_rules::text::without_userinfo(&self.base_url),
+            )
+            .field("auth", &self.auth)
+            .field("headers", &headers)
+            .field("requests_per_second", &self.requests_per_second)
+            .field("retry", &self.retry)
+            .field("limits", &self.limits)
+            .field("follow_hosts", &self.follow_hosts)
+            .field("infer_records", &self.infer_records)
+            .field("resources", &self.resources)
+            .finish()
+    }
 }
 
 /// A TOML error as "line L, column C: message", the message's string
@@ -501,12 +550,18 @@ impl HttpConfig {
     /// with unique names, parents that exist (one level), placeholders only
     /// in child paths, keys for merges.
     pub fn validate(&self) -> Result<()> {
+        let shown = etl_rules::text::without_userinfo(&self.base_url);
         let url = reqwest::Url::parse(&self.base_url)
-            .map_err(|e| Error::Config(format!("base_url {:?}: {e}", self.base_url)))?;
+            .map_err(|e| Error::Config(format!("base_url {shown:?}: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
+            return Err(Error::Config(format!("base_url {shown:?} is not http(s)")));
+        }
+        // The base URL is the load's recorded source: a credential in it
+        // would be written into every warehouse it loads.
+        if !url.username().is_empty() || url.password().is_some() {
             return Err(Error::Config(format!(
-                "base_url {:?} is not http(s)",
-                self.base_url
+                "base_url {shown:?} has a user or password in it: give them as auth \
+                 (type = \"basic\"), which is never printed nor recorded"
             )));
         }
         if let Some(rate) = self.requests_per_second

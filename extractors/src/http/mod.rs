@@ -109,7 +109,7 @@ use serde_json::{Map, Value};
 
 pub use config::{
     Auth, DEFAULT_INFER_RECORDS, HttpConfig, Incremental, KeyLocation, Limits, Paginator, Resource,
-    RetryPolicy, Secret,
+    RetryPolicy, Secret, harmless_header,
 };
 
 use crate::json::{Kind, Shape, conform, decode};
@@ -258,20 +258,23 @@ impl HttpExtractor {
             Url::parse(&config.base_url).ok(),
             config.follow_hosts.clone(),
         );
+        let configured = base.as_ref().map(net::origin_text).unwrap_or_default();
         let http = reqwest::Client::builder()
             .timeout(config.retry.request_timeout)
             .user_agent(concat!("etl/", env!("CARGO_PKG_VERSION")))
-            .redirect(net::redirect_policy(move |url| {
+            .redirect(net::redirect_policy(configured, move |url| {
                 base.as_ref()
                     .is_some_and(|base| may_follow(url, base, &hosts))
             }))
             .build()
             .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))?;
         let limiter = RateLimiter::new(config.requests_per_second);
-        let origin = Url::parse(&config.base_url)
-            .map_err(|e| Error::Config(format!("base_url {:?}: {e}", config.base_url)))?;
+        let origin = Url::parse(&config.base_url).map_err(|e| {
+            let shown = etl_rules::text::without_userinfo(&config.base_url);
+            Error::Config(format!("base_url {shown:?}: {e}"))
+        })?;
         let host = origin.host_str().unwrap_or_default().to_owned();
-        let secrets = match &config.auth {
+        let mut secrets = match &config.auth {
             Auth::None => Vec::new(),
             Auth::Bearer { token } => vec![token.clone()],
             Auth::ApiKey { value, .. } => vec![value.clone()],
@@ -280,6 +283,14 @@ impl HttpExtractor {
                 Secret::new(net::basic_credentials(username, password.expose())),
             ],
         };
+        // A header the auth section does not know may carry a credential too.
+        secrets.extend(
+            config
+                .headers
+                .iter()
+                .filter(|(name, _)| !config::harmless_header(name))
+                .map(|(_, value)| Secret::new(value.clone())),
+        );
         Ok(HttpExtractor {
             inner: Arc::new(Inner {
                 config,
@@ -399,11 +410,11 @@ impl Inner {
                 what,
                 status: None,
                 message: format!(
-                    "page {number}: the API's next page is at {}://{}, another origin than \
-                     base_url's; it was not followed (credentials go to base_url's origin only; \
-                     list the host in follow_hosts to follow it)",
-                    url.scheme(),
-                    net::sanitize(url.host_str().unwrap_or(""), &[])
+                    "page {number}: the API's next page is at {}, another origin than \
+                     base_url's {}; it was not followed (credentials go to base_url's origin \
+                     only; list the host in follow_hosts to follow it)",
+                    net::sanitize(&net::origin_text(&url), &[]),
+                    net::origin_text(&self.origin)
                 ),
                 retryable: false,
             });

@@ -574,3 +574,122 @@ async fn a_long_error_body_keeps_the_hint_after_it() {
     assert!(err.contains("check the credentials"), "{err}");
     assert!(err.len() < 1_000, "{err}");
 }
+
+#[tokio::test]
+async fn a_refused_redirect_is_final_and_names_the_whole_origin() {
+    // The other origin differs from the API's by its port alone.
+    let (other, seen) = elsewhere().await;
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = Router::new().route(
+        "/r",
+        get({
+            let (other, hits) = (other.clone(), hits.clone());
+            move || async move {
+                hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                (
+                    StatusCode::FOUND,
+                    [(header::LOCATION, format!("{other}/steal"))],
+                )
+            }
+        }),
+    );
+    let base = serve(app).await;
+    // Backoff long enough that a retry would show in the count.
+    let config = config(&base, Resource::new("r", "r").with_records("data")).with_retry(
+        RetryPolicy::default()
+            .with_backoff(Duration::from_millis(50), Duration::from_millis(50))
+            .with_max_attempts(4),
+    );
+    let err = failure(config).await;
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "{err}");
+    assert!(
+        err.contains(&format!("a redirect to {other}")),
+        "the port is named: {err}"
+    );
+    assert!(err.contains(&base), "the configured origin is named: {err}");
+    assert!(!err.contains("attempts"), "{err}");
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_credential_in_a_custom_header_is_never_printed() {
+    // A header the auth section does not know, echoed back by the server.
+    let base = hostile("http://unused.invalid").await;
+    let custom = HttpConfig::new(&base)
+        .with_header("Authorization", format!("Token {TOKEN}"))
+        .with_resource(Resource::new("x", "echo"));
+    let err = failure(custom).await;
+    assert!(err.contains("rejected") && !err.contains(TOKEN), "{err}");
+}
+
+#[test]
+fn every_config_debug_leaves_out_every_secret() {
+    use etl_extractors::airtable::AirtableConfig;
+    const PASSWORD: &str = "url-password-77";
+    let secrets = [
+        TOKEN,
+        "key-in-query-1",
+        "basic-pw-2",
+        "x-custom-3",
+        "cookie-4",
+        PASSWORD,
+    ];
+    let http = |auth: Auth| {
+        HttpConfig::new(format!("https://ada:{PASSWORD}@api.example.com"))
+            .with_auth(auth)
+            .with_header("X-Custom-Key", "x-custom-3")
+            .with_header("cookie", "session=cookie-4")
+            .with_header("Authorization", format!("Bearer {TOKEN}"))
+            .with_header("Accept", "application/json")
+            .with_resource(Resource::new("users", "users"))
+    };
+    let auths = [
+        Auth::None,
+        Auth::Bearer {
+            token: Secret::new(TOKEN),
+        },
+        Auth::ApiKey {
+            name: "api_key".into(),
+            value: Secret::new("key-in-query-1"),
+            location: KeyLocation::Query,
+        },
+        Auth::Basic {
+            username: "ada".into(),
+            password: Secret::new("basic-pw-2"),
+        },
+    ];
+    let mut shown: Vec<String> = auths
+        .into_iter()
+        .map(|a| format!("{:?}", http(a)))
+        .collect();
+    // The extractor's Debug too (built from a URL without a user in it).
+    let extractor = HttpExtractor::new(
+        HttpConfig::new("https://api.example.com")
+            .with_auth(Auth::Bearer {
+                token: Secret::new(TOKEN),
+            })
+            .with_header("X-Custom-Key", "x-custom-3")
+            .with_resource(Resource::new("users", "users")),
+    )
+    .unwrap();
+    shown.push(format!("{extractor:?}"));
+    let mut airtable = AirtableConfig::new(TOKEN, "appAbCdEfGhIjKlMn");
+    airtable = airtable.with_api_url(format!("http://ada:{PASSWORD}@127.0.0.1:9"));
+    shown.push(format!("{airtable:?}"));
+    for text in &shown {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+    // What is harmless stays readable.
+    assert!(shown[0].contains("application/json"), "{}", shown[0]);
+    assert!(shown[0].contains("api.example.com"), "{}", shown[0]);
+    // A user and password in base_url are refused, without being quoted.
+    let err = HttpExtractor::new(http(Auth::None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("user or password") && !err.contains(PASSWORD),
+        "{err}"
+    );
+}
