@@ -242,9 +242,10 @@ pub async fn execute(dag: Dag, matches: &ArgMatches, invocation: Invocation<'_>)
     }
 }
 
-/// Prints `message` as an error; exit status 2.
+/// Prints `message` as an error, the user and password of any URL in it
+/// left out; exit status 2.
 pub fn fail(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
+    eprintln!("error: {}", etl_rules::text::without_userinfo(message));
     ExitCode::from(2)
 }
 
@@ -494,6 +495,15 @@ fn serve_command() -> Command {
                 .help("How often the server looks for what starts runs: ticks, upstream runs that succeeded, new files"),
         )
         .arg(
+            Arg::new("allow-host")
+                .long("allow-host")
+                .env("ETL_ALLOWED_HOSTS")
+                .value_name("NAME")
+                .value_delimiter(',')
+                .action(ArgAction::Append)
+                .help("A name the server is reached by (etl.example.com), besides its addresses and localhost; repeat it or separate names with commas. A request naming any other host is refused, so that a page whose name was made to resolve to this machine cannot reach the API"),
+        )
+        .arg(
             Arg::new("no-token")
                 .long("no-token")
                 .action(ArgAction::SetTrue)
@@ -555,7 +565,7 @@ pub fn file_of(matches: &ArgMatches) -> Option<&PathBuf> {
 
 /// The command line [`main!`] reads, for `program` at `version`.
 pub fn command(program: &str, version: &'static str) -> Command {
-    Command::new(program.to_owned())
+    let cmd = Command::new(program.to_owned())
         .version(version)
         .about("Runs an etl workflow, records every run, and schedules it")
         .subcommand_required(true)
@@ -743,7 +753,32 @@ pub fn command(program: &str, version: &'static str) -> Command {
                     "Writes a Prefect 3 flow file: one task per step",
                     "The time zone the schedule is read in when served",
                 )),
-        )
+        );
+    hyphen_values(cmd)
+}
+
+/// Lets an option whose value is a number or a duration (`--limit N`,
+/// `--lease DURATION`) take a value starting with `-`, in every command,
+/// so that `--limit -1` is refused by the option's own parser, naming
+/// `--limit`, instead of read as an unknown flag `-1`.
+fn hyphen_values(cmd: Command) -> Command {
+    let cmd = cmd.mut_args(|arg| {
+        let numeric = arg
+            .get_value_names()
+            .is_some_and(|names| names.iter().any(|n| n == "N" || n == "DURATION"));
+        if numeric && !arg.is_positional() {
+            arg.allow_hyphen_values(true)
+        } else {
+            arg
+        }
+    });
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    names
+        .into_iter()
+        .fold(cmd, |cmd, name| cmd.mut_subcommand(name, hyphen_values))
 }
 
 /// An exporter's command: the file to write, the program its tasks run,
@@ -809,6 +844,41 @@ mod tests {
         let show = m.subcommand_matches("show").unwrap();
         assert_eq!(show.get_one::<String>("run_id").unwrap(), "r1");
         assert!(parse(&["run"]).is_err(), "the file is required");
+    }
+
+    #[test]
+    fn a_negative_number_or_duration_is_refused_naming_its_option() {
+        let cases: [&[&str]; 5] = [
+            &["history", "--limit", "-1"],
+            &["worker", "--concurrency", "-2"],
+            &["--lease", "-5s", "history"],
+            &["history", "--lease", "-1"],
+            &["history", "--limit", "--lease"],
+        ];
+        for args in cases {
+            for cmd in [command("x", "1"), file_command("x", "1")] {
+                let mut args = args.to_vec();
+                if cmd
+                    .get_subcommands()
+                    .any(|s| s.get_arguments().any(|a| a.get_id() == FILE_ARG))
+                    && let Some(at) = args.iter().position(|a| matches!(*a, "history" | "worker"))
+                {
+                    args.insert(at + 1, "p.toml");
+                }
+                let err = match cmd.try_get_matches_from([&["x"], &args[..]].concat()) {
+                    // A duration is checked when it is read, naming the option.
+                    Ok(m) => {
+                        let lease = m.get_one::<String>("lease").cloned();
+                        assert!(lease.is_some_and(|l| l.starts_with('-')), "{args:?}");
+                        continue;
+                    }
+                    Err(e) => e.to_string(),
+                };
+                let option = args.iter().find(|a| a.starts_with("--")).unwrap();
+                assert!(err.contains(option), "{args:?}: {err}");
+                assert!(!err.contains("unexpected argument"), "{args:?}: {err}");
+            }
+        }
     }
 
     #[test]

@@ -159,6 +159,9 @@ impl Program {
         tick: SystemTime,
         cancel: &CancellationToken,
     ) -> Result<()> {
+        // A run a fault left RUNNING though its steps have ended would hold
+        // this tick back as "still going": settled first.
+        store.settle_ended_runs().await?;
         // One scheduler among many: only the leader ticks. Said when it
         // changes, not at every tick.
         let leads = store.lead(self.dag.name()).await?;

@@ -51,7 +51,14 @@ impl Program {
             .poll(poll)
             .scheduler(m.get_flag("scheduler"));
         let open = matches!(auth, Auth::Open);
-        let mut server = Server::new(std::sync::Arc::from(store), auth).triggers(triggers);
+        let hosts = m
+            .get_many::<String>("allow-host")
+            .into_iter()
+            .flatten()
+            .cloned();
+        let mut server = Server::new(std::sync::Arc::from(store), auth)
+            .triggers(triggers)
+            .allow_hosts(hosts);
         if m.get_flag("workers") {
             server = server.workers(self.worker_sessions(state, open)?);
         }

@@ -61,7 +61,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{BoxError, Error, Result};
-pub use etl_rules::{Backoff, Cron, CronDay, MAX_RUN_ID_LEN, format_duration, parse_duration};
+pub use etl_rules::{
+    Backoff, Cron, CronDay, MAX_RUN_ID_LEN, ParamType, format_duration, parse_duration,
+};
 pub use event::{Listeners, NoObserver, Observer, StepEvent};
 pub use output::{Codec, Format, Json, Output, OutputHooks, ReadSeek, RowCount};
 pub use outputs::{Folder, OutputFuture, OutputStore, WriteFn};
@@ -602,6 +604,7 @@ pub enum StartOn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param {
     name: String,
+    kind: etl_rules::ParamType,
     default: Option<String>,
 }
 
@@ -614,6 +617,11 @@ impl Param {
     /// Its value when none is given; `None`: it is required.
     pub fn default(&self) -> Option<&str> {
         self.default.as_deref()
+    }
+
+    /// Its type: which texts are values of it ([`DagBuilder::typed_param`]).
+    pub fn kind(&self) -> etl_rules::ParamType {
+        self.kind
     }
 }
 
@@ -641,9 +649,23 @@ impl DagBuilder {
     /// none (`None`: a run must give it). A name declared twice, or one that
     /// is empty or not made of letters, digits, `_`, `-` and `.`, is refused
     /// by [`DagBuilder::build`].
-    pub fn param(mut self, name: impl Into<String>, default: Option<&str>) -> Self {
+    pub fn param(self, name: impl Into<String>, default: Option<&str>) -> Self {
+        self.typed_param(name, etl_rules::ParamType::Text, default)
+    }
+
+    /// Declares parameter `name` of type `kind`, as [`DagBuilder::param`]
+    /// does: a run whose value is not of the type (`"abc"` for an `Int`) is
+    /// refused before it starts, however it is started. A default that is
+    /// not of the type is refused by [`DagBuilder::build`].
+    pub fn typed_param(
+        mut self,
+        name: impl Into<String>,
+        kind: etl_rules::ParamType,
+        default: Option<&str>,
+    ) -> Self {
         self.params.push(Param {
             name: name.into(),
+            kind,
             default: default.map(str::to_owned),
         });
         self
@@ -709,6 +731,11 @@ impl DagBuilder {
                 ));
             } else if self.params[..i].iter().any(|p| p.name == param.name) {
                 problems.push(format!("parameter {:?} is declared twice", param.name));
+            }
+            if let Some(default) = &param.default
+                && let Err(e) = param.kind.check(default)
+            {
+                problems.push(format!("parameter {:?}: its default {e}", param.name));
             }
         }
         for start in &self.start_on {

@@ -691,21 +691,21 @@ impl Pipeline {
                 };
                 r.keys(pt, &path, &["type", "default"]);
                 let kind = match r.string(pt, "type", &path, None) {
-                    None => ParamType::String,
-                    Some(k) => match k.get_ref().as_str() {
-                        "string" => ParamType::String,
-                        "int" => ParamType::Int,
-                        "bool" => ParamType::Bool,
-                        "date" => ParamType::Date,
-                        other => {
-                            r.at(k.span(), format!("{path}.type: {other:?} is not `string`, `int`, `bool` or `date`"));
-                            ParamType::String
-                        }
-                    },
+                    None => ParamType::Text,
+                    Some(k) => ParamType::parse(k.get_ref()).unwrap_or_else(|| {
+                        let other = k.get_ref();
+                        r.at(
+                            k.span(),
+                            format!(
+                                "{path}.type: {other:?} is not `string`, `int`, `bool` or `date`"
+                            ),
+                        );
+                        ParamType::Text
+                    }),
                 };
                 let default = Reader::get(pt, "default").and_then(|d| {
                     let text = match (kind, d.get_ref()) {
-                        (ParamType::String, DeValue::String(s)) => Some(s.to_string()),
+                        (ParamType::Text, DeValue::String(s)) => Some(s.to_string()),
                         (ParamType::Int, DeValue::Integer(i)) => Some(i.as_str().replace('_', "")),
                         (ParamType::Bool, DeValue::Boolean(b)) => Some(b.to_string()),
                         (ParamType::Date, DeValue::Datetime(dt))
@@ -723,10 +723,10 @@ impl Pipeline {
                                 "{path}.default: is {}, not a {}",
                                 type_name(d.get_ref()),
                                 match kind {
-                                    ParamType::String => "string",
                                     ParamType::Int => "whole number",
                                     ParamType::Bool => "boolean",
                                     ParamType::Date => "date (YYYY-MM-DD)",
+                                    _ => "string",
                                 }
                             ),
                         );

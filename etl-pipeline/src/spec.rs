@@ -108,19 +108,8 @@ pub struct Schedule {
     pub zone: Option<String>,
 }
 
-/// The type of a parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ParamType {
-    /// Any text.
-    String,
-    /// A whole number.
-    Int,
-    /// `true` or `false`.
-    Bool,
-    /// `YYYY-MM-DD`.
-    Date,
-}
+/// The type of a parameter: the one check every way a run starts applies.
+pub use etl_rules::ParamType;
 
 /// `[params.NAME]`.
 #[derive(Debug, Clone, PartialEq, Eq)]

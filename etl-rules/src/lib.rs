@@ -1,7 +1,7 @@
 //! The rules of etl workflows, in one place: durations (`"2m"`, `"1h30m"`),
 //! backoffs (`"exponential 500ms"`) and their jitter, cron expressions
-//! (`"0 6 * * *"`), run ids, and the checks of a workflow's graph (duplicate
-//! steps, unknown dependencies, cycles).
+//! (`"0 6 * * *"`), run ids, parameter types, and the checks of a
+//! workflow's graph (duplicate steps, unknown dependencies, cycles).
 //!
 //! `#[workflow]` applies them at compile time and the runtime's
 //! `Dag::builder` when a workflow is built, from this one crate, so both
@@ -23,6 +23,7 @@ mod cron;
 mod duration;
 pub mod graph;
 mod id;
+mod param;
 pub mod text;
 #[cfg(feature = "chrono")]
 pub mod time;
@@ -31,3 +32,4 @@ pub use backoff::{Backoff, jitter};
 pub use cron::{Cron, CronDay};
 pub use duration::{format_duration, parse_duration};
 pub use id::{MAX_RUN_ID_LEN, check_run_id, new_id};
+pub use param::ParamType;

@@ -50,9 +50,33 @@ pub struct GraphStep {
 pub struct ParamSpec {
     /// Its name.
     pub name: String,
+    /// Its type (`"type": "int"`): a trigger's value of another is refused.
+    /// Graphs registered before types were recorded read as `string`.
+    #[serde(default, rename = "type", with = "param_type")]
+    pub kind: etl_dag::ParamType,
     /// Its value when a trigger gives none; `None`: it is required.
     #[serde(default)]
     pub default: Option<String>,
+}
+
+/// A [`etl_dag::ParamType`] as its name.
+mod param_type {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        kind: &etl_dag::ParamType,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(kind.name())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<etl_dag::ParamType, D::Error> {
+        let name = String::deserialize(d)?;
+        etl_dag::ParamType::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown parameter type {name:?}")))
+    }
 }
 
 /// An event that starts a run of a registered workflow (see
@@ -126,6 +150,7 @@ impl WorkflowInfo {
                 .iter()
                 .map(|p| ParamSpec {
                     name: p.name().to_owned(),
+                    kind: p.kind(),
                     default: p.default().map(str::to_owned),
                 })
                 .collect(),
@@ -211,7 +236,8 @@ impl WorkflowInfo {
     /// `given` checked against the parameters the workflow declares, with
     /// the defaults of those not given filled in; every problem at once in
     /// one [`Error::BadParams`]: a name it does not declare, a required one
-    /// missing, a name or value over its size limit.
+    /// missing, a value not of its declared type, a name or value over its
+    /// size limit.
     pub fn check_params(
         &self,
         given: &BTreeMap<String, String>,
@@ -245,8 +271,13 @@ impl WorkflowInfo {
                     value.len()
                 ));
             }
-            if !self.params.iter().any(|p| &p.name == name) {
-                problems.push(format!("unknown parameter {name:?}: {}", declared()));
+            match self.params.iter().find(|p| &p.name == name) {
+                None => problems.push(format!("unknown parameter {name:?}: {}", declared())),
+                Some(spec) => {
+                    if let Err(e) = spec.kind.check(value) {
+                        problems.push(format!("parameter {name:?}: {e}"));
+                    }
+                }
             }
         }
         let mut params = given.clone();

@@ -212,6 +212,7 @@ impl<'a> Runs<'a> {
         for step in only.iter().chain(&from) {
             self.check_step(step)?;
         }
+        self.check_param_types(&params)?;
         let selected: BTreeSet<String> = if !only.is_empty() {
             only.into_iter().collect()
         } else if let Some(from) = &from {
@@ -374,6 +375,7 @@ impl<'a> Runs<'a> {
 
     /// Queues a new run of every step for workers ([`Runs::work`]); its id.
     pub async fn enqueue(&self, params: BTreeMap<String, String>) -> Result<String> {
+        self.check_param_types(&params)?;
         let run_id = new_run_id();
         let start = RunStart::new(&run_id, self.dag, Trigger::Queue)
             .params(params)
@@ -381,6 +383,31 @@ impl<'a> Runs<'a> {
             .started_by("cli");
         self.store.enqueue_run(&start).await?;
         Ok(run_id)
+    }
+
+    /// The values given for declared parameters checked against their
+    /// types, before a run exists: every problem at once. (From the command
+    /// line a run may pass parameters it does not declare.)
+    fn check_param_types(&self, params: &BTreeMap<String, String>) -> Result<()> {
+        let problems: Vec<String> = self
+            .dag
+            .params()
+            .iter()
+            .filter_map(|p| {
+                let value = params.get(p.name())?;
+                p.kind()
+                    .check(value)
+                    .err()
+                    .map(|e| format!("parameter {:?}: {e}", p.name()))
+            })
+            .collect();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(Error::BadParams {
+            workflow: self.dag.name().to_owned(),
+            problems,
+        })
     }
 
     /// Runs a step this process claimed from the queue
@@ -436,6 +463,9 @@ impl<'a> Runs<'a> {
     /// again, with the succeeded ones whose outputs they need but were not
     /// saved; the others' saved outputs are reused.
     pub async fn plan_resume(&self, run_id: &str) -> Result<ResumePlan> {
+        // A run a fault left RUNNING though its steps have ended is settled
+        // first, rather than said to be running elsewhere.
+        self.store.settle_ended_runs().await?;
         let Some(run) = self.store.run(run_id).await? else {
             return Err(Error::UnknownRun {
                 run_id: run_id.to_owned(),

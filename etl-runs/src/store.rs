@@ -106,6 +106,16 @@ pub trait StateStore: Send + Sync {
     /// and CANCELLED the PENDING steps of such runs; the runs it marked.
     fn recover_abandoned(&self) -> StoreFuture<'_, Vec<String>>;
 
+    /// Settles ([`StateStore::settle_run`]) every run of steps run one per
+    /// process (no owner) left RUNNING though none of its steps is claimed
+    /// or running, and none can run any more (all ended, or one failed):
+    /// what a fault between a run's last step ending and the run being
+    /// settled leaves behind (a worker killed there, a database restarting
+    /// so that an end looked unrecorded). Every worker's claim loop, every
+    /// server and every scheduler calls it, so whoever sees such a run
+    /// first settles it; settling twice changes nothing. The runs it ended.
+    fn settle_ended_runs(&self) -> StoreFuture<'_, Vec<String>>;
+
     /// Marks FAILED, for `why`, every run and step this process owns that is
     /// still unfinished; their ids.
     fn fail_unfinished<'a>(&'a self, why: &'a str) -> StoreFuture<'a, Vec<String>>;
@@ -371,6 +381,100 @@ pub(crate) fn outcome(report: &RunReport) -> (StepStatus, Option<String>) {
             .join(", ")
     });
     (status, error)
+}
+
+/// What settling a run whose steps run one per process does: its status,
+/// the steps that can no longer run, and its error.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Settlement {
+    /// The run's status ([`settled`], once the skips below are made).
+    pub(crate) status: StepStatus,
+    /// PENDING steps that wait, directly or not, for a step that failed, was
+    /// cancelled or skipped: SKIPPED, with why (naming the failed step).
+    pub(crate) skipped: Vec<(String, String)>,
+    /// The run's error when it failed: the steps that failed, named.
+    pub(crate) error: Option<String>,
+}
+
+/// Settles a run from its steps, each `(name, status, needs)`, the way
+/// every process does it (a worker, a step run by Airflow or Prefect, a
+/// server or a scheduler sweeping runs left unsettled): a step whose inputs
+/// cannot all succeed any more is SKIPPED naming the failed step (an
+/// engine never runs it, and it would stay PENDING), then the status is
+/// [`settled`], and a FAILED run says which steps failed.
+pub(crate) fn settle(steps: &[(String, StepStatus, Vec<String>)]) -> Settlement {
+    let mut status: std::collections::HashMap<&str, StepStatus> =
+        steps.iter().map(|(n, s, _)| (n.as_str(), *s)).collect();
+    // The step whose failure each skipped (or failed) step comes from.
+    let mut cause: std::collections::HashMap<&str, &str> = steps
+        .iter()
+        .filter(|(_, s, _)| matches!(s, StepStatus::Failed | StepStatus::Cancelled))
+        .map(|(n, _, _)| (n.as_str(), n.as_str()))
+        .collect();
+    let mut skipped = Vec::new();
+    loop {
+        let mut changed = false;
+        for (name, _, needs) in steps {
+            if status[name.as_str()] != StepStatus::Pending {
+                continue;
+            }
+            let blocked = needs.iter().find_map(|need| {
+                let need = need.as_str();
+                match status.get(need)? {
+                    StepStatus::Failed | StepStatus::Cancelled | StepStatus::Skipped => {
+                        Some(cause.get(need).copied().unwrap_or(need))
+                    }
+                    _ => None,
+                }
+            });
+            if let Some(root) = blocked {
+                status.insert(name, StepStatus::Skipped);
+                cause.insert(name, root);
+                let how = match status.get(root) {
+                    Some(StepStatus::Cancelled) => "was cancelled",
+                    _ => "failed",
+                };
+                skipped.push((name.clone(), format!("not run: step {root:?} {how}")));
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let statuses: Vec<StepStatus> = steps.iter().map(|(n, _, _)| status[n.as_str()]).collect();
+    let status = settled(&statuses);
+    let failed: Vec<String> = steps
+        .iter()
+        .filter(|(_, s, _)| *s == StepStatus::Failed)
+        .map(|(n, _, _)| format!("{n:?}"))
+        .collect();
+    let error = (status == StepStatus::Failed && !failed.is_empty()).then(|| {
+        let steps = if failed.len() == 1 { "step" } else { "steps" };
+        format!("{steps} {} failed", failed.join(", "))
+    });
+    Settlement {
+        status,
+        skipped,
+        error,
+    }
+}
+
+/// The query of the runs [`StateStore::settle_ended_runs`] settles, for the
+/// tables under `schema` (`""` or `"etl."`): RUNNING with no owner, no step
+/// claimed or running, and none PENDING unless one failed, was cancelled or
+/// skipped (then the PENDING ones can no longer run).
+pub(crate) fn ended_unsettled(schema: &str) -> String {
+    format!(
+        "SELECT r.run_id FROM {schema}workflow_runs r
+         WHERE r.status = 'RUNNING' AND r.owner IS NULL
+           AND NOT EXISTS (SELECT 1 FROM {schema}step_runs s WHERE s.run_id = r.run_id
+               AND s.status IN ('CLAIMED', 'RUNNING', 'RETRYING'))
+           AND (NOT EXISTS (SELECT 1 FROM {schema}step_runs s WHERE s.run_id = r.run_id
+                    AND s.status = 'PENDING')
+                OR EXISTS (SELECT 1 FROM {schema}step_runs s WHERE s.run_id = r.run_id
+                    AND s.status IN ('FAILED', 'CANCELLED', 'SKIPPED')))"
+    )
 }
 
 /// The status of a run whose steps run one per process, from its steps':

@@ -82,6 +82,14 @@ impl<'r, 'a> Worker<'r, 'a> {
         let mut running = FuturesUnordered::new();
         loop {
             let room = self.concurrency - running.len();
+            if running.is_empty() && !stop.is_cancelled() {
+                // Runs a fault left RUNNING though their steps have ended.
+                // Only while idle: the steps under way are not polled
+                // meanwhile, and may hold the connections it would wait for.
+                if let Err(e) = self.runs.store().settle_ended_runs().await {
+                    tracing::warn!(workflow, error = %e, "settling ended runs failed; trying again");
+                }
+            }
             if room > 0 && !stop.is_cancelled() {
                 match self.runs.store().claim_steps(workflow, room).await {
                     Ok(claims) => {

@@ -100,6 +100,15 @@ pub enum Error {
         length: usize,
     },
 
+    /// A token or secret that a header cannot carry as given.
+    #[error("{what} {why}")]
+    BadToken {
+        /// Which: "the server token (ETL_SERVER_TOKEN)", a webhook's secret.
+        what: String,
+        /// What is wrong with it (never the token itself).
+        why: String,
+    },
+
     /// No token, on an address other machines can reach.
     #[error(
         "a server on {0} with no token would let anyone who reaches it start and delete workflows: set {TOKEN_ENV}, or bind a loopback address"
@@ -136,6 +145,7 @@ pub struct Server {
     triggers: Triggers,
     workers: Option<Workers>,
     sessions: Arc<routes::workers::Sessions>,
+    hosts: guard::Hosts,
 }
 
 impl std::fmt::Debug for Server {
@@ -158,7 +168,24 @@ impl Server {
             triggers: Triggers::default(),
             workers: None,
             sessions: Default::default(),
+            hosts: Default::default(),
         }
+    }
+
+    /// The names the server is reached by (`etl.example.com`, with or
+    /// without a port), besides its addresses and `localhost`, which it
+    /// always answers to. A request naming any other host is refused (421):
+    /// a page on another site whose name was made to resolve to this
+    /// machine (DNS rebinding) cannot read or change anything. Behind a
+    /// proxy that ends TLS, a page at `https://` one of these names may
+    /// change things (its `Origin`).
+    pub fn allow_hosts<I, S>(mut self, names: I) -> Server
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.hosts.0.extend(names.into_iter().map(Into::into));
+        self
     }
 
     /// Takes workers that reach the store only through this server
@@ -213,12 +240,29 @@ impl Server {
                 length: secret.chars().count(),
             });
         }
+        let tokens = match &self.auth {
+            Auth::Token(token) => vec![(format!("the server token ({TOKEN_ENV})"), token)],
+            Auth::Open => Vec::new(),
+        };
+        let worker = self.workers.as_ref().and_then(|w| w.token.as_ref());
+        let worker = worker.map(|t| ("the worker token".to_owned(), t));
+        let hooks = self.webhooks.iter().map(|(workflow, secret)| {
+            (
+                format!("the webhook secret of workflow {workflow:?}"),
+                secret,
+            )
+        });
+        for (what, token) in tokens.into_iter().chain(worker).chain(hooks) {
+            if let Some(why) = guard::token_problem(token) {
+                return Err(Error::BadToken { what, why });
+            }
+        }
         Ok(routes::router(
             self.store.clone(),
             self.webhooks.clone(),
             self.workers.clone(),
             self.sessions.clone(),
-            guard::Guard::of(&self.auth),
+            guard::Guard::of(&self.auth, Arc::new(self.hosts.clone())),
             self.timeout,
         ))
     }

@@ -158,8 +158,10 @@ impl RemoteStore {
         outputs: impl Into<PathBuf>,
     ) -> Result<RemoteStore> {
         let base = base.trim_end_matches('/').to_owned();
+        // What messages say of it: never the credentials a URL may carry.
+        let shown = etl_runs::outputs::without_secrets(&base);
         let url = url::Url::parse(&base).map_err(|e| Error::State {
-            store: base.clone(),
+            store: shown.clone(),
             message: format!("not a server's URL: {e}"),
         })?;
         if !matches!(url.scheme(), "http" | "https")
@@ -167,7 +169,7 @@ impl RemoteStore {
             || !url.username().is_empty()
         {
             return Err(Error::State {
-                store: base.clone(),
+                store: shown,
                 message: "a server's URL is http:// or https://, with no user or password in it (the token comes from ETL_WORKER_TOKEN)".into(),
             });
         }
@@ -538,6 +540,10 @@ impl StateStore for RemoteStore {
     }
     fn recover_abandoned(&self) -> StoreFuture<'_, Vec<String>> {
         // The server's handles recover what dead processes held.
+        Box::pin(async move { Ok(Vec::new()) })
+    }
+    fn settle_ended_runs(&self) -> StoreFuture<'_, Vec<String>> {
+        // The server settles them itself, at each poll of its triggers.
         Box::pin(async move { Ok(Vec::new()) })
     }
     fn enqueue_run<'a>(&'a self, _run: &'a RunStart) -> StoreFuture<'a, ()> {

@@ -95,6 +95,15 @@ impl Triggers {
         };
         let mut leading = false;
         while !stop.is_cancelled() {
+            // Runs a fault left RUNNING though their steps have ended: every
+            // server settles them, leading or not.
+            match state.store.settle_ended_runs().await {
+                Ok(ended) if !ended.is_empty() => {
+                    tracing::info!(?ended, "settled runs whose steps had all ended")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "settling ended runs failed; trying again"),
+            }
             match state.store.lead(LEADER).await {
                 Ok(leads) => {
                     if leads != leading {

@@ -76,7 +76,9 @@ macro_rules! state_store_conformance {
             a_dead_workers_step_is_taken_over_as_a_new_attempt,
             workflows_are_registered_enabled_and_deleted, runs_are_listed_by_page_and_filter,
             a_cancelled_queued_run_stops_and_a_requeued_one_finishes,
-            metrics_count_runs_steps_the_queue_and_durations);
+            metrics_count_runs_steps_the_queue_and_durations,
+            a_failed_step_of_a_shared_run_skips_its_dependents_naming_it,
+            a_run_whose_steps_ended_unsettled_is_settled_by_whoever_sees_it);
     };
     (@tests $new:expr; $($check:ident),*) => {
         $(
@@ -1189,5 +1191,159 @@ pub async fn metrics_count_runs_steps_the_queue_and_durations(subject: &impl Sub
     assert!(
         buckets[7] == 8 && *seconds >= 0.0 && *seconds < 60.0,
         "{buckets:?} {seconds}"
+    );
+}
+
+/// A step of a shared run (what an Airflow or Prefect task runs) that fails:
+/// an engine never runs its dependents, so settling marks them SKIPPED,
+/// naming the failed step, and the run FAILED, its error naming it too. A
+/// step independent of it, run afterwards by the engine, is recorded as it
+/// ran; re-run in the same run, a step gets its new attempt's start time.
+pub async fn a_failed_step_of_a_shared_run_skips_its_dependents_naming_it(subject: &impl Subject) {
+    let tries = Arc::new(AtomicU32::new(1));
+    let dag = nightly(&tries);
+    let store = subject.open().await;
+    store
+        .join_run(&RunStart::new("airflow-1", &dag, Trigger::Step))
+        .await
+        .unwrap();
+    let report = run_one(&*store, &dag, "broken", None).await;
+    assert!(!report.succeeded());
+    assert_eq!(
+        store.settle_run("airflow-1").await.unwrap(),
+        StepStatus::Failed
+    );
+    let steps = store.steps("airflow-1").await.unwrap();
+    let after = step(&steps, "after_broken");
+    assert_eq!(after.status, StepStatus::Skipped, "{steps:?}");
+    assert_eq!(
+        after.error.as_deref(),
+        Some("not run: step \"broken\" failed")
+    );
+    // A step that depends on nothing that failed is left to run.
+    assert_eq!(
+        step(&steps, "extract").status,
+        StepStatus::Pending,
+        "{steps:?}"
+    );
+    let run = store.run("airflow-1").await.unwrap().unwrap();
+    assert_eq!(run.status, StepStatus::Failed);
+    assert_eq!(run.error.as_deref(), Some("step \"broken\" failed"));
+
+    // The engine runs the independent branch anyway: recorded as it ran.
+    run_one(&*store, &dag, "extract", None).await;
+    assert_eq!(
+        store.settle_run("airflow-1").await.unwrap(),
+        StepStatus::Failed
+    );
+    let steps = store.steps("airflow-1").await.unwrap();
+    assert_eq!(step(&steps, "extract").status, StepStatus::Succeeded);
+    // `count` waits for extract only: it can still run.
+    assert_eq!(
+        step(&steps, "count").status,
+        StepStatus::Pending,
+        "{steps:?}"
+    );
+
+    // Cleared and run again (what clearing a task in Airflow does): the
+    // second attempt starts anew, it does not keep the first's start.
+    let first = step(&steps, "extract").clone();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    run_one(&*store, &dag, "extract", None).await;
+    let steps = store.steps("airflow-1").await.unwrap();
+    let again = step(&steps, "extract");
+    assert_eq!(again.attempts, first.attempts + 1);
+    assert!(
+        again.started_at > first.finished_at,
+        "the re-run's start ({:?}) is after the first attempt's end ({:?})",
+        again.started_at,
+        first.finished_at
+    );
+}
+
+/// A fault between a run's last step ending and the run being settled (a
+/// worker killed there; a database restarting so that an end looked
+/// unrecorded) leaves every step ended and the run RUNNING: whoever sees it
+/// first settles it, with the end its last step had; cancelling it then
+/// changes nothing, and resuming it does not say it runs elsewhere.
+pub async fn a_run_whose_steps_ended_unsettled_is_settled_by_whoever_sees_it(
+    subject: &impl Subject,
+) {
+    let dag = pair();
+    let store = subject.open().await;
+    let strand = |id: &'static str| {
+        let (store, dag) = (store.clone(), &dag);
+        async move {
+            store
+                .join_run(&RunStart::new(id, dag, Trigger::Step))
+                .await
+                .unwrap();
+            // Both steps run and are recorded; nobody settles the run.
+            for only in ["a", "b"] {
+                let recorder = store.recorder().unwrap();
+                let record = recorder.clone();
+                dag.runner()
+                    .run_id(id)
+                    .only([only])
+                    .unwrap()
+                    .on_event(move |e| record.record(e))
+                    .run()
+                    .await;
+                recorder.flush().await.unwrap();
+            }
+            assert_eq!(
+                store.run(id).await.unwrap().unwrap().status,
+                StepStatus::Running
+            );
+        }
+    };
+    strand("stranded-1").await;
+    strand("stranded-2").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    // Cancelling one finds it ended: its outcome stays.
+    let err = store
+        .cancel_run("stranded-1", "cancelled by a test")
+        .await
+        .expect_err("it has ended")
+        .to_string();
+    assert!(err.contains("SUCCEEDED"), "{err}");
+    // The sweep every worker, server and scheduler makes settles the other.
+    let other = subject.open().await;
+    assert_eq!(other.settle_ended_runs().await.unwrap(), ["stranded-2"]);
+    assert!(
+        other.settle_ended_runs().await.unwrap().is_empty(),
+        "settled once"
+    );
+    for id in ["stranded-1", "stranded-2"] {
+        let run = store.run(id).await.unwrap().unwrap();
+        assert_eq!(run.status, StepStatus::Succeeded, "{id}");
+        let last = store
+            .steps(id)
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|s| s.finished_at)
+            .max()
+            .unwrap();
+        assert_eq!(
+            run.finished_at,
+            Some(last),
+            "{id} ended when its last step did"
+        );
+        assert!(
+            run.duration().unwrap() < std::time::Duration::from_secs(1),
+            "{id}"
+        );
+    }
+    // A queued run waiting for a worker is no such run.
+    let waiting = Runs::new(&dag, &*store, "1.0.0")
+        .enqueue(BTreeMap::new())
+        .await
+        .unwrap();
+    assert!(store.settle_ended_runs().await.unwrap().is_empty());
+    assert_eq!(
+        store.run(&waiting).await.unwrap().unwrap().status,
+        StepStatus::Running
     );
 }

@@ -203,7 +203,7 @@ impl File {
             builder = builder.max_parallel(n);
         }
         for param in &p.params {
-            builder = builder.param(param.name.clone(), param.default.as_deref());
+            builder = builder.typed_param(param.name.clone(), param.kind, param.default.as_deref());
         }
         for step in &p.steps {
             builder = builder.step(steps::step(&shared, step));

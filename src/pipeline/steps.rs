@@ -118,22 +118,10 @@ fn param_value(
         .ok_or_else(|| {
             format!("parameter {name:?} has no default: give it with --param {name}=VALUE")
         })?;
-    let ok = match declared.kind {
-        ParamType::Int => value.parse::<i64>().is_ok(),
-        ParamType::Bool => matches!(value.as_str(), "true" | "false"),
-        ParamType::Date => chrono::NaiveDate::parse_from_str(&value, "%Y-%m-%d").is_ok(),
-        _ => true,
-    };
-    if !ok {
-        return Err(format!(
-            "parameter {name:?} is {value:?}, not {}",
-            match declared.kind {
-                ParamType::Int => "a whole number",
-                ParamType::Bool => "true or false",
-                _ => "a date (YYYY-MM-DD)",
-            }
-        ));
-    }
+    declared
+        .kind
+        .check(&value)
+        .map_err(|e| format!("parameter {name:?}: {e}"))?;
     Ok((declared.kind, value))
 }
 

@@ -181,12 +181,12 @@ async fn the_files_pipeline_is_checked_planned_and_run_into_duckdb() {
         1,
     );
     assert!(
-        err.contains("parameter \"min_total\" is \"lots\", not a whole number"),
+        err.contains("parameter \"min_total\": \"lots\" is not a whole number"),
         "{err}"
     );
     let (_, err) = exits(&ex.etl(&["run", file, "--param", "min_total=lots"], &[]), 2);
     assert!(
-        err.contains("parameter \"min_total\" is \"lots\", not a whole number"),
+        err.contains("parameter \"min_total\": \"lots\" is not a whole number"),
         "{err}"
     );
 

@@ -404,9 +404,13 @@ mod through_the_server {
             "{err}"
         );
         assert!(!err.contains("not-the-worker-token"), "{err}");
-        let (code, err) = run("http://user:pw@127.0.0.1:1", WORKER_TOKEN);
+        let (code, err) = run("http://user:s3cret-pw@127.0.0.1:1", WORKER_TOKEN);
         assert_eq!(code, Some(2), "{err}");
         assert!(err.contains("no user or password in it"), "{err}");
+        assert!(
+            !err.contains("s3cret-pw") && !err.contains("user:"),
+            "the URL's credentials are not printed: {err}"
+        );
         server.kill().unwrap();
         server.wait().unwrap();
     }

@@ -988,7 +988,7 @@ async fn runs_recorded_in_postgres_are_shared_by_processes() {
     let (_, err) = exits(&sync.run_with(command, &["history"]), 2);
     assert!(err.contains("password authentication failed"), "{err}");
     assert!(
-        err.contains("state store postgres://etl@127.0.0.1:"),
+        err.contains("state store postgres://***@127.0.0.1:"),
         "{err}"
     );
     assert!(!err.contains("wrong-password"), "{err}");

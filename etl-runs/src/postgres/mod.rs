@@ -509,28 +509,46 @@ impl Inner {
         )
         .await
         .map_err(|e| self.db(e))?;
-        let statuses = tx
+        let steps = tx
             .query(
-                "SELECT status FROM etl.step_runs WHERE run_id = $1",
+                "SELECT step, status, needs FROM etl.step_runs WHERE run_id = $1",
                 &[&run_id],
             )
             .await
             .map_err(|e| self.db(e))?
             .iter()
-            .map(|row| status(row.get(0), &self.location))
+            .map(|row| {
+                let needs: Vec<String> = row.get(2);
+                Ok((
+                    row.get::<_, String>(0),
+                    status(row.get(1), &self.location)?,
+                    needs,
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
-        let settled = crate::store::settled(&statuses);
-        let finished = settled != StepStatus::Running;
+        let settled = crate::store::settle(&steps);
+        for (step, why) in &settled.skipped {
+            tx.execute(
+                "UPDATE etl.step_runs SET status = 'SKIPPED', finished_at = now(), error = $3
+                 WHERE run_id = $1 AND step = $2 AND status = 'PENDING'",
+                &[&run_id, step, why],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        }
+        let ended = settled.status != StepStatus::Running;
         tx.execute(
             "UPDATE etl.workflow_runs SET status = $2,
-                finished_at = CASE WHEN $3 THEN now() ELSE NULL END
+                finished_at = CASE WHEN $3 THEN coalesce(
+                    (SELECT max(finished_at) FROM etl.step_runs WHERE run_id = $1), finished_at, now()) END,
+                error = CASE WHEN $2 = 'SUCCEEDED' THEN NULL ELSE coalesce($4, error) END
              WHERE run_id = $1",
-            &[&run_id, &settled.as_str(), &finished],
+            &[&run_id, &settled.status.as_str(), &ended, &settled.error],
         )
         .await
         .map_err(|e| self.db(e))?;
         tx.commit().await.map_err(|e| self.db(e))?;
-        Ok(settled)
+        Ok(settled.status)
     }
 
     async fn query_runs(
@@ -970,7 +988,41 @@ impl Inner {
         })
     }
 
+    async fn settle_ended_runs(&self) -> Result<Vec<String>> {
+        let candidates: Vec<String> = self
+            .client()
+            .await?
+            .query(&crate::store::ended_unsettled("etl."), &[])
+            .await
+            .map_err(|e| self.db(e))?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let mut ended = Vec::new();
+        for run_id in candidates {
+            if self.settle_run(&run_id).await? != StepStatus::Running {
+                ended.push(run_id);
+            }
+        }
+        Ok(ended)
+    }
+
     async fn cancel_run(&self, run_id: &str, why: &str) -> Result<()> {
+        // A run whose steps have all ended is settled first: cancelling it
+        // then changes nothing (it has ended).
+        let unsettled = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT owner IS NULL AND status = 'RUNNING' FROM etl.workflow_runs WHERE run_id = $1",
+                &[&run_id],
+            )
+            .await
+            .map_err(|e| self.db(e))?
+            .is_some_and(|row| row.get::<_, bool>(0));
+        if unsettled {
+            self.settle_run(run_id).await?;
+        }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.db(e))?;
         let row = tx
@@ -1285,6 +1337,9 @@ impl StateStore for PgStore {
     }
     fn recover_abandoned(&self) -> StoreFuture<'_, Vec<String>> {
         Box::pin(self.inner.recover_abandoned())
+    }
+    fn settle_ended_runs(&self) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(self.inner.settle_ended_runs())
     }
     fn fail_unfinished<'a>(&'a self, why: &'a str) -> StoreFuture<'a, Vec<String>> {
         Box::pin(self.inner.fail_unfinished(why))

@@ -90,7 +90,8 @@ async fn write_once(inner: &Inner, records: &[&Recorded]) -> Result<()> {
     let running = tx
         .prepare_cached(
             "UPDATE etl.step_runs SET status = 'RUNNING', attempts = attempts + 1,
-                started_at = coalesce(started_at, $3), finished_at = NULL, error = NULL, owner = $4
+                started_at = CASE WHEN finished_at IS NULL THEN coalesce(started_at, $3) ELSE $3 END,
+                finished_at = NULL, error = NULL, owner = $4
              WHERE run_id = $1 AND step = $2 AND (owner IS NULL OR owner = $4)",
         )
         .await

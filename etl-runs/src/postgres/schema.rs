@@ -74,6 +74,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE etl.workflow_runs ADD COLUMN cancel_requested_at TIMESTAMPTZ;
     ALTER TABLE etl.step_runs ADD COLUMN lost_claims INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX workflow_runs_by_time ON etl.workflow_runs (started_at, seq);",
+    // 5: the runs still RUNNING, which every worker, server and scheduler
+    // looks over for those whose steps have all ended (to settle them).
+    "CREATE INDEX workflow_runs_running ON etl.workflow_runs (run_id) WHERE status = 'RUNNING';",
 ];
 
 /// The version this build writes.

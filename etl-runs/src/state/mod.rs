@@ -556,27 +556,56 @@ impl SqliteStore {
     /// it is when they settle, so the later one leaves the final status
     /// (read first and written after, the earlier one could write RUNNING
     /// over the later one's SUCCEEDED and leave the run RUNNING for ever).
+    ///
+    /// Steps that can no longer run are SKIPPED, naming the failed step, and
+    /// a FAILED run's error names the steps that failed
+    /// ([`crate::store::settle`]). A run that ends here ends when its last
+    /// step did, however much later it is settled (settling it again
+    /// changes nothing).
     pub fn settle_run(&self, run_id: &str) -> Result<StepStatus> {
+        let now = time::to_text(SystemTime::now());
         self.write(|tx| {
             let mut statement = tx
-                .prepare("SELECT status FROM step_runs WHERE run_id = ?1")
+                .prepare("SELECT step, status, needs FROM step_runs WHERE run_id = ?1")
                 .map_err(|e| self.err(e))?;
-            let statuses = statement
-                .query_map([run_id], |row| row.get::<_, String>(0))
+            let rows = statement
+                .query_map([run_id], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                })
                 .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(|e| self.err(e))?
-                .iter()
-                .map(|s| self.status(s))
+                .map_err(|e| self.err(e))?;
+            let steps = rows
+                .into_iter()
+                .map(|(step, status, needs)| {
+                    let needs: Vec<String> =
+                        serde_json::from_str(&needs).map_err(|e| self.err(e))?;
+                    Ok((step, self.status(&status)?, needs))
+                })
                 .collect::<Result<Vec<_>>>()?;
-            let status = crate::store::settled(&statuses);
-            let finished =
-                (status != StepStatus::Running).then(|| time::to_text(SystemTime::now()));
+            let settled = crate::store::settle(&steps);
+            for (step, why) in &settled.skipped {
+                tx.execute(
+                    "UPDATE step_runs SET status = 'SKIPPED', finished_at = ?3, error = ?4
+                     WHERE run_id = ?1 AND step = ?2 AND status = 'PENDING'",
+                    params![run_id, step, now, why],
+                )
+                .map_err(|e| self.err(e))?;
+            }
+            let ended = settled.status != StepStatus::Running;
             tx.execute(
-                "UPDATE workflow_runs SET status = ?2, finished_at = ?3 WHERE run_id = ?1",
-                params![run_id, status.as_str(), finished],
+                "UPDATE workflow_runs SET status = ?2,
+                    finished_at = CASE WHEN ?3 THEN coalesce(
+                        (SELECT max(finished_at) FROM step_runs WHERE run_id = ?1), finished_at, ?4) END,
+                    error = CASE WHEN ?2 = 'SUCCEEDED' THEN NULL ELSE coalesce(?5, error) END
+                 WHERE run_id = ?1",
+                params![run_id, settled.status.as_str(), ended, now, settled.error],
             )
             .map_err(|e| self.err(e))?;
-            Ok(status)
+            Ok(settled.status)
         })
     }
 
@@ -827,8 +856,42 @@ impl SqliteStore {
         })
     }
 
-    /// Asks run `run_id` to stop: see [`StateStore::cancel_run`].
+    /// Runs left unsettled: see [`StateStore::settle_ended_runs`].
+    pub fn settle_ended_runs(&self) -> Result<Vec<String>> {
+        let candidates: Vec<String> = self
+            .conn()
+            .prepare_cached(&crate::store::ended_unsettled(""))
+            .and_then(|mut s| {
+                s.query_map([], |row| row.get(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.err(e))?;
+        let mut ended = Vec::new();
+        for run_id in candidates {
+            if self.settle_run(&run_id)? != StepStatus::Running {
+                ended.push(run_id);
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Asks run `run_id` to stop: see [`StateStore::cancel_run`]. A run
+    /// whose steps have all ended is settled first: cancelling it then
+    /// changes nothing (it has ended).
     pub fn cancel_run(&self, run_id: &str, why: &str) -> Result<()> {
+        let unsettled: bool = self
+            .conn()
+            .query_row(
+                "SELECT owner IS NULL AND status = 'RUNNING' FROM workflow_runs WHERE run_id = ?1",
+                [run_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .unwrap_or(false);
+        if unsettled {
+            self.settle_run(run_id)?;
+        }
         let now = time::to_text(SystemTime::now());
         let unowned = self.write(|tx| {
             let row: Option<(String, Option<String>)> = tx
@@ -1417,6 +1480,9 @@ impl StateStore for SqliteStore {
     }
     fn recover_abandoned(&self) -> StoreFuture<'_, Vec<String>> {
         Box::pin(async move { SqliteStore::recover_abandoned(self) })
+    }
+    fn settle_ended_runs(&self) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move { SqliteStore::settle_ended_runs(self) })
     }
     fn fail_unfinished<'a>(&'a self, why: &'a str) -> StoreFuture<'a, Vec<String>> {
         Box::pin(async move { SqliteStore::fail_unfinished(self, why) })

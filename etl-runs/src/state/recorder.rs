@@ -106,7 +106,8 @@ fn write(conn: &mut Connection, owner: &str, records: &[&Recorded]) -> rusqlite:
         // lease ran out) cannot record over the attempt that took it up.
         let mut running = tx.prepare_cached(
             "UPDATE step_runs SET status = 'RUNNING', attempts = attempts + 1,
-                started_at = coalesce(started_at, ?3), finished_at = NULL, error = NULL, owner = ?4
+                started_at = CASE WHEN finished_at IS NULL THEN coalesce(started_at, ?3) ELSE ?3 END,
+                finished_at = NULL, error = NULL, owner = ?4
              WHERE run_id = ?1 AND step = ?2 AND (owner IS NULL OR owner = ?4)",
         )?;
         let mut retrying = tx.prepare_cached(

@@ -58,6 +58,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE workflow_runs ADD COLUMN cancel_requested_at TEXT;
     ALTER TABLE step_runs ADD COLUMN lost_claims INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX workflow_runs_by_time ON workflow_runs (started_at);",
+    // 5: the runs still RUNNING, which every worker, server and scheduler
+    // looks over for those whose steps have all ended (to settle them).
+    "CREATE INDEX workflow_runs_running ON workflow_runs (run_id) WHERE status = 'RUNNING';",
 ];
 
 /// The version this build writes.

@@ -60,7 +60,12 @@ async function workflowsView() {
   const rows = workflows.map((w) => {
     const params = el("form", { class: "params", hidden: true, "data-workflow": w.name });
     for (const p of w.params) {
-      params.appendChild(el("label", {}, p.name + " ", el("input", { name: p.name, value: p.default === null ? "" : p.default, required: p.default === null })));
+      // The server checks each value against its type; the pattern says so before sending.
+      const pattern = { int: "-?[0-9]+", bool: "true|false", date: "[0-9]{4}-[0-9]{2}-[0-9]{2}" }[p.type];
+      params.appendChild(el("label", {}, p.name + " ", el("input", {
+        name: p.name, value: p.default === null ? "" : p.default, required: p.default === null,
+        pattern, placeholder: p.type === "string" ? null : p.type, title: p.type === "string" ? null : "a value of type " + p.type,
+      })));
     }
     params.appendChild(el("button", { type: "submit", class: "primary" }, "Start"));
     params.addEventListener("submit", (e) => { e.preventDefault(); start(w, Object.fromEntries(new FormData(params))); });

@@ -138,11 +138,74 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be JSON, sent with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the body is larger than the {} bytes allowed",
+                        crate::MAX_BODY
+                    ),
+                ),
+                status => ApiError::new(status, rejection.body_text()),
+            })?;
+        no_nul(&bytes)?;
+        match Json::<T>::from_bytes(&bytes) {
             Ok(Json(value)) => Ok(Body(value)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// Whether the request says its body is JSON: `application/json`, or
+/// `application/…+json`, with any parameters.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.split_once('/') {
+        Some(("application", subtype)) => subtype == "json" || subtype.ends_with("+json"),
+        _ => false,
+    }
+}
+
+/// Refuses a JSON body that holds a NUL character (`\u0000`) in any
+/// string: no name or value may hold one, and a database would refuse it
+/// only after the request was taken. (A backslash is always an escape in
+/// valid JSON, so every `\u0000` is one; invalid JSON fails to parse.)
+pub(crate) fn no_nul(body: &[u8]) -> Result<(), ApiError> {
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] == b'\\' {
+            if body.get(i + 1) == Some(&b'u')
+                && body.get(i + 2..i + 6).is_some_and(|hex| hex == b"0000")
+            {
+                return Err(ApiError::bad_request(
+                    "the body holds a NUL character (\\u0000), which no name or value may hold",
+                ));
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(())
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {

@@ -8,7 +8,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use etl_runs::state::Trigger;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -43,14 +43,11 @@ fn authentic(headers: &HeaderMap, body: &[u8], secret: &str) -> ApiResult<()> {
             unauthorized("the signature does not match the body and the workflow's secret")
         });
     }
-    match headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        Some(given) if crate::guard::same(given.trim().as_bytes(), secret.as_bytes()) => Ok(()),
-        Some(_) => Err(unauthorized("the secret sent is not the workflow's")),
-        None => Err(unauthorized(
+    match crate::guard::bearer(headers) {
+        Ok(Some(given)) if crate::guard::same(given.as_bytes(), secret.as_bytes()) => Ok(()),
+        Ok(Some(_)) => Err(unauthorized("the secret sent is not the workflow's")),
+        Err(refused) => Err(unauthorized(refused)),
+        Ok(None) => Err(unauthorized(
             "a webhook needs the workflow's secret: `Authorization: Bearer <secret>` or `X-Etl-Signature: sha256=<HMAC-SHA256 of the body>`",
         )),
     }
@@ -95,6 +92,7 @@ pub(crate) async fn webhook(
                 .to_owned(),
         ),
     };
+    super::error::no_nul(&body)?;
     let request: TriggerRequest = if body.iter().all(u8::is_ascii_whitespace) {
         TriggerRequest::default()
     } else {

@@ -38,8 +38,9 @@ pub(crate) struct AppState {
 
 /// The API under `/api`, behind its layers: the guard (tokens for
 /// mutations, no cross-site mutations) on every route but the webhook,
-/// which takes its workflow's secret; a body limit, a timeout, request
-/// logs, JSON errors, on all.
+/// which takes its workflow's secret; the host each request names, no NUL
+/// in its path or query, a body limit, a timeout, request logs, JSON
+/// errors, on all.
 pub(crate) fn router(
     store: Arc<dyn StateStore>,
     webhooks: BTreeMap<String, String>,
@@ -57,7 +58,9 @@ pub(crate) fn router(
             .chain(guard.tokens.iter().cloned())
             .collect(),
         open: guard.open,
+        hosts: guard.hosts.clone(),
     };
+    let hosts = guard.hosts.clone();
     let app = Arc::new(AppState {
         store,
         webhooks,
@@ -101,14 +104,18 @@ pub(crate) fn router(
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app);
-    api.layer(DefaultBodyLimit::max(crate::MAX_BODY))
-        .layer(RequestBodyLimitLayer::new(crate::MAX_BODY))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
-        .layer(axum::middleware::map_response(error::as_json))
-        .layer(TraceLayer::new_for_http())
+    api.layer(axum::middleware::from_fn_with_state(
+        hosts,
+        crate::guard::host_and_uri,
+    ))
+    .layer(DefaultBodyLimit::max(crate::MAX_BODY))
+    .layer(RequestBodyLimitLayer::new(crate::MAX_BODY))
+    .layer(TimeoutLayer::with_status_code(
+        StatusCode::SERVICE_UNAVAILABLE,
+        timeout,
+    ))
+    .layer(axum::middleware::map_response(error::as_json))
+    .layer(TraceLayer::new_for_http())
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -76,7 +76,7 @@ async fn start(auth: Auth) -> Api {
 }
 
 /// The API over a fresh database of the test PostgreSQL.
-async fn pg_api() -> Api {
+pub(crate) async fn pg_api() -> Api {
     let dir = tempfile::tempdir().unwrap();
     let url = etl_testing::postgres::shared().database().await;
     let store = etl_runs::open(&url, &dir.path().join("outputs"))
@@ -248,7 +248,10 @@ async fn workflows_are_listed_shown_switched_and_deleted_on(api: Api) {
     );
     assert_eq!(
         sales["params"],
-        json!([{"name": "day", "default": null}, {"name": "region", "default": "eu"}])
+        json!([
+            {"name": "day", "type": "string", "default": null},
+            {"name": "region", "type": "string", "default": "eu"}
+        ])
     );
 
     let (status, off) = api.post("/api/workflows/sales/disable", json!({})).await;
