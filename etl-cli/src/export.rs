@@ -44,6 +44,12 @@ pub(super) fn export(
     };
     // By default the workflow's name, made an id Airflow takes.
     let dag_id = dag_id.unwrap_or_else(|| etl_runs::airflow::airflow_id(program.dag.name()));
+    // Every task runs here: relative paths inside the workflow (a warehouse
+    // file, say) resolve where they would for a run started here.
+    let workdir = std::env::current_dir()
+        .map_err(|e| etl_runs::Error::io(".", e))?
+        .display()
+        .to_string();
     // The pipeline file, made absolute: the tasks run from anywhere.
     let file = program
         .file
@@ -56,6 +62,7 @@ pub(super) fn export(
         file: file.as_deref(),
         state: state.as_deref(),
         outputs: outputs.as_deref(),
+        workdir: &workdir,
         dag_id: &dag_id,
         zone,
     };
@@ -72,6 +79,17 @@ pub(super) fn export(
         ),
     };
     std::fs::write(out, text).map_err(|e| etl_runs::Error::io(out, e))?;
+    // Outputs beside a SQLite store are shared (one machine); with
+    // PostgreSQL and no location, each task keeps its outputs on its own
+    // worker, where the next task, on another, will not find them.
+    if state.is_none() && outputs.is_none() {
+        eprintln!(
+            "warning: no shared location for step outputs: each task saves its step's output \
+             under {workdir}/etl-outputs on the worker it runs on, and a task on another worker \
+             will not find it; set --outputs or ETL_OUTPUTS to a bucket (s3://…) or a folder \
+             every worker shares, then export again"
+        );
+    }
     eprintln!(
         "wrote {}: {what}, {} tasks; {home} (the workers need {bin} and {})",
         out.display(),

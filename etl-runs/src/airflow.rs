@@ -29,6 +29,13 @@ pub struct Target<'a> {
     /// credential, or a folder); `None` when the workers' own `ETL_OUTPUTS`
     /// says, or the store's folder is used.
     pub outputs: Option<&'a str>,
+    /// The folder every task runs in (absolute): where the export was
+    /// written from. Airflow's and Prefect's workers otherwise run each task
+    /// in a temporary folder deleted afterwards, where a relative path in
+    /// the workflow (a warehouse file, local outputs) would be written and
+    /// lost while the task reports success. On a worker where it does not
+    /// exist, the task fails saying so.
+    pub workdir: &'a str,
     /// The Airflow DAG id.
     pub dag_id: &'a str,
     /// The time zone Airflow reads the schedule in.
@@ -187,6 +194,9 @@ ETL_STATE = {state}
 # Where step outputs go: a bucket or folder, or None for each worker's own
 # ETL_OUTPUTS (or the state store's folder).
 ETL_OUTPUTS = {outputs}
+# The folder each task runs in, where relative paths in the workflow resolve
+# (the one the export was written from); it must exist on every worker.
+ETL_WORKDIR = {workdir}
 
 
 def literal(text):
@@ -227,6 +237,7 @@ with DAG(
         file = target.file.map(py).unwrap_or_else(|| "None".to_owned()),
         state = target.state.map(py).unwrap_or_else(|| "None".to_owned()),
         outputs = target.outputs.map(py).unwrap_or_else(|| "None".to_owned()),
+        workdir = py(target.workdir),
         dag_id = py(target.dag_id),
     );
     if let Some(n) = dag.max_parallel() {
@@ -242,6 +253,7 @@ with DAG(
         let _ = writeln!(out, "        bash_command=etl_step({name}),");
         out.push_str("        env={\"ETL_RUN_ID\": \"{{ run_id }}\", **STATE_ENV},\n");
         out.push_str("        append_env=True,\n");
+        out.push_str("        cwd=ETL_WORKDIR,\n");
         // The step's output is in the state store, not its last line of stdout.
         out.push_str("        do_xcom_push=False,\n");
         let options = step.options;
@@ -310,6 +322,7 @@ mod tests {
             file: None,
             state: Some("/var/lib/etl/state.sqlite"),
             outputs: None,
+            workdir: "/srv/etl",
             dag_id: "w",
             zone: "UTC",
         }

@@ -58,6 +58,9 @@ ETL_STATE = {state}
 # Where step outputs go: a bucket or folder, or None for each worker's own
 # ETL_OUTPUTS (or the state store's folder).
 ETL_OUTPUTS = {outputs}
+# The folder each task runs in, where relative paths in the workflow resolve
+# (the one the export was written from); it must exist on every worker.
+ETL_WORKDIR = {workdir}
 SCHEDULE = {schedule}
 TIME_ZONE = {zone}
 
@@ -74,7 +77,7 @@ def etl_step(step, timeout):
     # One attempt per task run: Prefect's retries are the step's.
     argv = [ETL_BIN, "run", *([ETL_FILE] if ETL_FILE else []), "--step", step]
     argv += ["--run-id", str(flow_run.id), "--no-retries"]
-    child = subprocess.Popen(argv, env=env, start_new_session=True)
+    child = subprocess.Popen(argv, env=env, cwd=ETL_WORKDIR, start_new_session=True)
     try:
         code = child.wait(timeout=timeout)
     except BaseException:
@@ -98,6 +101,7 @@ def workflow():
         file = target.file.map(py).unwrap_or_else(|| "None".to_owned()),
         state = target.state.map(py).unwrap_or_else(|| "None".to_owned()),
         outputs = target.outputs.map(py).unwrap_or_else(|| "None".to_owned()),
+        workdir = py(target.workdir),
         schedule = cron.as_deref().map(py).unwrap_or_else(|| "None".to_owned()),
         zone = py(target.zone),
         workers = dag.max_parallel().unwrap_or(8).clamp(1, 64),
@@ -174,6 +178,7 @@ mod tests {
             file: None,
             state: None,
             outputs: Some("s3://etl-outputs/nightly"),
+            workdir: "/srv/etl",
             dag_id: "w",
             zone: "Europe/Paris",
         }
@@ -211,6 +216,8 @@ mod tests {
         );
         assert!(text.contains("SCHEDULE = \"0 2 * * *\""), "{text}");
         assert!(text.contains("ETL_STATE = None"), "{text}");
+        assert!(text.contains("ETL_WORKDIR = \"/srv/etl\""), "{text}");
+        assert!(text.contains("cwd=ETL_WORKDIR"), "{text}");
         assert!(
             text.contains("ETL_OUTPUTS = \"s3://etl-outputs/nightly\""),
             "{text}"

@@ -543,6 +543,9 @@ fn airflow(sync: &Sync, layout: &str, run_id: &str) -> Value {
             .env("AIRTABLE_TOKEN", sync.server.token())
             .env("AIRTABLE_BASE_ID", sync.server.base_id())
             .env("AIRTABLE_API_URL", sync.server.url())
+            // As Airflow's workers do: a task not told where to run runs in
+            // a temporary folder, deleted afterwards.
+            .env("HARNESS_TASK_DIRS", "1")
             .output()
             .expect("python3 runs the Airflow harness")
     });
@@ -557,7 +560,8 @@ async fn the_airflow_export_runs_each_step_as_a_task_on_airflow_2_and_3() {
     let state = sync.dir.path().join("etl-state.sqlite");
     let snapshot = file
         .replace(bin().to_str().unwrap(), "<BIN>")
-        .replace(state.to_str().unwrap(), "<STATE>");
+        .replace(state.to_str().unwrap(), "<STATE>")
+        .replace(sync.dir.path().to_str().unwrap(), "<DIR>");
     insta::assert_snapshot!("airflow_dag", snapshot);
 
     for (layout, run_id) in [
@@ -586,6 +590,10 @@ async fn the_airflow_export_runs_each_step_as_a_task_on_airflow_2_and_3() {
             (run.status, run.trigger.as_str(), run.succeeded),
             (StepStatus::Succeeded, "step", 4)
         );
+        // In the folder the export was written from, not a temporary one:
+        // the warehouse's relative path (the example's default) is there.
+        assert_eq!(result["dirs"], serde_json::json!({}), "{result}");
+        assert_eq!(sync.warehouse_rows("Orders"), 40, "Airflow {layout}");
     }
 
     // The schedule read in a time zone.
@@ -977,6 +985,13 @@ async fn runs_recorded_in_postgres_are_shared_by_processes() {
         ];
         let (_, err) = exits(&with_state(&args), 0);
         assert!(err.contains("ETL_STATE"), "{err}");
+        // No outputs location: each task would keep its output on its own
+        // worker. Said, naming what to set.
+        assert!(
+            err.contains("warning: no shared location for step outputs")
+                && err.contains("ETL_OUTPUTS"),
+            "{err}"
+        );
         std::fs::read_to_string(sync.dir.path().join("dag.py")).unwrap()
     };
     assert!(dag.contains("ETL_STATE = None"), "{dag}");
@@ -1192,8 +1207,11 @@ async fn workers_and_airflow_tasks_share_nothing_but_postgres_and_a_bucket() {
     let result: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     for task in ["customers", "products", "orders", "load"] {
         assert_eq!(result["ended"][task], 0, "{result}");
-        assert_eq!(result["dirs"][task], serde_json::json!([]), "{result}");
     }
+    // Each task ran in the folder the export was written from (not a
+    // temporary one), and saved nothing there: the outputs are in the bucket.
+    assert_eq!(result["dirs"], serde_json::json!({}), "{result}");
+    assert!(!sync.dir.path().join("etl-outputs").exists());
     let run = store.run(airflow_run).await.unwrap().unwrap();
     assert_eq!(
         (run.status, run.trigger.as_str(), run.succeeded),
