@@ -79,6 +79,15 @@
 //!
 //! The connection runs with [`SqliteWarehouse::PRAGMAS`]: WAL journal,
 //! `synchronous = NORMAL` (durable at checkpoints, never corrupt), a 64 MiB page cache.
+//!
+//! # Writers take turns
+//!
+//! SQLite lets one writer at a time into a file. A load that finds another
+//! process (or another warehouse handle) writing waits for it, up to
+//! [`DEFAULT_BUSY_TIMEOUT`] (5 minutes), or what
+//! [`SqliteWarehouse::busy_timeout`] sets; then it fails, its error naming
+//! the file and how long it waited, and nothing of it is written. Readers
+//! never wait (WAL).
 
 mod types;
 
@@ -104,6 +113,10 @@ use types::{ColumnReader, Family, SqlColumn, declared_type, family, to_sql_colum
 
 const WAREHOUSE: &str = "sqlite";
 
+/// How long a write waits for another writer of the same file by default:
+/// loads take minutes, and a second one should wait its turn, not fail.
+pub const DEFAULT_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Most rows one `INSERT` statement carries (fewer when columns are many).
 const MAX_ROWS_PER_STATEMENT: usize = 256;
 
@@ -118,7 +131,8 @@ impl SqlWarehouse<Connection> {
     pub const PRAGMAS: &'static [(&'static str, &'static str)] = &[
         ("journal_mode", "WAL"),
         ("synchronous", "NORMAL"),
-        ("busy_timeout", "5000"),
+        // DEFAULT_BUSY_TIMEOUT, in milliseconds.
+        ("busy_timeout", "300000"),
         ("cache_size", "-65536"),
         ("temp_store", "MEMORY"),
     ];
@@ -145,6 +159,16 @@ impl SqlWarehouse<Connection> {
         }
         conn.set_prepared_statement_cache_capacity(64);
         Self::from_connection(conn, path)
+    }
+
+    /// How long a write waits for another writer of the same file before it
+    /// fails ([`DEFAULT_BUSY_TIMEOUT`] unless set), for every clone. Set it
+    /// before loading: it waits for a load of this handle under way.
+    pub fn busy_timeout(self, wait: std::time::Duration) -> Result<Self> {
+        crate::common::lock(&self.conn)
+            .busy_timeout(wait)
+            .map_err(db_error)?;
+        Ok(self)
     }
 
     /// Runs `f` with the connection on tokio's blocking pool, for queries of your own.
@@ -180,9 +204,7 @@ impl Dialect for Connection {
     }
 
     fn prepare_table(&mut self, spec: &TableSpec) -> Result<()> {
-        let tx = self
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_error)?;
+        let tx = begin_write(self)?;
         prepare_table(&tx, spec, spec.name())?;
         tx.commit().map_err(db_error)
     }
@@ -210,6 +232,34 @@ fn db_error(e: rusqlite::Error) -> Error {
     }
 }
 
+/// A write transaction, begun when no other writer holds the file (waiting
+/// for the busy timeout at most). A file still locked then is an error
+/// naming it and the wait.
+fn begin_write(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>> {
+    // Read before the transaction borrows the connection.
+    let file = conn.path().unwrap_or(":memory:").to_owned();
+    let waited: i64 = conn
+        .pragma_query_value(None, "busy_timeout", |row| row.get(0))
+        .unwrap_or(0);
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                Error::Database {
+                    warehouse: WAREHOUSE,
+                    table: None,
+                    source: format!(
+                        "the file {file} is being written by another process or handle; waited \
+                         {:.1} s for it (the busy timeout: SqliteWarehouse::busy_timeout): {e}",
+                        waited as f64 / 1000.0
+                    )
+                    .into(),
+                    retryable: true,
+                }
+            }
+            _ => db_error(e),
+        })
+}
+
 fn write_in_transaction(
     conn: &mut Connection,
     load: &Load,
@@ -219,9 +269,7 @@ fn write_in_transaction(
     let spec = &load.spec;
     check_spec(spec)?;
     let table = spec.name();
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_error)?;
+    let tx = begin_write(conn)?;
     let fresh = options.recreate || spec.mode() == WriteMode::Replace;
     let (target, prepared) = if fresh {
         let staging = staging_name(table);

@@ -266,3 +266,67 @@ async fn a_view_of_a_replaced_table_reads_the_new_rows() {
         .unwrap();
     assert!(!legacy);
 }
+
+/// Another process holds the file's write lock (an `IMMEDIATE` transaction
+/// of its own) for `hold`, starting now.
+fn hold_write_lock(path: &Path, hold: std::time::Duration) -> std::thread::JoinHandle<()> {
+    let path = path.to_owned();
+    let (locked, ready) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let mut other = rusqlite::Connection::open(&path).unwrap();
+        let tx = other
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        locked.send(()).unwrap();
+        std::thread::sleep(hold);
+        tx.commit().unwrap();
+    });
+    ready.recv().unwrap();
+    holder
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_waits_its_turn_and_a_lock_held_too_long_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.sqlite");
+    let w = SqliteWarehouse::open(&path).unwrap();
+    let b = people(vec![1, 2], vec!["ada", "bob"]);
+    write(&w, "people", &b).await.unwrap();
+    // Longer than SQLite's usual 5 s would allow: the load waits, then loads.
+    let holder = hold_write_lock(&path, std::time::Duration::from_millis(5500));
+    let started = std::time::Instant::now();
+    write(&w, "people", &b).await.unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_secs(5));
+    holder.join().unwrap();
+    assert_eq!(
+        w.with_connection(|c| Ok(c
+            .query_row("SELECT count(*) FROM people", [], |r| r.get::<_, i64>(0))
+            .unwrap()))
+            .await
+            .unwrap(),
+        4
+    );
+    // A bound of its own, shorter than the other writer's hold: an error
+    // naming the file and the wait, retryable, nothing written.
+    let w = w
+        .busy_timeout(std::time::Duration::from_millis(300))
+        .unwrap();
+    let holder = hold_write_lock(&path, std::time::Duration::from_millis(1500));
+    let err = write(&w, "people", &b).await.unwrap_err();
+    holder.join().unwrap();
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(
+        text.contains("waited 0.3 s") && text.contains("busy_timeout"),
+        "{text}"
+    );
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(
+        w.with_connection(|c| Ok(c
+            .query_row("SELECT count(*) FROM people", [], |r| r.get::<_, i64>(0))
+            .unwrap()))
+            .await
+            .unwrap(),
+        4
+    );
+}
