@@ -8,7 +8,8 @@ let refresh = null;
 
 // An element: `el("td", {class: "x"}, "text", child…)`. Strings are text.
 function el(tag, attrs, ...children) {
-  const svg = ["svg", "g", "rect", "text", "path", "defs", "marker"].includes(tag);
+  // "title" is only ever made for the graph (the document's is in index.html).
+  const svg = ["svg", "g", "rect", "text", "path", "defs", "marker", "title"].includes(tag);
   const node = svg ? document.createElementNS("http://www.w3.org/2000/svg", tag) : document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;
@@ -47,6 +48,11 @@ async function api(method, path, body) {
 const enc = encodeURIComponent;
 function when(text) { return text ? text.replace("T", " ").replace(/\.\d+Z$/, "Z") : ""; }
 function seconds(ms) { return ms === null || ms === undefined ? "" : (ms / 1000).toFixed(ms < 10000 ? 2 : 0) + " s"; }
+// How long something still running has run so far: "12 s so far".
+function elapsed(started) {
+  const since = Date.parse(started);
+  return el("span", { class: "muted elapsed" }, isNaN(since) ? "running" : seconds(Math.max(0, Date.now() - since)).replace(/\.\d+ s$/, " s") + " so far");
+}
 function badge(status) { return el("span", { class: "status " + status, "data-status": status }, status); }
 function runLink(id) { return el("a", { href: "#/runs/" + enc(id), class: "run-link" }, id); }
 
@@ -122,7 +128,7 @@ async function runsView(query) {
     el("td", {}, badge(r.status)),
     el("td", { class: "hide-narrow" }, r.started_by || r.trigger),
     el("td", { class: "hide-narrow" }, when(r.started_at)),
-    el("td", {}, r.status === "RUNNING" ? el("span", { class: "muted" }, "running") : seconds(r.duration_ms))));
+    el("td", {}, r.status === "RUNNING" ? elapsed(r.started_at) : seconds(r.duration_ms))));
   const next = page.next ? (() => { const s = new URLSearchParams(search); s.set("after", page.next); return el("a", { href: "#/runs?" + s }, "Older runs →"); })() : null;
   main().replaceChildren(
     el("h1", {}, "Runs"),
@@ -133,7 +139,8 @@ async function runsView(query) {
       el("div", { class: "table" }, el("table", {},
         el("thead", {}, el("tr", {}, ["Run", "Workflow", "Status", "Started by", "Started", "Duration"].map((h, i) => el("th", { class: i === 3 || i === 4 ? "hide-narrow" : null }, h)))),
         el("tbody", {}, rows))),
-    next);
+    // replaceChildren writes a null as the text "null".
+    ...(next ? [next] : []));
   if (page.runs.some((r) => r.status === "RUNNING")) refresh = setTimeout(render, 2000);
 }
 
@@ -155,7 +162,7 @@ async function runView(runId) {
     el("td", {}, String(s.attempts)),
     el("td", {}, s.rows === null ? "" : String(s.rows)),
     el("td", { class: "hide-narrow" }, when(s.started_at)),
-    el("td", {}, seconds(s.duration_ms)),
+    el("td", {}, ["RUNNING", "RETRYING"].includes(s.status) && s.started_at ? elapsed(s.started_at) : seconds(s.duration_ms)),
     el("td", { class: "wrap" }, s.error ? el("pre", { class: "error step-error" }, s.error) : (s.reused_from ? el("span", { class: "muted" }, "reused from " + s.reused_from) : ""))));
   main().replaceChildren(
     el("h1", {}, run.workflow + " · " + run.run_id),
@@ -204,7 +211,9 @@ function dag(graphSteps, runSteps) {
   const nodes = graphSteps.map((s) => {
     const p = pos[s.name], st = status[s.name] || "PENDING";
     const label = s.name.length > 20 ? s.name.slice(0, 19) + "…" : s.name;
-    return el("g", { class: "node " + st, "data-step": s.name, "data-status": st },
+    // A cut name is read whole in the tooltip (and by a screen reader).
+    return el("g", { class: "node " + st, "data-step": s.name, "data-status": st, "aria-label": s.name + ": " + st },
+      el("title", {}, s.name + " · " + st),
       el("rect", { x: p.x, y: p.y, width: W, height: H }),
       el("text", { x: p.x + W / 2, y: p.y + H / 2 }, label));
   });
@@ -235,6 +244,7 @@ document.addEventListener("DOMContentLoaded", () => {
     notice(input.value.trim() ? "Token set for this tab." : "Token cleared.", true);
     render();
   });
-  window.addEventListener("hashchange", render);
+  // A notice belongs to the view it was said in.
+  window.addEventListener("hashchange", () => { notice(""); render(); });
   render();
 });

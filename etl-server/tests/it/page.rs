@@ -171,6 +171,14 @@ async fn the_form_starts_a_run_with_params_and_the_cancel_button_stops_it() {
         d["steps"][0]["status"] == "RUNNING"
     })
     .await;
+    // A running step says how long it has run so far.
+    browser
+        .until(
+            "the running step's time so far",
+            "return [...document.querySelectorAll('tr.step[data-status=RUNNING] .elapsed')].some(e => /^\\d+ s so far$/.test(e.textContent))",
+            wait,
+        )
+        .await;
     browser.press("button.cancel", wait).await;
     browser
         .until(
@@ -186,4 +194,115 @@ async fn the_form_starts_a_run_with_params_and_the_cancel_button_stops_it() {
     assert_eq!(detail["steps"][0]["status"], "CANCELLED");
     stop.cancel();
     task.await.unwrap();
+}
+
+/// What the page says, at any width: no stray `null`, a notice that goes
+/// with its view, SKIPPED and CANCELLED told apart, a cut step name readable
+/// whole, and on a phone no badge or header broken inside a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_says_what_it_means_at_any_width() {
+    const LONG: &str = "a_step_whose_name_is_far_too_long_for_its_box";
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(SqliteStore::open(dir.path().join("state.sqlite")).unwrap());
+    let ok = |_: StepContext, _: StepInputs| async { Ok::<_, etl_dag::Error>(()) };
+    let dag = Dag::builder("pair")
+        .step(Step::new("first", ok))
+        .step(Step::new(LONG, ok).after(["first"]))
+        .step(Step::new("third", ok))
+        .build()
+        .unwrap();
+    store
+        .register_workflow(&WorkflowInfo::of(&dag, "1"))
+        .await
+        .unwrap();
+    store
+        .begin_run(&RunStart::new("run-1", &dag, Trigger::Run))
+        .await
+        .unwrap();
+    store
+        .skip_steps(
+            "run-1",
+            &[LONG.to_owned()],
+            "not run: step \"first\" failed",
+        )
+        .await
+        .unwrap();
+    // The others, still PENDING, are CANCELLED when the run is ended.
+    store.fail_unfinished("the test ended it").await.unwrap();
+    let api = serve(
+        Server::new(store.clone(), Auth::Token(TOKEN.into())),
+        store,
+        dir,
+    )
+    .await;
+    let wait = Duration::from_secs(20);
+    let browser = Browser::start(1280, 900).await;
+    let stray_null = "return [...document.querySelector('main').childNodes].some(n => n.nodeType === 3 && n.textContent.trim() === 'null')";
+
+    // The runs, and none: no literal null under either.
+    browser.goto(&api.url("/#/runs")).await;
+    browser.wait("tr.run", wait).await;
+    assert_eq!(browser.script(stray_null).await, serde_json::json!(false));
+    browser.goto(&api.url("/#/runs?status=SUCCEEDED")).await;
+    browser
+        .until(
+            "No run.",
+            "return document.querySelector('main').innerText.includes('No run.')",
+            wait,
+        )
+        .await;
+    assert_eq!(browser.script(stray_null).await, serde_json::json!(false));
+
+    // A notice goes with its view.
+    browser.goto(&api.url("/#/runs/no-such-run")).await;
+    browser
+        .until(
+            "the notice",
+            "return !document.getElementById('notice').hidden",
+            wait,
+        )
+        .await;
+    browser
+        .script("location.hash = '#/runs'; return null")
+        .await;
+    browser.wait("tr.run", wait).await;
+    assert_eq!(
+        browser
+            .script("return document.getElementById('notice').hidden")
+            .await,
+        serde_json::json!(true),
+        "the notice of the view before is gone"
+    );
+
+    // SKIPPED and CANCELLED in colours of their own; a cut name in a tooltip.
+    browser.goto(&api.url("/#/runs/run-1")).await;
+    browser.wait("g.node", wait).await;
+    let colours = browser
+        .script("const c = s => getComputedStyle(document.querySelector(`tr.step .status[data-status=${s}]`)).backgroundColor; return [c('SKIPPED'), c('CANCELLED')]")
+        .await;
+    assert_ne!(colours[0], colours[1], "{colours}");
+    let shown = browser
+        .script(&format!("const g = [...document.querySelectorAll('g.node')].find(g => g.dataset.step === {LONG:?}); return [g.querySelector('text').textContent, g.querySelector('title').textContent]"))
+        .await;
+    assert!(shown[0].as_str().unwrap().ends_with('…'), "{shown}");
+    assert!(shown[1].as_str().unwrap().starts_with(LONG), "{shown}");
+
+    // On a phone: each badge and one-word header on one line.
+    browser.resize(390, 844).await;
+    for view in ["/#/runs/run-1", "/#/runs"] {
+        browser.goto(&api.url(view)).await;
+        browser.wait(".status", wait).await;
+        let broken = browser
+            .script("const lines = e => { const r = document.createRange(); r.selectNodeContents(e); return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; }; return [...document.querySelectorAll('main .status, main th')].filter(e => !e.textContent.includes(' ') && lines(e) > 1).map(e => e.textContent)")
+            .await;
+        assert_eq!(
+            broken,
+            serde_json::json!([]),
+            "{view}: broken inside a word"
+        );
+    }
+    browser
+        .screenshot(&artifacts_dir().join("server-page-phone-run.png"))
+        .await;
 }
