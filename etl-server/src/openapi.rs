@@ -24,7 +24,7 @@ use crate::views;
         crate::routes::workers::WorkerAnswer, crate::routes::workers::ClaimWire,
         crate::routes::workers::EventWire, crate::routes::workers::StepWire,
     )),
-    modifiers(&Token),
+    modifiers(&Token, &Layers),
     tags((name = "workflows", description = "Registered workflows"), (name = "runs", description = "Runs and their steps"), (name = "metrics", description = "The store's counts, for Prometheus"), (name = "workers", description = "Workers that reach the store through the server")),
 )]
 struct ApiDoc;
@@ -64,6 +64,78 @@ impl Modify for Token {
     }
 }
 
+/// The answers the layers in front of every route give (see
+/// [`routes::router`](crate::routes)), added to each operation that lacks
+/// them, so that the document says everything the server does: a host it
+/// does not answer to (421), a NUL in the path or query (400), the store
+/// unavailable or the timeout (503) anywhere; a missing or wrong token (401)
+/// and a cross-site request (403) on every guarded mutation; a body that is
+/// not JSON (415), does not parse or fit (400) or is too large (413)
+/// wherever one is taken.
+struct Layers;
+
+impl Modify for Layers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Ref, RefOr, Response};
+        let error = |description: &str| -> RefOr<Response> {
+            let mut response = Response::new(description);
+            response.content.insert(
+                "application/json".into(),
+                utoipa::openapi::Content::new(Some(Ref::from_schema_name("ErrorBody"))).into(),
+            );
+            RefOr::T(response)
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                (&mut item.get, false),
+                (&mut item.head, false),
+                (&mut item.post, true),
+                (&mut item.put, true),
+                (&mut item.patch, true),
+                (&mut item.delete, true),
+            ];
+            for (operation, mutates) in operations {
+                let Some(operation) = operation.as_mut() else {
+                    continue;
+                };
+                let guarded = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let takes_body = operation.request_body.is_some();
+                let mut add = |status: &str, description: &str, when: bool| {
+                    if when && !operation.responses.responses.contains_key(status) {
+                        operation
+                            .responses
+                            .responses
+                            .insert(status.into(), error(description));
+                    }
+                };
+                add(
+                    "421",
+                    "The request names a host the server does not answer to",
+                    true,
+                );
+                add(
+                    "400",
+                    "A bad request: a value that does not parse, a NUL in the path or query",
+                    true,
+                );
+                add(
+                    "503",
+                    "The state store could not be reached, or the request took longer than the timeout",
+                    true,
+                );
+                add(
+                    "401",
+                    "No token, or not the one the route takes (`Authorization: Bearer <token>`)",
+                    mutates,
+                );
+                add("403", "A mutation from another site", mutates && guarded);
+                add("413", "The body is larger than the limit", takes_body);
+                add("415", "The body is not sent as JSON", takes_body);
+            }
+        }
+    }
+}
+
 /// The document, with this build's version.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
@@ -73,4 +145,59 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// Every operation of the document, as JSON: (method, path, operation).
+    fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                out.push((method.clone(), path.clone(), operation.clone()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_document_says_every_answer_and_bound_the_server_gives() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        for (method, path, operation) in operations(&doc) {
+            let answers = operation["responses"].as_object().unwrap();
+            let has = |status: &str| answers.contains_key(status);
+            assert!(has("421") && has("400") && has("503"), "{method} {path}");
+            if method != "get" {
+                assert!(has("401"), "{method} {path}");
+            }
+            if operation.get("requestBody").is_some() {
+                assert!(has("413") && has("415"), "{method} {path}");
+            }
+            if path.starts_with("/api/workers")
+                || !operation["security"].is_null() && method != "get"
+            {
+                assert!(has("401"), "{method} {path}: workers' routes take a token");
+            }
+        }
+        let limit = doc["paths"]["/api/runs"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (&limit["schema"]["minimum"], &limit["schema"]["maximum"]),
+            (&Value::from(1), &Value::from(500)),
+            "{limit}"
+        );
+        let trigger = &doc["components"]["schemas"]["TriggerRequest"];
+        assert_eq!(
+            trigger["additionalProperties"],
+            Value::Bool(false),
+            "{trigger}"
+        );
+    }
 }

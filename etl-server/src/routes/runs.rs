@@ -34,6 +34,7 @@ pub(crate) struct ListQuery {
     /// The page after this run: the `next` of the previous page.
     after: Option<String>,
     /// The most runs in the page (1 to 500; default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
