@@ -71,6 +71,7 @@
 
 mod quoting;
 mod read;
+mod texts;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -78,6 +78,8 @@ pub(crate) struct QuoteGuard<R> {
     /// Whether the record has begun: a byte other than a line end was read.
     in_record: bool,
     empties: QuotedEmpties,
+    /// A record whose first line is wanted, and that line once read.
+    watch: Option<(u64, Option<u64>)>,
 }
 
 impl<R: Read> QuoteGuard<R> {
@@ -98,6 +100,7 @@ impl<R: Read> QuoteGuard<R> {
             field: 0,
             in_record: false,
             empties: empties.clone(),
+            watch: None,
         };
         (guard, problem, empties)
     }
@@ -117,20 +120,15 @@ impl<R: Read> QuoteGuard<R> {
 
     fn check(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         for &b in bytes {
-            if self.tsv {
-                if b == TSV_QUOTE {
-                    return Err(self.fail(self.line, "the byte 0xFF is not UTF-8 text".into()));
-                }
-                if b == b'\n' {
-                    self.line += 1;
-                }
-                continue;
+            if self.tsv && b == TSV_QUOTE {
+                return Err(self.fail(self.line, "the byte 0xFF is not UTF-8 text".into()));
             }
             let line_end = b == b'\n' || b == b'\r';
             let ends_field = b == self.delimiter || line_end;
             let line = self.line;
             self.state = match self.state {
-                State::FieldStart if b == b'"' => State::Quoted { line, empty: true },
+                // TSV has no quoting: a quote is a character like any other.
+                State::FieldStart if b == b'"' && !self.tsv => State::Quoted { line, empty: true },
                 State::FieldStart | State::Unquoted if ends_field => State::FieldStart,
                 State::FieldStart | State::Unquoted => State::Unquoted,
                 State::Quoted { line, empty } if b == b'"' => State::QuoteInQuoted { line, empty },
@@ -168,11 +166,40 @@ impl<R: Read> QuoteGuard<R> {
             } else {
                 self.in_record = true;
             }
+            if let Some((record, found @ None)) = &mut self.watch
+                && *record == self.record
+                && self.in_record
+            {
+                *found = Some(self.line);
+            }
             if b == b'\n' {
                 self.line += 1;
             }
         }
         Ok(())
+    }
+}
+
+/// The line data row `row` (0-based, the header not counted) of a CSV or
+/// TSV text begins on, counted as [`QuoteGuard`] counts records: what an
+/// error found in a parsed batch, which knows only its row, names.
+pub(crate) fn line_of_row(text: impl Read, delimiter: u8, tsv: bool, row: u64) -> Option<u64> {
+    let (mut guard, _, _) = QuoteGuard::new(text, delimiter, tsv);
+    guard.watch = Some((row + 1, None));
+    let mut buf = [0_u8; 1 << 14];
+    loop {
+        // Byte by byte: a later record in the same chunk must not be taken
+        // for the one watched. An error's path only.
+        let n = guard.inner.read(&mut buf).ok()?;
+        for b in &buf[..n] {
+            guard.check(std::slice::from_ref(b)).ok()?;
+            if let Some((_, Some(line))) = guard.watch {
+                return Some(line);
+            }
+        }
+        if n == 0 {
+            return None;
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use etl_core::arrow::json;
 use etl_core::{Error, Result};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::quoting;
+use super::{quoting, texts};
 
 /// The formats [`super::FilesExtractor`] reads, chosen by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -270,10 +270,12 @@ fn part_schema(format: FileFormat, path: &Path, infer_rows: Option<usize>) -> Re
                 .fields()
                 .iter()
                 .any(|f| f.data_type() == &DataType::Null);
-            if untyped && infer_rows.is_some_and(|rows| records >= rows) {
-                return Ok(infer(None)?.0);
-            }
-            Ok(schema)
+            let schema = if untyped && infer_rows.is_some_and(|rows| records >= rows) {
+                infer(None)?.0
+            } else {
+                schema
+            };
+            Ok(refine_sampled(format, path, schema, infer_rows))
         }
         FileFormat::JsonLines => {
             let schema = infer_json_lines(path, infer_rows)?;
@@ -295,8 +297,47 @@ fn part_schema(format: FileFormat, path: &Path, infer_rows: Option<usize>) -> Re
                     .position(|k| k == f.name())
                     .unwrap_or(usize::MAX)
             });
-            Ok(Schema::new(fields))
+            Ok(refine_sampled(
+                format,
+                path,
+                Schema::new(fields),
+                infer_rows,
+            ))
         }
+    }
+}
+
+/// `schema` with its text columns typed as their first `rows` records'
+/// values all read (see [`texts::refine`]): booleans, dates and timestamps
+/// Arrow's inference leaves as text. A sample that cannot be read leaves
+/// the schema as inferred: reading the file says why.
+fn refine_sampled(format: FileFormat, path: &Path, schema: Schema, rows: Option<usize>) -> Schema {
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| f.data_type() == &DataType::Utf8)
+    {
+        return schema;
+    }
+    let inferred = Arc::new(schema);
+    let limit = rows.unwrap_or(usize::MAX);
+    let mut samples = Vec::new();
+    let mut seen = 0;
+    let read = read_part(
+        format,
+        path,
+        &inferred,
+        limit.clamp(1, 8192),
+        &mut |batch| {
+            let keep = batch.num_rows().min(limit - seen);
+            seen += keep;
+            samples.push(batch.slice(0, keep));
+            seen < limit
+        },
+    );
+    match read {
+        Ok(_) => texts::refine(&inferred, &samples),
+        Err(_) => Arc::unwrap_or_clone(inferred),
     }
 }
 
@@ -661,7 +702,9 @@ pub(crate) fn read_part(
     match format {
         FileFormat::Csv | FileFormat::Tsv => {
             let (text, problem, empties) = open_delimited(path, format)?;
-            let reader = csv::ReaderBuilder::new(schema.clone())
+            // Booleans, dates and timestamps are read as text, then parsed.
+            let wire = texts::wire(schema);
+            let reader = csv::ReaderBuilder::new(wire)
                 .with_header(true)
                 .with_delimiter(format.delimiter())
                 .with_quote(format.quote())
@@ -671,6 +714,7 @@ pub(crate) fn read_part(
                 .map_err(|e| delimited_error(path, Some(schema), &problem, e))?;
             let mut first_row = 0;
             for batch in reader {
+                let start = first_row;
                 let batch = batch.and_then(|batch| {
                     let end = first_row + batch.num_rows() as u64;
                     let batch = with_quoted_empties(batch, first_row, &empties.take_before(end));
@@ -678,6 +722,14 @@ pub(crate) fn read_part(
                     batch
                 });
                 let batch = batch.map_err(|e| delimited_error(path, Some(schema), &problem, e))?;
+                let batch = texts::convert(batch, schema).map_err(|bad| {
+                    // The row's line, found again from the start: an error's path only.
+                    let line = open_raw(path).ok().and_then(|text| {
+                        let tsv = format == FileFormat::Tsv;
+                        quoting::line_of_row(text, format.delimiter(), tsv, start + bad.row as u64)
+                    });
+                    malformed(path, line, Some(bad.column), bad.message)
+                })?;
                 if !sink(batch) {
                     return Ok(false);
                 }
@@ -788,6 +840,8 @@ fn read_json_lines(
     sink: &mut dyn FnMut(RecordBatch) -> bool,
 ) -> Result<bool> {
     let mut reader = open_text(path)?;
+    // Booleans, dates and timestamps are read as text, then parsed.
+    let wire = texts::wire(schema);
     let mut chunk = JsonChunk::default();
     let mut line_no: u64 = 0;
     let mut line = Vec::new();
@@ -813,14 +867,14 @@ fn read_json_lines(
         }
         chunk.push(&crate::bigint::big_integers_as_text(&line), line_no);
         if chunk.lines.len() >= batch_size {
-            let batch = chunk.decode(path, schema)?;
+            let batch = chunk.decode(path, &wire, schema)?;
             if !sink(batch) {
                 return Ok(false);
             }
         }
     }
     if !chunk.lines.is_empty() {
-        let batch = chunk.decode(path, schema)?;
+        let batch = chunk.decode(path, &wire, schema)?;
         if !sink(batch) {
             return Ok(false);
         }
@@ -845,12 +899,18 @@ impl JsonChunk {
         }
     }
 
-    fn decode(&mut self, path: &Path, schema: &SchemaRef) -> Result<RecordBatch> {
-        let result = decode_json(&self.bytes, schema, self.lines.len());
+    /// The lines as one batch of `schema`, read as `wire` (its booleans,
+    /// dates and timestamps as text, see [`texts::wire`]), then parsed.
+    fn decode(&mut self, path: &Path, wire: &SchemaRef, schema: &SchemaRef) -> Result<RecordBatch> {
+        let result = decode_json(&self.bytes, wire, self.lines.len());
         let batch = match result {
             Ok(batch) => batch,
-            Err(e) => return Err(self.locate(path, schema, e)),
+            Err(e) => return Err(self.locate(path, wire, e)),
         };
+        let batch = texts::convert(batch, schema).map_err(|bad| {
+            let line = self.lines.get(bad.row).map(|(_, line)| *line);
+            malformed(path, line, Some(bad.column), bad.message)
+        })?;
         self.bytes.clear();
         self.lines.clear();
         Ok(batch)

