@@ -473,7 +473,16 @@ fn strip_url(e: &reqwest::Error) -> String {
 pub(crate) struct RateLimiter {
     interval: Duration,
     next: Mutex<Instant>,
+    /// The file through which every process of this user on this machine
+    /// that reads the same API shares the budget ([`RateLimiter::shared`]);
+    /// `None`: this process alone.
+    shared: Option<std::path::PathBuf>,
 }
+
+/// The longest any turn is waited for, or a pause held: a wait past what
+/// the clock can hold (or a slot a corrupt shared file names) must not
+/// hang a load for ever.
+const MAX_WAIT: Duration = Duration::from_secs(86_400);
 
 impl RateLimiter {
     pub(crate) fn new(requests_per_second: Option<f64>) -> Self {
@@ -485,11 +494,57 @@ impl RateLimiter {
         RateLimiter {
             interval,
             next: Mutex::new(Instant::now()),
+            shared: None,
+        }
+    }
+
+    /// A limiter whose budget every process of this user on this machine
+    /// reading `key` (an API and a base) shares: the tasks of an exported
+    /// DAG, workers, a second `run`. The turns are kept in a file of
+    /// [`shared_dir`] (`$ETL_RATE_LIMIT_DIR`, else `$XDG_RUNTIME_DIR`, else
+    /// `~/.cache/etl`), locked for the moment each turn is taken. Without
+    /// such a folder, or if the file cannot be used, the budget is this
+    /// process's own, as [`RateLimiter::new`]'s.
+    pub(crate) fn shared(requests_per_second: Option<f64>, key: &str) -> Self {
+        let dir = requests_per_second.and(shared_dir());
+        Self::shared_in(requests_per_second, key, dir.as_deref())
+    }
+
+    /// [`RateLimiter::shared`], its file in `dir`.
+    pub(crate) fn shared_in(
+        requests_per_second: Option<f64>,
+        key: &str,
+        dir: Option<&std::path::Path>,
+    ) -> Self {
+        let name: String = key
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(200)
+            .collect();
+        RateLimiter {
+            shared: dir.map(|d| d.join(name)),
+            ..RateLimiter::new(requests_per_second)
         }
     }
 
     /// Waits for this request's turn.
     pub(crate) async fn acquire(&self) {
+        if let Some(path) = &self.shared {
+            let (path, interval) = (path.clone(), self.interval);
+            // A file lock, held for a read and a write: off the async threads.
+            let slot =
+                tokio::task::spawn_blocking(move || shared_turn(&path, interval, None)).await;
+            if let Ok(Ok(wait)) = slot {
+                tokio::time::sleep(wait).await;
+                return;
+            }
+        }
         let slot = {
             let mut next = self.next.lock().await;
             let slot = (*next).max(Instant::now());
@@ -500,12 +555,81 @@ impl RateLimiter {
     }
 
     /// Holds every request back for `wait` from now (at most a day: a
-    /// wait past what the clock can hold must not panic).
+    /// wait past what the clock can hold must not panic), in every process
+    /// sharing the budget.
     pub(crate) async fn pause(&self, wait: Duration) {
-        let wait = wait.min(Duration::from_secs(86_400));
+        let wait = wait.min(MAX_WAIT);
+        if let Some(path) = &self.shared {
+            let path = path.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || shared_turn(&path, Duration::ZERO, Some(wait)))
+                    .await;
+        }
         let mut next = self.next.lock().await;
         *next = (*next).max(Instant::now() + wait);
     }
+}
+
+/// Where shared budgets are kept: `$ETL_RATE_LIMIT_DIR`, else
+/// `$XDG_RUNTIME_DIR/etl-rate-limits`, else `~/.cache/etl/rate-limits`;
+/// made (private to this user) when missing. `None` when there is none.
+pub(crate) fn shared_dir() -> Option<std::path::PathBuf> {
+    let env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    };
+    let dir = env("ETL_RATE_LIMIT_DIR")
+        .or_else(|| env("XDG_RUNTIME_DIR").map(|d| d.join("etl-rate-limits")))
+        .or_else(|| env("HOME").map(|d| d.join(".cache/etl/rate-limits")))?;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&dir).ok()?;
+    Some(dir)
+}
+
+/// Takes the next turn in the shared file at `path` (the next free slot, in
+/// nanoseconds since the epoch, 8 bytes), moving it on by `interval`, or,
+/// with `pause`, holds every turn back for that long from now; how long to
+/// wait for the turn taken. The file is locked only meanwhile.
+fn shared_turn(
+    path: &std::path::Path,
+    interval: Duration,
+    pause: Option<Duration>,
+) -> std::io::Result<Duration> {
+    use std::io::{Read, Seek, Write};
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    file.lock()?;
+    let mut bytes = [0_u8; 8];
+    let next = match file.read_exact(&mut bytes) {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(_) => 0,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let cap = now.saturating_add(MAX_WAIT.as_nanos() as u64);
+    // A slot past a day from now (a clock set back, a file written by
+    // something else) is not waited for.
+    let next = if next > cap { now } else { next };
+    let (slot, after) = match pause {
+        Some(wait) => (now, next.max(now.saturating_add(wait.as_nanos() as u64))),
+        None => {
+            let slot = next.max(now);
+            (slot, slot.saturating_add(interval.as_nanos() as u64))
+        }
+    };
+    file.seek(std::io::SeekFrom::Start(0))?;
+    file.write_all(&after.to_le_bytes())?;
+    file.unlock()?;
+    Ok(Duration::from_nanos(slot - now))
 }
 
 #[cfg(test)]
@@ -525,6 +649,54 @@ mod tests {
         let paused = Instant::now();
         limiter.acquire().await;
         assert_eq!(paused.elapsed(), Duration::from_secs(30));
+    }
+
+    /// Two limiters over one folder are two processes reading one base:
+    /// together they keep to the one budget, pauses included.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn processes_reading_one_base_share_its_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "airtable http://127.0.0.1:9 appAbCdEfGhIjKlMn";
+        let [a, b] = [0, 1].map(|_| {
+            std::sync::Arc::new(RateLimiter::shared_in(Some(20.0), key, Some(dir.path())))
+        });
+        let start = std::time::Instant::now();
+        let each = |l: std::sync::Arc<RateLimiter>| async move {
+            for _ in 0..5 {
+                l.acquire().await;
+            }
+        };
+        tokio::join!(each(a.clone()), each(b.clone()));
+        // Ten turns of 52.5 ms: nine intervals, not four and a half.
+        assert!(
+            start.elapsed() >= Duration::from_millis(9 * 52),
+            "{:?}",
+            start.elapsed()
+        );
+        // A 429 seen by one holds the other back.
+        a.pause(Duration::from_millis(400)).await;
+        let paused = std::time::Instant::now();
+        b.acquire().await;
+        assert!(
+            paused.elapsed() >= Duration::from_millis(390),
+            "{:?}",
+            paused.elapsed()
+        );
+        // Another base, another budget.
+        let other = RateLimiter::shared_in(
+            Some(20.0),
+            "airtable http://127.0.0.1:9 appOther",
+            Some(dir.path()),
+        );
+        let quick = std::time::Instant::now();
+        other.acquire().await;
+        assert!(quick.elapsed() < Duration::from_millis(300));
+        // A file holding nonsense (a slot years away) is not waited for.
+        std::fs::write(dir.path().join("junk"), u64::MAX.to_le_bytes()).unwrap();
+        let junk = RateLimiter::shared_in(Some(20.0), "junk", Some(dir.path()));
+        let quick = std::time::Instant::now();
+        junk.acquire().await;
+        assert!(quick.elapsed() < Duration::from_millis(300));
     }
 
     #[test]

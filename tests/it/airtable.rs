@@ -336,3 +336,38 @@ async fn hostile_airtable_names_round_trip_in_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     hostile_names_round_trip(SqliteWarehouse::open(dir.path().join("a.sqlite")).unwrap()).await;
 }
+
+/// Two processes syncing one base at once (two `sync_airtable`s, as the
+/// tasks of an exported DAG or two workers would) share the base's 5
+/// requests per second: no `429`, no 30 s penalty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_reading_one_base_share_its_rate_limit() {
+    let server = AirtableServer::start_with(Base::sample(), ServerOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let limits = dir.path().join("rate-limits");
+    let run = |out: &str| {
+        std::process::Command::new(super::example("sync_airtable"))
+            .args(["--warehouse", "sqlite", "--out", out])
+            .current_dir(dir.path())
+            .env("AIRTABLE_TOKEN", server.token())
+            .env("AIRTABLE_BASE_ID", server.base_id())
+            .env("AIRTABLE_API_URL", server.url())
+            .env("ETL_RATE_LIMIT_DIR", &limits)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (run("a.sqlite"), run("b.sqlite"));
+    let outputs =
+        tokio::task::block_in_place(|| [first.wait_with_output(), second.wait_with_output()]);
+    for output in outputs {
+        let output = output.unwrap();
+        assert!(output.status.success(), "{}", super::text(&output.stderr));
+    }
+    let stats = server.stats();
+    assert_eq!(stats.rate_limited, 0, "{stats:?}");
+    assert!(stats.max_requests_per_second <= 5, "{stats:?}");
+}

@@ -50,7 +50,11 @@ fn base_limiter(api: &str, base_id: &str, rate: Option<f64>) -> Arc<RateLimiter>
     {
         return limiter;
     }
-    let limiter = Arc::new(RateLimiter::new(rate));
+    // Shared with every process of this user reading the same base.
+    let limiter = Arc::new(RateLimiter::shared(
+        rate,
+        &format!("airtable {api} {base_id}"),
+    ));
     limiters.push((key, Arc::downgrade(&limiter)));
     limiter
 }

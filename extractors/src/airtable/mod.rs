@@ -29,11 +29,13 @@
 //! Every request carries `Authorization: Bearer <token>`; the token appears in
 //! no error, log or `Debug` output.
 //!
-//! Requests to a base go through one rate limiter, shared by all its tables
-//! and by every extractor of the base in the process (the first one's rate
-//! applies): 5 requests per second by default, Airtable's limit, kept 5 %
-//! under. A `429`
-//! holds the whole base back for `Retry-After` (or 30 s, as Airtable asks) and
+//! Requests to a base go through one rate limiter, shared by all its tables,
+//! by every extractor of the base in the process (the first one's rate
+//! applies), and by every process of the same user on the machine, through
+//! a file per base (in `$ETL_RATE_LIMIT_DIR`, else
+//! `$XDG_RUNTIME_DIR/etl-rate-limits`, else `~/.cache/etl/rate-limits`):
+//! 5 requests per second by default, Airtable's limit, kept 5 % under. A
+//! `429` holds the whole base back, in every process sharing it, for `Retry-After` (or 30 s, as Airtable asks) and
 //! retries; a `5xx` or a network error retries with exponential backoff and
 //! jitter, a capped number of times; `401`, `403`, `404` and `422` fail at once
 //! with an [`Error::Remote`] naming the base and the table. See [`RetryPolicy`].
