@@ -85,7 +85,8 @@ impl Modify for Layers {
             );
             RefOr::T(response)
         };
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let worker = path.starts_with("/api/workers");
             let operations = [
                 (&mut item.get, false),
                 (&mut item.head, false),
@@ -131,6 +132,11 @@ impl Modify for Layers {
                 add("403", "A mutation from another site", mutates && guarded);
                 add("413", "The body is larger than the limit", takes_body);
                 add("415", "The body is not sent as JSON", takes_body);
+                add(
+                    "410",
+                    "This server takes no workers, or the session ended",
+                    worker,
+                );
             }
         }
     }
@@ -175,10 +181,11 @@ mod tests {
             if operation.get("requestBody").is_some() {
                 assert!(has("413") && has("415"), "{method} {path}");
             }
-            if path.starts_with("/api/workers")
-                || !operation["security"].is_null() && method != "get"
-            {
-                assert!(has("401"), "{method} {path}: workers' routes take a token");
+            if path.starts_with("/api/workers") {
+                assert!(
+                    has("401") && has("410"),
+                    "{method} {path}: a token, and a server that takes workers"
+                );
             }
         }
         let limit = doc["paths"]["/api/runs"]["get"]["parameters"]
@@ -193,6 +200,15 @@ mod tests {
             (&Value::from(1), &Value::from(500)),
             "{limit}"
         );
+        for time in ["since", "until"] {
+            let param = doc["paths"]["/api/runs"]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == time)
+                .unwrap();
+            assert_eq!(param["schema"]["format"], "date-time", "{param}");
+        }
         let trigger = &doc["components"]["schemas"]["TriggerRequest"];
         assert_eq!(
             trigger["additionalProperties"],

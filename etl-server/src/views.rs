@@ -56,32 +56,14 @@ pub struct Step {
 pub struct Param {
     /// Its name.
     pub name: String,
-    /// Its type: a value of another is refused (400) when the run is asked for.
+    /// Its type, by name: `string`, `int` (64 bits), `bool` (`true`,
+    /// `false`) or `date` (`YYYY-MM-DD`); a value of another is refused
+    /// (400) when the run is asked for.
     #[serde(rename = "type")]
-    #[schema(value_type = String, example = "int")]
-    pub kind: ParamKind,
+    #[schema(example = "int")]
+    pub kind: String,
     /// Its value when a trigger gives none; `null`: required.
     pub default: Option<String>,
-}
-
-/// A parameter's type, by name: `string`, `int` (64 bits), `bool` (`true`,
-/// `false`) or `date` (`YYYY-MM-DD`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ParamKind(pub etl_dag::ParamType);
-
-impl Serialize for ParamKind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for ParamKind {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(d)?;
-        etl_dag::ParamType::parse(&name)
-            .map(ParamKind)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown parameter type {name:?}")))
-    }
 }
 
 impl From<&GraphStep> for Step {
@@ -98,7 +80,7 @@ impl From<&ParamSpec> for Param {
     fn from(p: &ParamSpec) -> Param {
         Param {
             name: p.name.clone(),
-            kind: ParamKind(p.kind),
+            kind: p.kind.name().to_owned(),
             default: p.default.clone(),
         }
     }

@@ -28,8 +28,10 @@ pub(crate) struct ListQuery {
     /// Only runs with this status (RUNNING, SUCCEEDED, FAILED, CANCELLED).
     status: Option<String>,
     /// Only runs started at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Only runs started before this time (RFC 3339).
+    #[param(format = DateTime)]
     until: Option<String>,
     /// The page after this run: the `next` of the previous page.
     after: Option<String>,

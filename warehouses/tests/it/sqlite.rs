@@ -285,6 +285,15 @@ fn hold_write_lock(path: &Path, hold: std::time::Duration) -> std::thread::JoinH
     holder
 }
 
+async fn people_rows(w: &SqliteWarehouse) -> i64 {
+    w.with_connection(|c| {
+        Ok(c.query_row("SELECT count(*) FROM people", [], |r| r.get(0))
+            .unwrap())
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_writer_waits_its_turn_and_a_lock_held_too_long_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -298,14 +307,7 @@ async fn a_second_writer_waits_its_turn_and_a_lock_held_too_long_names_the_file(
     write(&w, "people", &b).await.unwrap();
     assert!(started.elapsed() >= std::time::Duration::from_secs(5));
     holder.join().unwrap();
-    assert_eq!(
-        w.with_connection(|c| Ok(c
-            .query_row("SELECT count(*) FROM people", [], |r| r.get::<_, i64>(0))
-            .unwrap()))
-            .await
-            .unwrap(),
-        4
-    );
+    assert_eq!(people_rows(&w).await, 4);
     // A bound of its own, shorter than the other writer's hold: an error
     // naming the file and the wait, retryable, nothing written.
     let w = w
@@ -321,12 +323,5 @@ async fn a_second_writer_waits_its_turn_and_a_lock_held_too_long_names_the_file(
         "{text}"
     );
     assert!(err.is_retryable(), "{err:?}");
-    assert_eq!(
-        w.with_connection(|c| Ok(c
-            .query_row("SELECT count(*) FROM people", [], |r| r.get::<_, i64>(0))
-            .unwrap()))
-            .await
-            .unwrap(),
-        4
-    );
+    assert_eq!(people_rows(&w).await, 4);
 }
