@@ -15,16 +15,20 @@ use crate::api::{Api, TOKEN, answer, message, serve};
 
 const SECRET: &str = "the-typed-webhook-secret";
 
+/// A step that does nothing.
+fn only() -> Step {
+    Step::new("only", |_: StepContext, _: StepInputs| async move {
+        Ok::<_, etl_dag::BoxError>(())
+    })
+}
+
 /// `typed`: an int, a bool and a date, the last two with defaults.
 fn typed() -> Dag {
     Dag::builder("typed")
         .typed_param("limit", ParamType::Int, None)
         .typed_param("full", ParamType::Bool, Some("false"))
         .typed_param("day", ParamType::Date, Some("2026-12-01"))
-        .step(Step::new(
-            "only",
-            |_: StepContext, _: StepInputs| async move { Ok::<_, etl_dag::BoxError>(()) },
-        ))
+        .step(only())
         .build()
         .unwrap()
 }
@@ -128,10 +132,7 @@ async fn a_parameter_of_the_wrong_type_is_refused_before_a_run_exists() {
 fn a_default_not_of_its_type_is_refused_when_the_workflow_is_built() {
     let err = Dag::builder("typed")
         .typed_param("limit", ParamType::Int, Some("ten"))
-        .step(Step::new(
-            "only",
-            |_: StepContext, _: StepInputs| async move { Ok::<_, etl_dag::BoxError>(()) },
-        ))
+        .step(only())
         .build()
         .unwrap_err()
         .to_string();

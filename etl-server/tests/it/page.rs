@@ -26,20 +26,26 @@ fn hostile() -> Dag {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_names_show_as_text_and_the_page_fits_a_phone() {
+/// A fresh SQLite store in a folder of its own, `dag` registered and its
+/// run `run-1` begun by this process.
+async fn with_run_1(dag: &Dag) -> (tempfile::TempDir, Arc<dyn StateStore>) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn StateStore> =
         Arc::new(SqliteStore::open(dir.path().join("state.sqlite")).unwrap());
-    let dag = hostile();
     store
-        .register_workflow(&WorkflowInfo::of(&dag, "1"))
+        .register_workflow(&WorkflowInfo::of(dag, "1"))
         .await
         .unwrap();
     store
-        .begin_run(&RunStart::new("run-1", &dag, Trigger::Run))
+        .begin_run(&RunStart::new("run-1", dag, Trigger::Run))
         .await
         .unwrap();
+    (dir, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_show_as_text_and_the_page_fits_a_phone() {
+    let (dir, store) = with_run_1(&hostile()).await;
     store.fail_step("run-1", STEP, ERROR).await.unwrap();
     store.fail_unfinished("the test ended it").await.unwrap();
     let api = serve(
@@ -202,9 +208,6 @@ async fn the_form_starts_a_run_with_params_and_the_cancel_button_stops_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_says_what_it_means_at_any_width() {
     const LONG: &str = "a_step_whose_name_is_far_too_long_for_its_box";
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn StateStore> =
-        Arc::new(SqliteStore::open(dir.path().join("state.sqlite")).unwrap());
     let ok = |_: StepContext, _: StepInputs| async { Ok::<_, etl_dag::Error>(()) };
     let dag = Dag::builder("pair")
         .step(Step::new("first", ok))
@@ -212,14 +215,7 @@ async fn the_page_says_what_it_means_at_any_width() {
         .step(Step::new("third", ok))
         .build()
         .unwrap();
-    store
-        .register_workflow(&WorkflowInfo::of(&dag, "1"))
-        .await
-        .unwrap();
-    store
-        .begin_run(&RunStart::new("run-1", &dag, Trigger::Run))
-        .await
-        .unwrap();
+    let (dir, store) = with_run_1(&dag).await;
     store
         .skip_steps(
             "run-1",
