@@ -23,6 +23,7 @@ use crate::views;
         crate::routes::workers::SessionOpened, crate::routes::workers::WorkerCall,
         crate::routes::workers::WorkerAnswer, crate::routes::workers::ClaimWire,
         crate::routes::workers::EventWire, crate::routes::workers::StepWire,
+        crate::routes::runs::RunStatus,
     )),
     modifiers(&Token, &Layers),
     tags((name = "workflows", description = "Registered workflows"), (name = "runs", description = "Runs and their steps"), (name = "metrics", description = "The store's counts, for Prometheus"), (name = "workers", description = "Workers that reach the store through the server")),
@@ -209,6 +210,22 @@ mod tests {
                 .unwrap();
             assert_eq!(param["schema"]["format"], "date-time", "{param}");
         }
+        let status = doc["paths"]["/api/runs"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "status")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            status["schema"]["$ref"], "#/components/schemas/RunStatus",
+            "{status}"
+        );
+        let statuses = &doc["components"]["schemas"]["RunStatus"]["enum"];
+        assert_eq!(
+            statuses,
+            &serde_json::json!(["RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"])
+        );
         let trigger = &doc["components"]["schemas"]["TriggerRequest"];
         assert_eq!(
             trigger["additionalProperties"],

@@ -18,6 +18,18 @@ use crate::views::{ErrorBody, Run, RunDetail, RunPage, StepRun};
 /// The most runs one page holds.
 pub const MAX_PAGE: usize = 500;
 
+/// The statuses a run can have, as the document lists them for `status`
+/// (the handler reads them in any case).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "UPPERCASE")]
+#[allow(dead_code)] // a schema only: `status` is read as text.
+pub(crate) enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
 /// Which runs to list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +38,7 @@ pub(crate) struct ListQuery {
     /// Only this workflow's runs.
     workflow: Option<String>,
     /// Only runs with this status (RUNNING, SUCCEEDED, FAILED, CANCELLED).
+    #[param(value_type = Option<RunStatus>)]
     status: Option<String>,
     /// Only runs started at or after this time (RFC 3339).
     #[param(format = DateTime)]
