@@ -71,6 +71,16 @@ pub(crate) async fn list(
     State(app): State<App>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<RunPage>> {
+    // An empty filter is no filter, as a form sends one left blank.
+    let given = |v: Option<String>| v.filter(|v| !v.is_empty());
+    let q = ListQuery {
+        workflow: given(q.workflow),
+        status: given(q.status),
+        since: given(q.since),
+        until: given(q.until),
+        after: given(q.after),
+        limit: q.limit,
+    };
     let limit = q.limit.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(format!(

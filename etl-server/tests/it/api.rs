@@ -645,6 +645,12 @@ async fn runs_are_listed_by_page_and_filter_and_shown_with_their_steps_on(api: A
         (status, message(status, &body)),
         (StatusCode::NOT_FOUND, "no run \"nope\"".to_owned())
     );
+    // Filters left blank, as a form sends them, filter nothing.
+    let (status, body) = api
+        .get("/api/runs?workflow=&status=&since=&until=&after=")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["runs"], api.get("/api/runs").await.1["runs"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
