@@ -150,8 +150,83 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(openapi())
+/// The document as served: [`openapi`], and for each registered workflow
+/// its own `POST /api/workflows/{its name}/runs`, whose body names exactly
+/// the parameters it declares, each a text of its type (a concrete path is
+/// matched before the templated one). A caller, or a tool that generates
+/// requests from the document, then knows which parameters a run takes.
+pub(crate) async fn document(
+    axum::extract::State(app): axum::extract::State<crate::routes::App>,
+) -> crate::routes::error::ApiResult<Json<serde_json::Value>> {
+    let mut doc = serde_json::to_value(openapi()).map_err(|e| {
+        crate::routes::error::ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the OpenAPI document: {e}"),
+        )
+    })?;
+    for workflow in app.store.workflows().await? {
+        add_trigger(&mut doc, &workflow.info);
+    }
+    Ok(Json(doc))
+}
+
+/// Adds workflow `info`'s own trigger path to `doc`, from the templated one.
+fn add_trigger(doc: &mut serde_json::Value, info: &etl_runs::registry::WorkflowInfo) {
+    use serde_json::{Value, json};
+    // A name a path template could misread is left to the templated path.
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if info.name.is_empty() || !info.name.chars().all(plain) {
+        return;
+    }
+    let Some(mut operation) = doc
+        .pointer("/paths/~1api~1workflows~1{name}~1runs/post")
+        .cloned()
+    else {
+        return;
+    };
+    if let Some(Value::Array(parameters)) = operation.get_mut("parameters") {
+        parameters.retain(|p| p["name"] != "name");
+    }
+    operation["operationId"] = json!(format!("trigger_{}", info.name));
+    let mut properties = serde_json::Map::new();
+    for param in &info.params {
+        let pattern = match param.kind {
+            etl_dag::ParamType::Int => "^-?[0-9]{1,18}$",
+            etl_dag::ParamType::Bool => "^(true|false)$",
+            // Every day that exists in every month.
+            etl_dag::ParamType::Date => "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$",
+            _ => "^[^\\u0000]*$",
+        };
+        properties.insert(
+            param.name.clone(),
+            // maxLength counts characters, the bound bytes: 4 a character at most.
+            json!({"type": "string", "maxLength": etl_runs::registry::MAX_PARAM_VALUE / 4, "pattern": pattern,
+                   "description": format!("{} ({})", param.kind.described(), param.kind.name())}),
+        );
+    }
+    let required: Vec<&str> = info
+        .params
+        .iter()
+        .filter(|p| p.default.is_none())
+        .map(|p| p.name.as_str())
+        .collect();
+    let mut params =
+        json!({"type": "object", "additionalProperties": false, "properties": properties});
+    if !required.is_empty() {
+        params["required"] = json!(required);
+    }
+    let mut body =
+        json!({"type": "object", "additionalProperties": false, "properties": {"params": params}});
+    if !required.is_empty() {
+        body["required"] = json!(["params"]);
+    }
+    operation["requestBody"]["content"]["application/json"]["schema"] = body;
+    if let Some(Value::Object(paths)) = doc.get_mut("paths") {
+        paths.insert(
+            format!("/api/workflows/{}/runs", info.name),
+            json!({ "post": operation }),
+        );
+    }
 }
 
 #[cfg(test)]

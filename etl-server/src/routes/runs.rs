@@ -71,15 +71,13 @@ pub(crate) async fn list(
     State(app): State<App>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<RunPage>> {
-    // An empty filter is no filter, as a form sends one left blank.
+    // A blank workflow or cursor is none, as a form sends one left blank;
+    // a status or a time, which the document types, must be one.
     let given = |v: Option<String>| v.filter(|v| !v.is_empty());
     let q = ListQuery {
         workflow: given(q.workflow),
-        status: given(q.status),
-        since: given(q.since),
-        until: given(q.until),
         after: given(q.after),
-        limit: q.limit,
+        ..q
     };
     let limit = q.limit.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {

@@ -645,12 +645,15 @@ async fn runs_are_listed_by_page_and_filter_and_shown_with_their_steps_on(api: A
         (status, message(status, &body)),
         (StatusCode::NOT_FOUND, "no run \"nope\"".to_owned())
     );
-    // Filters left blank, as a form sends them, filter nothing.
-    let (status, body) = api
-        .get("/api/runs?workflow=&status=&since=&until=&after=")
-        .await;
+    // A workflow or cursor left blank, as a form sends them, filters
+    // nothing; a blank status or time is no status or time.
+    let (status, body) = api.get("/api/runs?workflow=&after=").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["runs"], api.get("/api/runs").await.1["runs"]);
+    for blank in ["status", "since", "until"] {
+        let (status, body) = api.get(&format!("/api/runs?{blank}=")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{blank}: {body}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -709,6 +712,8 @@ async fn the_openapi_document_describes_every_route() {
         "POST /api/workflows/{name}/enable",
         "POST /api/workflows/{name}/disable",
         "POST /api/workflows/{name}/runs",
+        // The registered workflow's own, its parameters named.
+        "POST /api/workflows/sales/runs",
         "POST /api/workflows/{name}/trigger",
         "GET /api/runs",
         "GET /api/runs/{run_id}",

@@ -314,3 +314,33 @@ async fn a_nul_in_a_path_query_or_value_is_refused_before_any_store_over_both_st
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_says_which_parameters_each_workflow_takes() {
+    let api = typed_api().await;
+    let (status, doc) = api.get("/api/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let trigger = &doc["paths"]["/api/workflows/typed/runs"]["post"];
+    let body = &trigger["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(body["required"], json!(["params"]), "{body}");
+    let params = &body["properties"]["params"];
+    assert_eq!(params["additionalProperties"], json!(false), "{params}");
+    assert_eq!(params["required"], json!(["limit"]), "{params}");
+    assert_eq!(params["properties"]["limit"]["pattern"], "^-?[0-9]{1,18}$");
+    assert_eq!(params["properties"]["full"]["pattern"], "^(true|false)$");
+    assert!(
+        trigger["parameters"]
+            .as_array()
+            .is_none_or(|p| p.iter().all(|p| p["name"] != "name"))
+    );
+    // The templated path stays for the others.
+    assert!(doc["paths"]["/api/workflows/{name}/runs"]["post"].is_object());
+    // What the patterns allow, the server takes.
+    let (status, body) = api
+        .post(
+            "/api/workflows/typed/runs",
+            json!({ "params": { "limit": "-999999999999999999", "full": "true", "day": "2024-02-28" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
