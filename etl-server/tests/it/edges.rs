@@ -33,7 +33,9 @@ fn typed() -> Dag {
         .unwrap()
 }
 
-async fn typed_api() -> Api {
+/// A server over a fresh store where `typed` is registered, with `auth`,
+/// configured by `configure`.
+async fn serve_typed(auth: Auth, configure: impl FnOnce(Server) -> Server) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn StateStore> =
         Arc::new(SqliteStore::open(dir.path().join("state.sqlite")).unwrap());
@@ -41,8 +43,11 @@ async fn typed_api() -> Api {
         .register_workflow(&WorkflowInfo::of(&typed(), "1"))
         .await
         .unwrap();
-    let server = Server::new(store.clone(), Auth::Token(TOKEN.into())).webhook("typed", SECRET);
-    serve(server, store, dir).await
+    serve(configure(Server::new(store.clone(), auth)), store, dir).await
+}
+
+async fn typed_api() -> Api {
+    serve_typed(Auth::Token(TOKEN.into()), |s| s.webhook("typed", SECRET)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,15 +160,7 @@ async fn get_with(api: &Api, path: &str, headers: &[(&str, &str)]) -> (StatusCod
 async fn a_request_naming_another_host_is_refused_whatever_it_asks() {
     // A page at http://evil.test:PORT whose name resolves to 127.0.0.1 sends
     // Host: evil.test:PORT. An open server is the worst case.
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn StateStore> =
-        Arc::new(SqliteStore::open(dir.path().join("state.sqlite")).unwrap());
-    store
-        .register_workflow(&WorkflowInfo::of(&typed(), "1"))
-        .await
-        .unwrap();
-    let server = Server::new(store.clone(), Auth::Open).allow_hosts(["etl.example.com"]);
-    let api = serve(server, store, dir).await;
+    let api = serve_typed(Auth::Open, |s| s.allow_hosts(["etl.example.com"])).await;
     let port = api.base.rsplit(':').next().unwrap().to_owned();
     let evil = format!("evil.test:{port}");
     for path in [
