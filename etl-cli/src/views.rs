@@ -177,8 +177,43 @@ pub(super) async fn show(store: &dyn StateStore, run_id: &str) -> Result<String>
         let _ = writeln!(out, "error      {error}");
     }
     out.push('\n');
-    out.push_str(&steps_table(&store.steps(run_id).await?, true));
+    let steps = store.steps(run_id).await?;
+    out.push_str(&steps_table(&steps, true));
+    out.push_str(&attempts_table(&steps));
     Ok(out)
+}
+
+/// Each attempt of the steps tried more than once (a retry, a re-run, a
+/// take-over from a lost worker): when it started and ended, and how.
+/// Empty when every step ran at most once.
+fn attempts_table(steps: &[StepRecord]) -> String {
+    let rows: Vec<Vec<String>> = steps
+        .iter()
+        .filter(|s| s.history.len() > 1)
+        .flat_map(|s| {
+            s.history.iter().map(|a| {
+                vec![
+                    s.step.clone(),
+                    a.attempt.to_string(),
+                    when(a.started_at),
+                    a.finished_at
+                        .map(when)
+                        .unwrap_or_else(|| "not recorded".into()),
+                    a.status.map(|s| s.to_string()).unwrap_or_default(),
+                    seconds(a.duration()),
+                    a.error.clone().unwrap_or_default(),
+                ]
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let header = [
+        "step", "attempt", "started", "ended", "status", "seconds", "error",
+    ];
+    let numeric = [false, true, false, false, false, true, false];
+    format!("\nattempts\n{}", table(&header, &numeric, &rows))
 }
 
 /// Step, status, attempts, rows, seconds, (output,) detail: the error, or

@@ -18,7 +18,7 @@ use crate::views;
         crate::routes::workers::close,
     ),
     components(schemas(
-        views::Workflow, views::Step, views::Param, views::Run, views::StepRun, views::RunDetail,
+        views::Workflow, views::Step, views::Param, views::Run, views::StepRun, views::Attempt, views::RunDetail,
         views::RunPage, views::TriggerRequest, views::Deleted, views::ErrorBody, views::ErrorDetail,
         crate::routes::workers::SessionOpened, crate::routes::workers::WorkerCall,
         crate::routes::workers::WorkerAnswer, crate::routes::workers::ClaimWire,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use etl_runs::registry::{GraphStep, ParamSpec, WorkflowRecord};
-use etl_runs::state::{RunRecord, StepRecord, time};
+use etl_runs::state::{AttemptRecord, RunRecord, StepRecord, time};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -176,7 +176,8 @@ pub struct StepRun {
     pub status: String,
     /// Attempts made, over every resume.
     pub attempts: u32,
-    /// When its first attempt started.
+    /// When its latest run began (retries included): since it was last
+    /// resumed, cleared or taken over. Each attempt is in `history`.
     pub started_at: Option<String>,
     /// When it ended.
     pub finished_at: Option<String>,
@@ -190,6 +191,39 @@ pub struct StepRun {
     pub reused_from: Option<String>,
     /// Why it failed, was skipped or cancelled.
     pub error: Option<String>,
+    /// Each attempt, the first first.
+    pub history: Vec<Attempt>,
+}
+
+/// One attempt of a step.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Attempt {
+    /// Its number, from 1, over the whole run.
+    pub attempt: u32,
+    /// When it started.
+    pub started_at: String,
+    /// When it ended; `null` while it runs, and when its end was never
+    /// recorded (its process was lost).
+    pub finished_at: Option<String>,
+    /// From start to end, in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// SUCCEEDED, FAILED or CANCELLED; `null` as `finished_at`.
+    pub status: Option<String>,
+    /// Why it failed or was cancelled.
+    pub error: Option<String>,
+}
+
+impl From<&AttemptRecord> for Attempt {
+    fn from(a: &AttemptRecord) -> Attempt {
+        Attempt {
+            attempt: a.attempt,
+            started_at: text(a.started_at),
+            finished_at: a.finished_at.map(text),
+            duration_ms: a.duration().map(|d| d.as_millis() as u64),
+            status: a.status.map(|s| s.as_str().to_owned()),
+            error: a.error.clone(),
+        }
+    }
 }
 
 impl From<&StepRecord> for StepRun {
@@ -205,6 +239,7 @@ impl From<&StepRecord> for StepRun {
             output: s.output.clone(),
             reused_from: s.reused_from.clone(),
             error: s.error.clone(),
+            history: s.history.iter().map(Attempt::from).collect(),
         }
     }
 }

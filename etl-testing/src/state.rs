@@ -260,6 +260,27 @@ pub async fn a_run_is_recorded_step_by_step(subject: &impl Subject) {
             .to_str()
     );
     assert!(extract.duration().is_some());
+    // Each attempt with its own times: the first failed, was retried.
+    let tried: Vec<_> = extract
+        .history
+        .iter()
+        .map(|a| (a.attempt, a.status, a.error.as_deref()))
+        .collect();
+    assert_eq!(
+        tried,
+        [
+            (1, Some(StepStatus::Failed), Some("the source is down")),
+            (2, Some(StepStatus::Succeeded), None)
+        ],
+        "{extract:?}"
+    );
+    let (one, two) = (&extract.history[0], &extract.history[1]);
+    assert!(
+        one.finished_at.is_some_and(|end| end <= two.started_at),
+        "the first attempt ended before the second began: {extract:?}"
+    );
+    assert_eq!(extract.started_at, Some(one.started_at));
+    assert_eq!(extract.finished_at, two.finished_at);
     let broken = step(&steps, "broken");
     assert_eq!(broken.status, StepStatus::Failed);
     assert!(
@@ -271,6 +292,7 @@ pub async fn a_run_is_recorded_step_by_step(subject: &impl Subject) {
     );
     let after = step(&steps, "after_broken");
     assert_eq!((after.status, after.attempts), (StepStatus::Skipped, 0));
+    assert!(after.history.is_empty(), "a skipped step was never tried");
 
     // The newest saved output of a step, for runs that reuse it; a run that
     // reuses it points at the run that produced it.
@@ -863,6 +885,17 @@ pub async fn a_dead_workers_step_is_taken_over_as_a_new_attempt(subject: &impl S
     let steps = store.steps(&id).await.unwrap();
     let b = step(&steps, "b");
     assert_eq!((b.status, b.attempts), (StepStatus::Succeeded, 2), "{b:?}");
+    // The lost attempt has no recorded end; the one that took over has.
+    let tried: Vec<_> = b
+        .history
+        .iter()
+        .map(|a| (a.attempt, a.finished_at.is_some(), a.status))
+        .collect();
+    assert_eq!(
+        tried,
+        [(1, false, None), (2, true, Some(StepStatus::Succeeded))],
+        "{b:?}"
+    );
     {
         let ran = ran.lock().unwrap();
         assert_eq!(ran[&(id.clone(), "b".to_owned())], 2, "b started twice");
@@ -1258,6 +1291,22 @@ pub async fn a_failed_step_of_a_shared_run_skips_its_dependents_naming_it(subjec
         "the re-run's start ({:?}) is after the first attempt's end ({:?})",
         again.started_at,
         first.finished_at
+    );
+    // Both attempts keep their own start and end.
+    assert_eq!(again.history.len(), 2, "{again:?}");
+    let (one, two) = (&again.history[0], &again.history[1]);
+    assert_eq!(
+        (Some(one.started_at), one.finished_at),
+        (first.started_at, first.finished_at),
+        "the first attempt's times are kept"
+    );
+    assert_eq!(
+        (Some(two.started_at), two.finished_at),
+        (again.started_at, again.finished_at)
+    );
+    assert_eq!(
+        (one.status, two.status),
+        (Some(StepStatus::Succeeded), Some(StepStatus::Succeeded))
     );
 }
 

@@ -254,6 +254,26 @@ async fn a_failed_step_is_resumed_and_what_succeeded_is_reused() {
     );
     assert_eq!(by_name("customers").attempts, 1, "not run again");
     assert_eq!(by_name("load").status, StepStatus::Succeeded);
+    // `show` lists each attempt of the step tried more than once: three
+    // failed in the first run, the fourth, resumed, succeeded.
+    let (show, _) = exits(&sync.run(&["show", &run_id]), 0);
+    let attempts = show
+        .split("\nattempts\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("an attempts table: {show}"));
+    let lines: Vec<&str> = attempts.lines().skip(2).collect();
+    assert_eq!(lines.len(), 4, "orders' attempts only: {show}");
+    for (i, line) in lines.iter().enumerate() {
+        let status = if i < 3 { "FAILED" } else { "SUCCEEDED" };
+        assert!(
+            line.starts_with("orders")
+                && line.split_whitespace().nth(1) == Some(&*(i + 1).to_string())
+                && line.contains(status),
+            "attempt {}: {show}",
+            i + 1
+        );
+    }
+    assert!(lines[0].contains("HTTP 403"), "{show}");
     assert_eq!(sync.runs()[0].status, StepStatus::Succeeded);
     assert_eq!(sync.warehouse_rows("Customers"), 20);
     assert_eq!(sync.warehouse_rows("Orders"), 40);

@@ -42,7 +42,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::{NoTls, Row};
 
 use crate::registry::{WorkflowInfo, WorkflowRecord};
-use crate::state::{RunRecord, RunStart, StepRecord};
+use crate::state::{AttemptRecord, RunRecord, RunStart, StepRecord};
 use crate::store::{EventRecorder, RunQuery, StateStore, StoreFuture, StoreMetrics};
 use crate::{Error, Result};
 use etl_dag::{RunReport, StepStatus};
@@ -597,9 +597,8 @@ impl Inner {
     }
 
     async fn steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
-        let rows = self
-            .client()
-            .await?
+        let client = self.client().await?;
+        let rows = client
             .query(
                 "SELECT step, status, attempts, started_at, finished_at, rows, output, reused_from, error
                  FROM etl.step_runs WHERE run_id = $1 ORDER BY position, step",
@@ -607,7 +606,8 @@ impl Inner {
             )
             .await
             .map_err(|e| self.db(e))?;
-        rows.iter()
+        let mut steps = rows
+            .iter()
             .map(|row| {
                 Ok(StepRecord {
                     step: row.get(0),
@@ -619,9 +619,35 @@ impl Inner {
                     output: row.get::<_, Option<String>>(6),
                     reused_from: row.get(7),
                     error: row.get(8),
+                    history: Vec::new(),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        let attempts = client
+            .query(
+                "SELECT step, attempt, started_at, finished_at, status, error
+                 FROM etl.step_attempts WHERE run_id = $1 ORDER BY step, attempt",
+                &[&run_id],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        for row in &attempts {
+            let step: &str = row.get(0);
+            let Some(record) = steps.iter_mut().find(|s| s.step == step) else {
+                continue;
+            };
+            record.history.push(AttemptRecord {
+                attempt: row.get::<_, i32>(1) as u32,
+                started_at: row.get(2),
+                finished_at: row.get(3),
+                status: row
+                    .get::<_, Option<&str>>(4)
+                    .map(|s| status(s, &self.location))
+                    .transpose()?,
+                error: row.get(5),
+            });
+        }
+        Ok(steps)
     }
 
     async fn latest_output(&self, workflow: &str, step: &str) -> Result<Option<(String, String)>> {

@@ -86,13 +86,26 @@ async fn write_once(inner: &Inner, records: &[&Recorded]) -> Result<()> {
     let mut client = inner.client().await?;
     let tx = client.transaction().await.map_err(|e| inner.db(e))?;
     // Fenced as the SQLite store's: an attempt writes only a step it holds
-    // (or, starting, one nobody holds).
+    // (or, starting, one nobody holds), and a start already recorded (a
+    // batch written again after a commit that looked failed) is not
+    // counted twice.
     let running = tx
         .prepare_cached(
             "UPDATE etl.step_runs SET status = 'RUNNING', attempts = attempts + 1,
-                started_at = CASE WHEN finished_at IS NULL THEN coalesce(started_at, $3) ELSE $3 END,
+                started_at = CASE WHEN status = 'RETRYING' THEN coalesce(started_at, $3) ELSE $3 END,
                 finished_at = NULL, error = NULL, owner = $4
-             WHERE run_id = $1 AND step = $2 AND (owner IS NULL OR owner = $4)",
+             WHERE run_id = $1 AND step = $2 AND (owner IS NULL OR owner = $4)
+               AND NOT EXISTS (SELECT 1 FROM etl.step_attempts a
+                               WHERE a.run_id = $1 AND a.step = $2 AND a.started_at = $3 AND a.owner = $4)
+             RETURNING attempts",
+        )
+        .await
+        .map_err(|e| inner.db(e))?;
+    let attempt_started = tx
+        .prepare_cached(
+            "INSERT INTO etl.step_attempts (run_id, step, attempt, owner, started_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (run_id, step, attempt) DO NOTHING",
         )
         .await
         .map_err(|e| inner.db(e))?;
@@ -111,35 +124,84 @@ async fn write_once(inner: &Inner, records: &[&Recorded]) -> Result<()> {
         )
         .await
         .map_err(|e| inner.db(e))?;
+    // The attempt that ends is the step's latest, still open, and this
+    // process's own.
+    let attempt_ended = tx
+        .prepare_cached(
+            "UPDATE etl.step_attempts SET finished_at = $3, status = $4, error = $5
+             WHERE run_id = $1 AND step = $2 AND finished_at IS NULL AND owner = $6
+               AND attempt = (SELECT attempts FROM etl.step_runs WHERE run_id = $1 AND step = $2)",
+        )
+        .await
+        .map_err(|e| inner.db(e))?;
     for r in records {
         match r.status {
             StepStatus::Running => {
-                tx.execute(&running, &[&r.run_id, &r.step, &r.at, &inner.owner])
+                let row = tx
+                    .query_opt(&running, &[&r.run_id, &r.step, &r.at, &inner.owner])
                     .await
+                    .map_err(|e| inner.db(e))?;
+                if let Some(row) = row {
+                    let attempt: i32 = row.get(0);
+                    tx.execute(
+                        &attempt_started,
+                        &[&r.run_id, &r.step, &attempt, &inner.owner, &r.at],
+                    )
+                    .await
+                    .map_err(|e| inner.db(e))?;
+                }
             }
             StepStatus::Retrying => {
-                tx.execute(&retrying, &[&r.run_id, &r.step, &r.error, &inner.owner])
+                let changed = tx
+                    .execute(&retrying, &[&r.run_id, &r.step, &r.error, &inner.owner])
                     .await
+                    .map_err(|e| inner.db(e))?;
+                if changed > 0 {
+                    // The attempt failed; the step will be tried again.
+                    let failed = StepStatus::Failed.as_str();
+                    tx.execute(
+                        &attempt_ended,
+                        &[&r.run_id, &r.step, &r.at, &failed, &r.error, &inner.owner],
+                    )
+                    .await
+                    .map_err(|e| inner.db(e))?;
+                }
             }
             status => {
-                tx.execute(
-                    &ended,
-                    &[
-                        &r.run_id,
-                        &r.step,
-                        &status.as_str(),
-                        &r.at,
-                        &r.error,
-                        &r.rows_i64(),
-                        &r.output,
-                        &inner.owner,
-                        &i64::from(r.attempt),
-                    ],
-                )
-                .await
+                let changed = tx
+                    .execute(
+                        &ended,
+                        &[
+                            &r.run_id,
+                            &r.step,
+                            &status.as_str(),
+                            &r.at,
+                            &r.error,
+                            &r.rows_i64(),
+                            &r.output,
+                            &inner.owner,
+                            &i64::from(r.attempt),
+                        ],
+                    )
+                    .await
+                    .map_err(|e| inner.db(e))?;
+                if changed > 0 {
+                    tx.execute(
+                        &attempt_ended,
+                        &[
+                            &r.run_id,
+                            &r.step,
+                            &r.at,
+                            &status.as_str(),
+                            &r.error,
+                            &inner.owner,
+                        ],
+                    )
+                    .await
+                    .map_err(|e| inner.db(e))?;
+                }
             }
         }
-        .map_err(|e| inner.db(e))?;
     }
     tx.commit().await.map_err(|e| inner.db(e))
 }

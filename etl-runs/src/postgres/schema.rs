@@ -77,6 +77,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 5: the runs still RUNNING, which every worker, server and scheduler
     // looks over for those whose steps have all ended (to settle them).
     "CREATE INDEX workflow_runs_running ON etl.workflow_runs (run_id) WHERE status = 'RUNNING';",
+    // 6: each attempt of each step, as the SQLite store's.
+    "CREATE TABLE etl.step_attempts (
+        run_id TEXT NOT NULL REFERENCES etl.workflow_runs (run_id) ON DELETE CASCADE,
+        step TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        owner TEXT,
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ,
+        status TEXT,
+        error TEXT,
+        PRIMARY KEY (run_id, step, attempt)
+    );",
 ];
 
 /// The version this build writes.

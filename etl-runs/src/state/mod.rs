@@ -205,7 +205,10 @@ pub struct StepRecord {
     pub status: StepStatus,
     /// Attempts made, over every time the run was resumed.
     pub attempts: u32,
-    /// When its first attempt started.
+    /// When its latest run began: the first of the attempts it made in a
+    /// row (retries included), since it was last run anew (resumed, cleared
+    /// in Airflow, taken over from a lost worker). Each attempt's own times
+    /// are in [`history`](Self::history).
     pub started_at: Option<SystemTime>,
     /// When it ended.
     pub finished_at: Option<SystemTime>,
@@ -217,6 +220,45 @@ pub struct StepRecord {
     pub reused_from: Option<String>,
     /// Why it failed, was skipped or cancelled.
     pub error: Option<String>,
+    /// Each attempt, the first first.
+    pub history: Vec<AttemptRecord>,
+}
+
+/// One attempt of a step: every start of the step (a retry, a re-run in the
+/// same run, a take-over from a lost worker) is an attempt of its own.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct AttemptRecord {
+    /// Its number, from 1, over the whole run.
+    pub attempt: u32,
+    /// When it started.
+    pub started_at: SystemTime,
+    /// When it ended; `None` while it runs, and for an attempt whose end was
+    /// never recorded (its process was lost).
+    pub finished_at: Option<SystemTime>,
+    /// How it ended: SUCCEEDED, FAILED (a failed attempt that was retried
+    /// is FAILED too) or CANCELLED; `None` as `finished_at`.
+    pub status: Option<StepStatus>,
+    /// Why it failed or was cancelled.
+    pub error: Option<String>,
+}
+
+impl AttemptRecord {
+    /// Attempt `attempt`, started at `started_at`, not ended.
+    pub fn new(attempt: u32, started_at: SystemTime) -> AttemptRecord {
+        AttemptRecord {
+            attempt,
+            started_at,
+            finished_at: None,
+            status: None,
+            error: None,
+        }
+    }
+
+    /// From start to end.
+    pub fn duration(&self) -> Option<Duration> {
+        self.finished_at?.duration_since(self.started_at).ok()
+    }
 }
 
 impl StepRecord {
@@ -233,6 +275,7 @@ impl StepRecord {
             output: None,
             reused_from: None,
             error: None,
+            history: Vec::new(),
         }
     }
 
@@ -1125,6 +1168,44 @@ impl SqliteStore {
                 rows: rows.map(|r| r as u64),
                 output,
                 reused_from,
+                error,
+                history: Vec::new(),
+            });
+        }
+        drop(statement);
+        let mut statement = conn
+            .prepare(
+                "SELECT step, attempt, started_at, finished_at, status, error
+                 FROM step_attempts WHERE run_id = ?1 ORDER BY step, attempt",
+            )
+            .map_err(|e| self.err(e))?;
+        let attempts = statement
+            .query_map([run_id], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, Option<String>>(5)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        for row in attempts {
+            let (step, attempt, started, finished, status, error) = row.map_err(|e| self.err(e))?;
+            let Some(record) = steps.iter_mut().find(|s| s.step == step) else {
+                continue;
+            };
+            let started_at = time::from_text(&started).ok_or_else(|| {
+                self.err(format!(
+                    "step {step:?} of run {run_id:?}: started_at {started:?} is not a time"
+                ))
+            })?;
+            record.history.push(AttemptRecord {
+                attempt: attempt as u32,
+                started_at,
+                finished_at: finished.as_deref().and_then(time::from_text),
+                status: status.as_deref().map(|s| self.status(s)).transpose()?,
                 error,
             });
         }

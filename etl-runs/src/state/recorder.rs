@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{connect, state_error, time};
 use crate::store::Recorded;
@@ -104,11 +104,21 @@ fn write(conn: &mut Connection, owner: &str, records: &[&Recorded]) -> rusqlite:
         // Fenced: an attempt writes only a step it holds (or, starting, one
         // nobody holds), so a process that lost a step to another (its
         // lease ran out) cannot record over the attempt that took it up.
+        // A start already recorded (the same step, owner and time: a batch
+        // written again) is not counted twice.
         let mut running = tx.prepare_cached(
             "UPDATE step_runs SET status = 'RUNNING', attempts = attempts + 1,
-                started_at = CASE WHEN finished_at IS NULL THEN coalesce(started_at, ?3) ELSE ?3 END,
+                started_at = CASE WHEN status = 'RETRYING' THEN coalesce(started_at, ?3) ELSE ?3 END,
                 finished_at = NULL, error = NULL, owner = ?4
-             WHERE run_id = ?1 AND step = ?2 AND (owner IS NULL OR owner = ?4)",
+             WHERE run_id = ?1 AND step = ?2 AND (owner IS NULL OR owner = ?4)
+               AND NOT EXISTS (SELECT 1 FROM step_attempts a
+                               WHERE a.run_id = ?1 AND a.step = ?2 AND a.started_at = ?3 AND a.owner = ?4)
+             RETURNING attempts",
+        )?;
+        let mut attempt_started = tx.prepare_cached(
+            "INSERT INTO step_attempts (run_id, step, attempt, owner, started_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (run_id, step, attempt) DO NOTHING",
         )?;
         let mut retrying = tx.prepare_cached(
             "UPDATE step_runs SET status = 'RETRYING', error = ?3
@@ -119,17 +129,39 @@ fn write(conn: &mut Connection, owner: &str, records: &[&Recorded]) -> rusqlite:
                 reused_from = NULL, owner = NULL
              WHERE run_id = ?1 AND step = ?2 AND (owner = ?8 OR (?9 = 0 AND owner IS NULL))",
         )?;
+        // The attempt that ends is the step's latest, still open, and this
+        // process's own.
+        let mut attempt_ended = tx.prepare_cached(
+            "UPDATE step_attempts SET finished_at = ?3, status = ?4, error = ?5
+             WHERE run_id = ?1 AND step = ?2 AND finished_at IS NULL AND owner = ?6
+               AND attempt = (SELECT attempts FROM step_runs WHERE run_id = ?1 AND step = ?2)",
+        )?;
         for r in records {
             let at = time::to_text(r.at);
             match r.status {
                 StepStatus::Running => {
-                    running.execute(params![r.run_id, r.step, at, owner])?;
+                    let attempt: Option<i64> = running
+                        .query_row(params![r.run_id, r.step, at, owner], |row| row.get(0))
+                        .optional()?;
+                    if let Some(attempt) = attempt {
+                        attempt_started.execute(params![r.run_id, r.step, attempt, owner, at])?;
+                    }
                 }
                 StepStatus::Retrying => {
-                    retrying.execute(params![r.run_id, r.step, r.error, owner])?;
+                    if retrying.execute(params![r.run_id, r.step, r.error, owner])? > 0 {
+                        // The attempt failed; the step will be tried again.
+                        attempt_ended.execute(params![
+                            r.run_id,
+                            r.step,
+                            at,
+                            StepStatus::Failed.as_str(),
+                            r.error,
+                            owner
+                        ])?;
+                    }
                 }
                 status => {
-                    ended.execute(params![
+                    let changed = ended.execute(params![
                         r.run_id,
                         r.step,
                         status.as_str(),
@@ -140,6 +172,16 @@ fn write(conn: &mut Connection, owner: &str, records: &[&Recorded]) -> rusqlite:
                         owner,
                         r.attempt,
                     ])?;
+                    if changed > 0 {
+                        attempt_ended.execute(params![
+                            r.run_id,
+                            r.step,
+                            at,
+                            status.as_str(),
+                            r.error,
+                            owner
+                        ])?;
+                    }
                 }
             }
         }

@@ -61,6 +61,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 5: the runs still RUNNING, which every worker, server and scheduler
     // looks over for those whose steps have all ended (to settle them).
     "CREATE INDEX workflow_runs_running ON workflow_runs (run_id) WHERE status = 'RUNNING';",
+    // 6: each attempt of each step: when it started and ended, and how, so
+    // that a step re-run in the same run (a task cleared in Airflow, a
+    // retry, a step taken over from a lost worker) keeps every attempt's
+    // times. `status` and `finished_at` stay NULL while it runs, and for
+    // an attempt whose end was never recorded (its process was lost).
+    "CREATE TABLE step_attempts (
+        run_id TEXT NOT NULL REFERENCES workflow_runs (run_id) ON DELETE CASCADE,
+        step TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        owner TEXT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT,
+        error TEXT,
+        PRIMARY KEY (run_id, step, attempt)
+    );",
 ];
 
 /// The version this build writes.

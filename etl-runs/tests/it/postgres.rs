@@ -81,7 +81,7 @@ async fn processes_opening_a_fresh_database_at_once_migrate_it_once() {
         .await
         .unwrap();
     assert_eq!(versions.len(), 1, "one version row");
-    assert_eq!(versions[0].get::<_, i32>(0), 5);
+    assert_eq!(versions[0].get::<_, i32>(0), 6);
 
     // A database a newer program migrated is refused, naming both versions.
     client
@@ -93,7 +93,7 @@ async fn processes_opening_a_fresh_database_at_once_migrate_it_once() {
         .expect_err("a newer schema")
         .to_string();
     assert!(
-        err.contains("version 99, newer than this program's 5"),
+        err.contains("version 99, newer than this program's 6"),
         "{err}"
     );
 }

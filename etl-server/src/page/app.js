@@ -159,7 +159,7 @@ async function runView(runId) {
   const steps = detail.steps.map((s) => el("tr", { class: "step", "data-step": s.step, "data-status": s.status },
     el("td", { class: "wrap" }, s.step),
     el("td", {}, badge(s.status)),
-    el("td", {}, String(s.attempts)),
+    el("td", { class: "attempts", title: (s.history || []).map(tried).join("\n") || null }, String(s.attempts)),
     el("td", {}, s.rows === null ? "" : String(s.rows)),
     el("td", { class: "hide-narrow" }, when(s.started_at)),
     el("td", {}, ["RUNNING", "RETRYING"].includes(s.status) && s.started_at ? elapsed(s.started_at) : seconds(s.duration_ms)),
@@ -178,6 +178,12 @@ async function runView(runId) {
       el("thead", {}, el("tr", {}, ["Step", "Status", "Attempts", "Rows", "Started", "Duration", "Error"].map((h, i) => el("th", { class: i === 4 ? "hide-narrow" : null }, h)))),
       el("tbody", {}, steps))));
   if (run.status === "RUNNING") refresh = setTimeout(render, 1000);
+}
+
+// One attempt of a step, as a line of the attempts cell's tooltip.
+function tried(a) {
+  const end = a.finished_at ? when(a.finished_at) + " " + (a.status || "") + " after " + seconds(a.duration_ms) : "no end recorded";
+  return "attempt " + a.attempt + ": " + when(a.started_at) + " → " + end + (a.error ? " · " + a.error : "");
 }
 
 // The graph in layers: a step sits one layer right of the deepest step it

@@ -855,6 +855,25 @@ async fn a_running_run_is_cancelled_and_resumed_through_the_api() {
     .await;
     assert_eq!(done["run"]["status"], "SUCCEEDED", "{done:#}");
     assert_eq!(done["steps"][0]["attempts"], 2, "attempts add up");
+    // Each attempt with its own times: the cancelled one, then the resumed.
+    let history = done["steps"][0]["history"].as_array().unwrap();
+    let how: Vec<_> = history
+        .iter()
+        .map(|a| (a["attempt"].clone(), a["status"].clone()))
+        .collect();
+    assert_eq!(
+        how,
+        [
+            (json!(1), json!("CANCELLED")),
+            (json!(2), json!("SUCCEEDED"))
+        ],
+        "{done:#}"
+    );
+    assert!(
+        history[0]["finished_at"].as_str().unwrap() <= history[1]["started_at"].as_str().unwrap(),
+        "{done:#}"
+    );
+    assert_eq!(history[1]["started_at"], done["steps"][0]["started_at"]);
     let (status, body) = api
         .post(&format!("/api/runs/{run_id}/resume"), json!({}))
         .await;
