@@ -214,6 +214,190 @@ async fn a_step_of_a_worker_killed_mid_step_is_taken_over_and_the_run_finishes()
     }
 }
 
+/// A statement on the test's own database.
+async fn sql(url: &str, statement: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(connection);
+    client.batch_execute(statement).await.unwrap();
+    drop(client);
+    let _ = task.await;
+}
+
+/// Runs whose every step has ended while the run is still RUNNING.
+async fn stranded(url: &str) -> Vec<String> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT r.run_id FROM etl.workflow_runs r WHERE r.status = 'RUNNING'
+               AND NOT EXISTS (SELECT 1 FROM etl.step_runs s WHERE s.run_id = r.run_id
+                   AND s.status NOT IN ('SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'))",
+            &[],
+        )
+        .await
+        .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+        .unwrap_or_default();
+    drop(client);
+    let _ = task.await;
+    rows
+}
+
+/// Worker processes killed with SIGKILL, and PostgreSQL restarted under
+/// them, on a cluster of the test's own.
+///
+/// First exactly where it hurt: every worker is held inside its final
+/// settle (a trigger makes the update that ends a run wait), so that runs
+/// have every step ended and are still RUNNING when the workers are killed
+/// and the database restarts. Then at random: workers killed and the
+/// database restarted again and again while the rest of the queue runs.
+/// Every run ends SUCCEEDED, none stays RUNNING; the stranded ones end when
+/// their last step did, not when they were found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_runs_all_end_when_workers_are_killed_and_postgres_restarts() {
+    const RUNS: usize = 40;
+    let mut pg = etl_testing::postgres::TestPostgres::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = pg.database().await;
+    let queue = Queue::new(Some(url.clone()));
+    let ids: Vec<String> = (0..RUNS).map(|_| queue.enqueue(&["pause_ms=60"])).collect();
+    // Each worker's stderr goes to a file: a pipe nobody reads would fill.
+    let spawn = |n: usize| -> Child {
+        let log = std::fs::File::create(queue.dir.path().join(format!("worker-{n}.err"))).unwrap();
+        queue
+            .command()
+            .args(["worker", "--concurrency", "2"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    };
+    let mut spawned = 0;
+    let mut spawn_next = || {
+        spawned += 1;
+        spawn(spawned)
+    };
+    let store = queue.store().await;
+    let ended = async |store: &dyn StateStore| -> usize {
+        // 0 while the server is away.
+        store
+            .runs("queued_work", RUNS + 10)
+            .await
+            .map_or(0, |runs| {
+                runs.iter()
+                    .filter(|r| r.status != StepStatus::Running)
+                    .count()
+            })
+    };
+
+    // 1. Workers killed between a run's last step and its settling.
+    sql(
+        &url,
+        "CREATE FUNCTION public.hold_settling() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN PERFORM pg_sleep(3600); RETURN NEW; END $$;
+         CREATE TRIGGER hold_settling BEFORE UPDATE ON etl.workflow_runs FOR EACH ROW
+            WHEN (OLD.status = 'RUNNING' AND NEW.status <> 'RUNNING')
+            EXECUTE FUNCTION public.hold_settling();",
+    )
+    .await;
+    let held: Vec<Child> = (0..2).map(|_| spawn_next()).collect();
+    until(
+        "runs whose steps have all ended, held in their settling",
+        Duration::from_secs(120),
+        async || stranded(&url).await.len() >= 3,
+    )
+    .await;
+    for mut worker in held {
+        worker.kill().unwrap(); // SIGKILL: no goodbye
+        worker.wait().unwrap();
+    }
+    tokio::task::block_in_place(|| pg.restart()).unwrap();
+    sql(
+        &url,
+        "DROP TRIGGER hold_settling ON etl.workflow_runs; DROP FUNCTION public.hold_settling();",
+    )
+    .await;
+    let strays = stranded(&url).await;
+    assert!(strays.len() >= 3, "{strays:?}");
+    assert_eq!(ended(&*store).await, 0, "no run had ended yet");
+
+    // 2. Faults at random while the rest of the queue runs.
+    let mut workers: Vec<Child> = (0..3).map(|_| spawn_next()).collect();
+    let mut killed = Vec::new();
+    for round in 1..=3 {
+        until(
+            "more queued runs to end before the next fault",
+            Duration::from_secs(120),
+            async || ended(&*store).await >= strays.len() + round * RUNS / 6,
+        )
+        .await;
+        // kill -9 a worker mid-work, and restart the database under the
+        // others while the killed one's leases run out.
+        let mut doomed = workers.remove(0);
+        killed.push(doomed.id().to_string());
+        doomed.kill().unwrap();
+        doomed.wait().unwrap();
+        tokio::task::block_in_place(|| pg.restart()).unwrap();
+        workers.push(spawn_next());
+    }
+    let done_before = ended(&*store).await;
+    assert!(
+        done_before < RUNS,
+        "the faults came while work was left ({done_before} of {RUNS} ended)"
+    );
+    until(
+        "every queued run to end after the faults",
+        Duration::from_secs(180),
+        async || ended(&*store).await == RUNS,
+    )
+    .await;
+    for worker in workers {
+        stop(worker);
+    }
+    let log = queue.log();
+    for id in &ids {
+        let run = store.run(id).await.unwrap().unwrap();
+        assert_eq!(run.status, StepStatus::Succeeded, "{run:?}");
+        let steps = store.steps(id).await.unwrap();
+        let last_end = steps.iter().filter_map(|s| s.finished_at).max();
+        assert!(
+            run.finished_at.is_some() && run.finished_at >= last_end,
+            "the run ends after its last step: {run:?} {steps:?}"
+        );
+        if strays.contains(id) {
+            assert_eq!(
+                run.finished_at, last_end,
+                "a stranded run ends when its last step did: {run:?}"
+            );
+        }
+        for s in &steps {
+            assert_eq!(s.status, StepStatus::Succeeded, "{id}: {s:?}");
+            let ran = log.get(&(id.clone(), s.step.clone())).map_or(0, Vec::len);
+            assert!(ran >= 1 && s.attempts >= 1, "{id}: {s:?} ran {ran} times");
+            assert_eq!(
+                s.history.last().and_then(|a| a.status),
+                Some(StepStatus::Succeeded),
+                "{id}: {s:?}"
+            );
+        }
+    }
+    // A stranded run's steps did not run again: they had ended.
+    for id in &strays {
+        for s in store.steps(id).await.unwrap() {
+            assert_eq!(s.attempts, 1, "{id}: {s:?}");
+        }
+    }
+    // Only a killed worker's attempts, or those whose end a restart kept
+    // from being recorded, ran again: a few, not the queue.
+    let again: usize = log.values().map(|pids| pids.len() - 1).sum();
+    assert!(
+        again <= RUNS / 2,
+        "{again} attempts ran again; killed workers: {killed:?}"
+    );
+}
+
 /// Workers through a server (`serve --workers`, `worker --server URL`):
 /// the server's store, and workers whose environment names no store.
 #[cfg(feature = "server")]
