@@ -123,10 +123,10 @@ pub struct WorkflowInfo {
     pub zone: Option<String>,
 }
 
-/// The most bytes of one parameter's name, and of its value, a trigger may
-/// pass.
+/// The most bytes of one parameter's name a trigger may pass.
 pub const MAX_PARAM_NAME: usize = 128;
-/// See [`MAX_PARAM_NAME`].
+/// The most characters of one parameter's value a trigger may pass
+/// (characters, as JSON Schema's `maxLength` counts them).
 pub const MAX_PARAM_VALUE: usize = 4096;
 /// The most parameters a trigger may pass.
 pub const MAX_PARAMS: usize = 64;
@@ -265,10 +265,10 @@ impl WorkflowInfo {
                 ));
                 continue;
             }
-            if value.len() > MAX_PARAM_VALUE {
+            let chars = value.chars().count();
+            if chars > MAX_PARAM_VALUE {
                 problems.push(format!(
-                    "parameter {name:?}: its value of {} bytes is longer than the {MAX_PARAM_VALUE} allowed",
-                    value.len()
+                    "parameter {name:?}: its value of {chars} characters is longer than the {MAX_PARAM_VALUE} allowed",
                 ));
             }
             match self.params.iter().find(|p| &p.name == name) {
@@ -375,7 +375,14 @@ mod tests {
             .check_params(&params(&[("day", "2026-12-01")]))
             .unwrap();
         assert_eq!(checked, params(&[("day", "2026-12-01"), ("region", "eu")]));
-        let long = "x".repeat(MAX_PARAM_VALUE + 1);
+        // Characters, not bytes: 4,096 of four bytes each pass, one more not.
+        let widest = "𝄞".repeat(MAX_PARAM_VALUE);
+        assert!(
+            info()
+                .check_params(&params(&[("day", "2026-12-01"), ("region", &widest)]))
+                .is_ok()
+        );
+        let long = "𝄞".repeat(MAX_PARAM_VALUE + 1);
         let err = info()
             .check_params(&params(&[("colour", "red"), ("region", &long)]))
             .unwrap_err()
@@ -383,7 +390,7 @@ mod tests {
         assert!(err.starts_with("workflow \"w\": "), "{err}");
         for part in [
             "unknown parameter \"colour\": it declares day, region",
-            "parameter \"region\": its value of 4097 bytes is longer than the 4096 allowed",
+            "parameter \"region\": its value of 4097 characters is longer than the 4096 allowed",
             "parameter \"day\" is required",
         ] {
             assert!(err.contains(part), "{part:?} in {err}");

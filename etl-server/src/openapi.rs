@@ -25,7 +25,7 @@ use crate::views;
         crate::routes::workers::EventWire, crate::routes::workers::StepWire,
         crate::routes::runs::RunStatus,
     )),
-    modifiers(&Token, &Layers),
+    modifiers(&Token, &Layers, &Closed),
     tags((name = "workflows", description = "Registered workflows"), (name = "runs", description = "Runs and their steps"), (name = "metrics", description = "The store's counts, for Prometheus"), (name = "workers", description = "Workers that reach the store through the server")),
 )]
 struct ApiDoc;
@@ -134,10 +134,37 @@ impl Modify for Layers {
                 add("413", "The body is larger than the limit", takes_body);
                 add("415", "The body is not sent as JSON", takes_body);
                 add(
-                    "410",
-                    "This server takes no workers, or the session ended",
+                    "404",
+                    "This server takes no workers, or no such session (it ended or fell silent)",
                     worker,
                 );
+            }
+        }
+    }
+}
+
+/// The bodies whose every variant the server reads strictly (serde's
+/// `deny_unknown_fields` on an enum, which the derived schema does not
+/// carry into its variants): each variant refuses properties it does not
+/// name, as the server does.
+struct Closed;
+
+impl Modify for Closed {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{AdditionalProperties, Schema};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for name in ["WorkerCall"] {
+            let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut(name) else {
+                continue;
+            };
+            for item in &mut one_of.items {
+                if let RefOr::T(Schema::Object(object)) = item {
+                    object.additional_properties =
+                        Some(Box::new(AdditionalProperties::FreeForm(false)));
+                }
             }
         }
     }
@@ -150,11 +177,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The document as served: [`openapi`], and for each registered workflow
-/// its own `POST /api/workflows/{its name}/runs`, whose body names exactly
-/// the parameters it declares, each a text of its type (a concrete path is
-/// matched before the templated one). A caller, or a tool that generates
-/// requests from the document, then knows which parameters a run takes.
+/// The document as served: [`openapi`], with, for each registered workflow,
+/// its own `POST /api/workflows/{its name}/runs` (the name percent-encoded)
+/// whose body names exactly the parameters it declares, each a text of its
+/// type, in place of the templated trigger path (which stays only while no
+/// workflow is registered: any name is then not found). A caller, or a tool
+/// that generates requests from the document, knows which parameters a run
+/// takes.
 pub(crate) async fn document(
     axum::extract::State(app): axum::extract::State<crate::routes::App>,
 ) -> crate::routes::error::ApiResult<Json<serde_json::Value>> {
@@ -164,20 +193,72 @@ pub(crate) async fn document(
             format!("the OpenAPI document: {e}"),
         )
     })?;
-    for workflow in app.store.workflows().await? {
+    no_nul(&mut doc);
+    let workflows = app.store.workflows().await?;
+    for workflow in &workflows {
         add_trigger(&mut doc, &workflow.info);
     }
+    // The templated trigger path is then for names no workflow has, which
+    // are not found: the paths of the registered ones say what a run takes.
+    if !workflows.is_empty()
+        && let Some(serde_json::Value::Object(paths)) = doc.get_mut("paths")
+    {
+        paths.remove("/api/workflows/{name}/runs");
+    }
     Ok(Json(doc))
+}
+
+/// No text the server takes may hold a NUL (see `routes::error::no_nul`):
+/// every text schema says so with a pattern, and every object of its
+/// property names, so that the document refuses what the server refuses.
+fn no_nul(node: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    const NO_NUL: &str = "^[^\\u0000]*$";
+    match node {
+        Value::Object(map) => {
+            let is = |kind: &str| match map.get("type") {
+                Some(Value::String(t)) => t == kind,
+                Some(Value::Array(ts)) => ts.iter().any(|t| t == kind),
+                _ => false,
+            };
+            let text = is("string")
+                && !map.contains_key("pattern")
+                && !map.contains_key("enum")
+                && !map.contains_key("format");
+            let object = (is("object") || map.contains_key("properties"))
+                && map.get("additionalProperties") != Some(&Value::Bool(false));
+            if text {
+                map.insert("pattern".into(), json!(NO_NUL));
+            }
+            if object && !map.contains_key("propertyNames") {
+                map.insert("propertyNames".into(), json!({ "pattern": NO_NUL }));
+            }
+            for value in map.values_mut() {
+                no_nul(value);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(no_nul),
+        _ => {}
+    }
+}
+
+/// A path segment: `name` with every byte but letters, digits and `-._~`
+/// percent-encoded (no `{`, `}` or `/` a path template could misread).
+fn segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// Adds workflow `info`'s own trigger path to `doc`, from the templated one.
 fn add_trigger(doc: &mut serde_json::Value, info: &etl_runs::registry::WorkflowInfo) {
     use serde_json::{Value, json};
-    // A name a path template could misread is left to the templated path.
-    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
-    if info.name.is_empty() || !info.name.chars().all(plain) {
-        return;
-    }
     let Some(mut operation) = doc
         .pointer("/paths/~1api~1workflows~1{name}~1runs/post")
         .cloned()
@@ -187,7 +268,7 @@ fn add_trigger(doc: &mut serde_json::Value, info: &etl_runs::registry::WorkflowI
     if let Some(Value::Array(parameters)) = operation.get_mut("parameters") {
         parameters.retain(|p| p["name"] != "name");
     }
-    operation["operationId"] = json!(format!("trigger_{}", info.name));
+    operation["operationId"] = json!(format!("trigger_{}", segment(&info.name)));
     let mut properties = serde_json::Map::new();
     for param in &info.params {
         let pattern = match param.kind {
@@ -199,8 +280,7 @@ fn add_trigger(doc: &mut serde_json::Value, info: &etl_runs::registry::WorkflowI
         };
         properties.insert(
             param.name.clone(),
-            // maxLength counts characters, the bound bytes: 4 a character at most.
-            json!({"type": "string", "maxLength": etl_runs::registry::MAX_PARAM_VALUE / 4, "pattern": pattern,
+            json!({"type": "string", "maxLength": etl_runs::registry::MAX_PARAM_VALUE, "pattern": pattern,
                    "description": format!("{} ({})", param.kind.described(), param.kind.name())}),
         );
     }
@@ -223,7 +303,7 @@ fn add_trigger(doc: &mut serde_json::Value, info: &etl_runs::registry::WorkflowI
     operation["requestBody"]["content"]["application/json"]["schema"] = body;
     if let Some(Value::Object(paths)) = doc.get_mut("paths") {
         paths.insert(
-            format!("/api/workflows/{}/runs", info.name),
+            format!("/api/workflows/{}/runs", segment(&info.name)),
             json!({ "post": operation }),
         );
     }
@@ -259,7 +339,7 @@ mod tests {
             }
             if path.starts_with("/api/workers") {
                 assert!(
-                    has("401") && has("410"),
+                    has("401") && has("404"),
                     "{method} {path}: a token, and a server that takes workers"
                 );
             }
@@ -301,6 +381,12 @@ mod tests {
             statuses,
             &serde_json::json!(["RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"])
         );
+        for call in doc["components"]["schemas"]["WorkerCall"]["oneOf"]
+            .as_array()
+            .unwrap()
+        {
+            assert_eq!(call["additionalProperties"], Value::Bool(false), "{call}");
+        }
         let trigger = &doc["components"]["schemas"]["TriggerRequest"];
         assert_eq!(
             trigger["additionalProperties"],

@@ -135,7 +135,10 @@ impl Inner {
                 return serde_json::from_str(&text)
                     .map_err(|e| self.err(format!("an answer: {e}")));
             }
-            if status == 410 && matches!(call, WorkerCall::Heartbeat | WorkerCall::Claim { .. }) {
+            // No such session: 404 (an older server said 410 Gone).
+            if matches!(status, 404 | 410)
+                && matches!(call, WorkerCall::Heartbeat | WorkerCall::Claim { .. })
+            {
                 tracing::warn!(server = %self.base, "the server dropped this worker's session; opening another");
                 let opened = self.open_session().await?;
                 *self.session.lock().expect("session") = opened.worker_id;
@@ -210,7 +213,7 @@ impl RemoteStore {
                 None,
             )
             .await?;
-        if status == 200 || status == 410 {
+        if matches!(status, 200 | 404 | 410) {
             Ok(())
         } else {
             Err(self.inner.refusal(status, &text))

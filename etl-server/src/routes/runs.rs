@@ -66,7 +66,8 @@ fn when(name: &str, text: Option<&str>) -> ApiResult<Option<SystemTime>> {
 
 /// Runs of every workflow, or of one, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/runs", tag = "runs", params(ListQuery),
-    responses((status = 200, body = RunPage), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = RunPage), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "`after` names no run")))]
 pub(crate) async fn list(
     State(app): State<App>,
     Query(q): Query<ListQuery>,
@@ -104,7 +105,8 @@ pub(crate) async fn list(
         query = query.after(after);
     }
     let runs = app.store.list_runs(&query).await.map_err(|e| match e {
-        etl_runs::Error::UnknownRun { run_id, .. } => ApiError::bad_request(format!(
+        // The run the cursor names is not there (as `GET /api/runs/{id}`).
+        etl_runs::Error::UnknownRun { run_id, .. } => ApiError::not_found(format!(
             "`after` names no run ({run_id:?}): give the `next` of the page before"
         )),
         other => other.into(),

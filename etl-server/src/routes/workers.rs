@@ -120,10 +120,9 @@ impl Sessions {
     fn get(&self, id: &str) -> ApiResult<(Arc<dyn StateStore>, Arc<dyn etl_runs::EventRecorder>)> {
         let mut open = self.open.lock().expect("sessions");
         let session = open.get_mut(id).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::GONE,
-                format!("no worker session {id:?}: it ended or fell silent (what it held went back to the queue); open a new one"),
-            )
+            ApiError::not_found(format!(
+                "no worker session {id:?}: it ended or fell silent (what it held went back to the queue); open a new one"
+            ))
         })?;
         session.seen = Instant::now();
         Ok((session.store.clone(), session.recorder.clone()))
@@ -154,18 +153,24 @@ pub(crate) struct ClaimWire {
 
 /// A step's change, as a worker's runner saw it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct EventWire {
     /// The run.
     pub run_id: String,
     /// The step.
     pub step: String,
     /// Its new status.
+    #[schema(schema_with = statuses)]
     pub status: String,
     /// The attempt.
+    #[serde(deserialize_with = "count::whole")]
+    #[schema(schema_with = count::schema)]
     pub attempt: u32,
     /// Why it failed.
     pub error: Option<String>,
     /// Its output's rows.
+    #[serde(default, deserialize_with = "count::maybe")]
+    #[schema(schema_with = count::maybe_schema)]
     pub rows: Option<u64>,
     /// Where its output was saved.
     pub output: Option<String>,
@@ -217,7 +222,9 @@ pub(crate) enum WorkerCall {
     Claim {
         /// The workflow.
         workflow: String,
-        /// The most steps.
+        /// The most steps (1,024 are claimed at most).
+        #[serde(deserialize_with = "count::whole")]
+        #[schema(schema_with = count::schema)]
         limit: usize,
     },
     /// The steps of a run.
@@ -311,6 +318,115 @@ fn status(text: &str) -> ApiResult<StepStatus> {
     StepStatus::parse(text).ok_or_else(|| ApiError::bad_request(format!("unknown status {text:?}")))
 }
 
+/// The statuses a step event may carry.
+fn statuses() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(
+            [
+                StepStatus::Pending,
+                StepStatus::Claimed,
+                StepStatus::Running,
+                StepStatus::Retrying,
+                StepStatus::Succeeded,
+                StepStatus::Failed,
+                StepStatus::Skipped,
+                StepStatus::Cancelled,
+            ]
+            .map(|s| s.as_str()),
+        ))
+        .build()
+}
+
+/// Counts on the wire (an attempt, rows, a limit): any whole number from 0,
+/// as the document says; one past what the count's type holds is taken as
+/// the largest it holds (JSON numbers have no bound, and a count that large
+/// means as many as can be).
+mod count {
+    use serde::Deserializer;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+
+    struct Whole;
+
+    impl serde::de::Visitor<'_> for Whole {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number from 0")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::custom(format!("{v} is negative: a count is from 0")))
+        }
+        // A number past 64 bits: JSON reads it as a float.
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u64, E> {
+            if v >= 0.0 && v.fract() == 0.0 {
+                Ok(v as u64)
+            } else {
+                Err(E::custom(format!("{v} is not a whole number from 0")))
+            }
+        }
+    }
+
+    pub(super) fn whole<'de, D: Deserializer<'de>, T: TryFrom<u64> + Bounded>(
+        d: D,
+    ) -> Result<T, D::Error> {
+        let n = d.deserialize_any(Whole)?;
+        Ok(T::try_from(n).unwrap_or(T::MAX))
+    }
+
+    pub(super) fn maybe<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        struct Maybe;
+        impl<'de> serde::de::Visitor<'de> for Maybe {
+            type Value = Option<u64>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("null or a whole number from 0")
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(Whole).map(Some)
+            }
+        }
+        d.deserialize_option(Maybe)
+    }
+
+    /// The largest value of a count's type.
+    pub(super) trait Bounded {
+        const MAX: Self;
+    }
+    impl Bounded for u32 {
+        const MAX: u32 = u32::MAX;
+    }
+    impl Bounded for usize {
+        const MAX: usize = usize::MAX;
+    }
+
+    pub(super) fn schema() -> utoipa::openapi::Object {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .build()
+    }
+
+    pub(super) fn maybe_schema() -> utoipa::openapi::Object {
+        ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                Type::Integer,
+                Type::Null,
+            ]))
+            .minimum(Some(0))
+            .build()
+    }
+}
+
 fn no_workers() -> ApiError {
     ApiError::not_found(
         "this server takes no workers: start it with workers allowed (serve --workers)",
@@ -319,13 +435,15 @@ fn no_workers() -> ApiError {
 
 /// Opens a worker session, with a store handle of its own.
 #[utoipa::path(post, path = "/api/workers", tag = "workers",
-    responses((status = 201, body = SessionOpened), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 201, body = SessionOpened), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "The server holds as many worker sessions as it takes")),
     security(("worker_token" = [])))]
 pub(crate) async fn open(State(app): State<App>) -> ApiResult<(StatusCode, Json<SessionOpened>)> {
     let workers = app.workers.as_ref().ok_or_else(no_workers)?;
+    // Full: too many sessions, a limit the workers meet, not a fault.
     if app.sessions.open.lock().expect("sessions").len() >= workers.most {
         return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::TOO_MANY_REQUESTS,
             format!(
                 "this server holds {} worker sessions, the most it takes: stop a worker, or wait for a silent one to be dropped",
                 workers.most
@@ -357,7 +475,8 @@ pub(crate) async fn open(State(app): State<App>) -> ApiResult<(StatusCode, Json<
 /// up at once.
 #[utoipa::path(delete, path = "/api/workers/{worker_id}", tag = "workers",
     params(("worker_id" = String, Path, description = "The session")),
-    responses((status = 200, body = WorkerAnswer), (status = 410, body = ErrorBody)),
+    responses((status = 200, body = WorkerAnswer),
+        (status = 404, body = ErrorBody, description = "No such session (it ended or fell silent), or the server takes no workers")),
     security(("worker_token" = [])))]
 pub(crate) async fn close(
     State(app): State<App>,
@@ -370,10 +489,7 @@ pub(crate) async fn close(
             tracing::info!(worker = %id, "a worker session closed");
             Ok(Json(WorkerAnswer::Done))
         }
-        None => Err(ApiError::new(
-            StatusCode::GONE,
-            format!("no worker session {id:?}"),
-        )),
+        None => Err(ApiError::not_found(format!("no worker session {id:?}"))),
     }
 }
 
@@ -382,7 +498,7 @@ pub(crate) async fn close(
     params(("worker_id" = String, Path, description = "The session")),
     request_body = WorkerCall,
     responses((status = 200, body = WorkerAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 410, body = ErrorBody)),
+        (status = 404, body = ErrorBody, description = "No such session (it ended or fell silent), or the server takes no workers")),
     security(("worker_token" = [])))]
 pub(crate) async fn call(
     State(app): State<App>,

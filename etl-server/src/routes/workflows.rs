@@ -138,14 +138,16 @@ pub(crate) async fn trigger(
     State(app): State<App>,
     Path(name): Path<String>,
     headers: axum::http::HeaderMap,
-    Body(request): Body<TriggerRequest>,
+    body: Result<Body<TriggerRequest>, ApiError>,
 ) -> ApiResult<(StatusCode, Json<Run>)> {
     // The page says it is the page; anything else is the API.
     let by = match headers.get("x-etl-client").and_then(|v| v.to_str().ok()) {
         Some("page") => "page",
         _ => "api",
     };
+    // An unknown workflow is not found whatever the body holds.
     let workflow = registered(&app, &name).await?;
+    let Body(request) = body?;
     if !workflow.enabled {
         return Err(ApiError::conflict(format!(
             "workflow {name:?} is disabled: enable it to start runs"

@@ -330,8 +330,25 @@ async fn the_document_says_which_parameters_each_workflow_takes() {
             .as_array()
             .is_none_or(|p| p.iter().all(|p| p["name"] != "name"))
     );
-    // The templated path stays for the others.
-    assert!(doc["paths"]["/api/workflows/{name}/runs"]["post"].is_object());
+    // In place of the templated path, which another name is not found by.
+    assert!(doc["paths"]["/api/workflows/{name}/runs"].is_null());
+    let (status, _) = api.post("/api/workflows/other/runs", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A name a path template could misread is percent-encoded in its path.
+    let odd = Dag::builder("odd {name}/x").step(only()).build().unwrap();
+    api.store
+        .register_workflow(&WorkflowInfo::of(&odd, "1"))
+        .await
+        .unwrap();
+    let (_, doc) = api.get("/api/openapi.json").await;
+    assert!(
+        doc["paths"]["/api/workflows/odd%20%7Bname%7D%2Fx/runs"]["post"].is_object(),
+        "{:?}",
+        doc["paths"].as_object().unwrap().keys().collect::<Vec<_>>()
+    );
+    // Every text the document takes refuses a NUL, as the server does.
+    let name = doc["paths"]["/api/workflows/{name}"]["get"]["parameters"][0]["schema"].clone();
+    assert_eq!(name["pattern"], "^[^\\u0000]*$", "{name}");
     // What the patterns allow, the server takes.
     let (status, body) = api
         .post(

@@ -3,4 +3,5 @@
 mod api;
 mod edges;
 mod page;
+mod schemathesis;
 mod triggers;
