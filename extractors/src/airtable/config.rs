@@ -136,17 +136,38 @@ impl AirtableConfig {
     }
 
     /// Reads `AIRTABLE_TOKEN` and `AIRTABLE_BASE_ID` (an error names the one
-    /// missing), and `AIRTABLE_API_URL` when it is set (a proxy, or a local
-    /// server speaking Airtable's API; default [`AIRTABLE_API_URL`]).
+    /// missing); `AIRTABLE_API_URL` when it is set (a proxy, or a local
+    /// server speaking Airtable's API; default [`AIRTABLE_API_URL`]); and
+    /// `AIRTABLE_REQUESTS_PER_SECOND` when it is set: this machine's share of
+    /// the base's 5 requests per second, when processes on several machines
+    /// read one base (those of one machine share the budget by themselves).
     pub fn from_env() -> Result<Self> {
-        let optional = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env), from the variables `get` gives.
+    fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let optional = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let var =
             |name: &str| optional(name).ok_or_else(|| Error::Config(format!("{name} is not set")));
-        let config = Self::new(var("AIRTABLE_TOKEN")?, var("AIRTABLE_BASE_ID")?);
-        Ok(match optional("AIRTABLE_API_URL") {
-            Some(url) => config.with_api_url(url),
-            None => config,
-        })
+        let mut config = Self::new(var("AIRTABLE_TOKEN")?, var("AIRTABLE_BASE_ID")?);
+        if let Some(url) = optional("AIRTABLE_API_URL") {
+            config = config.with_api_url(url);
+        }
+        if let Some(rate) = optional("AIRTABLE_REQUESTS_PER_SECOND") {
+            let parsed = rate
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|r| r.is_finite() && *r > 0.0)
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "AIRTABLE_REQUESTS_PER_SECOND is {rate:?}: a number of requests per second above 0 (2.5 for half of the base's 5)"
+                    ))
+                })?;
+            config = config.with_requests_per_second(Some(parsed));
+        }
+        Ok(config)
     }
 
     /// Only these tables, by name or id.
@@ -278,5 +299,45 @@ mod tests {
             std::time::Duration::from_millis(250)
         );
         assert_eq!(config.retry.max_attempts, 6);
+    }
+
+    /// The variables `pairs`, as the environment would give them.
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn the_environment_gives_a_machines_share_of_the_rate() {
+        let token = ("AIRTABLE_TOKEN", "pat.secret");
+        let base = ("AIRTABLE_BASE_ID", "appAAAAAAAAAAAAAA");
+        let config = AirtableConfig::from_vars(env(&[token, base])).unwrap();
+        assert_eq!(config.requests_per_second, Some(5.0));
+        let half = ("AIRTABLE_REQUESTS_PER_SECOND", " 2.5 ");
+        let config = AirtableConfig::from_vars(env(&[token, base, half])).unwrap();
+        assert_eq!(config.requests_per_second, Some(2.5));
+        for bad in ["0", "-1", "NaN", "inf", "fast"] {
+            let rate = ("AIRTABLE_REQUESTS_PER_SECOND", bad);
+            let err = AirtableConfig::from_vars(env(&[token, base, rate]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("AIRTABLE_REQUESTS_PER_SECOND is {bad:?}")),
+                "{err}"
+            );
+            assert!(!err.contains("pat.secret"), "{err}");
+        }
+        let err = AirtableConfig::from_vars(env(&[base]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("AIRTABLE_TOKEN is not set"), "{err}");
     }
 }
