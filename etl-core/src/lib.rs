@@ -36,6 +36,7 @@
 pub use arrow;
 
 mod batches;
+mod dynamic;
 mod error;
 mod extract;
 pub mod names;
@@ -46,6 +47,7 @@ mod warehouse;
 mod workflow;
 
 pub use batches::Batches;
+pub use dynamic::{BoxFuture, BoxedExtractor, BoxedWarehouse, DynExtractor, DynWarehouse};
 pub use error::{BoxError, Error, Result};
 pub use extract::{DEFAULT_BATCH_SIZE, Discovered, ExtractOptions, Extractor};
 pub use spec::{SAMPLED_NULLS_ONLY, TableSpec, WriteMode, sampled_nulls_only};

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::arrow::datatypes::SchemaRef;
 use crate::{Extractor, TableSpec};
 
-use super::steps::{AnySource, Place, expand, source};
+use super::steps::{Place, expand, files_source, source};
 use super::{File, Problem, Problems, Source, StepKind, Warehouse, WriteMode};
 
 /// What [`check`] found nothing wrong with, and what it could not check.
@@ -120,11 +120,7 @@ pub async fn check_with(
             offered.insert(name, None);
             continue;
         }
-        let tables = match &extractor {
-            AnySource::Airtable(e) => e.tables().await,
-            AnySource::Http(e) => e.tables().await,
-            AnySource::Files(e) => e.tables().await,
-        };
+        let tables = extractor.tables().await;
         match tables {
             Ok(tables) => {
                 offered.insert(name, Some(tables));
@@ -365,9 +361,9 @@ pub fn plan(file: &File) -> String {
                 let tables = if !load.tables.is_empty() {
                     load.tables.join(", ")
                 } else {
-                    match source(file, &load.source, &defaults, false) {
-                        Ok(AnySource::Files(e)) => e.table_names().join(", "),
-                        _ => "every table the source offers".into(),
+                    match files_source(file, &load.source, &defaults) {
+                        Ok(e) => e.table_names().join(", "),
+                        Err(_) => "every table the source offers".into(),
                     }
                 };
                 let _ = writeln!(out, "   tables: {tables}");

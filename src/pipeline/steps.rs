@@ -8,8 +8,8 @@ use etl_dag::{BoxError, Step, StepContext, StepInputs};
 
 use super::{File, HttpSource, ParamType, Source, StepKind, Warehouse, Wrote};
 use crate::{
-    AirtableConfig, AirtableExtractor, DuckDbWarehouse, ETLWorkflow, Extractor, FilesExtractor,
-    HttpConfig, HttpExtractor, SqliteWarehouse,
+    AirtableConfig, AirtableExtractor, BoxedExtractor, BoxedWarehouse, DuckDbWarehouse,
+    ETLWorkflow, Extractor, FilesExtractor, HttpConfig, HttpExtractor, SqliteWarehouse,
 };
 
 /// Where a reference is expanded, which says what a parameter's value may
@@ -159,18 +159,12 @@ fn expand_table(
 }
 
 /// The extractor of source `name`, for a run with `params`.
-pub(crate) enum AnySource {
-    Airtable(AirtableExtractor),
-    Http(Box<HttpExtractor>),
-    Files(FilesExtractor),
-}
-
 pub(crate) fn source(
     file: &File,
     name: &str,
     params: &BTreeMap<String, String>,
     incremental: bool,
-) -> Result<AnySource, BoxError> {
+) -> Result<BoxedExtractor, BoxError> {
     let path = format!("sources.{name}");
     let source = file
         .pipeline
@@ -211,7 +205,7 @@ pub(crate) fn source(
                     Place::Text,
                 )?);
             }
-            AnySource::Airtable(AirtableExtractor::new(config)?)
+            Box::new(AirtableExtractor::new(config)?)
         }
         Source::Http { config } => {
             let config = match config {
@@ -235,33 +229,39 @@ pub(crate) fn source(
                 }
                 _ => return Err(format!("{path}.http: this etl does not know its kind").into()),
             };
-            AnySource::Http(Box::new(HttpExtractor::new(config)?))
+            Box::new(HttpExtractor::new(config)?)
         }
-        Source::Files { path: folder } => {
-            let folder = expand(
-                file,
-                folder,
-                &format!("{path}.files.path"),
-                params,
-                Place::Path,
-            )?;
-            AnySource::Files(FilesExtractor::open(file.dir.join(folder))?)
-        }
+        Source::Files { .. } => Box::new(files_source(file, name, params)?),
         _ => return Err(format!("{path}: this etl does not know its kind").into()),
     })
 }
 
-/// The warehouse `name`, opened.
-pub(crate) enum AnyWarehouse {
-    Sqlite(SqliteWarehouse),
-    Duckdb(DuckDbWarehouse),
+/// Source `name`, a folder of files, opened: its tables are known without
+/// reading them (`plan` lists them).
+pub(crate) fn files_source(
+    file: &File,
+    name: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<FilesExtractor, BoxError> {
+    let Some(Source::Files { path: folder }) = file.pipeline.sources.get(name) else {
+        return Err(format!("no source {name:?} of files").into());
+    };
+    let folder = expand(
+        file,
+        folder,
+        &format!("sources.{name}.files.path"),
+        params,
+        Place::Path,
+    )?;
+    Ok(FilesExtractor::open(file.dir.join(folder))?)
 }
 
+/// The warehouse `name`, opened.
 pub(crate) fn warehouse(
     file: &File,
     name: &str,
     params: &BTreeMap<String, String>,
-) -> Result<AnyWarehouse, BoxError> {
+) -> Result<BoxedWarehouse, BoxError> {
     let path = format!("warehouses.{name}");
     let warehouse = file
         .pipeline
@@ -277,7 +277,7 @@ pub(crate) fn warehouse(
                 params,
                 Place::Path,
             )?);
-            AnyWarehouse::Sqlite(SqliteWarehouse::open(at)?)
+            Box::new(SqliteWarehouse::open(at)?)
         }
         Warehouse::Duckdb {
             path: at,
@@ -296,7 +296,7 @@ pub(crate) fn warehouse(
                     .max_memory(limit)
                     .map_err(|e| format!("{path}.duckdb.memory_limit {limit:?}: {e}"))?;
             }
-            AnyWarehouse::Duckdb(DuckDbWarehouse::open_with_config(at, config)?)
+            Box::new(DuckDbWarehouse::open_with_config(at, config)?)
         }
         _ => return Err(format!("{path}: this etl does not know its kind").into()),
     })
@@ -356,26 +356,7 @@ async fn run(
                     )
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let report = match (source, warehouse) {
-                (AnySource::Airtable(e), AnyWarehouse::Sqlite(w)) => {
-                    load_into(e, w, load, tables, cx).await
-                }
-                (AnySource::Airtable(e), AnyWarehouse::Duckdb(w)) => {
-                    load_into(e, w, load, tables, cx).await
-                }
-                (AnySource::Http(e), AnyWarehouse::Sqlite(w)) => {
-                    load_into(*e, w, load, tables, cx).await
-                }
-                (AnySource::Http(e), AnyWarehouse::Duckdb(w)) => {
-                    load_into(*e, w, load, tables, cx).await
-                }
-                (AnySource::Files(e), AnyWarehouse::Sqlite(w)) => {
-                    load_into(e, w, load, tables, cx).await
-                }
-                (AnySource::Files(e), AnyWarehouse::Duckdb(w)) => {
-                    load_into(e, w, load, tables, cx).await
-                }
-            }?;
+            let report = load_into(source, warehouse, load, tables, cx).await?;
             if !report.succeeded() {
                 let failed: Vec<String> = report
                     .tables
@@ -414,11 +395,9 @@ async fn run(
                 let wrote: &Wrote = inputs.get(dep)?;
                 let from = warehouse(file, &wrote.warehouse, params)?;
                 for table in wrote.tables.keys() {
-                    let batches = match &from {
-                        AnyWarehouse::Sqlite(w) => read(w, table).await,
-                        AnyWarehouse::Duckdb(w) => read(w, table).await,
-                    }
-                    .map_err(|e| format!("reading table {table:?} that step {dep:?} wrote: {e}"))?;
+                    let batches = read(&from, table).await.map_err(|e| {
+                        format!("reading table {table:?} that step {dep:?} wrote: {e}")
+                    })?;
                     session = session.table(table, &batches)?;
                 }
             }
@@ -427,14 +406,7 @@ async fn run(
                 .with_mode(write_mode(sql.mode));
             let into = warehouse(file, &sql.warehouse, params)?;
             let options = crate::WriteOptions::default();
-            let summary = match into {
-                AnyWarehouse::Sqlite(w) => {
-                    crate::Warehouse::write(&w, &spec, stream, &options).await
-                }
-                AnyWarehouse::Duckdb(w) => {
-                    crate::Warehouse::write(&w, &spec, stream, &options).await
-                }
-            }?;
+            let summary = into.write(&spec, stream, &options).await?;
             cx.progress(summary.rows);
             Ok(Wrote {
                 warehouse: sql.warehouse.clone(),

@@ -593,11 +593,22 @@ async fn error_text_a_server_sends_is_cut_escaped_and_rid_of_the_token() {
 async fn passes_the_extractor_conformance_suite() {
     let server = std::sync::Arc::new(serve(kinds_base(), unlimited()).await);
     let config = config(&server);
+    let boxed = config.clone();
     let make = move || AirtableExtractor::new(config.clone()).unwrap();
     let counted = server.clone();
     let requests = move || counted.stats().requests as u64;
     etl_testing::extractor::check_extractor(
         etl_testing::extractor::Subject::new("airtable", make).counting(requests),
+    )
+    .await;
+    // The same behind `Box<dyn DynExtractor>`, as chosen at run time.
+    let make = move || {
+        Box::new(AirtableExtractor::new(boxed.clone()).unwrap()) as etl_core::BoxedExtractor
+    };
+    let counted = server.clone();
+    let requests = move || counted.stats().requests as u64;
+    etl_testing::extractor::check_extractor(
+        etl_testing::extractor::Subject::new("airtable, boxed", make).counting(requests),
     )
     .await;
 }

@@ -568,4 +568,11 @@ async fn files_pass_the_extractor_conformance_suite() {
         move || FilesExtractor::open(&path).unwrap(),
     ))
     .await;
+    // The same behind `Box<dyn DynExtractor>`, as chosen at run time.
+    let path = dir.path().to_owned();
+    etl_testing::extractor::check_extractor(etl_testing::extractor::Subject::new(
+        "files, boxed",
+        move || Box::new(FilesExtractor::open(&path).unwrap()) as etl_core::BoxedExtractor,
+    ))
+    .await;
 }

@@ -1,5 +1,7 @@
 //! Integration tests of the warehouses: the shared conformance suite against
-//! real SQLite and DuckDB files, then what is particular to each.
+//! real SQLite and DuckDB files (each also boxed, as chosen at run time),
+//! then what is particular to each.
 
+mod boxed;
 mod duckdb;
 mod sqlite;
