@@ -96,7 +96,7 @@
 //! | `duckdb` | [`DuckDbWarehouse`], DuckDB compiled in | yes |
 //! | `cli` | [`main!`]: a command line for a workflow (run, resume, history, schedule, export to Airflow); brings `state` | yes |
 //! | `state` | [`state`], [`runs`]: every run and step recorded in a state store (SQLite), partial runs, resume, the Airflow export, as a library | with `cli` |
-//! | `postgres` | `runs::postgres::PgStore`: the state store in PostgreSQL, shared by many machines (`--state postgres://…`); brings `state` | yes |
+//! | `state-postgres` | `runs::postgres::PgStore`: the state store in PostgreSQL, shared by many machines (`--state postgres://…`); brings `state` | yes |
 //! | `object-store` | `runs::outputs`: step outputs in a bucket (`--outputs s3://…`, `gs://…`, `az://…`) through `object_store`, for steps on machines with no disk in common; brings `state` | yes |
 //! | `server` | `serve` on a workflow's command line, [`server`]: the REST API over the state store (workflows, runs, triggers, an OpenAPI document); brings `cli` | yes |
 //! | `pipeline` | [`pipeline`] and the `etl` binary: pipelines declared in a TOML file, run, checked, planned, scheduled and exported with no Rust to write (SQL steps with `datafusion`); brings `cli` and every connector | yes |
@@ -214,6 +214,28 @@ pub mod extractors {
 /// Warehouses: where tables land.
 pub mod warehouses {
     pub use etl_warehouses::*;
+}
+
+/// Every connector this build has, by its features, in a
+/// [`Connectors`](connectors::Connectors) registry: the sources `airtable`,
+/// `http` and `files`, the warehouses `sqlite` and `duckdb`. Pipeline files,
+/// the `etl` binary and the server open theirs through it; add your own
+/// with [`Connectors::source`](connectors::Connectors::source) and
+/// [`Connectors::warehouse`](connectors::Connectors::warehouse).
+pub fn registry() -> connectors::Connectors {
+    let connectors = connectors::Connectors::new();
+    // One line a connector.
+    #[cfg(feature = "airtable")]
+    let connectors = etl_extractors::airtable::register(connectors);
+    #[cfg(feature = "http")]
+    let connectors = etl_extractors::http::register(connectors);
+    #[cfg(feature = "files")]
+    let connectors = etl_extractors::files::register(connectors);
+    #[cfg(feature = "sqlite")]
+    let connectors = etl_warehouses::sqlite::register(connectors);
+    #[cfg(feature = "duckdb")]
+    let connectors = etl_warehouses::duckdb::register(connectors);
+    connectors
 }
 
 #[cfg(feature = "airtable")]

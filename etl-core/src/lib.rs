@@ -36,6 +36,7 @@
 pub use arrow;
 
 mod batches;
+pub mod connectors;
 mod dynamic;
 mod error;
 mod extract;

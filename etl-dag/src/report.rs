@@ -47,20 +47,21 @@ impl StepStatus {
 }
 
 impl StepStatus {
+    /// Every status, in the order a step goes through them.
+    pub const ALL: [StepStatus; 8] = [
+        StepStatus::Pending,
+        StepStatus::Claimed,
+        StepStatus::Running,
+        StepStatus::Retrying,
+        StepStatus::Succeeded,
+        StepStatus::Failed,
+        StepStatus::Skipped,
+        StepStatus::Cancelled,
+    ];
+
     /// The status [`StepStatus::as_str`] names.
     pub fn parse(text: &str) -> Option<StepStatus> {
-        [
-            StepStatus::Pending,
-            StepStatus::Claimed,
-            StepStatus::Running,
-            StepStatus::Retrying,
-            StepStatus::Succeeded,
-            StepStatus::Failed,
-            StepStatus::Skipped,
-            StepStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 }
 

@@ -496,7 +496,7 @@ pub(crate) fn settled(statuses: &[StepStatus]) -> StepStatus {
 }
 
 /// Opens the store `location` names: a PostgreSQL URL (`postgres://…` or
-/// `postgresql://…`, with the `postgres` feature), or else the path of a
+/// `postgresql://…`, with etl's `state-postgres` feature), or else the path of a
 /// SQLite file. A PostgreSQL store saves step outputs under `outputs`.
 /// Errors name the store without its password.
 pub async fn open(location: &str, outputs: &std::path::Path) -> Result<Box<dyn StateStore>> {
@@ -542,7 +542,7 @@ pub async fn open_sized(
             return Err(crate::Error::State {
                 store: "postgres://…".into(),
                 message:
-                    "this program was built without PostgreSQL support (etl's `postgres` feature)"
+                    "this program was built without PostgreSQL support (etl's `state-postgres` feature)"
                         .into(),
             });
         }

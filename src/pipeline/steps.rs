@@ -7,10 +7,8 @@ use std::sync::Arc;
 use etl_dag::{BoxError, Step, StepContext, StepInputs};
 
 use super::{File, HttpSource, ParamType, Source, StepKind, Warehouse, Wrote};
-use crate::{
-    AirtableConfig, AirtableExtractor, BoxedExtractor, BoxedWarehouse, DuckDbWarehouse,
-    ETLWorkflow, Extractor, FilesExtractor, HttpConfig, HttpExtractor, SqliteWarehouse,
-};
+use crate::connectors::ConnectorConfig;
+use crate::{BoxedExtractor, BoxedWarehouse, ETLWorkflow, Extractor, FilesExtractor};
 
 /// Where a reference is expanded, which says what a parameter's value may
 /// be there.
@@ -158,7 +156,15 @@ fn expand_table(
         .collect()
 }
 
-/// The extractor of source `name`, for a run with `params`.
+/// The connectors of this build ([`crate::registry`]), made once.
+fn connectors() -> &'static crate::connectors::Connectors {
+    static CONNECTORS: std::sync::OnceLock<crate::connectors::Connectors> =
+        std::sync::OnceLock::new();
+    CONNECTORS.get_or_init(crate::registry)
+}
+
+/// The extractor of source `name`, for a run with `params`: its references
+/// expanded, then opened through the connector registry.
 pub(crate) fn source(
     file: &File,
     name: &str,
@@ -171,69 +177,50 @@ pub(crate) fn source(
         .sources
         .get(name)
         .ok_or_else(|| format!("no source {name:?}"))?;
-    Ok(match source {
+    let text = |value: &str, key: &str, place: Place| {
+        expand(file, value, &format!("{path}.{key}"), params, place)
+    };
+    let (kind, config) = match source {
         Source::Airtable {
             base,
             token,
             tables,
             api_url,
         } => {
-            let base = expand(
-                file,
-                base,
-                &format!("{path}.airtable.base"),
-                params,
-                Place::Text,
-            )?;
-            let token = expand(
-                file,
-                token,
-                &format!("{path}.airtable.token"),
-                params,
-                Place::Text,
-            )?;
-            let mut config = AirtableConfig::new(token, base).with_incremental(incremental);
-            if !tables.is_empty() {
-                config = config.with_tables(tables.iter().cloned());
-            }
+            let mut config = serde_json::json!({
+                "base": text(base, "airtable.base", Place::Text)?,
+                "token": text(token, "airtable.token", Place::Text)?,
+                "tables": tables,
+            });
             if let Some(url) = api_url {
-                config = config.with_api_url(expand(
-                    file,
-                    url,
-                    &format!("{path}.airtable.api_url"),
-                    params,
-                    Place::Text,
-                )?);
+                config["api_url"] = text(url, "airtable.api_url", Place::Text)?.into();
             }
-            Box::new(AirtableExtractor::new(config)?)
+            ("airtable", config)
         }
-        Source::Http { config } => {
-            let config = match config {
-                HttpSource::File(config) => {
-                    let at = file.dir.join(expand(
-                        file,
-                        config,
-                        &format!("{path}.http.config"),
-                        params,
-                        Place::Path,
-                    )?);
-                    HttpConfig::from_toml_file(at)?
-                }
-                HttpSource::Inline(table) => {
-                    let table = expand_table(file, table, &format!("{path}.http"), params)?;
-                    let config: HttpConfig = toml::Value::Table(table)
-                        .try_into()
-                        .map_err(|e| format!("{path}.http: {}", e.message()))?;
-                    config.validate()?;
-                    config
-                }
-                _ => return Err(format!("{path}.http: this etl does not know its kind").into()),
-            };
-            Box::new(HttpExtractor::new(config)?)
-        }
-        Source::Files { .. } => Box::new(files_source(file, name, params)?),
+        Source::Http { config } => match config {
+            HttpSource::File(config) => (
+                "http",
+                serde_json::json!({ "config": text(config, "http.config", Place::Path)? }),
+            ),
+            HttpSource::Inline(table) => {
+                let table = expand_table(file, table, &format!("{path}.http"), params)?;
+                let config = serde_json::to_value(toml::Value::Table(table))
+                    .map_err(|e| format!("{path}.http: {e}"))?;
+                ("http", config)
+            }
+            _ => return Err(format!("{path}.http: this etl does not know its kind").into()),
+        },
+        Source::Files { path: folder } => (
+            "files",
+            serde_json::json!({ "path": text(folder, "files.path", Place::Path)? }),
+        ),
         _ => return Err(format!("{path}: this etl does not know its kind").into()),
-    })
+    };
+    let at = format!("{path}.{kind}");
+    let config = ConnectorConfig::new(kind, &config, &at)
+        .base_dir(&file.dir)
+        .incremental(incremental);
+    Ok(connectors().open_source(&config)?)
 }
 
 /// Source `name`, a folder of files, opened: its tables are known without
@@ -256,7 +243,7 @@ pub(crate) fn files_source(
     Ok(FilesExtractor::open(file.dir.join(folder))?)
 }
 
-/// The warehouse `name`, opened.
+/// The warehouse `name`, opened through the connector registry.
 pub(crate) fn warehouse(
     file: &File,
     name: &str,
@@ -268,38 +255,29 @@ pub(crate) fn warehouse(
         .warehouses
         .get(name)
         .ok_or_else(|| format!("no warehouse {name:?}"))?;
-    Ok(match warehouse {
-        Warehouse::Sqlite { path: at } => {
-            let at = file.dir.join(expand(
-                file,
-                at,
-                &format!("{path}.sqlite.path"),
-                params,
-                Place::Path,
-            )?);
-            Box::new(SqliteWarehouse::open(at)?)
-        }
+    let text = |value: &str, key: &str, place: Place| {
+        expand(file, value, &format!("{path}.{key}"), params, place)
+    };
+    let (kind, config) = match warehouse {
+        Warehouse::Sqlite { path: at } => (
+            "sqlite",
+            serde_json::json!({ "path": text(at, "sqlite.path", Place::Path)? }),
+        ),
         Warehouse::Duckdb {
             path: at,
             memory_limit,
-        } => {
-            let at = file.dir.join(expand(
-                file,
-                at,
-                &format!("{path}.duckdb.path"),
-                params,
-                Place::Path,
-            )?);
-            let mut config = crate::warehouses::duckdb::driver::Config::default();
-            if let Some(limit) = memory_limit {
-                config = config
-                    .max_memory(limit)
-                    .map_err(|e| format!("{path}.duckdb.memory_limit {limit:?}: {e}"))?;
-            }
-            Box::new(DuckDbWarehouse::open_with_config(at, config)?)
-        }
+        } => (
+            "duckdb",
+            serde_json::json!({
+                "path": text(at, "duckdb.path", Place::Path)?,
+                "memory_limit": memory_limit,
+            }),
+        ),
         _ => return Err(format!("{path}: this etl does not know its kind").into()),
-    })
+    };
+    let at = format!("{path}.{kind}");
+    let config = ConnectorConfig::new(kind, &config, &at).base_dir(&file.dir);
+    Ok(connectors().open_warehouse(&config)?)
 }
 
 /// The step of `[[steps]]` entry `step`.

@@ -3,6 +3,8 @@
 //! them.
 
 mod airtable;
+#[cfg(feature = "pipeline")]
+mod connectors;
 #[cfg(all(feature = "polars", feature = "datafusion"))]
 mod daily_metrics;
 #[cfg(feature = "polars")]

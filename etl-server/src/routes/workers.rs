@@ -323,19 +323,7 @@ fn statuses() -> utoipa::openapi::Object {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .enum_values(Some(
-            [
-                StepStatus::Pending,
-                StepStatus::Claimed,
-                StepStatus::Running,
-                StepStatus::Retrying,
-                StepStatus::Succeeded,
-                StepStatus::Failed,
-                StepStatus::Skipped,
-                StepStatus::Cancelled,
-            ]
-            .map(|s| s.as_str()),
-        ))
+        .enum_values(Some(StepStatus::ALL.map(|s| s.as_str())))
         .build()
 }
 

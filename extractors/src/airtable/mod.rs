@@ -100,6 +100,7 @@
 
 mod client;
 mod config;
+mod connector;
 mod schema;
 
 use std::collections::HashMap;
@@ -118,6 +119,7 @@ use serde_json::{Map, Value};
 pub use config::{
     AIRTABLE_API_URL, AirtableConfig, DEFAULT_REQUESTS_PER_SECOND, Limits, RetryPolicy, Token,
 };
+pub use connector::register;
 pub use schema::{CREATED_COLUMN, ID_COLUMN};
 
 use client::{Client, ListRequest, PAGE_SIZE, RecordJson};

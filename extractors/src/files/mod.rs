@@ -69,6 +69,7 @@
 //! [`Error::Malformed`] naming the file, its 1-based line and the column; the
 //! warehouse then rolls the table back.
 
+mod connector;
 mod quoting;
 mod read;
 mod texts;
@@ -81,6 +82,7 @@ use etl_core::{
     BatchStream, Discovered, Error, ExtractOptions, Extractor, Result, TableSpec, WriteMode,
 };
 
+pub use connector::register;
 pub use read::FileFormat;
 
 /// Rows sampled per file to infer a CSV or JSON Lines schema, by default.

@@ -94,6 +94,7 @@
 //! any order. Merges make reading a record twice harmless.
 
 mod config;
+mod connector;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -111,6 +112,7 @@ pub use config::{
     Auth, DEFAULT_INFER_RECORDS, HttpConfig, Incremental, KeyLocation, Limits, Paginator, Resource,
     RetryPolicy, Secret, harmless_header,
 };
+pub use connector::register;
 
 use crate::json::{Kind, Shape, conform, decode};
 use crate::net::{self, RateLimiter};

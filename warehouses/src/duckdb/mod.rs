@@ -113,6 +113,7 @@
 //! # Ok(()) }
 //! ```
 
+mod connector;
 mod scan;
 mod types;
 
@@ -121,6 +122,7 @@ use std::path::{Path, PathBuf};
 
 pub use ::duckdb as driver;
 use ::duckdb::{Config, Connection, params};
+pub use connector::register;
 use etl_core::arrow::array::RecordBatch;
 use etl_core::arrow::datatypes::{DataType, Field, SchemaRef};
 use etl_core::stream::BlockingBatches;

@@ -89,7 +89,10 @@
 //! the file and how long it waited, and nothing of it is written. Readers
 //! never wait (WAL).
 
+mod connector;
 mod types;
+
+pub use connector::register;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
