@@ -588,9 +588,21 @@ async fn passes_the_extractor_conformance_suite() {
         )
         .unwrap()
     };
+    let make = std::sync::Arc::new(make);
+    let typed = make.clone();
+    let counted = api.clone();
+    let requests = move || counted.requests.lock().unwrap().len() as u64;
+    etl_testing::extractor::check_extractor(
+        etl_testing::extractor::Subject::new("http", move || typed()).counting(requests),
+    )
+    .await;
+    // The same behind `Box<dyn DynExtractor>`, as chosen at run time.
     let requests = move || api.requests.lock().unwrap().len() as u64;
     etl_testing::extractor::check_extractor(
-        etl_testing::extractor::Subject::new("http", make).counting(requests),
+        etl_testing::extractor::Subject::new("http, boxed", move || {
+            Box::new(make()) as etl_core::BoxedExtractor
+        })
+        .counting(requests),
     )
     .await;
 }
