@@ -1668,6 +1668,24 @@ mod served {
                 wait,
             )
             .await;
+        // Each attempt of the resumed step, with its times and how it
+        // ended, in its attempts cell's tooltip: three failed, one succeeded.
+        let cell = browser
+            .wait("tr.step[data-step=orders] td.attempts", wait)
+            .await;
+        let title = browser.attribute(&cell, "title").await.unwrap_or_default();
+        let lines: Vec<&str> = title.lines().collect();
+        assert_eq!(lines.len(), 4, "{title}");
+        assert!(
+            lines[0].starts_with("attempt 1: ")
+                && lines[0].contains("FAILED")
+                && lines[0].contains("403"),
+            "{title}"
+        );
+        assert!(
+            lines[3].starts_with("attempt 4: ") && lines[3].contains("SUCCEEDED"),
+            "{title}"
+        );
         tokio::task::block_in_place(|| stop(worker));
         let said = tokio::task::block_in_place(|| served.stop());
         assert!(!said.contains(SERVER_TOKEN), "{said}");
