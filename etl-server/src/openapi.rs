@@ -245,15 +245,13 @@ fn no_nul(node: &mut serde_json::Value) {
 /// A path segment: `name` with every byte but letters, digits and `-._~`
 /// percent-encoded (no `{`, `}` or `/` a path template could misread).
 fn segment(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for byte in name.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    utf8_percent_encode(name, UNRESERVED).to_string()
 }
 
 /// Adds workflow `info`'s own trigger path to `doc`, from the templated one.
