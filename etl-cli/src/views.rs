@@ -7,7 +7,7 @@ use crate::Result;
 use etl_dag::{Dag, format_duration};
 use etl_rules::text::table;
 use etl_runs::StateStore;
-use etl_runs::state::{RunRecord, StepRecord, time};
+use etl_runs::state::{AttemptRecord, RunRecord, StepRecord, time};
 
 /// `2026-11-23 16:50:07Z`: UTC, to the second.
 pub(super) fn when(t: SystemTime) -> String {
@@ -179,31 +179,32 @@ pub(super) async fn show(store: &dyn StateStore, run_id: &str) -> Result<String>
     out.push('\n');
     let steps = store.steps(run_id).await?;
     out.push_str(&steps_table(&steps, true));
-    out.push_str(&attempts_table(&steps));
+    out.push_str(&attempts_table(&steps, &store.attempts(run_id).await?));
     Ok(out)
 }
 
 /// Each attempt of the steps tried more than once (a retry, a re-run, a
 /// take-over from a lost worker): when it started and ended, and how.
-/// Empty when every step ran at most once.
-fn attempts_table(steps: &[StepRecord]) -> String {
+/// Empty when every step ran at most once. In the order of `steps`.
+fn attempts_table(steps: &[StepRecord], attempts: &[AttemptRecord]) -> String {
+    let by_step = AttemptRecord::by_step(attempts);
     let rows: Vec<Vec<String>> = steps
         .iter()
-        .filter(|s| s.history.len() > 1)
-        .flat_map(|s| {
-            s.history.iter().map(|a| {
-                vec![
-                    s.step.clone(),
-                    a.attempt.to_string(),
-                    when(a.started_at),
-                    a.finished_at
-                        .map(when)
-                        .unwrap_or_else(|| "not recorded".into()),
-                    a.status.map(|s| s.to_string()).unwrap_or_default(),
-                    seconds(a.duration()),
-                    a.error.clone().unwrap_or_default(),
-                ]
-            })
+        .filter_map(|s| by_step.get(s.step.as_str()))
+        .filter(|tries| tries.len() > 1)
+        .flatten()
+        .map(|a| {
+            vec![
+                a.step.clone(),
+                a.attempt.to_string(),
+                when(a.started_at),
+                a.finished_at
+                    .map(when)
+                    .unwrap_or_else(|| "not recorded".into()),
+                a.status.map(|s| s.to_string()).unwrap_or_default(),
+                seconds(a.duration()),
+                a.error.clone().unwrap_or_default(),
+            ]
         })
         .collect();
     if rows.is_empty() {

@@ -16,7 +16,7 @@ use etl_dag::{RunReport, StepEvent, StepStatus};
 
 use crate::Result;
 use crate::registry::{WorkflowInfo, WorkflowRecord};
-use crate::state::{RunRecord, RunStart, StepRecord};
+use crate::state::{AttemptRecord, RunRecord, RunStart, StepRecord};
 
 /// What a [`StateStore`] method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
@@ -90,6 +90,12 @@ pub trait StateStore: Send + Sync {
 
     /// The steps of run `run_id`, in the workflow's order.
     fn steps<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Vec<StepRecord>>;
+
+    /// Every attempt of every step of run `run_id` (each start: a retry, a
+    /// resume, a task cleared in Airflow, a take-over), by step, then
+    /// attempt. Apart from [`steps`](Self::steps), which a worker reads for
+    /// every step it runs: only what shows a run reads these.
+    fn attempts<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Vec<AttemptRecord>>;
 
     /// The newest saved output of `step` of `workflow`: the run it is from
     /// and where.

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use etl_dag::{RunReport, StepEvent, StepStatus};
 use etl_runs::registry::{WorkflowInfo, WorkflowRecord};
-use etl_runs::state::{RunRecord, RunStart, StepRecord};
+use etl_runs::state::{AttemptRecord, RunRecord, RunStart, StepRecord};
 use etl_runs::{
     Claim, Error, EventRecorder, Result, RunQuery, StateStore, StoreFuture, StoreMetrics,
 };
@@ -523,6 +523,14 @@ impl StateStore for RemoteStore {
             Err(refused(
                 &self.inner.base,
                 "read a run (the server's API does)",
+            ))
+        })
+    }
+    fn attempts<'a>(&'a self, _run_id: &'a str) -> StoreFuture<'a, Vec<AttemptRecord>> {
+        Box::pin(async move {
+            Err(refused(
+                &self.inner.base,
+                "read a run's attempts (the server's API does)",
             ))
         })
     }

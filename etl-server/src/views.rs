@@ -226,8 +226,9 @@ impl From<&AttemptRecord> for Attempt {
     }
 }
 
-impl From<&StepRecord> for StepRun {
-    fn from(s: &StepRecord) -> StepRun {
+impl StepRun {
+    /// Step `s`, with its `attempts`.
+    pub fn of(s: &StepRecord, attempts: &[&AttemptRecord]) -> StepRun {
         StepRun {
             step: s.step.clone(),
             status: s.status.as_str().to_owned(),
@@ -239,7 +240,7 @@ impl From<&StepRecord> for StepRun {
             output: s.output.clone(),
             reused_from: s.reused_from.clone(),
             error: s.error.clone(),
-            history: s.history.iter().map(Attempt::from).collect(),
+            history: attempts.iter().map(|a| Attempt::from(*a)).collect(),
         }
     }
 }

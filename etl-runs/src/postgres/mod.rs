@@ -597,8 +597,9 @@ impl Inner {
     }
 
     async fn steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
-        let client = self.client().await?;
-        let rows = client
+        let rows = self
+            .client()
+            .await?
             .query(
                 "SELECT step, status, attempts, started_at, finished_at, rows, output, reused_from, error
                  FROM etl.step_runs WHERE run_id = $1 ORDER BY position, step",
@@ -606,8 +607,7 @@ impl Inner {
             )
             .await
             .map_err(|e| self.db(e))?;
-        let mut steps = rows
-            .iter()
+        rows.iter()
             .map(|row| {
                 Ok(StepRecord {
                     step: row.get(0),
@@ -619,11 +619,15 @@ impl Inner {
                     output: row.get::<_, Option<String>>(6),
                     reused_from: row.get(7),
                     error: row.get(8),
-                    history: Vec::new(),
                 })
             })
-            .collect::<Result<Vec<_>>>()?;
-        let attempts = client
+            .collect()
+    }
+
+    async fn attempts(&self, run_id: &str) -> Result<Vec<AttemptRecord>> {
+        let rows = self
+            .client()
+            .await?
             .query(
                 "SELECT step, attempt, started_at, finished_at, status, error
                  FROM etl.step_attempts WHERE run_id = $1 ORDER BY step, attempt",
@@ -631,23 +635,21 @@ impl Inner {
             )
             .await
             .map_err(|e| self.db(e))?;
-        for row in &attempts {
-            let step: &str = row.get(0);
-            let Some(record) = steps.iter_mut().find(|s| s.step == step) else {
-                continue;
-            };
-            record.history.push(AttemptRecord {
-                attempt: row.get::<_, i32>(1) as u32,
-                started_at: row.get(2),
-                finished_at: row.get(3),
-                status: row
-                    .get::<_, Option<&str>>(4)
-                    .map(|s| status(s, &self.location))
-                    .transpose()?,
-                error: row.get(5),
-            });
-        }
-        Ok(steps)
+        rows.iter()
+            .map(|row| {
+                Ok(AttemptRecord {
+                    step: row.get(0),
+                    attempt: row.get::<_, i32>(1) as u32,
+                    started_at: row.get(2),
+                    finished_at: row.get(3),
+                    status: row
+                        .get::<_, Option<&str>>(4)
+                        .map(|s| status(s, &self.location))
+                        .transpose()?,
+                    error: row.get(5),
+                })
+            })
+            .collect()
     }
 
     async fn latest_output(&self, workflow: &str, step: &str) -> Result<Option<(String, String)>> {
@@ -1350,6 +1352,9 @@ impl StateStore for PgStore {
     }
     fn steps<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Vec<StepRecord>> {
         Box::pin(self.inner.steps(run_id))
+    }
+    fn attempts<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Vec<AttemptRecord>> {
+        Box::pin(self.inner.attempts(run_id))
     }
     fn latest_output<'a>(
         &'a self,

@@ -220,8 +220,6 @@ pub struct StepRecord {
     pub reused_from: Option<String>,
     /// Why it failed, was skipped or cancelled.
     pub error: Option<String>,
-    /// Each attempt, the first first.
-    pub history: Vec<AttemptRecord>,
 }
 
 /// One attempt of a step: every start of the step (a retry, a re-run in the
@@ -229,6 +227,8 @@ pub struct StepRecord {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AttemptRecord {
+    /// The step.
+    pub step: String,
     /// Its number, from 1, over the whole run.
     pub attempt: u32,
     /// When it started.
@@ -244,9 +244,10 @@ pub struct AttemptRecord {
 }
 
 impl AttemptRecord {
-    /// Attempt `attempt`, started at `started_at`, not ended.
-    pub fn new(attempt: u32, started_at: SystemTime) -> AttemptRecord {
+    /// Attempt `attempt` of `step`, started at `started_at`, not ended.
+    pub fn new(step: impl Into<String>, attempt: u32, started_at: SystemTime) -> AttemptRecord {
         AttemptRecord {
+            step: step.into(),
             attempt,
             started_at,
             finished_at: None,
@@ -258,6 +259,16 @@ impl AttemptRecord {
     /// From start to end.
     pub fn duration(&self) -> Option<Duration> {
         self.finished_at?.duration_since(self.started_at).ok()
+    }
+
+    /// `attempts` ([`StateStore::attempts`](crate::StateStore::attempts))
+    /// by step, each step's in their order.
+    pub fn by_step(attempts: &[AttemptRecord]) -> BTreeMap<&str, Vec<&AttemptRecord>> {
+        let mut by_step: BTreeMap<&str, Vec<&AttemptRecord>> = BTreeMap::new();
+        for attempt in attempts {
+            by_step.entry(&attempt.step).or_default().push(attempt);
+        }
+        by_step
     }
 }
 
@@ -275,7 +286,6 @@ impl StepRecord {
             output: None,
             reused_from: None,
             error: None,
-            history: Vec::new(),
         }
     }
 
@@ -1169,17 +1179,21 @@ impl SqliteStore {
                 output,
                 reused_from,
                 error,
-                history: Vec::new(),
             });
         }
-        drop(statement);
+        Ok(steps)
+    }
+
+    /// Every attempt of every step of run `run_id`, by step, then attempt.
+    pub fn attempts(&self, run_id: &str) -> Result<Vec<AttemptRecord>> {
+        let conn = self.conn();
         let mut statement = conn
             .prepare(
                 "SELECT step, attempt, started_at, finished_at, status, error
                  FROM step_attempts WHERE run_id = ?1 ORDER BY step, attempt",
             )
             .map_err(|e| self.err(e))?;
-        let attempts = statement
+        let rows = statement
             .query_map([run_id], |row| {
                 Ok((
                     row.get::<_, String>(0)?,
@@ -1191,17 +1205,16 @@ impl SqliteStore {
                 ))
             })
             .map_err(|e| self.err(e))?;
-        for row in attempts {
+        let mut attempts = Vec::new();
+        for row in rows {
             let (step, attempt, started, finished, status, error) = row.map_err(|e| self.err(e))?;
-            let Some(record) = steps.iter_mut().find(|s| s.step == step) else {
-                continue;
-            };
             let started_at = time::from_text(&started).ok_or_else(|| {
                 self.err(format!(
                     "step {step:?} of run {run_id:?}: started_at {started:?} is not a time"
                 ))
             })?;
-            record.history.push(AttemptRecord {
+            attempts.push(AttemptRecord {
+                step,
                 attempt: attempt as u32,
                 started_at,
                 finished_at: finished.as_deref().and_then(time::from_text),
@@ -1209,7 +1222,7 @@ impl SqliteStore {
                 error,
             });
         }
-        Ok(steps)
+        Ok(attempts)
     }
 
     /// The newest saved output of `step` of `workflow` from a run where it
@@ -1499,6 +1512,9 @@ mod tests;
 /// answers from a local file; the calls are short and stay on the caller's
 /// thread.
 impl StateStore for SqliteStore {
+    fn attempts<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Vec<AttemptRecord>> {
+        Box::pin(async move { SqliteStore::attempts(self, run_id) })
+    }
     fn location(&self) -> String {
         self.path.display().to_string()
     }

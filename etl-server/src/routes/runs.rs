@@ -14,6 +14,7 @@ use utoipa::IntoParams;
 use super::App;
 use super::error::{ApiError, ApiResult, Path, Query};
 use crate::views::{ErrorBody, Run, RunDetail, RunPage, StepRun};
+use etl_runs::state::AttemptRecord;
 
 /// The most runs one page holds.
 pub const MAX_PAGE: usize = 500;
@@ -143,9 +144,14 @@ async fn found(app: &App, run_id: &str) -> ApiResult<etl_runs::state::RunRecord>
 async fn detail(app: &App, run_id: &str) -> ApiResult<Json<RunDetail>> {
     let run = found(app, run_id).await?;
     let steps = app.store.steps(run_id).await?;
+    let attempts = app.store.attempts(run_id).await?;
+    let by_step = AttemptRecord::by_step(&attempts);
     Ok(Json(RunDetail {
         run: Run::from(&run),
-        steps: steps.iter().map(StepRun::from).collect(),
+        steps: steps
+            .iter()
+            .map(|s| StepRun::of(s, by_step.get(s.step.as_str()).map_or(&[], Vec::as_slice)))
+            .collect(),
     }))
 }
 
