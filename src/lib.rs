@@ -94,6 +94,7 @@
 //! | `files` | [`FilesExtractor`]: CSV, TSV, Parquet, JSON Lines | yes |
 //! | `sqlite` | [`SqliteWarehouse`], SQLite compiled in | yes |
 //! | `duckdb` | [`DuckDbWarehouse`], DuckDB compiled in | yes |
+//! | `postgres` | [`PostgresWarehouse`], PostgreSQL over the network (binary COPY) | yes |
 //! | `cli` | [`main!`]: a command line for a workflow (run, resume, history, schedule, export to Airflow); brings `state` | yes |
 //! | `state` | [`state`], [`runs`]: every run and step recorded in a state store (SQLite), partial runs, resume, the Airflow export, as a library | with `cli` |
 //! | `state-postgres` | `runs::postgres::PgStore`: the state store in PostgreSQL, shared by many machines (`--state postgres://…`); brings `state` | yes |
@@ -218,7 +219,7 @@ pub mod warehouses {
 
 /// Every connector this build has, by its features, in a
 /// [`Connectors`](connectors::Connectors) registry: the sources `airtable`,
-/// `http` and `files`, the warehouses `sqlite` and `duckdb`. Pipeline files,
+/// `http` and `files`, the warehouses `sqlite`, `duckdb` and `postgres`. Pipeline files,
 /// the `etl` binary and the server open theirs through it; add your own
 /// with [`Connectors::source`](connectors::Connectors::source) and
 /// [`Connectors::warehouse`](connectors::Connectors::warehouse).
@@ -235,6 +236,8 @@ pub fn registry() -> connectors::Connectors {
     let connectors = etl_warehouses::sqlite::register(connectors);
     #[cfg(feature = "duckdb")]
     let connectors = etl_warehouses::duckdb::register(connectors);
+    #[cfg(feature = "postgres")]
+    let connectors = etl_warehouses::postgres::register(connectors);
     connectors
 }
 
@@ -248,6 +251,8 @@ pub use etl_extractors::{HttpConfig, HttpExtractor};
 pub use etl_warehouses::DuckDbWarehouse;
 #[cfg(feature = "sqlite")]
 pub use etl_warehouses::SqliteWarehouse;
+#[cfg(feature = "postgres")]
+pub use etl_warehouses::{PostgresOptions, PostgresWarehouse};
 
 /// Turns an `impl` block into a workflow: its `#[step]` async methods become
 /// the steps of a [`Dag`], checked at compile time.

@@ -1,7 +1,8 @@
-//! Warehouses for etl: [`SqliteWarehouse`] (feature `sqlite`) and
-//! [`DuckDbWarehouse`] (feature `duckdb`).
+//! Warehouses for etl: [`SqliteWarehouse`] (feature `sqlite`),
+//! [`DuckDbWarehouse`] (feature `duckdb`) and [`PostgresWarehouse`]
+//! (feature `postgres`).
 //!
-//! Both implement [`etl_core::Warehouse`]: tables are created and evolved from
+//! All implement [`etl_core::Warehouse`]: tables are created and evolved from
 //! Arrow schemas, each write is one transaction, and every load is recorded in
 //! `_etl_loads`. Each module documents its Arrow type mapping as a table.
 
@@ -11,11 +12,15 @@ mod sql;
 
 #[cfg(feature = "duckdb")]
 pub mod duckdb;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 #[cfg(feature = "duckdb")]
 pub use duckdb::DuckDbWarehouse;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresWarehouse};
 #[cfg(any(feature = "sqlite", feature = "duckdb"))]
 pub use sql::SqlWarehouse;
 #[cfg(feature = "sqlite")]

@@ -1,7 +1,9 @@
 //! Integration tests of the warehouses: the shared conformance suite against
-//! real SQLite and DuckDB files (each also boxed, as chosen at run time),
+//! real SQLite and DuckDB files and a real PostgreSQL (each also boxed, as
+//! chosen at run time),
 //! then what is particular to each.
 
 mod boxed;
 mod duckdb;
+mod postgres;
 mod sqlite;
