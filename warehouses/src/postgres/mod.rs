@@ -890,24 +890,35 @@ impl Incoming {
     }
 }
 
-/// Records a failed load, on `client` when it still works, else on a new one.
+/// Records a failed load, on `client` when it still works, else on a new
+/// connection (a connection killed mid-load may not know it yet).
 async fn record_failure(inner: &Inner, client: Option<Object>, load: &Load, error: &Error) {
-    let client = match client {
-        Some(c) if !c.is_closed() => c,
-        _ => match inner.client().await {
-            Ok(c) => c,
-            Err(_) => return,
-        },
-    };
-    let _ = record_load(
-        inner,
-        pg(&client),
-        load,
-        0,
-        LoadStatus::Failed,
-        Some(&error.to_string()),
-    )
-    .await;
+    let error = error.to_string();
+    if let Some(client) = client.filter(|c| !c.is_closed()) {
+        let recorded = record_load(
+            inner,
+            pg(&client),
+            load,
+            0,
+            LoadStatus::Failed,
+            Some(&error),
+        )
+        .await;
+        if recorded.is_ok() {
+            return;
+        }
+    }
+    if let Ok(client) = inner.client().await {
+        let _ = record_load(
+            inner,
+            pg(&client),
+            load,
+            0,
+            LoadStatus::Failed,
+            Some(&error),
+        )
+        .await;
+    }
 }
 
 async fn record_load(

@@ -29,3 +29,640 @@ mod boxed {
         |dir: &Path| open(dir).map(|w| Box::new(w) as BoxedWarehouse)
     );
 }
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use etl_core::arrow::array::{
+    Array, ArrayRef, Date32Array, Decimal128Array, Decimal256Array, DurationSecondArray,
+    FixedSizeListArray, Float64Array, Int32Array, Int64Array, LargeListArray, ListArray, MapArray,
+    RecordBatch, StringArray, Time64NanosecondArray, TimestampNanosecondArray,
+};
+use etl_core::arrow::datatypes::{DataType, Field, Int32Type, Schema, i256};
+use etl_core::{BatchStream, Error, LoadStatus, TableSpec, Warehouse, WriteMode, WriteOptions};
+
+fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap()
+}
+
+async fn write(
+    w: &PostgresWarehouse,
+    table: &str,
+    mode: WriteMode,
+    b: &RecordBatch,
+) -> etl_core::Result<etl_core::WriteSummary> {
+    w.write(
+        &TableSpec::new(table, b.schema()).with_mode(mode),
+        BatchStream::from_batches(b.schema(), vec![b.clone()]),
+        &WriteOptions::default(),
+    )
+    .await
+}
+
+/// Runs `sql` on its own connection to `url` (as the test's superuser).
+async fn admin(url: &str, sql: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The text of one value `sql` selects.
+async fn query_text(url: &str, sql: &str) -> Option<String> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .query_opt(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .map(|r| r.get::<_, Option<String>>(0).unwrap_or_default())
+}
+
+fn ids(values: &[i64]) -> RecordBatch {
+    batch(vec![("id", Arc::new(Int64Array::from(values.to_vec())))])
+}
+
+async fn read_ids(w: &PostgresWarehouse, table: &str) -> Vec<i64> {
+    let batches = w.read_table(table).await.unwrap();
+    let mut ids: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// A stream of `first`, then (once `release` is notified) `rest`.
+fn paused_stream(
+    first: RecordBatch,
+    rest: RecordBatch,
+    release: Arc<tokio::sync::Notify>,
+) -> BatchStream {
+    let schema = first.schema();
+    let stream = futures::stream::unfold(0, move |step| {
+        let (first, rest, release) = (first.clone(), rest.clone(), release.clone());
+        async move {
+            match step {
+                0 => Some((Ok(first), 1)),
+                1 => {
+                    release.notified().await;
+                    Some((Ok(rest), 2))
+                }
+                _ => None,
+            }
+        }
+    });
+    BatchStream::new(schema, stream)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn types_map_to_native_postgres_types() {
+    let url = fresh_database();
+    let w = PostgresWarehouse::connect(&url).await.unwrap();
+    let b = etl_testing::warehouse::all_types_batch();
+    let spec = TableSpec::new("all", b.schema()).with_primary_key(["id"]);
+    w.write(
+        &spec,
+        BatchStream::from_batches(b.schema(), vec![b]),
+        &WriteOptions::default(),
+    )
+    .await
+    .unwrap();
+    let types = query_text(
+        &url,
+        "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) \
+         FROM pg_attribute WHERE attrelid = 'public.all'::regclass AND attnum > 0",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        types,
+        "id bigint, bool boolean, i8 smallint, i16 smallint, i32 integer, i64 bigint, u8 smallint, \
+         u16 integer, u32 bigint, u64 numeric(20,0), f16 real, f32 real, f64 double precision, \
+         utf8 text, large_utf8 text, utf8_view text, binary bytea, large_binary bytea, \
+         fixed_binary bytea, date32 date, date64 date, time32 time without time zone, \
+         time64 time without time zone, ts_s timestamp without time zone, \
+         ts_ms timestamp without time zone, ts_us timestamp without time zone, \
+         ts_ns timestamp without time zone, ts_tz timestamp with time zone, \
+         decimal numeric(38,10), list integer[], struct jsonb, dictionary text, null text"
+    );
+    let values = query_text(
+        &url,
+        "SELECT list[3]::text || ' ' || (struct->>'label') || ' ' || cardinality(list)::text \
+         || ' ' || decimal::text || ' ' || ts_tz::text FROM public.\"all\" WHERE id = 1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        values,
+        "3 a 3 1234567890123456789.0123456789 1970-01-01 00:00:00+00"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_decimals_durations_lists_and_maps_round_trip() {
+    let url = fresh_database();
+    let w = PostgresWarehouse::connect(&url).await.unwrap();
+    let wide = Decimal256Array::from(vec![
+        Some(i256::from_string("-123456789012345678901234567890123456789012345678901").unwrap()),
+        Some(i256::from_i128(5)),
+        None,
+    ])
+    .with_precision_and_scale(60, 10)
+    .unwrap();
+    let texts = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+        Some(vec![Some(1)]),
+        None,
+        Some(vec![None, Some(2)]),
+    ]);
+    let large = LargeListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+        Some(vec![Some(7), Some(8)]),
+        Some(vec![]),
+        None,
+    ]);
+    let fixed = FixedSizeListArray::from_iter_primitive::<Int32Type, _, _>(
+        vec![
+            Some(vec![Some(1), Some(2)]),
+            None,
+            Some(vec![Some(3), None]),
+        ],
+        2,
+    );
+    let map = MapArray::new_from_strings(
+        ["a", "b", "c"].into_iter(),
+        &Int32Array::from(vec![1, 2, 3]),
+        &[0, 2, 2, 3],
+    )
+    .unwrap();
+    let b = batch(vec![
+        ("id", Arc::new(Int64Array::from(vec![1, 2, 3]))),
+        ("wide", Arc::new(wide)),
+        (
+            "took",
+            Arc::new(DurationSecondArray::from(vec![Some(90), Some(-1), None])),
+        ),
+        (
+            "time_ns",
+            Arc::new(Time64NanosecondArray::from(vec![
+                Some(1_000),
+                None,
+                Some(86_399_999_999_000),
+            ])),
+        ),
+        ("ints", Arc::new(texts)),
+        ("large", Arc::new(large)),
+        ("fixed", Arc::new(fixed)),
+        ("map", Arc::new(map)),
+    ]);
+    write(&w, "t", WriteMode::Replace, &b).await.unwrap();
+    let got = etl_core::arrow::compute::concat_batches(
+        &w.table_schema("t").await.unwrap().unwrap(),
+        &w.read_table("t").await.unwrap(),
+    )
+    .unwrap();
+    let text = |name: &str, row: usize| {
+        let column = got.column_by_name(name).unwrap();
+        etl_core::arrow::util::display::array_value_to_string(column, row).unwrap()
+    };
+    // Past 38 digits: the exact digits, as text.
+    assert_eq!(
+        got.column_by_name("wide").unwrap().data_type(),
+        &DataType::Utf8
+    );
+    assert_eq!(
+        text("wide", 0),
+        "-12345678901234567890123456789012345678901.2345678901"
+    );
+    assert_eq!(text("wide", 1), "0.0000000005");
+    assert!(got.column_by_name("wide").unwrap().is_null(2));
+    assert_eq!(
+        query_text(&url, "SELECT took::text FROM t ORDER BY id LIMIT 1")
+            .await
+            .unwrap(),
+        "00:01:30"
+    );
+    assert_eq!(text("time_ns", 0), "00:00:00.000001");
+    assert_eq!(text("ints", 2), "[, 2]");
+    assert_eq!(text("large", 0), "[7, 8]");
+    assert_eq!(text("large", 1), "[]");
+    assert!(got.column_by_name("large").unwrap().is_null(2));
+    assert_eq!(text("fixed", 2), "[3, ]");
+    let map: serde_json::Value = serde_json::from_str(&text("map", 0)).unwrap();
+    assert_eq!(map, serde_json::json!({"a": 1, "b": 2}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_postgres_cannot_hold_are_named_and_nothing_is_written() {
+    let url = fresh_database();
+    let w = PostgresWarehouse::connect(&url).await.unwrap();
+    let base = batch(vec![
+        ("id", Arc::new(Int64Array::from(vec![1]))),
+        ("day", Arc::new(Date32Array::from(vec![0]))),
+        ("name", Arc::new(StringArray::from(vec!["ada"]))),
+        (
+            "price",
+            Arc::new(
+                Decimal128Array::from(vec![1050])
+                    .with_precision_and_scale(10, 2)
+                    .unwrap(),
+            ),
+        ),
+    ]);
+    write(&w, "t", WriteMode::Replace, &base).await.unwrap();
+    let day = |d: i32| {
+        batch(vec![
+            ("id", Arc::new(Int64Array::from(vec![2, 3]))),
+            ("day", Arc::new(Date32Array::from(vec![0, d]))),
+        ])
+    };
+    // A date past PostgreSQL's calendar (5874897-12-31): row 1 of the load.
+    let err = write(&w, "t", WriteMode::Append, &day(i32::MAX))
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Value {
+            table, column, row, ..
+        } => assert_eq!((table.as_str(), column.as_str(), *row), ("t", "day", 1)),
+        other => panic!("{other:?}"),
+    }
+    // A NUL byte in text.
+    let nul = batch(vec![
+        ("id", Arc::new(Int64Array::from(vec![2]))),
+        ("name", Arc::new(StringArray::from(vec!["a\0b"]))),
+    ]);
+    let err = write(&w, "t", WriteMode::Append, &nul).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Value { column, row: 0, .. } if column == "name"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("NUL"), "{err}");
+    // A decimal wider than its column, and NaN for a numeric column.
+    let wider = batch(vec![(
+        "price",
+        Arc::new(
+            Decimal128Array::from(vec![1])
+                .with_precision_and_scale(12, 2)
+                .unwrap(),
+        ) as ArrayRef,
+    )]);
+    let err = write(&w, "t", WriteMode::Append, &wider).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::IncompatibleSchema { column, existing, .. }
+            if column == "price" && existing == "numeric(10,2)"),
+        "{err:?}"
+    );
+    let nan = batch(vec![(
+        "price",
+        Arc::new(Float64Array::from(vec![f64::NAN])) as ArrayRef,
+    )]);
+    let err = write(&w, "t", WriteMode::Append, &nan).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::IncompatibleSchema { column, .. } if column == "price"),
+        "{err:?}"
+    );
+    // Nanoseconds are not rounded away.
+    let ns = batch(vec![(
+        "at",
+        Arc::new(TimestampNanosecondArray::from(vec![1_000, 1_001])) as ArrayRef,
+    )]);
+    let err = write(&w, "t", WriteMode::Append, &ns).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Value { column, row: 1, .. } if column == "at"),
+        "{err:?}"
+    );
+    // None of it was written, not even the added column; each is recorded.
+    assert_eq!(read_ids(&w, "t").await, [1]);
+    let schema = w.table_schema("t").await.unwrap().unwrap();
+    assert!(schema.field_with_name("at").is_err(), "{schema:?}");
+    let loads = w.loads().await.unwrap();
+    assert_eq!(
+        loads
+            .iter()
+            .filter(|l| l.status == LoadStatus::Failed)
+            .count(),
+        5,
+        "{loads:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_appear_in_no_message() {
+    let pg = etl_testing::postgres::shared();
+    let url = fresh_database();
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    let wrong = format!(
+        "postgres://{}:wrong-secret-password@127.0.0.1:{}/{db}",
+        etl_testing::postgres::USER,
+        pg.port()
+    );
+    let err = PostgresWarehouse::connect(&wrong).await.unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("wrong-secret-password"), "{text}");
+    assert!(text.contains("password authentication failed"), "{text}");
+    assert!(
+        text.contains(&format!("postgres://etl@127.0.0.1:{}/{db}", pg.port())),
+        "{text}"
+    );
+    // Nothing listening.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let err = PostgresWarehouse::connect(&format!(
+        "postgres://etl:hunter2-secret@127.0.0.1:{port}/db"
+    ))
+    .await
+    .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(err.is_retryable(), "an unreachable server may come back");
+    // A URL that does not parse is never repeated.
+    let err = PostgresWarehouse::new(
+        "postgres://etl:hunter2-secret@127.0.0.1:notaport/db",
+        PostgresOptions::default(),
+    )
+    .unwrap_err();
+    assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+    // Nor is it in Debug, nor in a load's error.
+    let w = PostgresWarehouse::new(&url, PostgresOptions::default()).unwrap();
+    assert!(!format!("{w:?}").contains(etl_testing::postgres::PASSWORD));
+    let err = write(
+        &w,
+        "t",
+        WriteMode::Append,
+        &batch(vec![(
+            "a\0",
+            Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+        )]),
+    )
+    .await
+    .unwrap_err();
+    assert!(!err.to_string().contains(etl_testing::postgres::PASSWORD));
+    // TLS asked of a server that has none is refused, not silently dropped.
+    let err = PostgresWarehouse::connect(&format!("{url}?sslmode=require"))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains(etl_testing::postgres::PASSWORD), "{text}");
+    assert!(
+        text.to_lowercase().contains("tls") || text.contains("SSL"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_the_user_may_not_write_to_is_named() {
+    let url = fresh_database();
+    admin(
+        &url,
+        "CREATE SCHEMA locked; CREATE ROLE reader LOGIN PASSWORD 'reader-pw'; \
+         GRANT USAGE ON SCHEMA locked TO reader; GRANT CONNECT ON DATABASE postgres TO reader;",
+    )
+    .await;
+    let reader = url.replacen(
+        &format!(
+            "{}:{}",
+            etl_testing::postgres::USER,
+            etl_testing::postgres::PASSWORD
+        ),
+        "reader:reader-pw",
+        1,
+    );
+    let err = PostgresWarehouse::connect_with(&reader, PostgresOptions::default().schema("locked"))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("permission denied for schema locked"),
+        "{text}"
+    );
+    assert!(!text.contains("reader-pw"), "{text}");
+    // A schema it would have to create, in a database it may not create in.
+    let err =
+        PostgresWarehouse::connect_with(&reader, PostgresOptions::default().schema("new one"))
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    // A hostile schema name, for the owner: created and quoted.
+    let hostile = "we\"ird; DROP SCHEMA public --";
+    let w = PostgresWarehouse::connect_with(&url, PostgresOptions::default().schema(hostile))
+        .await
+        .unwrap();
+    write(&w, "t", WriteMode::Replace, &ids(&[1, 2]))
+        .await
+        .unwrap();
+    assert_eq!(read_ids(&w, "t").await, [1, 2]);
+    assert_eq!(w.table_names().await.unwrap(), ["t"]);
+    assert!(
+        query_text(
+            &url,
+            "SELECT nspname::text FROM pg_namespace WHERE nspname = 'public'"
+        )
+        .await
+        .is_some()
+    );
+    // Names PostgreSQL would cut short are refused, not truncated.
+    let long = "x".repeat(64);
+    let err = write(&w, &long, WriteMode::Replace, &ids(&[1]))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("63 bytes"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_killed_mid_copy_leaves_the_table_and_no_staging_table() {
+    let url = fresh_database();
+    let w = PostgresWarehouse::connect(&url).await.unwrap();
+    let keyed = TableSpec::new("t", ids(&[]).schema()).with_primary_key(["id"]);
+    w.write(
+        &keyed,
+        BatchStream::from_batches(keyed.schema().clone(), vec![ids(&[1, 2])]),
+        &WriteOptions::default(),
+    )
+    .await
+    .unwrap();
+    for mode in [WriteMode::Replace, WriteMode::Append, WriteMode::Merge] {
+        let release = Arc::new(tokio::sync::Notify::new());
+        let spec = TableSpec::new("t", ids(&[]).schema())
+            .with_mode(mode)
+            .with_primary_key(["id"]);
+        let stream = paused_stream(ids(&[3]), ids(&[4]), release.clone());
+        let load = {
+            let w = w.clone();
+            tokio::spawn(async move { w.write(&spec, stream, &WriteOptions::default()).await })
+        };
+        // Wait for the COPY, then kill its connection.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let killed = query_text(
+                &url,
+                "SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity \
+                 WHERE application_name = 'etl' AND query LIKE 'COPY%' AND pid <> pg_backend_pid()",
+            )
+            .await;
+            if killed.as_deref() == Some("true") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{mode}: no COPY seen");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        release.notify_one();
+        let err = load.await.unwrap().unwrap_err();
+        assert!(
+            matches!(&err, Error::Database { table: Some(t), .. } if t == "t"),
+            "{mode}: {err:?}"
+        );
+        assert!(err.is_retryable(), "{mode}: {err}");
+        assert_eq!(
+            read_ids(&w, "t").await,
+            [1, 2],
+            "{mode}: the table is untouched"
+        );
+    }
+    write(&w, "t", WriteMode::Replace, &ids(&[5]))
+        .await
+        .unwrap();
+    assert_eq!(read_ids(&w, "t").await, [5]);
+    let staging = query_text(
+        &url,
+        "SELECT string_agg(relname::text, ',') FROM pg_class WHERE relname LIKE '\\_etl\\_staging%'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(staging, "", "no staging table is left");
+    let loads = w.loads().await.unwrap();
+    let failed: Vec<_> = loads
+        .iter()
+        .filter(|l| l.status == LoadStatus::Failed)
+        .collect();
+    assert_eq!(failed.len(), 3, "each killed load is recorded: {loads:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_timeout_fails_the_load_and_names_the_table() {
+    let url = fresh_database();
+    let w = PostgresWarehouse::connect(&url).await.unwrap();
+    write(&w, "t", WriteMode::Replace, &ids(&[1]))
+        .await
+        .unwrap();
+    let timed = PostgresWarehouse::connect(&format!("{url}?options=-c%20statement_timeout%3D300"))
+        .await
+        .unwrap();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let spec = TableSpec::new("t", ids(&[]).schema()).with_mode(WriteMode::Append);
+    let stream = paused_stream(ids(&[2]), ids(&[3]), release.clone());
+    let load =
+        tokio::spawn(async move { timed.write(&spec, stream, &WriteOptions::default()).await });
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    release.notify_one();
+    let err = load.await.unwrap().unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("statement timeout"), "{text}");
+    assert!(text.contains("\"t\""), "{text}");
+    assert_eq!(read_ids(&w, "t").await, [1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_dropped_by_someone_else_mid_load_waits_for_the_load() {
+    let url = fresh_database();
+    let w = PostgresWarehouse::connect(&url).await.unwrap();
+    write(&w, "t", WriteMode::Replace, &ids(&[1]))
+        .await
+        .unwrap();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let spec = TableSpec::new("t", ids(&[]).schema()).with_mode(WriteMode::Append);
+    let stream = paused_stream(ids(&[2]), ids(&[3]), release.clone());
+    let load = {
+        let w = w.clone();
+        tokio::spawn(async move { w.write(&spec, stream, &WriteOptions::default()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The load holds the table: a drop that will not wait fails ...
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let err = client
+        .batch_execute("SET lock_timeout = '200ms'; DROP TABLE t")
+        .await
+        .unwrap_err();
+    let message = err.as_db_error().map(|e| e.message().to_owned());
+    assert!(
+        message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("lock timeout"),
+        "{err:?}"
+    );
+    // ... and one that waits happens after the load has committed.
+    let drop = tokio::spawn(async move {
+        client
+            .batch_execute("SET lock_timeout = 0; DROP TABLE t")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    release.notify_one();
+    let summary = load.await.unwrap().unwrap();
+    assert_eq!(summary.rows, 2);
+    drop.await.unwrap().unwrap();
+    assert_eq!(w.table_schema("t").await.unwrap(), None);
+    assert_eq!(
+        w.loads().await.unwrap().last().unwrap().status,
+        LoadStatus::Succeeded
+    );
+    // The next append creates it again.
+    write(&w, "t", WriteMode::Append, &ids(&[9])).await.unwrap();
+    assert_eq!(read_ids(&w, "t").await, [9]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_columns_than_postgres_holds_are_refused_before_anything_moves() {
+    let url = fresh_database();
+    let w = PostgresWarehouse::connect(&url).await.unwrap();
+    let columns: Vec<(String, ArrayRef)> = (0..1_601)
+        .map(|i| {
+            (
+                format!("c{i}"),
+                Arc::new(Int32Array::from(vec![i])) as ArrayRef,
+            )
+        })
+        .collect();
+    let b = batch(
+        columns
+            .iter()
+            .map(|(n, a)| (n.as_str(), a.clone()))
+            .collect(),
+    );
+    let err = write(&w, "wide", WriteMode::Replace, &b).await.unwrap_err();
+    assert!(err.to_string().contains("1,600"), "{err}");
+    // 1,600 load.
+    let b = batch(
+        columns[..1_600]
+            .iter()
+            .map(|(n, a)| (n.as_str(), a.clone()))
+            .collect(),
+    );
+    let summary = write(&w, "wide", WriteMode::Replace, &b).await.unwrap();
+    assert_eq!(summary.columns, 1_600);
+}
