@@ -34,8 +34,8 @@
 //!   `http = { config = "api.toml" }` (today's REST config, in its own file),
 //!   `files = { path }`. A secret (`token`) is only ever an environment
 //!   reference, `"${AIRTABLE_TOKEN}"`: a literal one is refused;
-//! - `[warehouses.NAME]`: `sqlite = { path }` or `duckdb = { path,
-//!   memory_limit }`;
+//! - `[warehouses.NAME]`: `sqlite = { path }`, `duckdb = { path,
+//!   memory_limit }` or `postgres = { url, schema, root_certificates }`;
 //! - `[[steps]]`: a load (`source`, `warehouse`, `tables`, `mode`
 //!   `replace`/`append`/`merge`, `primary_key`, `drop_tables`) or a SQL
 //!   transform (`sql`, `table`, `warehouse`, `mode`), each with `name`,

@@ -578,6 +578,25 @@ fn env_name(name: &str) -> bool {
 }
 
 /// Whether `text` is one `${NAME}` reference to the environment, whole.
+/// Whether a PostgreSQL URL (or `key=value` connection string) written in
+/// the file holds a password that is not one whole `${NAME}` reference.
+fn literal_password(url: &str) -> bool {
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        return authority
+            .rsplit_once('@')
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .is_some_and(|(_, password)| !password.is_empty() && !env_reference(password));
+    }
+    url.split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .any(|(key, value)| {
+            key.trim() == "password"
+                && !value.is_empty()
+                && !env_reference(value.trim_matches('\''))
+        })
+}
+
 fn env_reference(text: &str) -> bool {
     text.strip_prefix("${")
         .and_then(|t| t.strip_suffix('}'))
@@ -811,10 +830,42 @@ impl Pipeline {
                 let wname = key.get_ref().to_string();
                 let path = format!("warehouses.{wname}");
                 r.at.push((path.clone(), key.span().start));
-                let Some((kind, inner, it, kpath)) = r.one_of(value, &path, &["sqlite", "duckdb"])
+                let Some((kind, inner, it, kpath)) =
+                    r.one_of(value, &path, &["sqlite", "duckdb", "postgres"])
                 else {
                     continue;
                 };
+                if kind == "postgres" {
+                    r.keys(it, &kpath, &["url", "schema", "root_certificates"]);
+                    let url = r.string(it, "url", &kpath, Some(inner.span()));
+                    if let Some(url) = &url {
+                        let upath = format!("{kpath}.url");
+                        r.fixed(url, &upath);
+                        if literal_password(url.get_ref()) {
+                            r.at(
+                                url.span(),
+                                format!("{upath}: holds a password; a secret is only ever a reference to the environment: the whole URL (\"${{PG_URL}}\"), the password (\"postgres://etl:${{PG_PASSWORD}}@host/db\"), or none and PGPASSWORD set"),
+                            );
+                        } else {
+                            r.references(url, &upath, &params);
+                        }
+                    }
+                    let certificates = r.string(it, "root_certificates", &kpath, None);
+                    if let Some(c) = &certificates {
+                        r.references(c, &format!("{kpath}.root_certificates"), &params);
+                    }
+                    warehouses.insert(
+                        wname,
+                        Warehouse::Postgres {
+                            url: url.map(Spanned::into_inner).unwrap_or_default(),
+                            schema: r
+                                .string(it, "schema", &kpath, None)
+                                .map(Spanned::into_inner),
+                            root_certificates: certificates.map(Spanned::into_inner),
+                        },
+                    );
+                    continue;
+                }
                 r.keys(
                     it,
                     &kpath,

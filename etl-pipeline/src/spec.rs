@@ -167,6 +167,17 @@ pub enum Warehouse {
         /// DuckDB's memory limit (`"256MB"`).
         memory_limit: Option<String>,
     },
+    /// A schema of a PostgreSQL database.
+    Postgres {
+        /// `postgres://user:password@host:port/db`, its secrets from
+        /// `${ENV}` references.
+        url: String,
+        /// The schema to load into (`public`).
+        schema: Option<String>,
+        /// A PEM file of certificates to trust for TLS, relative to the
+        /// pipeline file.
+        root_certificates: Option<String>,
+    },
 }
 
 /// How a step writes a table.

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::arrow::datatypes::SchemaRef;
 use crate::{Extractor, TableSpec};
 
-use super::steps::{Place, expand, files_source, source};
+use super::steps::{Place, expand, files_source, source, warehouse as warehouse_of};
 use super::{File, Problem, Problems, Source, StepKind, Warehouse, WriteMode};
 
 /// What [`check`] found nothing wrong with, and what it could not check.
@@ -70,11 +70,29 @@ pub async fn check_with(
     defaults.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
 
     for (name, warehouse) in &p.warehouses {
+        let key = format!("warehouses.{name}");
         let path = match warehouse {
             Warehouse::Sqlite { path } | Warehouse::Duckdb { path, .. } => path,
+            Warehouse::Postgres { .. } if unset_under(&key) => continue,
+            Warehouse::Postgres { .. } if !online => {
+                checked.notes.push(format!(
+                    "{key}: configured; the connection is tried with --online"
+                ));
+                continue;
+            }
+            Warehouse::Postgres { .. } => {
+                // Connecting makes sure of the schema and etl's tables.
+                let reached = match warehouse_of(file, name, &defaults) {
+                    Ok(w) => w.table_names().await.map(|_| ()).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = reached {
+                    problems.push(file.problem(&key, format!("{key}: {e}")));
+                }
+                continue;
+            }
             _ => continue,
         };
-        let key = format!("warehouses.{name}");
         let path = match expand(file, path, &key, &defaults, Place::Path) {
             Ok(path) => path,
             Err(e) => {

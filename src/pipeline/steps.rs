@@ -273,6 +273,21 @@ pub(crate) fn warehouse(
                 "memory_limit": memory_limit,
             }),
         ),
+        Warehouse::Postgres {
+            url,
+            schema,
+            root_certificates,
+        } => (
+            "postgres",
+            serde_json::json!({
+                "url": text(url, "postgres.url", Place::Text)?,
+                "schema": schema,
+                "root_certificates": root_certificates
+                    .as_deref()
+                    .map(|c| text(c, "postgres.root_certificates", Place::Path))
+                    .transpose()?,
+            }),
+        ),
         _ => return Err(format!("{path}: this etl does not know its kind").into()),
     };
     let at = format!("{path}.{kind}");

@@ -10,7 +10,7 @@ use serde_json::json;
 fn the_registry_has_every_built_in_kind() {
     let registry = etl::registry();
     assert_eq!(registry.source_kinds(), ["airtable", "files", "http"]);
-    assert_eq!(registry.warehouse_kinds(), ["duckdb", "sqlite"]);
+    assert_eq!(registry.warehouse_kinds(), ["duckdb", "postgres", "sqlite"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,11 +95,25 @@ fn every_mistake_is_named_at_its_place_and_no_secret_is_shown() {
             "warehouses.w.duckdb: memory_limit \"lots\"",
         ),
         (
-            "postgres",
+            "mysql",
             json!({}),
+            "warehouses.w.mysql",
+            false,
+            "warehouses.w.mysql: no warehouse kind \"mysql\": this build has duckdb, postgres, sqlite",
+        ),
+        (
+            "postgres",
+            json!({ "schema": "raw" }),
             "warehouses.w.postgres",
             false,
-            "warehouses.w.postgres: no warehouse kind \"postgres\": this build has duckdb, sqlite",
+            "warehouses.w.postgres: missing field `url`",
+        ),
+        (
+            "postgres",
+            json!({ "url": "postgres://etl:hunter2@db:notaport/shop" }),
+            "warehouses.w.postgres",
+            false,
+            "not a PostgreSQL URL",
         ),
         (
             "airtable",
@@ -133,5 +147,6 @@ fn every_mistake_is_named_at_its_place_and_no_secret_is_shown() {
         let err = error(kind, config, at, source);
         assert!(err.contains(expected), "{kind}: {err}");
         assert!(!err.contains("pat.secret"), "{kind}: {err}");
+        assert!(!err.contains("hunter2"), "{kind}: {err}");
     }
 }

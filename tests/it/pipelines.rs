@@ -76,6 +76,8 @@ impl Examples {
             "AIRTABLE_API_URL",
             "USERS_API_URL",
             "USERS_API_TOKEN",
+            "PG_URL",
+            "PGPASSWORD",
         ] {
             command.env_remove(var);
         }
@@ -205,6 +207,78 @@ async fn the_files_pipeline_is_checked_planned_and_run_into_duckdb() {
 
 /// Starts an example with `--serve` and reads the `export …` line it
 /// prints: the variables that point a client at it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_files_pipeline_loads_into_postgres_checked_online_first() {
+    let ex = Examples::new();
+    let file = "pipelines/files_to_postgres.toml";
+    let url = etl_testing::postgres::shared().database().await;
+    let env = [("PG_URL".to_owned(), url.clone())];
+
+    // Unset, the URL is named; offline, the server is not asked.
+    let (_, err) = exits(&ex.etl(&["check", file], &[]), 1);
+    assert!(
+        err.contains("the environment variable PG_URL is not set"),
+        "{err}"
+    );
+    let (out, _) = exits(&ex.etl(&["check", file], &env), 0);
+    assert!(out.contains("tried with --online"), "{out}");
+    // Online, a wrong password is a problem at the warehouse, redacted.
+    let password = etl_testing::postgres::PASSWORD;
+    let wrong = [(
+        "PG_URL".to_owned(),
+        url.replace(password, "not-the-password"),
+    )];
+    let (_, err) = exits(&ex.etl(&["check", "--online", file], &wrong), 1);
+    assert!(err.contains("warehouses.pg: "), "{err}");
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(!err.contains("not-the-password"), "{err}");
+    let (out, _) = exits(&ex.etl(&["check", "--online", file], &env), 0);
+    assert!(out.contains("ok (2 steps; 1 SQL step planned)"), "{out}");
+
+    let (_, err) = exits(&ex.etl(&["run", file], &env), 0);
+    assert!(!err.contains(password), "{err}");
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT country, orders::text, revenue::text FROM shop.revenue_by_country ORDER BY country",
+            &[],
+        )
+        .await
+        .unwrap();
+    let rows: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("FR".into(), "1".into(), "27".into()),
+            ("GB".into(), "2".into(), "31.5".into()),
+            ("US".into(), "1".into(), "12".into()),
+        ]
+    );
+    let customers: i64 = client
+        .query_one("SELECT count(*) FROM shop.customers", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(customers, 5);
+    // A second run replaces, and both are recorded beside the tables.
+    exits(&ex.etl(&["run", file], &env), 0);
+    let loads: i64 = client
+        .query_one(
+            "SELECT count(*) FROM shop._etl_loads WHERE table_name = 'customers' AND status = 'SUCCEEDED'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(loads, 2);
+}
+
 fn serve_example(name: &str) -> (Child, Vec<(String, String)>) {
     let mut child = std::process::Command::new(crate::example(name))
         .arg("--serve")

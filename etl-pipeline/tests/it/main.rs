@@ -161,3 +161,50 @@ parallel = false
         .to_string();
     assert!(problems.contains("dependency cycle"), "{problems}");
 }
+
+#[test]
+fn a_postgres_warehouse_takes_its_url_from_the_environment_never_the_file() {
+    let file = |url: &str| {
+        format!(
+            "name = \"pg\"\n[warehouses.pg]\npostgres = {{ url = \"{url}\", schema = \"raw\" }}\n\
+             [[steps]]\nname = \"s\"\nsql = \"SELECT 1\"\ntable = \"t\"\nwarehouse = \"pg\"\n"
+        )
+    };
+    let pipeline = Pipeline::parse(&file("${PG_URL}"), "pg.toml").unwrap();
+    assert!(matches!(
+        &pipeline.warehouses["pg"],
+        Warehouse::Postgres { url, schema: Some(s), root_certificates: None } if url == "${PG_URL}" && s == "raw"
+    ));
+    Pipeline::parse(
+        &file("postgres://etl:${PG_PASSWORD}@db:5432/shop"),
+        "pg.toml",
+    )
+    .unwrap();
+    Pipeline::parse(&file("postgres://etl@db/shop?sslmode=require"), "pg.toml").unwrap();
+    for literal in [
+        "postgres://etl:hunter2-in-file@db/shop",
+        "host=db user=etl password=hunter2-in-file",
+    ] {
+        let problems = Pipeline::parse(&file(literal), "pg.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(problems.contains("pg.toml:3:"), "{problems}");
+        assert!(
+            problems.contains("warehouses.pg.postgres.url: holds a password"),
+            "{problems}"
+        );
+        assert!(!problems.contains("hunter2"), "never quoted: {problems}");
+    }
+    // Where the credentials go is never a run's parameter.
+    let text = file("postgres://etl@${params.host}/shop").replace(
+        "name = \"pg\"\n",
+        "name = \"pg\"\n[params.host]\ntype = \"string\"\ndefault = \"db\"\n",
+    );
+    let problems = Pipeline::parse(&text, "pg.toml").unwrap_err().to_string();
+    assert!(problems.contains("never a run's parameter"), "{problems}");
+    // Unknown keys name the known ones.
+    let problems = Pipeline::parse(&file("${PG_URL}\", password = \"x"), "pg.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(problems.contains("root_certificates"), "{problems}");
+}
