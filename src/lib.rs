@@ -252,7 +252,7 @@ pub use etl_warehouses::DuckDbWarehouse;
 #[cfg(feature = "sqlite")]
 pub use etl_warehouses::SqliteWarehouse;
 #[cfg(feature = "postgres")]
-pub use etl_warehouses::{PostgresOptions, PostgresWarehouse};
+pub use etl_warehouses::{PostgresExtractor, PostgresOptions, PostgresWarehouse};
 
 /// Turns an `impl` block into a workflow: its `#[step]` async methods become
 /// the steps of a [`Dag`], checked at compile time.

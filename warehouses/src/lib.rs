@@ -20,7 +20,7 @@ pub mod sqlite;
 #[cfg(feature = "duckdb")]
 pub use duckdb::DuckDbWarehouse;
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresOptions, PostgresWarehouse};
+pub use postgres::{PostgresExtractor, PostgresOptions, PostgresWarehouse};
 #[cfg(any(feature = "sqlite", feature = "duckdb"))]
 pub use sql::SqlWarehouse;
 #[cfg(feature = "sqlite")]

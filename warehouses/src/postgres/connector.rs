@@ -1,14 +1,18 @@
-//! PostgreSQL databases as warehouses of the connector registry:
-//! `postgres = { url, schema, root_certificates }`.
+//! PostgreSQL databases in the connector registry, as warehouses
+//! (`postgres = { url, schema, root_certificates }`) and as sources
+//! (`postgres = { url, schema, tables, queries, incremental,
+//! root_certificates }`).
 
-use etl_core::connectors::Connectors;
+use std::collections::BTreeMap;
+
+use etl_core::connectors::{ConnectorConfig, Connectors};
 use serde::Deserialize;
 
-use super::{PostgresOptions, PostgresWarehouse};
+use super::{PostgresExtractor, PostgresOptions, PostgresWarehouse};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Config {
+struct Warehouse {
     /// `postgres://user:password@host:port/database?sslmode=…`.
     url: String,
     /// The schema to load into (`public`).
@@ -18,17 +22,60 @@ struct Config {
     root_certificates: Option<String>,
 }
 
-/// Registers kind `"postgres"`. The warehouse connects at its first use.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Source {
+    url: String,
+    /// The schema to read (`public`).
+    schema: Option<String>,
+    /// Only these tables or views (every one when left out).
+    tables: Option<Vec<String>>,
+    /// Named queries, each read as a table.
+    #[serde(default)]
+    queries: BTreeMap<String, String>,
+    /// Tables read incrementally, each with its cursor column.
+    #[serde(default)]
+    incremental: BTreeMap<String, String>,
+    root_certificates: Option<String>,
+}
+
+fn options(
+    c: &ConnectorConfig<'_>,
+    schema: Option<String>,
+    certificates: Option<&str>,
+) -> PostgresOptions {
+    let mut options = PostgresOptions::default();
+    if let Some(schema) = schema {
+        options = options.schema(schema);
+    }
+    if let Some(path) = certificates {
+        options = options.root_certificates(c.path(path));
+    }
+    options
+}
+
+/// Registers kind `"postgres"`, as a warehouse and as a source. Neither
+/// connects before its first use.
 pub fn register(connectors: Connectors) -> Connectors {
-    connectors.warehouse("postgres", |c| {
-        let config: Config = c.parse()?;
-        let mut options = PostgresOptions::default();
-        if let Some(schema) = config.schema {
-            options = options.schema(schema);
-        }
-        if let Some(path) = &config.root_certificates {
-            options = options.root_certificates(c.path(path));
-        }
-        Ok(Box::new(PostgresWarehouse::new(&config.url, options)?))
-    })
+    connectors
+        .warehouse("postgres", |c| {
+            let config: Warehouse = c.parse()?;
+            let options = options(c, config.schema, config.root_certificates.as_deref());
+            Ok(Box::new(PostgresWarehouse::new(&config.url, options)?))
+        })
+        .source("postgres", |c| {
+            let config: Source = c.parse()?;
+            let options = options(c, config.schema, config.root_certificates.as_deref());
+            let mut source = PostgresExtractor::new(&config.url, options)?;
+            if let Some(tables) = config.tables {
+                source = source.with_tables(tables);
+            }
+            for (name, sql) in config.queries {
+                source = source.with_query(name, sql);
+            }
+            for (table, column) in config.incremental {
+                source = source.with_incremental(table, column);
+            }
+            Ok(Box::new(source))
+        })
 }

@@ -316,6 +316,10 @@ pub(crate) struct Decoder {
     done: bool,
     rows: usize,
     bytes: usize,
+    /// Rows per batch at most.
+    batch_rows: usize,
+    /// Each field's place in the tuple being decoded (kept between tuples).
+    spans: Vec<Option<(usize, usize)>>,
     /// Rows decoded in earlier batches.
     rows_before: u64,
 }
@@ -333,8 +337,16 @@ impl Decoder {
             done: false,
             rows: 0,
             bytes: 0,
+            batch_rows: BATCH_ROWS,
+            spans: Vec::new(),
             rows_before: 0,
         }
+    }
+
+    /// Cuts batches of `rows` rows at most.
+    pub(crate) fn batch_rows(mut self, rows: usize) -> Decoder {
+        self.batch_rows = rows.max(1);
+        self
     }
 
     /// Decodes what `chunk` completes; returns a batch when one is full.
@@ -347,7 +359,7 @@ impl Decoder {
         let mut batches = Vec::new();
         while let Some(next) = self.tuple()? {
             self.pos = next;
-            if self.rows >= BATCH_ROWS || self.bytes >= BATCH_BYTES {
+            if self.rows >= self.batch_rows || self.bytes >= BATCH_BYTES {
                 batches.push(self.flush()?);
             }
         }
@@ -420,9 +432,11 @@ impl Decoder {
         }
         at += 2;
         // The whole tuple must be here before any column takes a value.
-        let mut spans = Vec::with_capacity(self.columns.len());
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.clear();
         for _ in 0..self.columns.len() {
             let Some(len) = buf.get(at..at + 4) else {
+                self.spans = spans;
                 return Ok(None);
             };
             let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
@@ -432,26 +446,29 @@ impl Decoder {
             } else {
                 let end = at + len as usize;
                 if buf.len() < end {
+                    self.spans = spans;
                     return Ok(None);
                 }
-                spans.push(Some(at..end));
+                spans.push(Some((at, end)));
                 at = end;
             }
         }
         let row = self.rows_before + self.rows as u64;
-        let schema = self.schema.clone();
-        for ((column, span), field) in self.columns.iter_mut().zip(spans).zip(schema.fields()) {
+        let start = self.pos;
+        let fields = self.schema.fields();
+        for ((column, span), field) in self.columns.iter_mut().zip(&spans).zip(fields) {
             let place = At {
                 table: &self.table,
                 column: field.name(),
                 row,
             };
-            let start = self.pos;
-            column.append(
-                &place,
-                span.map(|s| &self.buffer[start + s.start..start + s.end]),
-            )?;
+            let value = span.map(|(from, to)| &self.buffer[start + from..start + to]);
+            if let Err(e) = column.append(&place, value) {
+                self.spans = spans;
+                return Err(e);
+            }
         }
+        self.spans = spans;
         self.rows += 1;
         self.bytes += at;
         Ok(Some(self.pos + at))

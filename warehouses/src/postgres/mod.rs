@@ -112,6 +112,7 @@
 mod connector;
 mod copy_in;
 mod copy_out;
+mod extract;
 mod types;
 
 use std::collections::{HashMap, HashSet};
@@ -130,6 +131,7 @@ use futures::{SinkExt, StreamExt};
 use tokio_postgres::config::SslMode;
 
 pub use connector::register;
+pub use extract::PostgresExtractor;
 use types::{PgType, cast_target, column_type};
 
 use crate::common::{
@@ -259,50 +261,8 @@ impl PostgresWarehouse {
     /// (what a registry opening many connectors at once wants). The URL and
     /// options are checked here.
     pub fn new(url: &str, options: PostgresOptions) -> Result<Self> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
-            // The text did not parse: never repeat it, it may hold a password.
-            Error::Config(format!(
-                "not a PostgreSQL URL (postgres://user@host/db): {e}"
-            ))
-        })?;
-        if config.get_password().is_none()
-            && let Some(password) = std::env::var_os("PGPASSWORD")
-        {
-            config.password(password.to_string_lossy().as_bytes());
-        }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(options.connect_timeout);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("etl");
-        }
-        let location = redacted(&config);
-        check_name(&location, "schema", &options.schema)?;
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
-        let manager = if config.get_ssl_mode() == SslMode::Disable {
-            Manager::from_config(config, tokio_postgres::NoTls, manager_config)
-        } else {
-            let tls = tls_config(&location, options.root_certificates.as_deref())?;
-            Manager::from_config(
-                config,
-                tokio_postgres_rustls::MakeRustlsConnect::new(tls),
-                manager_config,
-            )
-        };
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .map_err(|e| Error::Config(format!("{location}: building the connection pool: {e}")))?;
         Ok(PostgresWarehouse {
-            inner: Arc::new(Inner {
-                pool,
-                schema: options.schema,
-                location,
-                ready: tokio::sync::OnceCell::new(),
-            }),
+            inner: Arc::new(Inner::open(url, options)?),
         })
     }
 
@@ -459,6 +419,54 @@ fn staging_name(table: &str) -> String {
 }
 
 impl Inner {
+    /// The pool of connections to `url` (none opened yet), the URL and
+    /// options checked.
+    fn open(url: &str, options: PostgresOptions) -> Result<Inner> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+            // The text did not parse: never repeat it, it may hold a password.
+            Error::Config(format!(
+                "not a PostgreSQL URL (postgres://user@host/db): {e}"
+            ))
+        })?;
+        if config.get_password().is_none()
+            && let Some(password) = std::env::var_os("PGPASSWORD")
+        {
+            config.password(password.to_string_lossy().as_bytes());
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("etl");
+        }
+        let location = redacted(&config);
+        check_name(&location, "schema", &options.schema)?;
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = if config.get_ssl_mode() == SslMode::Disable {
+            Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+        } else {
+            let tls = tls_config(&location, options.root_certificates.as_deref())?;
+            Manager::from_config(
+                config,
+                tokio_postgres_rustls::MakeRustlsConnect::new(tls),
+                manager_config,
+            )
+        };
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::Config(format!("{location}: building the connection pool: {e}")))?;
+        Ok(Inner {
+            pool,
+            schema: options.schema,
+            location,
+            ready: tokio::sync::OnceCell::new(),
+        })
+    }
+
     fn qualified(&self, table: &str) -> String {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(table))
     }

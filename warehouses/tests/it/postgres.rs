@@ -666,3 +666,387 @@ async fn more_columns_than_postgres_holds_are_refused_before_anything_moves() {
     let summary = write(&w, "wide", WriteMode::Replace, &b).await.unwrap();
     assert_eq!(summary.columns, 1_600);
 }
+
+mod extractor {
+    use super::*;
+    use etl_core::arrow::compute::concat_batches;
+    use etl_core::arrow::util::display::array_value_to_string;
+    use etl_core::{ExtractOptions, Extractor};
+    use etl_testing::extractor::{Subject, check_extractor};
+    use etl_warehouses::PostgresExtractor;
+
+    const SHOP: &str = "
+        CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, country char(2));
+        CREATE TABLE orders (
+            id bigint, line int, customer_id bigint REFERENCES customers,
+            total numeric(10,2), placed date, updated_at timestamptz,
+            PRIMARY KEY (line, id));
+        CREATE TABLE events (at timestamp, what text); -- no primary key
+        CREATE VIEW big_orders AS SELECT id, total FROM orders WHERE total > 10;
+        INSERT INTO customers VALUES (1, 'ada', 'GB'), (2, 'bob', NULL);
+        INSERT INTO orders
+            SELECT i, 1, 1 + i % 2, i * 1.25, DATE '2026-01-01' + i, TIMESTAMPTZ '2026-12-01 00:00+00' + i * INTERVAL '1 minute'
+            FROM generate_series(1, 20000) i;
+        INSERT INTO events VALUES ('2026-12-01 10:00', 'start'), (NULL, NULL);
+    ";
+
+    async fn shop() -> String {
+        let url = etl_testing::postgres::shared().database().await;
+        admin(&url, SHOP).await;
+        url
+    }
+
+    fn read_all(batches: &[RecordBatch]) -> RecordBatch {
+        concat_batches(&batches[0].schema(), batches).unwrap()
+    }
+
+    async fn extract(
+        source: &PostgresExtractor,
+        table: &str,
+        since: Option<String>,
+    ) -> (Vec<RecordBatch>, Option<String>) {
+        let spec = source
+            .tables()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name() == table)
+            .unwrap();
+        let stream = source
+            .extract(&spec, &ExtractOptions::default().with_since(since))
+            .await
+            .unwrap();
+        let notes = stream.notes().clone();
+        let batches = stream.collect_batches().await.unwrap();
+        (batches, notes.cursor_value())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_schema_passes_the_extractor_conformance_suite() {
+        let url = shop().await;
+        check_extractor(Subject::new("postgres", move || {
+            PostgresExtractor::new(&url, PostgresOptions::default())
+                .unwrap()
+                .with_incremental("orders", "updated_at")
+        }))
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tables_views_and_queries_come_with_their_keys_from_the_catalog() {
+        let url = shop().await;
+        let source = PostgresExtractor::new(&url, PostgresOptions::default()).unwrap();
+        let tables = source.tables().await.unwrap();
+        let shape: Vec<(String, Vec<String>)> = tables
+            .iter()
+            .map(|t| (t.name().to_owned(), t.primary_key().to_vec()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("big_orders".to_owned(), vec![]),
+                ("customers".to_owned(), vec!["id".to_owned()]),
+                ("events".to_owned(), vec![]),
+                (
+                    "orders".to_owned(),
+                    vec!["line".to_owned(), "id".to_owned()]
+                ),
+            ],
+            "the key in its declared order; none for a view or a table without one"
+        );
+        let orders = tables.iter().find(|t| t.name() == "orders").unwrap();
+        let types: Vec<String> = orders
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| format!("{} {}", f.name(), f.data_type()))
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "id Int64",
+                "line Int32",
+                "customer_id Int64",
+                "total Decimal128(10, 2)",
+                "placed Date32",
+                "updated_at Timestamp(µs, \"UTC\")",
+            ]
+        );
+        let (batches, cursor) = extract(&source, "orders", None).await;
+        assert_eq!(cursor, None, "not incremental");
+        let all = read_all(&batches);
+        assert_eq!(all.num_rows(), 20_000);
+        assert!(batches.len() >= 3, "8,192-row batches: {}", batches.len());
+        assert_eq!(array_value_to_string(all.column(3), 0).unwrap(), "1.25");
+        assert_eq!(
+            array_value_to_string(all.column(4), 0).unwrap(),
+            "2026-01-02"
+        );
+        // Only what was asked for, and a query as a table.
+        let chosen = PostgresExtractor::new(&url, PostgresOptions::default())
+            .unwrap()
+            .with_tables(["customers"])
+            .with_query("per_customer", "SELECT customer_id, count(*) AS n, sum(total) AS spent FROM orders GROUP BY 1 ORDER BY 1");
+        let names: Vec<String> = chosen
+            .tables()
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect();
+        assert_eq!(names, ["customers", "per_customer"]);
+        let (batches, _) = extract(&chosen, "per_customer", None).await;
+        let per = read_all(&batches);
+        assert_eq!(per.num_rows(), 2);
+        assert_eq!(per.schema().field(1).data_type(), &DataType::Int64);
+        // sum() of numeric(10,2) is an unconstrained numeric: its exact digits.
+        assert_eq!(per.schema().field(2).data_type(), &DataType::Utf8);
+        assert_eq!(
+            array_value_to_string(per.column(2), 0).unwrap(),
+            "125012500.00"
+        );
+        // A table that does not exist, and a bad query, are named.
+        let missing = PostgresExtractor::new(&url, PostgresOptions::default())
+            .unwrap()
+            .with_tables(["nope"])
+            .with_query("broken", "SELECT nothing FROM nowhere");
+        let found = missing.discover().await.unwrap();
+        let errors: Vec<String> = found
+            .iter()
+            .map(|d| match d {
+                etl_core::Discovered::Failed { error, .. } => error.to_string(),
+                other => panic!("{}", other.name()),
+            })
+            .collect();
+        assert!(
+            errors[0].contains("no table or view \"nope\""),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[1].contains("nowhere"), "{}", errors[1]);
+        assert!(!errors.concat().contains(etl_testing::postgres::PASSWORD));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn incremental_reads_take_only_what_changed_in_one_snapshot() {
+        let url = shop().await;
+        let source = PostgresExtractor::new(&url, PostgresOptions::default())
+            .unwrap()
+            .with_incremental("orders", "updated_at");
+        let (batches, cursor) = extract(&source, "orders", None).await;
+        assert_eq!(read_all(&batches).num_rows(), 20_000);
+        let cursor = cursor.expect("a cursor");
+        assert_eq!(cursor, "2026-12-14 21:20:00+00");
+        // Nothing new: no rows, and the stored cursor stays.
+        let (batches, again) = extract(&source, "orders", Some(cursor.clone())).await;
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 0);
+        assert_eq!(again.as_deref(), Some(cursor.as_str()));
+        admin(
+            &url,
+            "INSERT INTO orders VALUES (20001, 1, 1, 1, '2026-01-01', '2027-01-01 00:00+00'); \
+             UPDATE orders SET updated_at = '2027-01-02 00:00+00', total = 99 WHERE id = 7",
+        )
+        .await;
+        let (batches, next) = extract(&source, "orders", Some(cursor)).await;
+        let changed = read_all(&batches);
+        let mut ids: Vec<i64> = changed
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .values()
+            .to_vec();
+        ids.sort();
+        assert_eq!(ids, [7, 20001]);
+        assert_eq!(next.as_deref(), Some("2027-01-02 00:00:00+00"));
+        // A hostile stored cursor is a value, never SQL.
+        let spec = source
+            .tables()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name() == "orders")
+            .unwrap();
+        let hostile = "2026-01-01' OR '1'='1\\'; DROP TABLE orders; --".to_owned();
+        let err = source
+            .extract(&spec, &ExtractOptions::default().with_since(Some(hostile)))
+            .await
+            .unwrap()
+            .collect_batches()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("invalid input syntax"), "{err}");
+        assert!(
+            query_text(&url, "SELECT count(*)::text FROM orders")
+                .await
+                .is_some()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn types_arrow_lacks_are_read_as_documented() {
+        let url = etl_testing::postgres::shared().database().await;
+        admin(
+            &url,
+            "CREATE TYPE mood AS ENUM ('sad', 'ok');
+             CREATE TABLE odd (
+                 id int PRIMARY KEY, wide numeric(50,10), free numeric, doc jsonb, raw json,
+                 feeling mood, tags text[], grid int[], span int4range, uid uuid, small varchar(3),
+                 nan numeric(10,2), fine numeric(10,2));
+             INSERT INTO odd VALUES (1, 12345678901234567890123456789012345678.0123456789,
+                 1e-40, '{\"b\": 1, \"a\": [true]}', '{\"x\": 1}', 'ok', '{a,NULL,\"c d\"}',
+                 '{1,2}', '[1,5)', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'abc', 'NaN', 1.5),
+                 (2, NULL, NULL, NULL, NULL, NULL, '{}', NULL, 'empty', NULL, NULL, NULL, NULL);",
+        )
+        .await;
+        let source = PostgresExtractor::new(&url, PostgresOptions::default()).unwrap();
+        let spec = source.tables().await.unwrap().remove(0);
+        let types: Vec<String> = spec
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| format!("{} {}", f.name(), f.data_type()))
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "id Int32",
+                "wide Utf8",
+                "free Utf8",
+                "doc Utf8",
+                "raw Utf8",
+                "feeling Utf8",
+                "tags List(Utf8)",
+                "grid List(Int32)",
+                "span Utf8",
+                "uid Utf8",
+                "small Utf8",
+                "nan Decimal128(10, 2)",
+                "fine Decimal128(10, 2)",
+            ]
+            .map(|t| t
+                .replace(
+                    "List(Utf8)",
+                    &DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))).to_string()
+                )
+                .replace(
+                    "List(Int32)",
+                    &DataType::List(Arc::new(Field::new("item", DataType::Int32, true)))
+                        .to_string()
+                ))
+        );
+        // NaN has no Arrow decimal: the error names the table, column and row.
+        let err = source
+            .extract(&spec, &ExtractOptions::default())
+            .await
+            .unwrap()
+            .collect_batches()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Value { table, column, row: 0, .. } if table == "odd" && column == "nan"),
+            "{err:?}"
+        );
+        admin(&url, "UPDATE odd SET nan = NULL").await;
+        let (batches, _) = extract(&source, "odd", None).await;
+        let got = read_all(&batches);
+        let cell = |c: &str, row: usize| {
+            array_value_to_string(got.column_by_name(c).unwrap(), row).unwrap()
+        };
+        assert_eq!(
+            cell("wide", 0),
+            "12345678901234567890123456789012345678.0123456789"
+        );
+        assert_eq!(
+            cell("free", 0),
+            "0.0000000000000000000000000000000000000001"
+        );
+        assert_eq!(cell("doc", 0), "{\"a\": [true], \"b\": 1}");
+        assert_eq!(cell("raw", 0), "{\"x\": 1}");
+        assert_eq!(cell("feeling", 0), "ok");
+        assert_eq!(cell("tags", 0), "[a, , c d]");
+        assert_eq!(cell("tags", 1), "[]");
+        assert_eq!(cell("grid", 0), "[1, 2]");
+        assert_eq!(cell("span", 0), "[1,5)");
+        assert_eq!(cell("span", 1), "empty");
+        assert_eq!(cell("uid", 0), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+        assert_eq!(cell("fine", 0), "1.50");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wide_keyless_and_renamed_tables() {
+        let url = etl_testing::postgres::shared().database().await;
+        let columns: Vec<String> = (0..1_600)
+            .map(|i| format!("c{i} int DEFAULT {i}"))
+            .collect();
+        admin(
+            &url,
+            &format!(
+                "CREATE TABLE wide ({}); INSERT INTO wide (c0) SELECT generate_series(1, 100);",
+                columns.join(", ")
+            ),
+        )
+        .await;
+        let source = PostgresExtractor::new(&url, PostgresOptions::default()).unwrap();
+        let spec = source.tables().await.unwrap().remove(0);
+        assert_eq!(spec.schema().fields().len(), 1_600);
+        assert!(spec.primary_key().is_empty());
+        let (batches, _) = extract(&source, "wide", None).await;
+        let got = read_all(&batches);
+        assert_eq!((got.num_rows(), got.num_columns()), (100, 1_600));
+        assert_eq!(array_value_to_string(got.column(1_599), 0).unwrap(), "1599");
+        // Loaded into a warehouse as it is.
+        let w = PostgresWarehouse::connect_with(&url, PostgresOptions::default().schema("copy"))
+            .await
+            .unwrap();
+        let summary = etl_core::ETLWorkflow::new(source.clone(), w.clone())
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(summary.tables[0].rows, 100);
+        // Renamed after the listing: the read names the table.
+        admin(&url, "ALTER TABLE wide RENAME TO narrow").await;
+        let err = source
+            .extract(&spec, &ExtractOptions::default())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("\"wide\" is gone"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rename_during_a_read_waits_for_the_read() {
+        let url = shop().await;
+        let source = PostgresExtractor::new(&url, PostgresOptions::default()).unwrap();
+        let spec = source
+            .tables()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name() == "orders")
+            .unwrap();
+        let mut stream = source
+            .extract(&spec, &ExtractOptions::with_batch_size(1_000))
+            .await
+            .unwrap();
+        let first = stream.next_batch().await.unwrap().unwrap();
+        assert_eq!(first.num_rows(), 1_000);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let err = client
+            .batch_execute("SET lock_timeout = '300ms'; ALTER TABLE orders RENAME TO gone")
+            .await
+            .unwrap_err();
+        assert!(
+            err.as_db_error()
+                .is_some_and(|e| e.message().contains("lock timeout")),
+            "{err:?}"
+        );
+        let mut rows = first.num_rows();
+        while let Some(batch) = stream.next_batch().await {
+            rows += batch.unwrap().num_rows();
+        }
+        assert_eq!(rows, 20_000, "the read saw the table whole");
+    }
+}

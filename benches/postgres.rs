@@ -1,0 +1,200 @@
+//! PostgreSQL, loaded and read, beside the server's own COPY of the same
+//! rows measured in the same run (a throw-away cluster of the tests',
+//! `fsync` off, or `ETL_TEST_POSTGRES_URL`):
+//!
+//! - **load**: 1M rows × 10 columns written by `PostgresWarehouse` (binary
+//!   `COPY FROM STDIN` encoded from Arrow, into a staging table swapped in),
+//!   against `CREATE TABLE` and the server's `COPY … FROM 'file' (FORMAT
+//!   binary)` of the same rows from a binary file it reads itself;
+//! - **read**: the same table read into Arrow batches (binary `COPY TO
+//!   STDOUT` decoded into builders, the path the extractor reads through),
+//!   against the server's `COPY … TO '/dev/null' (FORMAT binary)`.
+//!
+//! Targets: load ≥ 0.8×, read ≥ 0.7×. `cargo bench --bench postgres` prints
+//! both ratios last.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use etl::arrow::array::RecordBatch;
+use etl::arrow::datatypes::DataType;
+use etl::{BatchStream, PostgresWarehouse, TableSpec, Warehouse, WriteOptions};
+
+#[path = "common/orders.rs"]
+mod orders;
+use orders::ROWS;
+
+/// Seconds of each measured path, filled as criterion runs.
+static SECONDS: Mutex<BTreeMap<&'static str, Vec<f64>>> = Mutex::new(BTreeMap::new());
+
+fn record(name: &'static str, elapsed: Duration) {
+    SECONDS
+        .lock()
+        .unwrap()
+        .entry(name)
+        .or_default()
+        .push(elapsed.as_secs_f64());
+}
+
+fn median(name: &str) -> Option<f64> {
+    let mut samples = SECONDS.lock().unwrap().get(name)?.clone();
+    samples.sort_by(f64::total_cmp);
+    Some(samples[samples.len() / 2])
+}
+
+/// Times `f` `iters` times, recording each under `name`.
+fn timed(iters: u64, name: &'static str, mut f: impl FnMut() -> Duration) -> Duration {
+    (0..iters)
+        .map(|_| {
+            let elapsed = f();
+            record(name, elapsed);
+            elapsed
+        })
+        .sum()
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = rt.block_on(etl_testing::postgres::shared().database());
+    let warehouse = rt.block_on(PostgresWarehouse::connect(&url)).unwrap();
+    let data: Vec<RecordBatch> = orders::batches(&DataType::Utf8);
+    let schema = orders::schema(&DataType::Utf8);
+    let load = |table: &str| -> Duration {
+        let spec = TableSpec::new(table, schema.clone());
+        let stream = BatchStream::from_batches(schema.clone(), data.clone());
+        let started = Instant::now();
+        let summary = rt
+            .block_on(warehouse.write(&spec, stream, &WriteOptions::default()))
+            .expect("the load succeeds");
+        assert_eq!(summary.rows, ROWS as u64);
+        started.elapsed()
+    };
+    load("orders");
+
+    // The binary file the server reads: the table, as the server writes it,
+    // where the server's user may read it.
+    let file = tempfile::Builder::new()
+        .prefix("etl-bench-")
+        .suffix(".bin")
+        .tempfile_in("/tmp")
+        .unwrap();
+    let path = file.path().to_str().unwrap().to_owned();
+    let client = rt.block_on(warehouse.client()).unwrap();
+    rt.block_on(async {
+        use futures::StreamExt;
+        use std::io::Write;
+        let stream = client
+            .copy_out("COPY public.orders TO STDOUT (FORMAT binary)")
+            .await
+            .unwrap();
+        futures::pin_mut!(stream);
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        while let Some(chunk) = stream.next().await {
+            out.write_all(&chunk.unwrap()).unwrap();
+        }
+        out.flush().unwrap();
+    });
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let server_copy_in = || -> Duration {
+        rt.block_on(async {
+            client
+                .batch_execute("DROP TABLE IF EXISTS copied")
+                .await
+                .unwrap();
+            let started = Instant::now();
+            client
+                .batch_execute(&format!(
+                    "BEGIN; CREATE TABLE copied (LIKE orders); \
+                     COPY copied FROM '{path}' (FORMAT binary); COMMIT"
+                ))
+                .await
+                .unwrap();
+            started.elapsed()
+        })
+    };
+    let read = || -> Duration {
+        let started = Instant::now();
+        let batches = rt.block_on(warehouse.read_table("orders")).unwrap();
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        assert_eq!(rows, ROWS);
+        started.elapsed()
+    };
+    let server_copy_out = || -> Duration {
+        rt.block_on(async {
+            let started = Instant::now();
+            client
+                .batch_execute("COPY orders TO '/dev/null' (FORMAT binary)")
+                .await
+                .unwrap();
+            started.elapsed()
+        })
+    };
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut group = c.benchmark_group("postgres_1m_rows_10_columns");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(30));
+    group.warm_up_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(ROWS as u64));
+    // Each iteration runs ours, then the reference, so that drift (the
+    // page cache, autovacuum) weighs on both alike.
+    group.bench_function("load_then_server_copy_from_file", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    timed(1, "postgres_warehouse_load", || load("loaded"))
+                        + timed(1, "server_copy_from_binary_file", server_copy_in)
+                })
+                .sum()
+        })
+    });
+    group.bench_function("read_then_server_copy_to_dev_null", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    timed(1, "postgres_read_into_arrow", read)
+                        + timed(1, "server_copy_to_dev_null", server_copy_out)
+                })
+                .sum()
+        })
+    });
+    group.finish();
+    c.final_summary();
+
+    let rate = |name: &str| median(name).map(|s| ROWS as f64 / s);
+    println!("\nPostgreSQL, {ROWS} rows x 10 columns, median of the samples above:");
+    println!("{:<30} {:>10} {:>14}", "path", "seconds", "rows/s");
+    for name in [
+        "postgres_warehouse_load",
+        "server_copy_from_binary_file",
+        "postgres_read_into_arrow",
+        "server_copy_to_dev_null",
+    ] {
+        if let (Some(s), Some(r)) = (median(name), rate(name)) {
+            println!("{name:<30} {s:>10.3} {r:>14.0}");
+        }
+    }
+    let ratio = |ours: &str, reference: &str, target: f64| {
+        if let (Some(o), Some(r)) = (rate(ours), rate(reference)) {
+            let ratio = o / r;
+            let verdict = if ratio >= target { "meets" } else { "MISSES" };
+            println!("{ours} / {reference} = {ratio:.2} ({verdict} the {target}x target)");
+        }
+    };
+    ratio(
+        "postgres_warehouse_load",
+        "server_copy_from_binary_file",
+        0.8,
+    );
+    ratio("postgres_read_into_arrow", "server_copy_to_dev_null", 0.7);
+}
