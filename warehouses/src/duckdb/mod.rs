@@ -131,13 +131,25 @@ use etl_core::{
 };
 
 use crate::common::{
-    BatchFitter, ColumnSource, Load, SEQUENCE_COLUMN, check_merge_key, check_spec, now_micros,
-    quote_ident, quote_idents, rfc3339, save_cursor_sql, staging_name,
+    BatchFitter, ColumnSource, Load, SEQUENCE_COLUMN, check_merge_key, check_spec, lock,
+    now_micros, quote_ident, quote_idents, rfc3339, save_cursor_sql, staging_name,
 };
 use crate::sql::{Dialect, SqlWarehouse, open_error, record_load};
 use types::{appendable, column_type, interval_text, is_interval, widens};
 
 const WAREHOUSE: &str = "duckdb";
+
+/// The DuckDB files this process has open, each with its connection.
+type OpenFiles = Vec<(PathBuf, std::sync::Weak<std::sync::Mutex<Connection>>)>;
+static OPEN: std::sync::Mutex<OpenFiles> = std::sync::Mutex::new(Vec::new());
+
+/// What names one file, however it was spelled: its canonical path once it
+/// exists, else its absolute path.
+fn same_file_key(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_owned())
+}
 
 /// A warehouse in one DuckDB file.
 ///
@@ -153,11 +165,32 @@ impl SqlWarehouse<Connection> {
 
     /// Opens the file with DuckDB settings of your own (memory limit, threads),
     /// see [`driver::Config`].
+    ///
+    /// A file this process has open already is not opened again: the
+    /// warehouse shares that connection (and its settings), since two
+    /// DuckDB instances on one file in one process each keep their own
+    /// catalog, and the last to write it would drop the other's tables (two
+    /// steps of a pipeline loading one warehouse at once did).
     pub fn open_with_config(path: impl AsRef<Path>, config: Config) -> Result<Self> {
         let path = path.as_ref();
+        let key = same_file_key(path);
+        let mut open = lock(&OPEN);
+        open.retain(|(_, conn)| conn.strong_count() > 0);
+        if let Some(conn) = open
+            .iter()
+            .find(|(at, _)| *at == key)
+            .and_then(|(_, conn)| conn.upgrade())
+        {
+            return Ok(SqlWarehouse {
+                conn,
+                path: Some(path.to_owned()),
+            });
+        }
         let conn = Connection::open_with_flags(path, config)
             .map_err(|e| open_error(WAREHOUSE, path, e))?;
-        Self::configured(conn, Some(path.to_owned()))
+        let warehouse = Self::configured(conn, Some(path.to_owned()))?;
+        open.push((key, std::sync::Arc::downgrade(&warehouse.conn)));
+        Ok(warehouse)
     }
 
     /// A warehouse in memory, gone when the last clone is dropped.

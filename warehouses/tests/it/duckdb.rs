@@ -283,3 +283,30 @@ async fn duckdb_folds_ascii_case_only_as_names_fold_does() {
     assert_ne!(etl_core::names::fold("é"), etl_core::names::fold("É"));
     assert_eq!(etl_core::names::fold("a"), etl_core::names::fold("A"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_file_opened_twice_in_a_process_keeps_both_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.duckdb");
+    // Two opens of one file, as two pipeline steps into one warehouse make,
+    // one of them spelled differently; loads from both at once.
+    let a = DuckDbWarehouse::open(&path).unwrap();
+    let b = DuckDbWarehouse::open(dir.path().join(".").join("shared.duckdb")).unwrap();
+    let rows = |n: i64| {
+        batch(vec![(
+            "id",
+            Arc::new(Int64Array::from_iter_values(0..n)) as ArrayRef,
+        )])
+    };
+    let (small, large) = (rows(1_000), rows(2_000));
+    let (x, y) = tokio::join!(append(&a, "first", &small), append(&b, "second", &large));
+    x.unwrap();
+    y.unwrap();
+    drop((a, b));
+    let reopened = DuckDbWarehouse::open(&path).unwrap();
+    assert_eq!(
+        etl_core::Warehouse::table_names(&reopened).await.unwrap(),
+        ["first", "second"],
+        "neither instance dropped the other's table"
+    );
+}
