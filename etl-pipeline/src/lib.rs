@@ -32,7 +32,8 @@
 //!   `${params.NAME}`;
 //! - `[sources.NAME]`: one of `airtable = { base, token, tables }`,
 //!   `http = { config = "api.toml" }` (today's REST config, in its own file),
-//!   `files = { path }`. A secret (`token`) is only ever an environment
+//!   `files = { path }`, `postgres = { url, schema, queries, incremental,
+//!   root_certificates }`. A secret (`token`) is only ever an environment
 //!   reference, `"${AIRTABLE_TOKEN}"`: a literal one is refused;
 //! - `[warehouses.NAME]`: `sqlite = { path }`, `duckdb = { path,
 //!   memory_limit }` or `postgres = { url, schema, root_certificates }`;

@@ -359,6 +359,61 @@ impl Reader<'_> {
         }
     }
 
+    /// A PostgreSQL URL: required, never naming a run's parameter, its
+    /// password only from the environment.
+    fn postgres_url(
+        &mut self,
+        it: &DeTable<'_>,
+        kpath: &str,
+        here: Range<usize>,
+        params: &[Param],
+    ) -> Option<String> {
+        let url = self.string(it, "url", kpath, Some(here))?;
+        let upath = format!("{kpath}.url");
+        self.fixed(&url, &upath);
+        if literal_password(url.get_ref()) {
+            self.at(
+                url.span(),
+                format!("{upath}: holds a password; a secret is only ever a reference to the environment: the whole URL (\"${{PG_URL}}\"), the password (\"postgres://etl:${{PG_PASSWORD}}@host/db\"), or none and PGPASSWORD set"),
+            );
+        } else {
+            self.references(&url, &upath, params);
+        }
+        Some(url.into_inner())
+    }
+
+    /// Table `key` of `table` whose values are all strings (`queries`),
+    /// each with its key; every other value said.
+    fn string_table(
+        &mut self,
+        table: &DeTable<'_>,
+        key: &str,
+        path: &str,
+    ) -> Vec<(Spanned<String>, Spanned<String>)> {
+        let Some(value) = Self::get(table, key) else {
+            return Vec::new();
+        };
+        let Some(t) = self.as_table(value, &format!("{path}.{key}")) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in t.iter() {
+            let name = Spanned::new(k.span(), k.get_ref().to_string());
+            match v.get_ref() {
+                DeValue::String(s) => out.push((name, Spanned::new(v.span(), s.to_string()))),
+                other => self.at(
+                    v.span(),
+                    format!(
+                        "{path}.{key}.{}: is {}, not a string",
+                        k.get_ref(),
+                        type_name(other)
+                    ),
+                ),
+            }
+        }
+        out
+    }
+
     /// Where credentials go is fixed by the file and the environment: a
     /// run's parameter (which a webhook may give) must not name it.
     fn fixed(&mut self, text: &Spanned<String>, path: &str) {
@@ -769,11 +824,58 @@ impl Pipeline {
                 let path = format!("sources.{sname}");
                 r.at.push((path.clone(), key.span().start));
                 let Some((kind, inner, it, kpath)) =
-                    r.one_of(value, &path, &["airtable", "http", "files"])
+                    r.one_of(value, &path, &["airtable", "http", "files", "postgres"])
                 else {
                     continue;
                 };
                 let source = match kind {
+                    "postgres" => {
+                        r.keys(
+                            it,
+                            &kpath,
+                            &[
+                                "url",
+                                "schema",
+                                "queries",
+                                "incremental",
+                                "root_certificates",
+                            ],
+                        );
+                        let url = r.postgres_url(it, &kpath, inner.span(), &params);
+                        let schema = r.string(it, "schema", &kpath, None);
+                        let certificates = r.string(it, "root_certificates", &kpath, None);
+                        if let Some(c) = &certificates {
+                            r.references(c, &format!("{kpath}.root_certificates"), &params);
+                        }
+                        let queries = r.string_table(it, "queries", &kpath);
+                        for (name, sql) in &queries {
+                            if name.get_ref().trim().is_empty() {
+                                r.at(
+                                    name.span(),
+                                    format!("{kpath}.queries: a query needs a name"),
+                                );
+                            }
+                            r.references(
+                                sql,
+                                &format!("{kpath}.queries.{}", name.get_ref()),
+                                &params,
+                            );
+                        }
+                        let incremental = r.string_table(it, "incremental", &kpath);
+                        Source::Postgres {
+                            url: url.unwrap_or_default(),
+                            schema: schema.map(Spanned::into_inner),
+                            queries: queries
+                                .into_iter()
+                                .map(|(k, v)| (k.into_inner(), v.into_inner()))
+                                .collect(),
+                            incremental: incremental
+                                .into_iter()
+                                .map(|(k, v)| (k.into_inner(), v.into_inner()))
+                                .collect(),
+                            root_certificates: certificates.map(Spanned::into_inner),
+                        }
+                    }
                     "airtable" => {
                         r.keys(it, &kpath, &["base", "token", "tables", "api_url"]);
                         let base = r.string(it, "base", &kpath, Some(inner.span()));
@@ -837,19 +939,7 @@ impl Pipeline {
                 };
                 if kind == "postgres" {
                     r.keys(it, &kpath, &["url", "schema", "root_certificates"]);
-                    let url = r.string(it, "url", &kpath, Some(inner.span()));
-                    if let Some(url) = &url {
-                        let upath = format!("{kpath}.url");
-                        r.fixed(url, &upath);
-                        if literal_password(url.get_ref()) {
-                            r.at(
-                                url.span(),
-                                format!("{upath}: holds a password; a secret is only ever a reference to the environment: the whole URL (\"${{PG_URL}}\"), the password (\"postgres://etl:${{PG_PASSWORD}}@host/db\"), or none and PGPASSWORD set"),
-                            );
-                        } else {
-                            r.references(url, &upath, &params);
-                        }
-                    }
+                    let url = r.postgres_url(it, &kpath, inner.span(), &params);
                     let certificates = r.string(it, "root_certificates", &kpath, None);
                     if let Some(c) = &certificates {
                         r.references(c, &format!("{kpath}.root_certificates"), &params);
@@ -857,7 +947,7 @@ impl Pipeline {
                     warehouses.insert(
                         wname,
                         Warehouse::Postgres {
-                            url: url.map(Spanned::into_inner).unwrap_or_default(),
+                            url: url.unwrap_or_default(),
                             schema: r
                                 .string(it, "schema", &kpath, None)
                                 .map(Spanned::into_inner),

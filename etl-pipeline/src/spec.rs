@@ -149,6 +149,22 @@ pub enum Source {
         /// The folder, relative to the pipeline file.
         path: String,
     },
+    /// The tables and views of a schema of a PostgreSQL database, and
+    /// named queries.
+    Postgres {
+        /// `postgres://user@host:port/db`, its secrets from `${ENV}`
+        /// references.
+        url: String,
+        /// The schema to read (`public`).
+        schema: Option<String>,
+        /// Named queries, each read as a table of that name.
+        queries: BTreeMap<String, String>,
+        /// Tables read incrementally, each with its cursor column.
+        incremental: BTreeMap<String, String>,
+        /// A PEM file of certificates to trust for TLS, relative to the
+        /// pipeline file.
+        root_certificates: Option<String>,
+    },
 }
 
 /// `[warehouses.NAME]`.

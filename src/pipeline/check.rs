@@ -352,6 +352,7 @@ pub fn plan(file: &File) -> String {
                 let kind = match p.sources.get(&load.source) {
                     Some(Source::Airtable { .. }) => "airtable",
                     Some(Source::Http { .. }) => "http",
+                    Some(Source::Postgres { .. }) => "postgres",
                     _ => "files",
                 };
                 let _ = writeln!(

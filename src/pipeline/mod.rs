@@ -179,6 +179,7 @@ impl File {
                         format!(
                             "{at}.incremental: incremental loads here are for airtable sources; \
                              an http source sets `incremental` per resource in its config, \
+                             a postgres source per table (`incremental = {{ orders = \"updated_at\" }}`), \
                              and anything else is a `#[workflow]` step in Rust"
                         ),
                     ));

@@ -16,10 +16,9 @@ use crate::{BoxedExtractor, BoxedWarehouse, ETLWorkflow, Extractor, FilesExtract
 pub(crate) enum Place {
     /// As its text (a URL, a table name, a key of an inline config).
     Text,
-    /// In a SQL step's query: a SQL literal of its type (`42`, `true`,
+    /// In a SQL step's or a PostgreSQL source's query: a SQL literal of its type (`42`, `true`,
     /// `DATE '2026-12-01'`, `'it''s'`), so that a value given by whoever
     /// triggers a run (a webhook, the API) is data, never SQL.
-    #[cfg_attr(not(feature = "datafusion"), allow(dead_code))]
     Sql,
     /// In a path (a folder, a warehouse file, a config file): one path
     /// component, never `..`, `/` or `\`, so that such a value cannot
@@ -214,6 +213,33 @@ pub(crate) fn source(
             "files",
             serde_json::json!({ "path": text(folder, "files.path", Place::Path)? }),
         ),
+        Source::Postgres {
+            url,
+            schema,
+            queries,
+            incremental,
+            root_certificates,
+        } => {
+            let mut sql = serde_json::Map::new();
+            for (name, query) in queries {
+                // A parameter in a query is a SQL literal of its type, never SQL.
+                let query = text(query, &format!("postgres.queries.{name}"), Place::Sql)?;
+                sql.insert(name.clone(), query.into());
+            }
+            (
+                "postgres",
+                serde_json::json!({
+                    "url": text(url, "postgres.url", Place::Text)?,
+                    "schema": schema,
+                    "queries": sql,
+                    "incremental": incremental,
+                    "root_certificates": root_certificates
+                        .as_deref()
+                        .map(|c| text(c, "postgres.root_certificates", Place::Path))
+                        .transpose()?,
+                }),
+            )
+        }
         _ => return Err(format!("{path}: this etl does not know its kind").into()),
     };
     let at = format!("{path}.{kind}");

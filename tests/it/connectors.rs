@@ -9,7 +9,10 @@ use serde_json::json;
 #[test]
 fn the_registry_has_every_built_in_kind() {
     let registry = etl::registry();
-    assert_eq!(registry.source_kinds(), ["airtable", "files", "http"]);
+    assert_eq!(
+        registry.source_kinds(),
+        ["airtable", "files", "http", "postgres"]
+    );
     assert_eq!(registry.warehouse_kinds(), ["duckdb", "postgres", "sqlite"]);
 }
 

@@ -279,6 +279,90 @@ async fn the_files_pipeline_loads_into_postgres_checked_online_first() {
     assert_eq!(loads, 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_schema_is_seeded_by_the_example_and_copied_into_duckdb() {
+    let ex = Examples::new();
+    let url = etl_testing::postgres::shared().database().await;
+    let password = etl_testing::postgres::PASSWORD;
+    // The example, as its header says: seed schema shop, then copy it.
+    let output = tokio::task::block_in_place(|| {
+        std::process::Command::new(crate::example("pg_to_duckdb"))
+            .current_dir(ex.dir.path())
+            .args(["--seed", "--out", "example.duckdb"])
+            .env("PG_URL", &url)
+            .env("CARGO_MANIFEST_DIR", manifest_dir())
+            .output()
+            .unwrap()
+    });
+    let (out, err) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{out}\n{err}");
+    assert!(
+        !out.contains(password) && !err.contains(password),
+        "{out}\n{err}"
+    );
+    assert!(out.contains("seeded schema \"shop\""), "{out}");
+    let copied = ex.path("example.duckdb");
+    assert_eq!(
+        duckdb_rows(&copied, "SELECT count(*) FROM customers"),
+        [["BigInt(5)"]]
+    );
+    let lines = std::fs::read_to_string(ex.path("data/orders.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    assert_eq!(
+        duckdb_rows(&copied, "SELECT count(*) FROM orders"),
+        [[format!("BigInt({lines})")]]
+    );
+
+    // The pipeline file: the tables, the query, and orders incrementally.
+    let file = "pipelines/pg_to_duckdb.toml";
+    let env = [("PG_URL".to_owned(), url.clone())];
+    let (out, _) = exits(&ex.etl(&["check", "--online", file], &env), 0);
+    assert!(out.contains("ok"), "{out}");
+    exits(&ex.etl(&["run", file], &env), 0);
+    let warehouse = ex.path("pipelines/pg_copy.duckdb");
+    let orders = |w: &Path| duckdb_rows(w, "SELECT count(*) FROM orders");
+    let first = orders(&warehouse);
+    assert_eq!(
+        duckdb_rows(&warehouse, "SELECT count(*) FROM big_orders"),
+        duckdb_rows(&copied, "SELECT count(*) FROM orders WHERE total >= 10")
+    );
+    // A new order in PostgreSQL: the next run reads only it.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "INSERT INTO shop.orders (order_id, customer_id, total) VALUES (99999, 1, 5); \
+             UPDATE shop.orders SET total = -1 WHERE order_id = 1001",
+        )
+        .await
+        .unwrap();
+    exits(&ex.etl(&["run", file], &env), 0);
+    let second = orders(&warehouse);
+    assert_ne!(first, second);
+    assert_eq!(
+        duckdb_rows(
+            &warehouse,
+            "SELECT CAST(total AS VARCHAR) FROM orders WHERE order_id IN (1001, 99999) ORDER BY order_id"
+        ),
+        [["Text(\"31.5\")"], ["Text(\"5.0\")"]],
+        "order 1001 changed below the cursor: not read again"
+    );
+    let loads: i64 = client
+        .query_one("SELECT count(*) FROM shop._etl_loads", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        loads >= 5,
+        "the seed's loads are recorded in PostgreSQL: {loads}"
+    );
+}
+
 fn serve_example(name: &str) -> (Child, Vec<(String, String)>) {
     let mut child = std::process::Command::new(crate::example(name))
         .arg("--serve")

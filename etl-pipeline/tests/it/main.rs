@@ -208,3 +208,55 @@ fn a_postgres_warehouse_takes_its_url_from_the_environment_never_the_file() {
         .to_string();
     assert!(problems.contains("root_certificates"), "{problems}");
 }
+
+#[test]
+fn a_postgres_source_reads_its_queries_and_cursors() {
+    let text = r#"
+name = "pg"
+[params.min]
+type = "int"
+default = 1
+[sources.shop]
+postgres = { url = "${PG_URL}", schema = "shop", queries = { big = "SELECT * FROM orders WHERE total > ${params.min}" }, incremental = { orders = "updated_at" } }
+[warehouses.w]
+sqlite = { path = "w.sqlite" }
+[[steps]]
+name = "copy"
+source = "shop"
+warehouse = "w"
+tables = ["orders", "big"]
+"#;
+    let pipeline = Pipeline::parse(text, "pg.toml").unwrap();
+    match &pipeline.sources["shop"] {
+        Source::Postgres {
+            url,
+            schema,
+            queries,
+            incremental,
+            ..
+        } => {
+            assert_eq!(url, "${PG_URL}");
+            assert_eq!(schema.as_deref(), Some("shop"));
+            assert_eq!(
+                queries["big"],
+                "SELECT * FROM orders WHERE total > ${params.min}"
+            );
+            assert_eq!(incremental["orders"], "updated_at");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A cursor that is not a column name, a password in the URL.
+    let broken = text
+        .replace("orders = \"updated_at\"", "orders = 7")
+        .replace("${PG_URL}", "postgres://etl:hunter2@db/shop");
+    let problems = Pipeline::parse(&broken, "pg.toml").unwrap_err().to_string();
+    assert!(
+        problems.contains("sources.shop.postgres.incremental.orders: is an integer, not a string"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("sources.shop.postgres.url: holds a password"),
+        "{problems}"
+    );
+    assert!(!problems.contains("hunter2"), "{problems}");
+}

@@ -96,8 +96,8 @@ impl PostgresExtractor {
         self
     }
 
-    /// A table named `name` whose rows are those of `sql`, a `SELECT`. With
-    /// queries and no [`with_tables`](Self::with_tables), only the queries are read.
+    /// A table named `name` whose rows are those of `sql`, a `SELECT`,
+    /// offered beside the tables.
     pub fn with_query(mut self, name: impl Into<String>, sql: impl Into<String>) -> Self {
         self.queries.push((name.into(), sql.into()));
         self
@@ -255,7 +255,6 @@ impl Extractor for PostgresExtractor {
         let client = pg(&client);
         let mut names: Vec<String> = match &self.tables {
             Some(names) => names.clone(),
-            None if !self.queries.is_empty() => Vec::new(),
             None => client
                 .query(
                     "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \

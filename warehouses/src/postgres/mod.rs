@@ -439,6 +439,15 @@ impl Inner {
         if config.get_application_name().is_none() {
             config.application_name("etl");
         }
+        // Quotes are the only escape in a string literal, whatever the
+        // server's default: a literal etl writes (a cursor, a pipeline
+        // parameter) stays a value.
+        let strict = "-c standard_conforming_strings=on";
+        let options_text = match config.get_options() {
+            Some(given) => format!("{given} {strict}"),
+            None => strict.to_owned(),
+        };
+        config.options(&options_text);
         let location = redacted(&config);
         check_name(&location, "schema", &options.schema)?;
         let manager_config = ManagerConfig {
