@@ -219,7 +219,8 @@ pub mod warehouses {
 
 /// Every connector this build has, by its features, in a
 /// [`Connectors`](connectors::Connectors) registry: the sources `airtable`,
-/// `http` and `files`, the warehouses `sqlite`, `duckdb` and `postgres`. Pipeline files,
+/// `http`, `files`, `sqlite`, `duckdb` and `postgres`, the warehouses
+/// `sqlite`, `duckdb` and `postgres`. Pipeline files,
 /// the `etl` binary and the server open theirs through it; add your own
 /// with [`Connectors::source`](connectors::Connectors::source) and
 /// [`Connectors::warehouse`](connectors::Connectors::warehouse).
@@ -248,11 +249,11 @@ pub use etl_extractors::{FilesConfig, FilesExtractor};
 #[cfg(feature = "http")]
 pub use etl_extractors::{HttpConfig, HttpExtractor};
 #[cfg(feature = "duckdb")]
-pub use etl_warehouses::DuckDbWarehouse;
-#[cfg(feature = "sqlite")]
-pub use etl_warehouses::SqliteWarehouse;
+pub use etl_warehouses::{DuckDbExtractor, DuckDbWarehouse};
 #[cfg(feature = "postgres")]
 pub use etl_warehouses::{PostgresExtractor, PostgresOptions, PostgresWarehouse};
+#[cfg(feature = "sqlite")]
+pub use etl_warehouses::{SqliteExtractor, SqliteWarehouse};
 
 /// Turns an `impl` block into a workflow: its `#[step]` async methods become
 /// the steps of a [`Dag`], checked at compile time.

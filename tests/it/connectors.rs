@@ -11,7 +11,7 @@ fn the_registry_has_every_built_in_kind() {
     let registry = etl::registry();
     assert_eq!(
         registry.source_kinds(),
-        ["airtable", "files", "http", "postgres"]
+        ["airtable", "duckdb", "files", "http", "postgres", "sqlite"]
     );
     assert_eq!(registry.warehouse_kinds(), ["duckdb", "postgres", "sqlite"]);
 }
@@ -144,7 +144,7 @@ fn every_mistake_is_named_at_its_place_and_no_secret_is_shown() {
             json!({}),
             "sources.k.kafka",
             true,
-            "sources.k.kafka: no source kind \"kafka\": this build has airtable, files, http",
+            "sources.k.kafka: no source kind \"kafka\": this build has airtable, duckdb, files, http, postgres, sqlite",
         ),
     ] {
         let err = error(kind, config, at, source);

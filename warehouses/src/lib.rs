@@ -8,6 +8,8 @@
 
 mod common;
 #[cfg(any(feature = "sqlite", feature = "duckdb"))]
+mod source;
+#[cfg(any(feature = "sqlite", feature = "duckdb"))]
 mod sql;
 
 #[cfg(feature = "duckdb")]
@@ -18,10 +20,12 @@ pub mod postgres;
 pub mod sqlite;
 
 #[cfg(feature = "duckdb")]
-pub use duckdb::DuckDbWarehouse;
+pub use duckdb::{DuckDbExtractor, DuckDbWarehouse};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresExtractor, PostgresOptions, PostgresWarehouse};
 #[cfg(any(feature = "sqlite", feature = "duckdb"))]
+pub use source::SqlExtractor;
+#[cfg(any(feature = "sqlite", feature = "duckdb"))]
 pub use sql::SqlWarehouse;
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteWarehouse;
+pub use sqlite::{SqliteExtractor, SqliteWarehouse};

@@ -136,7 +136,24 @@ pub(crate) trait Dialect: Driver + Send + 'static {
     /// The table's schema as the warehouse reads it back, `None` when absent.
     fn read_schema(&self, table: &str) -> Result<Option<SchemaRef>>;
     /// The whole table.
-    fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>>;
+    fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>> {
+        let mut batches = Vec::new();
+        self.scan(table, usize::MAX, &mut |batch| {
+            batches.push(batch);
+            true
+        })?;
+        Ok(batches)
+    }
+    /// The table's rows in batches of `rows` rows at most, handed to `each`
+    /// as they are read; `each` returns `false` to stop.
+    fn scan(
+        &self,
+        table: &str,
+        rows: usize,
+        each: &mut dyn FnMut(RecordBatch) -> bool,
+    ) -> Result<()>;
+    /// The table's primary key, in key order (empty when it has none).
+    fn primary_key_of(&self, table: &str) -> Result<Vec<String>>;
     /// Creates or evolves the table for `spec` in a transaction of its own.
     fn prepare_table(&mut self, spec: &TableSpec) -> Result<()>;
     /// Writes a load in one transaction, recording it in `_etl_loads`.

@@ -1,10 +1,10 @@
-//! DuckDB files as warehouses of the connector registry:
-//! `duckdb = { path, memory_limit }`.
+//! DuckDB files in the connector registry, as warehouses
+//! (`duckdb = { path, memory_limit }`) and as sources (`duckdb = { path, tables }`).
 
 use etl_core::connectors::Connectors;
 use serde::Deserialize;
 
-use super::DuckDbWarehouse;
+use super::{DuckDbExtractor, DuckDbWarehouse};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,19 +15,37 @@ struct Config {
     memory_limit: Option<String>,
 }
 
-/// Registers kind `"duckdb"`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Source {
+    /// The file, relative to the configuration's folder; it must exist.
+    path: String,
+    /// Only these tables (every one when left out).
+    tables: Option<Vec<String>>,
+}
+
+/// Registers kind `"duckdb"`, as a warehouse and as a source (read-only).
 pub fn register(connectors: Connectors) -> Connectors {
-    connectors.warehouse("duckdb", |c| {
-        let config: Config = c.parse()?;
-        let mut driver = super::driver::Config::default();
-        if let Some(limit) = &config.memory_limit {
-            driver = driver
-                .max_memory(limit)
-                .map_err(|e| c.error(format!("memory_limit {limit:?}: {e}")))?;
-        }
-        Ok(Box::new(DuckDbWarehouse::open_with_config(
-            c.path(config.path),
-            driver,
-        )?))
-    })
+    connectors
+        .source("duckdb", |c| {
+            let source: Source = c.parse()?;
+            let mut extractor = DuckDbExtractor::open(c.path(source.path))?;
+            if let Some(tables) = source.tables {
+                extractor = extractor.with_tables(tables);
+            }
+            Ok(Box::new(extractor))
+        })
+        .warehouse("duckdb", |c| {
+            let config: Config = c.parse()?;
+            let mut driver = super::driver::Config::default();
+            if let Some(limit) = &config.memory_limit {
+                driver = driver
+                    .max_memory(limit)
+                    .map_err(|e| c.error(format!("memory_limit {limit:?}: {e}")))?;
+            }
+            Ok(Box::new(DuckDbWarehouse::open_with_config(
+                c.path(config.path),
+                driver,
+            )?))
+        })
 }

@@ -134,6 +134,7 @@ use crate::common::{
     BatchFitter, ColumnSource, Load, SEQUENCE_COLUMN, check_merge_key, check_spec, lock,
     now_micros, quote_ident, quote_idents, rfc3339, save_cursor_sql, staging_name,
 };
+use crate::source::SqlExtractor;
 use crate::sql::{Dialect, SqlWarehouse, open_error, record_load};
 use types::{appendable, column_type, interval_text, is_interval, widens};
 
@@ -149,6 +150,40 @@ fn same_file_key(path: &Path) -> PathBuf {
     std::fs::canonicalize(path)
         .or_else(|_| std::path::absolute(path))
         .unwrap_or_else(|_| path.to_owned())
+}
+
+/// The tables of a DuckDB file, as a source ([`SqlExtractor`]).
+pub type DuckDbExtractor = SqlExtractor<Connection>;
+
+impl SqlExtractor<Connection> {
+    /// The tables of the DuckDB file at `path`: through the connection of
+    /// the warehouse this process has open on it, if any, else opened
+    /// read-only (it must exist, and nothing is written to it). A file
+    /// opened read-only here cannot be opened for writing by this process
+    /// until the extractor is dropped: DuckDB holds one mode per file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let key = same_file_key(path);
+        let shared = lock(&OPEN)
+            .iter()
+            .find(|(at, _)| *at == key)
+            .and_then(|(_, conn)| conn.upgrade());
+        let conn = match shared {
+            Some(conn) => conn,
+            None => {
+                if !path.is_file() {
+                    return Err(open_error(WAREHOUSE, path, "no such file"));
+                }
+                let config = Config::default()
+                    .access_mode(::duckdb::AccessMode::ReadOnly)
+                    .map_err(db_error)?;
+                let conn = Connection::open_with_flags(path, config)
+                    .map_err(|e| open_error(WAREHOUSE, path, e))?;
+                std::sync::Arc::new(std::sync::Mutex::new(conn))
+            }
+        };
+        Ok(Self::from_connection(conn, path.to_owned()))
+    }
 }
 
 /// A warehouse in one DuckDB file.
@@ -234,12 +269,38 @@ impl Dialect for Connection {
         read_schema(self, table)
     }
 
-    fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>> {
+    fn scan(
+        &self,
+        table: &str,
+        rows: usize,
+        each: &mut dyn FnMut(RecordBatch) -> bool,
+    ) -> Result<()> {
         let mut stmt = self
             .prepare(&format!("SELECT * FROM {}", quote_ident(table)))
             .map_err(|e| db_error(e).in_table(table))?;
-        let batches = stmt.query_arrow([]).map_err(db_error)?.collect();
-        Ok(batches)
+        let arrow = stmt.query_arrow([]).map_err(db_error)?;
+        let schema = arrow.get_schema();
+        let mut sent_any = false;
+        for batch in arrow {
+            // DuckDB's chunks, cut to `rows` when they are longer.
+            let mut start = 0;
+            while start < batch.num_rows() {
+                let len = rows.min(batch.num_rows() - start);
+                sent_any = true;
+                if !each(batch.slice(start, len)) {
+                    return Ok(());
+                }
+                start += len;
+            }
+        }
+        if !sent_any {
+            each(RecordBatch::new_empty(schema));
+        }
+        Ok(())
+    }
+
+    fn primary_key_of(&self, table: &str) -> Result<Vec<String>> {
+        primary_key(self, table)
     }
 
     fn prepare_table(&mut self, spec: &TableSpec) -> Result<()> {

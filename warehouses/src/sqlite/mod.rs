@@ -111,6 +111,7 @@ use crate::common::{
     needs_exact_float_check, now_micros, quote_ident, quote_idents, rfc3339, save_cursor_sql,
     staging_name,
 };
+use crate::source::SqlExtractor;
 use crate::sql::{Dialect, SqlWarehouse, open_error, record_load};
 use types::{ColumnReader, Family, SqlColumn, declared_type, family, to_sql_column};
 
@@ -122,6 +123,29 @@ pub const DEFAULT_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_
 
 /// Most rows one `INSERT` statement carries (fewer when columns are many).
 const MAX_ROWS_PER_STATEMENT: usize = 256;
+
+/// The tables of a SQLite file, as a source ([`SqlExtractor`]).
+pub type SqliteExtractor = SqlExtractor<Connection>;
+
+impl SqlExtractor<Connection> {
+    /// The tables of the SQLite file at `path`, opened read-only: it must
+    /// exist, and nothing is written to it (not even etl's own tables).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(WAREHOUSE, path, e))?;
+        // A file another process is writing: wait for its commit.
+        conn.pragma_update(None, "busy_timeout", "300000")
+            .map_err(|e| open_error(WAREHOUSE, path, e))?;
+        Ok(Self::from_connection(
+            Arc::new(std::sync::Mutex::new(conn)),
+            path.to_owned(),
+        ))
+    }
+}
 
 /// A warehouse in one SQLite file.
 ///
@@ -202,8 +226,24 @@ impl Dialect for Connection {
         read_schema(self, table)
     }
 
-    fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>> {
-        read_table(self, table)
+    fn scan(
+        &self,
+        table: &str,
+        rows: usize,
+        each: &mut dyn FnMut(RecordBatch) -> bool,
+    ) -> Result<()> {
+        scan(self, table, rows, each)
+    }
+
+    fn primary_key_of(&self, table: &str) -> Result<Vec<String>> {
+        let mut key: Vec<(i64, String)> = table_columns(self, table)?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.pk > 0)
+            .map(|c| (c.pk, c.name))
+            .collect();
+        key.sort();
+        Ok(key.into_iter().map(|(_, name)| name).collect())
     }
 
     fn prepare_table(&mut self, spec: &TableSpec) -> Result<()> {
@@ -566,17 +606,36 @@ fn read_schema(conn: &Connection, table: &str) -> Result<Option<SchemaRef>> {
     }))
 }
 
-fn read_table(conn: &Connection, table: &str) -> Result<Vec<RecordBatch>> {
+fn scan(
+    conn: &Connection,
+    table: &str,
+    batch_rows: usize,
+    each: &mut dyn FnMut(RecordBatch) -> bool,
+) -> Result<()> {
     let Some(columns) = table_columns(conn, table)? else {
         return Err(Error::Schema {
             table: table.to_owned(),
             message: "no such table".into(),
         });
     };
-    let mut readers: Vec<ColumnReader> = columns
-        .iter()
-        .map(|c| ColumnReader::new(&c.name, &c.declared))
-        .collect();
+    let new_readers = || -> Vec<ColumnReader> {
+        columns
+            .iter()
+            .map(|c| ColumnReader::new(&c.name, &c.declared))
+            .collect()
+    };
+    let mut readers = new_readers();
+    let schema = Arc::new(Schema::new(
+        readers.iter().map(ColumnReader::field).collect::<Vec<_>>(),
+    ));
+    let finish = |readers: &mut Vec<ColumnReader>| -> Result<RecordBatch> {
+        let arrays = readers
+            .iter_mut()
+            .map(|r| r.finish(table))
+            .collect::<Result<Vec<_>>>()?;
+        RecordBatch::try_new(schema.clone(), arrays)
+            .map_err(|e| Error::arrow(format!("table {table:?}: assembling what was read"), e))
+    };
     let mut stmt = conn
         .prepare(&format!(
             "SELECT {} FROM {}",
@@ -585,21 +644,26 @@ fn read_table(conn: &Connection, table: &str) -> Result<Vec<RecordBatch>> {
         ))
         .map_err(|e| db_error(e).in_table(table))?;
     let mut rows = stmt.query([]).map_err(db_error)?;
-    let mut n: u64 = 0;
+    let (mut n, mut in_batch): (u64, usize) = (0, 0);
+    let mut sent_any = false;
     while let Some(row) = rows.next().map_err(db_error)? {
         for (i, reader) in readers.iter_mut().enumerate() {
             reader.push(table, n, row.get_ref(i).map_err(db_error)?)?;
         }
         n += 1;
+        in_batch += 1;
+        if in_batch >= batch_rows {
+            let batch = finish(&mut readers)?;
+            readers = new_readers();
+            in_batch = 0;
+            sent_any = true;
+            if !each(batch) {
+                return Ok(());
+            }
+        }
     }
-    let schema = Arc::new(Schema::new(
-        readers.iter().map(ColumnReader::field).collect::<Vec<_>>(),
-    ));
-    let arrays = readers
-        .iter_mut()
-        .map(|r| r.finish(table))
-        .collect::<Result<Vec<_>>>()?;
-    let batch = RecordBatch::try_new(schema, arrays)
-        .map_err(|e| Error::arrow(format!("table {table:?}: assembling what was read"), e))?;
-    Ok(vec![batch])
+    if in_batch > 0 || !sent_any {
+        each(finish(&mut readers)?);
+    }
+    Ok(())
 }

@@ -6,4 +6,5 @@
 mod boxed;
 mod duckdb;
 mod postgres;
+mod sources;
 mod sqlite;
