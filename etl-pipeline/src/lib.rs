@@ -49,6 +49,6 @@ mod spec;
 
 pub use read::{Problem, Problems};
 pub use spec::{
-    EnvRef, HttpSource, Load, Param, ParamType, Pipeline, Position, Schedule, Source, SqlStep,
-    Stage, Step, StepKind, Warehouse, WriteMode,
+    EnvRef, HttpSource, Kinds, Load, Param, ParamType, Pipeline, Position, Schedule, Source,
+    SqlStep, Stage, Step, StepKind, Warehouse, WriteMode,
 };

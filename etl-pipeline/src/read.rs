@@ -12,8 +12,8 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::spec::{
-    EnvRef, HttpSource, Load, Param, ParamType, Pipeline, Position, Schedule, Source, SqlStep,
-    Stage, Step, StepKind, Warehouse, WriteMode,
+    EnvRef, HttpSource, Kinds, Load, Param, ParamType, Pipeline, Position, Schedule, Source,
+    SqlStep, Stage, Step, StepKind, Warehouse, WriteMode,
 };
 
 /// One problem of a file, where it is.
@@ -162,15 +162,15 @@ impl<'t> Reader<'t> {
     /// The one kind of `kinds` the table `value` gives (`{ duckdb = {…} }`):
     /// its name, its value and table, and its path; every problem said.
     #[allow(clippy::type_complexity)]
-    fn one_of<'a, 'i>(
+    fn one_of<'a, 'i, 'k>(
         &mut self,
         value: &'a Value<'i>,
         path: &str,
-        kinds: &[&'static str],
-    ) -> Option<(&'static str, &'a Value<'i>, &'a DeTable<'i>, String)> {
+        kinds: &[&'k str],
+    ) -> Option<(&'k str, &'a Value<'i>, &'a DeTable<'i>, String)> {
         let table = self.as_table(value, path)?;
         self.keys(table, path, kinds);
-        let given: Vec<&'static str> = kinds
+        let given: Vec<&'k str> = kinds
             .iter()
             .copied()
             .filter(|k| Self::get(table, k).is_some())
@@ -380,6 +380,33 @@ impl Reader<'_> {
             self.references(&url, &upath, params);
         }
         Some(url.into_inner())
+    }
+
+    /// The table of a registered kind: `${ENV}` references checked, and no
+    /// run's parameter anywhere in it (which of its keys say where
+    /// credentials go, the reader cannot know).
+    fn registered(&mut self, table: &DeTable<'_>, path: &str, params: &[Param]) -> toml::Table {
+        fn strings<'v>(value: &'v Value<'_>, out: &mut Vec<&'v Value<'v>>) {
+            match value.get_ref() {
+                DeValue::String(_) => out.push(value),
+                DeValue::Array(items) => items.iter().for_each(|i| strings(i, out)),
+                DeValue::Table(t) => t.iter().for_each(|(_, v)| strings(v, out)),
+                _ => {}
+            }
+        }
+        for (key, value) in table.iter() {
+            let mut found = Vec::new();
+            strings(value, &mut found);
+            for text in found {
+                if let DeValue::String(t) = text.get_ref() {
+                    self.fixed(
+                        &Spanned::new(text.span(), t.to_string()),
+                        &format!("{path}.{}", key.get_ref()),
+                    );
+                }
+            }
+        }
+        self.inline(table, path, params)
     }
 
     /// Table `key` of `table` whose values are all strings (`queries`),
@@ -633,6 +660,22 @@ fn env_name(name: &str) -> bool {
 }
 
 /// Whether `text` is one `${NAME}` reference to the environment, whole.
+/// The source kinds the reader knows itself.
+const SOURCES: &[&str] = &["airtable", "http", "files", "postgres"];
+/// The warehouse kinds the reader knows itself.
+const WAREHOUSES: &[&str] = &["sqlite", "duckdb", "postgres"];
+
+/// `known`, then the `registered` kinds it does not have.
+fn with_registered<'k>(known: &[&'k str], registered: &'k [String]) -> Vec<&'k str> {
+    let mut kinds = known.to_vec();
+    for kind in registered {
+        if !kinds.contains(&kind.as_str()) {
+            kinds.push(kind);
+        }
+    }
+    kinds
+}
+
 /// Whether a PostgreSQL URL (or `key=value` connection string) written in
 /// the file holds a password that is not one whole `${NAME}` reference.
 fn literal_password(url: &str) -> bool {
@@ -687,6 +730,12 @@ impl Pipeline {
     /// Reads pipeline `text`, which comes from `file` (named in problems):
     /// every problem at once, each at its line and column.
     pub fn parse(text: &str, file: &str) -> Result<Pipeline, Problems> {
+        Self::parse_with(text, file, &Kinds::default())
+    }
+
+    /// [`Pipeline::parse`], taking `kinds` too: source and warehouse kinds
+    /// the build registered beyond those the reader knows.
+    pub fn parse_with(text: &str, file: &str, kinds: &Kinds) -> Result<Pipeline, Problems> {
         let (doc, errors) = DeTable::parse_recoverable(text);
         let mut r = Reader {
             text,
@@ -815,6 +864,8 @@ impl Pipeline {
             }
         }
 
+        let source_kinds = with_registered(SOURCES, &kinds.sources);
+        let warehouse_kinds = with_registered(WAREHOUSES, &kinds.warehouses);
         let mut sources = BTreeMap::new();
         if let Some(v) = Reader::get(top, "sources")
             && let Some(t) = r.as_table(v, "sources")
@@ -823,12 +874,14 @@ impl Pipeline {
                 let sname = key.get_ref().to_string();
                 let path = format!("sources.{sname}");
                 r.at.push((path.clone(), key.span().start));
-                let Some((kind, inner, it, kpath)) =
-                    r.one_of(value, &path, &["airtable", "http", "files", "postgres"])
-                else {
+                let Some((kind, inner, it, kpath)) = r.one_of(value, &path, &source_kinds) else {
                     continue;
                 };
                 let source = match kind {
+                    k if !SOURCES.contains(&k) => Source::Registered {
+                        kind: k.to_owned(),
+                        config: r.registered(it, &kpath, &params),
+                    },
                     "postgres" => {
                         r.keys(
                             it,
@@ -932,11 +985,21 @@ impl Pipeline {
                 let wname = key.get_ref().to_string();
                 let path = format!("warehouses.{wname}");
                 r.at.push((path.clone(), key.span().start));
-                let Some((kind, inner, it, kpath)) =
-                    r.one_of(value, &path, &["sqlite", "duckdb", "postgres"])
+                let Some((kind, inner, it, kpath)) = r.one_of(value, &path, &warehouse_kinds)
                 else {
                     continue;
                 };
+                if !WAREHOUSES.contains(&kind) {
+                    let config = r.registered(it, &kpath, &params);
+                    warehouses.insert(
+                        wname,
+                        Warehouse::Registered {
+                            kind: kind.to_owned(),
+                            config,
+                        },
+                    );
+                    continue;
+                }
                 if kind == "postgres" {
                     r.keys(it, &kpath, &["url", "schema", "root_certificates"]);
                     let url = r.postgres_url(it, &kpath, inner.span(), &params);

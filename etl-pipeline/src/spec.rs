@@ -165,10 +165,45 @@ pub enum Source {
         /// pipeline file.
         root_certificates: Option<String>,
     },
+    /// A kind the reader does not know itself but the build registered
+    /// (`etl::registry()`): `sqlite = { path }`, your own. Its table goes
+    /// to the kind's constructor as it is, `${ENV}` references expanded;
+    /// a run's parameter is refused anywhere in it.
+    Registered {
+        /// The kind, as registered.
+        kind: String,
+        /// Its table.
+        config: toml::Table,
+    },
+}
+
+/// The kinds of source and warehouse the build registered beyond those the
+/// reader knows itself (`etl::registry()`'s): each is read as
+/// [`Source::Registered`] or [`Warehouse::Registered`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Kinds {
+    /// Source kinds.
+    pub sources: Vec<String>,
+    /// Warehouse kinds.
+    pub warehouses: Vec<String>,
+}
+
+impl Kinds {
+    /// These source and warehouse kinds.
+    pub fn new<S: Into<String>>(
+        sources: impl IntoIterator<Item = S>,
+        warehouses: impl IntoIterator<Item = S>,
+    ) -> Kinds {
+        Kinds {
+            sources: sources.into_iter().map(Into::into).collect(),
+            warehouses: warehouses.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 /// `[warehouses.NAME]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Warehouse {
     /// A SQLite file.
@@ -193,6 +228,13 @@ pub enum Warehouse {
         /// A PEM file of certificates to trust for TLS, relative to the
         /// pipeline file.
         root_certificates: Option<String>,
+    },
+    /// A kind the build registered; see [`Source::Registered`].
+    Registered {
+        /// The kind, as registered.
+        kind: String,
+        /// Its table.
+        config: toml::Table,
     },
 }
 

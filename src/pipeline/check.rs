@@ -73,14 +73,16 @@ pub async fn check_with(
         let key = format!("warehouses.{name}");
         let path = match warehouse {
             Warehouse::Sqlite { path } | Warehouse::Duckdb { path, .. } => path,
-            Warehouse::Postgres { .. } if unset_under(&key) => continue,
-            Warehouse::Postgres { .. } if !online => {
+            Warehouse::Postgres { .. } | Warehouse::Registered { .. } if unset_under(&key) => {
+                continue;
+            }
+            Warehouse::Postgres { .. } | Warehouse::Registered { .. } if !online => {
                 checked.notes.push(format!(
-                    "{key}: configured; the connection is tried with --online"
+                    "{key}: configured; it is opened, and its configuration checked, with --online"
                 ));
                 continue;
             }
-            Warehouse::Postgres { .. } => {
+            Warehouse::Postgres { .. } | Warehouse::Registered { .. } => {
                 // Connecting makes sure of the schema and etl's tables.
                 let reached = match warehouse_of(file, name, &defaults) {
                     Ok(w) => w.table_names().await.map(|_| ()).map_err(|e| e.to_string()),
@@ -353,6 +355,7 @@ pub fn plan(file: &File) -> String {
                     Some(Source::Airtable { .. }) => "airtable",
                     Some(Source::Http { .. }) => "http",
                     Some(Source::Postgres { .. }) => "postgres",
+                    Some(Source::Registered { kind, .. }) => kind.as_str(),
                     _ => "files",
                 };
                 let _ = writeln!(

@@ -127,7 +127,9 @@ impl File {
     /// Reads `text`, the content of the file at `path`.
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<File, FileError> {
         let path = path.as_ref();
-        let pipeline = Pipeline::parse(text, &path.display().to_string())?;
+        let registry = steps::connectors();
+        let kinds = etl_pipeline::Kinds::new(registry.source_kinds(), registry.warehouse_kinds());
+        let pipeline = Pipeline::parse_with(text, &path.display().to_string(), &kinds)?;
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),

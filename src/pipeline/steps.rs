@@ -156,7 +156,7 @@ fn expand_table(
 }
 
 /// The connectors of this build ([`crate::registry`]), made once.
-fn connectors() -> &'static crate::connectors::Connectors {
+pub(super) fn connectors() -> &'static crate::connectors::Connectors {
     static CONNECTORS: std::sync::OnceLock<crate::connectors::Connectors> =
         std::sync::OnceLock::new();
     CONNECTORS.get_or_init(crate::registry)
@@ -240,6 +240,10 @@ pub(crate) fn source(
                 }),
             )
         }
+        Source::Registered { kind, config } => (
+            kind.as_str(),
+            registered(file, config, &format!("{path}.{kind}"), params)?,
+        ),
         _ => return Err(format!("{path}: this etl does not know its kind").into()),
     };
     let at = format!("{path}.{kind}");
@@ -247,6 +251,18 @@ pub(crate) fn source(
         .base_dir(&file.dir)
         .incremental(incremental);
     Ok(connectors().open_source(&config)?)
+}
+
+/// The table of a registered kind as the JSON its constructor reads, its
+/// `${ENV}` references expanded.
+fn registered(
+    file: &File,
+    config: &toml::Table,
+    path: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<serde_json::Value, BoxError> {
+    let table = expand_table(file, config, path, params)?;
+    Ok(serde_json::to_value(toml::Value::Table(table)).map_err(|e| format!("{path}: {e}"))?)
 }
 
 /// Source `name`, a folder of files, opened: its tables are known without
@@ -313,6 +329,10 @@ pub(crate) fn warehouse(
                     .map(|c| text(c, "postgres.root_certificates", Place::Path))
                     .transpose()?,
             }),
+        ),
+        Warehouse::Registered { kind, config } => (
+            kind.as_str(),
+            registered(file, config, &format!("{path}.{kind}"), params)?,
         ),
         _ => return Err(format!("{path}: this etl does not know its kind").into()),
     };

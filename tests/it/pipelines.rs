@@ -221,7 +221,7 @@ async fn the_files_pipeline_loads_into_postgres_checked_online_first() {
         "{err}"
     );
     let (out, _) = exits(&ex.etl(&["check", file], &env), 0);
-    assert!(out.contains("tried with --online"), "{out}");
+    assert!(out.contains("checked, with --online"), "{out}");
     // Online, a wrong password is a problem at the warehouse, redacted.
     let password = etl_testing::postgres::PASSWORD;
     let wrong = [(
@@ -360,6 +360,70 @@ async fn a_postgres_schema_is_seeded_by_the_example_and_copied_into_duckdb() {
     assert!(
         loads >= 5,
         "the seed's loads are recorded in PostgreSQL: {loads}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_the_reader_does_not_know_is_opened_through_the_registry() {
+    let ex = Examples::new();
+    // A SQLite file as a source: a kind registered by its connector alone.
+    let seed = etl::SqliteWarehouse::open(ex.path("pipelines/src.sqlite")).unwrap();
+    etl::ETLWorkflow::new(etl::FilesExtractor::open(ex.path("data")).unwrap(), seed)
+        .run()
+        .await
+        .unwrap();
+    let file = ex.path("pipelines/copy.toml");
+    let write = |text: &str| std::fs::write(&file, text).unwrap();
+    let good = r#"name = "copy"
+[sources.old]
+sqlite = { path = "src.sqlite", tables = ["customers", "products"] }
+[warehouses.new]
+duckdb = { path = "copy.duckdb" }
+[[steps]]
+name = "copy"
+source = "old"
+warehouse = "new"
+"#;
+    write(good);
+    let (out, _) = exits(&ex.etl(&["check", "pipelines/copy.toml"], &[]), 0);
+    assert!(out.contains("ok"), "{out}");
+    exits(&ex.etl(&["run", "pipelines/copy.toml"], &[]), 0);
+    assert_eq!(
+        duckdb_rows(
+            &ex.path("pipelines/copy.duckdb"),
+            "SELECT count(*) FROM customers"
+        ),
+        [["BigInt(5)"]]
+    );
+    assert_eq!(
+        duckdb_rows(
+            &ex.path("pipelines/copy.duckdb"),
+            "SELECT table_name FROM information_schema.tables WHERE table_name NOT LIKE '\\_etl%' ESCAPE '\\' ORDER BY 1"
+        ),
+        [["Text(\"customers\")"], ["Text(\"products\")"]],
+        "only the tables the source chose"
+    );
+    // Its configuration's own errors, at the source's line.
+    write(&good.replace("tables = [", "colour = \"red\", tables = ["));
+    let (_, err) = exits(&ex.etl(&["check", "pipelines/copy.toml"], &[]), 1);
+    assert!(
+        err.contains("pipelines/copy.toml:2:") && err.contains("unknown field `colour`"),
+        "{err}"
+    );
+    // A run's parameter is never in a registered kind's table.
+    write(&good.replace(
+        "path = \"src.sqlite\"",
+        "path = \"${params.file}\"",
+    ).replace("name = \"copy\"\n[sources", "name = \"copy\"\n[params.file]\ntype = \"string\"\ndefault = \"src.sqlite\"\n[sources"));
+    // (A file that does not read exits 2; one that reads, with problems, 1.)
+    let (_, err) = exits(&ex.etl(&["check", "pipelines/copy.toml"], &[]), 2);
+    assert!(err.contains("never a run's parameter"), "{err}");
+    // A kind nobody registered: the registered ones are listed.
+    write(&good.replace("sqlite = {", "mysql = {"));
+    let (_, err) = exits(&ex.etl(&["check", "pipelines/copy.toml"], &[]), 2);
+    assert!(
+        err.contains("give one of `airtable`, `http`, `files`, `postgres`, `duckdb`, `sqlite`"),
+        "{err}"
     );
 }
 
