@@ -45,6 +45,8 @@
 //! Unknown keys are refused, naming the keys that are allowed.
 
 mod read;
+#[cfg(feature = "run")]
+pub mod run;
 mod spec;
 
 pub use read::{Problem, Problems};

@@ -88,7 +88,7 @@ fn main() -> ExitCode {
     let path = file_of(&matches)
         .expect("every command takes the file")
         .clone();
-    let file = match File::read(&path) {
+    let file = match etl::pipeline::read(&path) {
         Ok(file) => file,
         Err(FileError::Problems(problems)) => {
             report(&path, &problems);

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use etl_dag::{BoxError, Step, StepContext, StepInputs};
 
 use super::{File, HttpSource, ParamType, Source, StepKind, Warehouse, Wrote};
-use crate::connectors::ConnectorConfig;
-use crate::{BoxedExtractor, BoxedWarehouse, ETLWorkflow, Extractor, FilesExtractor};
+use etl_core::connectors::ConnectorConfig;
+use etl_core::{BoxedExtractor, BoxedWarehouse, ETLWorkflow, Extractor};
+use etl_extractors::FilesExtractor;
 
 /// Where a reference is expanded, which says what a parameter's value may
 /// be there.
@@ -155,13 +156,6 @@ fn expand_table(
         .collect()
 }
 
-/// The connectors of this build ([`crate::registry`]), made once.
-pub(super) fn connectors() -> &'static crate::connectors::Connectors {
-    static CONNECTORS: std::sync::OnceLock<crate::connectors::Connectors> =
-        std::sync::OnceLock::new();
-    CONNECTORS.get_or_init(crate::registry)
-}
-
 /// The extractor of source `name`, for a run with `params`: its references
 /// expanded, then opened through the connector registry.
 pub(crate) fn source(
@@ -207,7 +201,6 @@ pub(crate) fn source(
                     .map_err(|e| format!("{path}.http: {e}"))?;
                 ("http", config)
             }
-            _ => return Err(format!("{path}.http: this etl does not know its kind").into()),
         },
         Source::Files { path: folder } => (
             "files",
@@ -244,13 +237,12 @@ pub(crate) fn source(
             kind.as_str(),
             registered(file, config, &format!("{path}.{kind}"), params)?,
         ),
-        _ => return Err(format!("{path}: this etl does not know its kind").into()),
     };
     let at = format!("{path}.{kind}");
     let config = ConnectorConfig::new(kind, &config, &at)
         .base_dir(&file.dir)
         .incremental(incremental);
-    Ok(connectors().open_source(&config)?)
+    Ok(file.connectors.open_source(&config)?)
 }
 
 /// The table of a registered kind as the JSON its constructor reads, its
@@ -334,15 +326,14 @@ pub(crate) fn warehouse(
             kind.as_str(),
             registered(file, config, &format!("{path}.{kind}"), params)?,
         ),
-        _ => return Err(format!("{path}: this etl does not know its kind").into()),
     };
     let at = format!("{path}.{kind}");
     let config = ConnectorConfig::new(kind, &config, &at).base_dir(&file.dir);
-    Ok(connectors().open_warehouse(&config)?)
+    Ok(file.connectors.open_warehouse(&config)?)
 }
 
 /// The step of `[[steps]]` entry `step`.
-pub(super) fn step(file: &Arc<File>, step: &super::Step) -> Step {
+pub(super) fn step(file: &Arc<File>, step: &crate::Step) -> Step {
     let f = file.clone();
     let name = step.name.clone();
     let mut built = Step::new(
@@ -429,7 +420,7 @@ async fn run(
                 params,
                 Place::Sql,
             )?;
-            let mut session = crate::sql::Sql::named(format!("step {name:?}"));
+            let mut session = etl_datafusion::Sql::named(format!("step {name:?}"));
             for dep in inputs.names() {
                 let wrote: &Wrote = inputs.get(dep)?;
                 let from = warehouse(file, &wrote.warehouse, params)?;
@@ -441,10 +432,10 @@ async fn run(
                 }
             }
             let stream = session.stream(&query).await?;
-            let spec = crate::TableSpec::new(sql.table.clone(), stream.schema().clone())
+            let spec = etl_core::TableSpec::new(sql.table.clone(), stream.schema().clone())
                 .with_mode(write_mode(sql.mode));
             let into = warehouse(file, &sql.warehouse, params)?;
-            let options = crate::WriteOptions::default();
+            let options = etl_core::WriteOptions::default();
             let summary = into.write(&spec, stream, &options).await?;
             cx.progress(summary.rows);
             Ok(Wrote {
@@ -460,34 +451,32 @@ async fn run(
                     .into(),
             )
         }
-        _ => Err(format!("step {name:?}: this etl does not know its kind").into()),
     }
 }
 
 #[cfg(feature = "datafusion")]
-async fn read<W: crate::Warehouse>(w: &W, table: &str) -> crate::Result<crate::Batches> {
-    let schema = w
-        .table_schema(table)
-        .await?
-        .ok_or_else(|| crate::Error::Config(format!("table {table:?} is not in the warehouse")))?;
-    crate::Batches::new(schema, w.read_table(table).await?)
+async fn read<W: etl_core::Warehouse>(w: &W, table: &str) -> etl_core::Result<etl_core::Batches> {
+    let schema = w.table_schema(table).await?.ok_or_else(|| {
+        etl_core::Error::Config(format!("table {table:?} is not in the warehouse"))
+    })?;
+    etl_core::Batches::new(schema, w.read_table(table).await?)
 }
 
-fn write_mode(mode: super::WriteMode) -> crate::WriteMode {
+fn write_mode(mode: super::WriteMode) -> etl_core::WriteMode {
     match mode {
-        super::WriteMode::Append => crate::WriteMode::Append,
-        super::WriteMode::Merge => crate::WriteMode::Merge,
-        _ => crate::WriteMode::Replace,
+        super::WriteMode::Append => etl_core::WriteMode::Append,
+        super::WriteMode::Merge => etl_core::WriteMode::Merge,
+        _ => etl_core::WriteMode::Replace,
     }
 }
 
-async fn load_into<E: Extractor, W: crate::Warehouse>(
+async fn load_into<E: Extractor, W: etl_core::Warehouse>(
     extractor: E,
     warehouse: W,
-    load: &super::Load,
+    load: &crate::Load,
     tables: Vec<String>,
     cx: &StepContext,
-) -> crate::Result<crate::LoadReport> {
+) -> etl_core::Result<etl_core::LoadReport> {
     let mut workflow = ETLWorkflow::new(extractor, warehouse)
         .run_id(cx.run_id())
         .drop_tables(load.drop_tables);

@@ -5,16 +5,20 @@
 //! the format is in `docs/pipelines.md` and in [`etl_pipeline`]'s docs, its
 //! JSON Schema in `etl-pipeline/pipeline.schema.json`.
 //!
-//! ```no_run
-//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let file = etl::pipeline::File::read("examples/pipelines/files_to_duckdb.toml")?;
-//! let dag = file.dag()?;
-//! let report = dag.run().await.into_result()?;
-//! println!("{report}");
-//! # Ok(()) }
+//! ```text
+//! // In a build of `etl`, whose registry() has its connectors:
+//! let file = File::read("examples/pipelines/files_to_duckdb.toml", Arc::new(etl::registry()))?;
+//! let report = file.dag()?.run().await.into_result()?;
 //! ```
 //!
-//! Load steps run an [`ETLWorkflow`](crate::ETLWorkflow) from their source
+//! (`etl::pipeline::read(path)` is that call; its docs run it.)
+//!
+//! Sources and warehouses are opened through the connector registry the
+//! file was read with ([`File::read`]'s `connectors`): whatever kinds the
+//! caller's build has, the `etl` binary's, a data app's, the Python
+//! package's.
+//!
+//! Load steps run an [`ETLWorkflow`](etl_core::ETLWorkflow) from their source
 //! into their warehouse. SQL steps (feature `datafusion`) query the tables
 //! that the steps they depend on wrote, read back from those steps'
 //! warehouses, and write the result to their own table. Each step's output
@@ -30,9 +34,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use check::{Checked, check, check_with, plan};
-pub use etl_pipeline::*;
 
+use etl_core::connectors::Connectors;
 use etl_dag::{Dag, OutputHooks, RowCount};
+
+use crate::{
+    HttpSource, Kinds, ParamType, Pipeline, Position, Problem, Problems, Source, StepKind,
+    Warehouse, WriteMode,
+};
 
 /// A pipeline read from its file.
 #[derive(Debug, Clone)]
@@ -43,6 +52,8 @@ pub struct File {
     pub path: PathBuf,
     /// The folder paths in the file are relative to.
     pub dir: PathBuf,
+    /// The connectors its sources and warehouses are opened with.
+    pub connectors: Arc<Connectors>,
 }
 
 /// Why a pipeline file could not be used.
@@ -91,8 +102,9 @@ impl From<Problems> for FileError {
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
 impl File {
-    /// Reads and checks the file at `path`: every problem at once.
-    pub fn read(path: impl AsRef<Path>) -> Result<File, FileError> {
+    /// Reads and checks the file at `path`, whose sources and warehouses
+    /// `connectors` opens: every problem at once.
+    pub fn read(path: impl AsRef<Path>, connectors: Arc<Connectors>) -> Result<File, FileError> {
         let path = path.as_ref();
         let read = |source| FileError::Read {
             path: path.to_owned(),
@@ -121,14 +133,17 @@ impl File {
                 e.utf8_error().valid_up_to()
             )))
         })?;
-        File::parse(&text, path)
+        File::parse(&text, path, connectors)
     }
 
     /// Reads `text`, the content of the file at `path`.
-    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<File, FileError> {
+    pub fn parse(
+        text: &str,
+        path: impl AsRef<Path>,
+        connectors: Arc<Connectors>,
+    ) -> Result<File, FileError> {
         let path = path.as_ref();
-        let registry = steps::connectors();
-        let kinds = etl_pipeline::Kinds::new(registry.source_kinds(), registry.warehouse_kinds());
+        let kinds = Kinds::new(connectors.source_kinds(), connectors.warehouse_kinds());
         let pipeline = Pipeline::parse_with(text, &path.display().to_string(), &kinds)?;
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
@@ -138,6 +153,7 @@ impl File {
             pipeline,
             path: path.to_owned(),
             dir,
+            connectors,
         };
         let problems = file.unsupported();
         if !problems.is_empty() {
@@ -195,7 +211,7 @@ impl File {
     /// The workflow: one step per `[[steps]]`, with its dependencies,
     /// retries, backoff and timeout, the file's parameters, schedule and
     /// parallelism.
-    pub fn dag(&self) -> Result<Dag, crate::Error> {
+    pub fn dag(&self) -> Result<Dag, etl_core::Error> {
         let shared = Arc::new(self.clone());
         let p = &self.pipeline;
         let mut builder = Dag::builder(p.name.clone());

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::arrow::datatypes::SchemaRef;
-use crate::{Extractor, TableSpec};
+use etl_core::arrow::datatypes::SchemaRef;
+use etl_core::{Extractor, TableSpec};
 
 use super::steps::{Place, expand, files_source, source, warehouse as warehouse_of};
 use super::{File, Problem, Problems, Source, StepKind, Warehouse, WriteMode};
@@ -93,7 +93,6 @@ pub async fn check_with(
                 }
                 continue;
             }
-            _ => continue,
         };
         let path = match expand(file, path, &key, &defaults, Place::Path) {
             Ok(path) => path,
@@ -234,7 +233,6 @@ pub async fn check_with(
                     }
                 }
             }
-            _ => {}
         }
     }
     if problems.is_empty() {
@@ -253,9 +251,10 @@ async fn plan_sql(
     params: &BTreeMap<String, String>,
 ) -> Result<SchemaRef, String> {
     let query = expand(file, sql, &format!("steps.{step}.sql"), params, Place::Sql)?;
-    let mut session = crate::sql::Sql::named(format!("step {step:?}"));
+    let mut session = etl_datafusion::Sql::named(format!("step {step:?}"));
     for (table, schema) in inputs {
-        let empty = crate::Batches::new(schema.clone(), Vec::new()).map_err(|e| e.to_string())?;
+        let empty =
+            etl_core::Batches::new(schema.clone(), Vec::new()).map_err(|e| e.to_string())?;
         session = session.table(table, &empty).map_err(|e| e.to_string())?;
     }
     // Over empty tables: the query is planned and checked, no row is read.
@@ -399,7 +398,6 @@ pub fn plan(file: &File) -> String {
                     mode(Some(sql.mode), &[], false, false)
                 );
             }
-            _ => {}
         }
         if !step.depends_on.is_empty() {
             let _ = writeln!(out, "   after: {}", step.depends_on.join(", "));
@@ -412,7 +410,7 @@ pub fn plan(file: &File) -> String {
             options.push(format!("backoff {b}"));
         }
         if let Some(t) = step.timeout {
-            options.push(format!("timeout {}", crate::dag::format_duration(t)));
+            options.push(format!("timeout {}", etl_dag::format_duration(t)));
         }
         if !options.is_empty() {
             let _ = writeln!(out, "   {}", options.join(", "));
