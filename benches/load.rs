@@ -9,10 +9,8 @@
 //! Targets: DuckDB warehouse ≥ 0.5× the in-database copy; SQLite warehouse
 //! ≥ 0.7× the hand loop. `cargo bench --bench load` prints both ratios last.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
@@ -38,23 +36,9 @@ fn batches() -> Vec<RecordBatch> {
     orders::batches(&DataType::Utf8)
 }
 
-/// Median seconds per load of each measured path, filled as criterion runs.
-static SECONDS: Mutex<BTreeMap<&'static str, Vec<f64>>> = Mutex::new(BTreeMap::new());
-
-fn record(name: &'static str, elapsed: Duration) {
-    SECONDS
-        .lock()
-        .unwrap()
-        .entry(name)
-        .or_default()
-        .push(elapsed.as_secs_f64());
-}
-
-fn median(name: &str) -> Option<f64> {
-    let mut samples = SECONDS.lock().unwrap().get(name)?.clone();
-    samples.sort_by(f64::total_cmp);
-    Some(samples[samples.len() / 2])
-}
+#[path = "common/samples.rs"]
+mod samples;
+use samples::{median, record};
 
 fn load<W: Warehouse>(
     rt: &tokio::runtime::Runtime,

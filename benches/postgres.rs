@@ -13,8 +13,6 @@
 //! Targets: load ≥ 0.8×, extract ≥ 0.7×. `cargo bench --bench postgres` prints
 //! both ratios last.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
@@ -29,23 +27,9 @@ use etl::{
 mod orders;
 use orders::ROWS;
 
-/// Seconds of each measured path, filled as criterion runs.
-static SECONDS: Mutex<BTreeMap<&'static str, Vec<f64>>> = Mutex::new(BTreeMap::new());
-
-fn record(name: &'static str, elapsed: Duration) {
-    SECONDS
-        .lock()
-        .unwrap()
-        .entry(name)
-        .or_default()
-        .push(elapsed.as_secs_f64());
-}
-
-fn median(name: &str) -> Option<f64> {
-    let mut samples = SECONDS.lock().unwrap().get(name)?.clone();
-    samples.sort_by(f64::total_cmp);
-    Some(samples[samples.len() / 2])
-}
+#[path = "common/samples.rs"]
+mod samples;
+use samples::{median, record};
 
 /// Times `f` `iters` times, recording each under `name`.
 fn timed(iters: u64, name: &'static str, mut f: impl FnMut() -> Duration) -> Duration {

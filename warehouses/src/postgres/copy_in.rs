@@ -569,7 +569,7 @@ fn numeric(out: &mut Vec<u8>, negative: bool, magnitude: u128, scale: u32) {
         int /= 10_000;
     }
     groups.reverse();
-    let mut weight = groups.len() as i16 - 1;
+    let weight = groups.len() as i16 - 1;
     // The fraction's groups, most significant first: digit k covers the
     // fraction's digits 4k+1 ..= 4k+4.
     let frac_groups = scale.div_ceil(4);
@@ -582,18 +582,23 @@ fn numeric(out: &mut Vec<u8>, negative: bool, magnitude: u128, scale: u32) {
         };
         groups.push(group as i16);
     }
-    // Leading zero groups go (each lowers the weight), then trailing ones.
+    write_numeric(out, negative, groups, weight, scale as u16);
+}
+
+/// Writes a numeric of base-10000 `groups` (the first of weight `weight`)
+/// and display scale `scale`: leading zero groups go (each lowering the
+/// weight), then trailing ones; zero has no groups and no sign.
+fn write_numeric(out: &mut Vec<u8>, negative: bool, mut groups: Vec<i16>, weight: i16, scale: u16) {
     let leading = groups.iter().take_while(|g| **g == 0).count();
     groups.drain(..leading);
-    weight -= leading as i16;
+    let mut weight = weight - leading as i16;
     while groups.last() == Some(&0) {
         groups.pop();
     }
     if groups.is_empty() {
         weight = 0;
     }
-    let len = 8 + 2 * groups.len();
-    out.extend_from_slice(&(len as i32).to_be_bytes());
+    out.extend_from_slice(&((8 + 2 * groups.len()) as i32).to_be_bytes());
     out.extend_from_slice(&(groups.len() as i16).to_be_bytes());
     out.extend_from_slice(&weight.to_be_bytes());
     let sign: u16 = if negative && !groups.is_empty() {
@@ -602,7 +607,7 @@ fn numeric(out: &mut Vec<u8>, negative: bool, magnitude: u128, scale: u32) {
         0
     };
     out.extend_from_slice(&sign.to_be_bytes());
-    out.extend_from_slice(&(scale as u16).to_be_bytes());
+    out.extend_from_slice(&scale.to_be_bytes());
     for g in groups {
         out.extend_from_slice(&g.to_be_bytes());
     }
@@ -651,30 +656,9 @@ fn numeric_digits(out: &mut Vec<u8>, negative: bool, digits: &[u8], scale: usize
             .fold(0_i16, |n, d| n * 10 + i16::from(d - b'0'))
     };
     let mut groups: Vec<i16> = int.chunks(4).map(group).collect();
-    let mut weight = groups.len() as i16 - 1;
+    let weight = groups.len() as i16 - 1;
     groups.extend(frac.chunks(4).map(group));
-    let leading = groups.iter().take_while(|g| **g == 0).count();
-    groups.drain(..leading);
-    weight -= leading as i16;
-    while groups.last() == Some(&0) {
-        groups.pop();
-    }
-    if groups.is_empty() {
-        weight = 0;
-    }
-    out.extend_from_slice(&((8 + 2 * groups.len()) as i32).to_be_bytes());
-    out.extend_from_slice(&(groups.len() as i16).to_be_bytes());
-    out.extend_from_slice(&weight.to_be_bytes());
-    let sign: u16 = if negative && !groups.is_empty() {
-        0x4000
-    } else {
-        0
-    };
-    out.extend_from_slice(&sign.to_be_bytes());
-    out.extend_from_slice(&(scale as u16).to_be_bytes());
-    for g in groups {
-        out.extend_from_slice(&g.to_be_bytes());
-    }
+    write_numeric(out, negative, groups, weight, scale as u16);
 }
 
 /// Nested values as `jsonb`: version 1, then the value as arrow's JSON,
