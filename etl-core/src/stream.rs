@@ -373,7 +373,7 @@ impl AsyncBatchSender {
 /// `table`, so the consumer rolls back instead of committing a partial load.
 pub async fn consume_blocking<T, F>(
     table: &str,
-    mut stream: BatchStream,
+    stream: BatchStream,
     capacity: usize,
     consume: F,
 ) -> Result<T>
@@ -388,6 +388,44 @@ where
         finished: false,
     };
     let worker = tokio::task::spawn_blocking(move || consume(&mut batches));
+    feed(table, stream, tx, worker).await
+}
+
+/// [`consume_blocking`] for a consumer that is async itself (a database
+/// driven by an async client): `consume` runs as a task of its own, given
+/// the batches as [`AsyncBatches`], with the same guarantee: if the
+/// caller's future is dropped before the stream ended, the consumer sees
+/// [`Error::Cancelled`] naming `table`, and goes on to roll back and
+/// record it.
+pub async fn consume_async<T, F, Fut>(
+    table: &str,
+    stream: BatchStream,
+    capacity: usize,
+    consume: F,
+) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(AsyncBatches) -> Fut,
+    Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let batches = AsyncBatches {
+        rx,
+        table: table.to_owned(),
+        finished: false,
+    };
+    let worker = tokio::spawn(consume(batches));
+    feed(table, stream, tx, worker).await
+}
+
+/// Sends `stream`'s batches, then its end, to the consumer `worker`, and
+/// returns what it returns.
+async fn feed<T>(
+    table: &str,
+    mut stream: BatchStream,
+    tx: mpsc::Sender<Message>,
+    worker: tokio::task::JoinHandle<Result<T>>,
+) -> Result<T> {
     while let Some(item) = stream.next().await {
         let failed = item.is_err();
         if tx.send(Message::Batch(item)).await.is_err() || failed {
@@ -406,6 +444,51 @@ where
     }
 }
 
+/// The batches of a stream, as an async consumer takes them; see
+/// [`consume_async`].
+pub struct AsyncBatches {
+    rx: mpsc::Receiver<Message>,
+    table: String,
+    finished: bool,
+}
+
+impl AsyncBatches {
+    /// The next batch, `None` once the stream has ended; [`Error::Cancelled`]
+    /// when the stream's side went away before its end.
+    pub async fn next(&mut self) -> Option<Result<RecordBatch>> {
+        if self.finished {
+            return None;
+        }
+        let message = self.rx.recv().await;
+        received(&mut self.finished, &self.table, message)
+    }
+}
+
+/// What a consumer makes of `message`: a batch (an error ends the stream),
+/// the end, or [`Error::Cancelled`] when the sending side went away.
+fn received(
+    finished: &mut bool,
+    table: &str,
+    message: Option<Message>,
+) -> Option<Result<RecordBatch>> {
+    match message {
+        Some(Message::Batch(item)) => {
+            *finished = item.is_err();
+            Some(item)
+        }
+        Some(Message::End) => {
+            *finished = true;
+            None
+        }
+        None => {
+            *finished = true;
+            Some(Err(Error::Cancelled {
+                table: table.to_owned(),
+            }))
+        }
+    }
+}
+
 /// The batches of a stream, as a blocking iterator; see [`consume_blocking`].
 pub struct BlockingBatches {
     rx: mpsc::Receiver<Message>,
@@ -420,24 +503,8 @@ impl Iterator for BlockingBatches {
         if self.finished {
             return None;
         }
-        match self.rx.blocking_recv() {
-            Some(Message::Batch(item)) => {
-                if item.is_err() {
-                    self.finished = true;
-                }
-                Some(item)
-            }
-            Some(Message::End) => {
-                self.finished = true;
-                None
-            }
-            None => {
-                self.finished = true;
-                Some(Err(Error::Cancelled {
-                    table: self.table.clone(),
-                }))
-            }
-        }
+        let message = self.rx.blocking_recv();
+        received(&mut self.finished, &self.table, message)
     }
 }
 
@@ -581,6 +648,43 @@ mod tests {
             matches!(err, Error::Cancelled { table } if table == "orders"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn an_async_consumer_whose_caller_is_dropped_sees_cancelled() {
+        let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
+        let stream = BatchStream::new(
+            schema(),
+            futures::stream::iter(vec![Ok(batch(1))]).chain(futures::stream::pending()),
+        );
+        let write = consume_async("orders", stream, 1, move |mut batches| async move {
+            let mut outcome = Vec::new();
+            while let Some(b) = batches.next().await {
+                outcome.push(b.map(|_| ()));
+            }
+            let _ = seen_tx.send(outcome);
+            Ok(())
+        });
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(50), write).await;
+        let outcome = seen_rx.await.unwrap();
+        assert!(outcome[0].is_ok());
+        let err = outcome.last().unwrap().as_ref().unwrap_err();
+        assert!(
+            matches!(err, Error::Cancelled { table } if table == "orders"),
+            "{err}"
+        );
+        // A stream that ends: the consumer sees every batch, then the end.
+        let stream = BatchStream::from_batches(schema(), vec![batch(1), batch(2)]);
+        let rows = consume_async("orders", stream, 1, |mut batches| async move {
+            let mut rows = 0;
+            while let Some(b) = batches.next().await {
+                rows += b?.num_rows();
+            }
+            Ok(rows)
+        })
+        .await
+        .unwrap();
+        assert_eq!(rows, 2);
     }
 
     #[tokio::test]

@@ -123,6 +123,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use etl_core::arrow::array::RecordBatch;
 use etl_core::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use etl_core::stream::{AsyncBatches, consume_async};
 use etl_core::{
     BatchStream, Error, LOADS_TABLE, LoadRecord, LoadStatus, Result, STATE_TABLE, TableSpec,
     Warehouse, WriteMode, WriteOptions, WriteSummary, names,
@@ -708,15 +709,9 @@ impl Warehouse for PostgresWarehouse {
             spec: spec.clone(),
             recreate: options.recreate,
         };
-        let (sender, receiver) = tokio::sync::mpsc::channel(IN_FLIGHT);
-        let mut incoming = Incoming {
-            rx: receiver,
-            table: table.clone(),
-            finished: false,
-        };
         // The load runs in a task of its own: if this future is dropped, the
         // task sees the stream cut short, rolls back and records why.
-        let writer = tokio::spawn(async move {
+        consume_async(&table, batches, IN_FLIGHT, |mut incoming| async move {
             let mut client = match inner.client().await {
                 Ok(client) => client,
                 Err(e) => {
@@ -730,23 +725,9 @@ impl Warehouse for PostgresWarehouse {
                 record_failure(&inner, Some(client), &load, e).await;
             }
             written
-        });
-        let mut batches = batches;
-        while let Some(item) = batches.next_batch().await {
-            let failed = item.is_err();
-            if sender.send(Item::Batch(item)).await.is_err() || failed {
-                break;
-            }
-        }
-        // Fails only when the writer is gone already; its result says why.
-        let _ = sender.send(Item::End).await;
-        drop(sender);
-        match writer.await {
-            Ok(result) => result.map_err(|e| e.in_table(&table)),
-            Err(e) => Err(Error::Internal(format!(
-                "the writer of table {table:?} failed: {e}"
-            ))),
-        }
+        })
+        .await
+        .map_err(|e| e.in_table(&table))
     }
 
     async fn drop_table(&self, table: &str) -> Result<bool> {
@@ -866,45 +847,6 @@ struct Load {
     started: i64,
     spec: TableSpec,
     recreate: bool,
-}
-
-/// What the stream hands the writer.
-enum Item {
-    Batch(Result<RecordBatch>),
-    End,
-}
-
-/// The batches of a load, as the writer task receives them.
-struct Incoming {
-    rx: tokio::sync::mpsc::Receiver<Item>,
-    table: String,
-    finished: bool,
-}
-
-impl Incoming {
-    /// The next batch; [`Error::Cancelled`] when the stream's side went away
-    /// before the stream ended.
-    async fn next(&mut self) -> Option<Result<RecordBatch>> {
-        if self.finished {
-            return None;
-        }
-        match self.rx.recv().await {
-            Some(Item::Batch(item)) => {
-                self.finished = item.is_err();
-                Some(item)
-            }
-            Some(Item::End) => {
-                self.finished = true;
-                None
-            }
-            None => {
-                self.finished = true;
-                Some(Err(Error::Cancelled {
-                    table: self.table.clone(),
-                }))
-            }
-        }
-    }
 }
 
 /// Records a failed load, on `client` when it still works, else on a new
@@ -1138,7 +1080,7 @@ async fn write_load(
     inner: &Inner,
     client: &mut Object,
     load: &Load,
-    batches: &mut Incoming,
+    batches: &mut AsyncBatches,
     cursor: impl FnOnce() -> Option<(String, String)>,
 ) -> Result<WriteSummary> {
     let spec = &load.spec;
@@ -1272,7 +1214,7 @@ async fn copy_in(
     columns: &[(String, PgType)],
     fitter: &BatchFitter,
     table: &str,
-    batches: &mut Incoming,
+    batches: &mut AsyncBatches,
 ) -> Result<u64> {
     let db = |e| inner.db(e, Some(table));
     let names = quote_idents(columns.iter().map(|(n, _)| n.as_str()));
