@@ -78,6 +78,113 @@ impl TestPostgres {
 
     /// Starts a cluster of its own, stopped when this is dropped.
     pub fn start() -> Result<TestPostgres, String> {
+        let mut pg = Self::init()?;
+        pg.launch()?;
+        Ok(pg)
+    }
+
+    /// Starts a cluster of its own that offers TLS (`ssl = on`), with a
+    /// certificate for 127.0.0.1 signed by a CA made here by `openssl`;
+    /// returns the cluster and the CA's PEM file, for a client to trust.
+    /// Password logins still work without TLS.
+    pub fn start_with_tls() -> Result<(TestPostgres, PathBuf), String> {
+        let mut pg = Self::init()?;
+        let own = pg.own.as_ref().ok_or("not a cluster of our own")?;
+        let dir = own.dir.path();
+        let (ca, cert, key) = (
+            dir.join("ca.crt"),
+            dir.join("server.crt"),
+            dir.join("server.key"),
+        );
+        let openssl = |args: &[&str]| -> Result<(), String> {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .map_err(|e| format!("running openssl (apt-get install openssl): {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "openssl could not make the certificates: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ))
+            }
+        };
+        // A CA, and the server's certificate for 127.0.0.1 signed by it.
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=etl test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ])?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ])?;
+        std::fs::write(
+            dir.join("server.ext"),
+            "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
+        )
+        .map_err(|e| e.to_string())?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ])?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(user) = &own.run_as {
+            chown(&key, user)?;
+            chown(&cert, user)?;
+        }
+        let conf = own.dir.path().join("data/postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).map_err(|e| e.to_string())?;
+        text.push_str(&format!(
+            "\nssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+            cert.display(),
+            key.display()
+        ));
+        std::fs::write(&conf, text).map_err(|e| e.to_string())?;
+        pg.launch()?;
+        Ok((pg, ca))
+    }
+
+    /// A cluster of its own, made but not started.
+    fn init() -> Result<TestPostgres, String> {
         let how = "install Debian's postgresql (apt-get install postgresql; .ci/test does) \
                    or set ETL_TEST_POSTGRES_URL to a server the tests may create databases on";
         let bin = binaries()
@@ -116,7 +223,7 @@ impl TestPostgres {
             ));
         }
         let port = free_port()?;
-        let mut pg = TestPostgres {
+        Ok(TestPostgres {
             host: "127.0.0.1".into(),
             port,
             user: USER.into(),
@@ -127,9 +234,7 @@ impl TestPostgres {
                 run_as,
                 server: None,
             }),
-        };
-        pg.launch()?;
-        Ok(pg)
+        })
     }
 
     /// Starts the server of our own cluster, with a watcher that stops it

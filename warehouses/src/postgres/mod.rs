@@ -38,7 +38,9 @@
 //! `disable` never, `prefer` (the default) when the server offers it,
 //! `require` always; the server's certificate is checked against the
 //! Mozilla roots (webpki-roots) and any
-//! [`PostgresOptions::root_certificates`]. Tables go into
+//! [`PostgresOptions::root_certificates`], whenever TLS is used: unlike
+//! libpq's, `prefer` and `require` do not take a certificate nobody vouches
+//! for (the password would go to whoever holds it). Tables go into
 //! [`PostgresOptions::schema`] (default `public`), created when missing,
 //! with `_etl_loads` and `_etl_state` beside them.
 //!
@@ -526,6 +528,12 @@ fn describe(e: &tokio_postgres::Error) -> String {
                 text = format!("{text}: {cause}");
             }
             source = cause_of(source);
+        }
+        if text.contains("invalid peer certificate") {
+            text.push_str(
+                " (the server's certificate is checked whenever TLS is used, sslmode=prefer \
+                 included: trust its CA with root_certificates, or connect with sslmode=disable)",
+            );
         }
         return text;
     };

@@ -1050,3 +1050,62 @@ mod extractor {
         assert_eq!(rows, 20_000, "the read saw the table whole");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_used_when_asked_and_the_certificate_is_checked() {
+    let (pg, cert) =
+        tokio::task::block_in_place(etl_testing::postgres::TestPostgres::start_with_tls)
+            .unwrap_or_else(|e| panic!("{e}"));
+    let url = pg.database().await;
+    let required = format!("{url}?sslmode=require");
+    // Trusting the server's certificate: the load goes over TLS.
+    let w = PostgresWarehouse::connect_with(
+        &required,
+        PostgresOptions::default().root_certificates(&cert),
+    )
+    .await
+    .unwrap();
+    write(&w, "t", WriteMode::Replace, &ids(&[1, 2]))
+        .await
+        .unwrap();
+    assert_eq!(read_ids(&w, "t").await, [1, 2]);
+    let client = w.client().await.unwrap();
+    let over_tls: bool = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(over_tls, "the connection is encrypted");
+    // Not trusting it: refused, with require and with prefer alike (a
+    // certificate is always checked), naming the server, never the password.
+    for mode in ["require", "prefer"] {
+        let err = PostgresWarehouse::connect(&format!("{url}?sslmode={mode}"))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("certificate"), "{mode}: {text}");
+        assert!(
+            text.contains(&format!("127.0.0.1:{}", pg.port())),
+            "{mode}: {text}"
+        );
+        assert!(
+            !text.contains(etl_testing::postgres::PASSWORD),
+            "{mode}: {text}"
+        );
+    }
+    // Without TLS, when the file says so.
+    let plain = PostgresWarehouse::connect(&format!("{url}?sslmode=disable"))
+        .await
+        .unwrap();
+    assert_eq!(read_ids(&plain, "t").await, [1, 2]);
+    // A root certificate file that is not one is named.
+    let err = PostgresWarehouse::new(
+        &required,
+        PostgresOptions::default().root_certificates("/nonexistent/ca.pem"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+}
