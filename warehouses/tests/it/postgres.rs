@@ -1109,3 +1109,52 @@ async fn tls_is_used_when_asked_and_the_certificate_is_checked() {
     .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_round_trip_from_a_warehouse_to_the_extractor() {
+    use etl_core::{ExtractOptions, Extractor};
+    let url = fresh_database();
+    let schema = "sch\"ema; DROP TABLE x --";
+    let table = "ta\"ble'); DROP TABLE customers; --";
+    let column = "co\"l 'ü' select";
+    let w = PostgresWarehouse::connect_with(&url, PostgresOptions::default().schema(schema))
+        .await
+        .unwrap();
+    let b = batch(vec![(
+        column,
+        Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef,
+    )]);
+    w.write(
+        &TableSpec::new(table, b.schema()).with_primary_key([column]),
+        BatchStream::from_batches(b.schema(), vec![b]),
+        &WriteOptions::default(),
+    )
+    .await
+    .unwrap();
+    let source =
+        etl_warehouses::PostgresExtractor::new(&url, PostgresOptions::default().schema(schema))
+            .unwrap()
+            .with_incremental(table, column);
+    let spec = source.tables().await.unwrap().remove(0);
+    assert_eq!(
+        (spec.name(), spec.primary_key()),
+        (table, &[column.to_owned()][..])
+    );
+    let stream = source
+        .extract(
+            &spec,
+            &ExtractOptions::default().with_since(Some("1".into())),
+        )
+        .await
+        .unwrap();
+    let notes = stream.notes().clone();
+    let rows: usize = stream
+        .collect_batches()
+        .await
+        .unwrap()
+        .iter()
+        .map(RecordBatch::num_rows)
+        .sum();
+    assert_eq!(rows, 2, "past the cursor 1");
+    assert_eq!(notes.cursor_value().as_deref(), Some("3"));
+}
