@@ -67,9 +67,18 @@ impl<'a> ConnectorConfig<'a> {
     }
 
     /// The configuration read into `T` (its own serde rules: unknown keys
-    /// refused where it says so); an error names where it is.
+    /// refused where it says so); an error names where it is, down to the
+    /// key at fault: `sources.shop.airtable.tables[1]: invalid type…`.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T> {
-        T::deserialize(self.config).map_err(|e| self.error(e))
+        serde_path_to_error::deserialize(self.config).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." || path.is_empty() {
+                self.error(inner)
+            } else {
+                Error::Config(format!("{}.{path}: {inner}", self.at))
+            }
+        })
     }
 
     /// `path`, resolved against [`base_dir`](Self::base_dir).

@@ -386,6 +386,30 @@ impl Reader<'_> {
     /// run's parameter anywhere in it (which of its keys say where
     /// credentials go, the reader cannot know).
     fn registered(&mut self, table: &DeTable<'_>, path: &str, params: &[Param]) -> toml::Table {
+        // Where each key is, as a registered kind's errors name it
+        // (`sources.x.kind.tables[1]`), for problems at their place.
+        fn places(r: &mut Reader<'_>, value: &Value<'_>, path: String) {
+            match value.get_ref() {
+                DeValue::Table(t) => {
+                    for (k, v) in t.iter() {
+                        r.at.push((format!("{path}.{}", k.get_ref()), k.span().start));
+                        places(r, v, format!("{path}.{}", k.get_ref()));
+                    }
+                }
+                DeValue::Array(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        r.at.push((format!("{path}[{i}]"), v.span().start));
+                        places(r, v, format!("{path}[{i}]"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (k, v) in table.iter() {
+            let key = format!("{path}.{}", k.get_ref());
+            self.at.push((key.clone(), k.span().start));
+            places(self, v, key);
+        }
         fn strings<'v>(value: &'v Value<'_>, out: &mut Vec<&'v Value<'v>>) {
             match value.get_ref() {
                 DeValue::String(_) => out.push(value),

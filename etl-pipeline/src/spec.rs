@@ -83,7 +83,18 @@ pub struct Stage {
 impl Pipeline {
     /// Where `path` stands in the file (see [`Pipeline::at`]), else line 1.
     pub fn position(&self, path: &str) -> Position {
-        self.at.get(path).copied().unwrap_or(Position::new(1, 1))
+        // The place itself, else the nearest enclosing one it is under
+        // (`sources.x.kind.tables[3]` under `sources.x.kind.tables`).
+        let mut path = path;
+        loop {
+            if let Some(at) = self.at.get(path) {
+                return *at;
+            }
+            match path.rfind(['.', '[']) {
+                Some(cut) if cut > 0 => path = &path[..cut],
+                _ => return Position::new(1, 1),
+            }
+        }
     }
 }
 

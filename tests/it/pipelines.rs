@@ -406,9 +406,19 @@ warehouse = "new"
     // Its configuration's own errors, at the source's line.
     write(&good.replace("tables = [", "colour = \"red\", tables = ["));
     let (_, err) = exits(&ex.etl(&["check", "pipelines/copy.toml"], &[]), 1);
+    let column = good.lines().nth(2).unwrap().find("tables").unwrap() + 1;
     assert!(
-        err.contains("pipelines/copy.toml:2:") && err.contains("unknown field `colour`"),
-        "{err}"
+        err.contains(&format!("pipelines/copy.toml:3:{column}: sources.old: "))
+            && err.contains("unknown field `colour`"),
+        "the unknown key, at its line and column: {err}"
+    );
+    write(&good.replace("\"products\"]", "7]"));
+    let (_, err) = exits(&ex.etl(&["check", "pipelines/copy.toml"], &[]), 1);
+    let column = good.lines().nth(2).unwrap().find("\"products\"").unwrap() + 1;
+    assert!(
+        err.contains(&format!("pipelines/copy.toml:3:{column}: "))
+            && err.contains("sources.old.sqlite.tables[1]: invalid type: integer `7`"),
+        "the value at fault, at its line and column: {err}"
     );
     // A run's parameter is never in a registered kind's table.
     write(&good.replace(

@@ -10,6 +10,24 @@ use etl_core::{Extractor, TableSpec};
 use super::steps::{Place, expand, files_source, source, warehouse as warehouse_of};
 use super::{File, Problem, Problems, Source, StepKind, Warehouse, WriteMode};
 
+/// The place a connector's error names within `key` (the deepest path
+/// under it that the message starts a sentence with, as
+/// `ConnectorConfig::parse` words it: `sources.x.kind.tables[1]: …`), else
+/// `key` itself.
+fn at_fault<'m>(key: &'m str, message: &'m str) -> &'m str {
+    let prefix = format!("{key}.");
+    message
+        .match_indices(&prefix)
+        .filter_map(|(start, _)| {
+            let rest = &message[start..];
+            let end = rest.find(": ")?;
+            let path = &rest[..end];
+            (!path.contains(char::is_whitespace)).then_some(path)
+        })
+        .max_by_key(|p| p.len())
+        .unwrap_or(key)
+}
+
 /// What [`check`] found nothing wrong with, and what it could not check.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -89,7 +107,8 @@ pub async fn check_with(
                     Err(e) => Err(e.to_string()),
                 };
                 if let Err(e) = reached {
-                    problems.push(file.problem(&key, format!("{key}: {e}")));
+                    problems
+                        .push(file.problem(at_fault(&key, &e.to_string()), format!("{key}: {e}")));
                 }
                 continue;
             }
@@ -126,7 +145,7 @@ pub async fn check_with(
         let extractor = match source(file, name, &defaults, false) {
             Ok(e) => e,
             Err(e) => {
-                problems.push(file.problem(&key, format!("{key}: {e}")));
+                problems.push(file.problem(at_fault(&key, &e.to_string()), format!("{key}: {e}")));
                 offered.insert(name, None);
                 continue;
             }
@@ -145,7 +164,7 @@ pub async fn check_with(
                 offered.insert(name, Some(tables));
             }
             Err(e) => {
-                problems.push(file.problem(&key, format!("{key}: {e}")));
+                problems.push(file.problem(at_fault(&key, &e.to_string()), format!("{key}: {e}")));
                 offered.insert(name, None);
             }
         }
