@@ -290,7 +290,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(
-            err.contains("warehouses.w.nothing: unknown field `colour`, expected `path`"),
+            err.contains("warehouses.w.nothing.colour: unknown field `colour`, expected `path`"),
             "{err}"
         );
         let missing = serde_json::json!({});

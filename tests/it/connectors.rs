@@ -88,7 +88,7 @@ fn every_mistake_is_named_at_its_place_and_no_secret_is_shown() {
             json!({ "path": "x.db", "colour": "red" }),
             "warehouses.w.sqlite",
             false,
-            "warehouses.w.sqlite: unknown field `colour`, expected `path`",
+            "warehouses.w.sqlite.colour: unknown field `colour`, expected `path`",
         ),
         (
             "duckdb",
@@ -130,7 +130,7 @@ fn every_mistake_is_named_at_its_place_and_no_secret_is_shown() {
             json!({ "path": 7 }),
             "sources.f.files",
             true,
-            "sources.f.files: invalid type: integer `7`, expected a string",
+            "sources.f.files.path: invalid type: integer `7`, expected a string",
         ),
         (
             "http",
