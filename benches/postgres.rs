@@ -10,6 +10,10 @@
 //!   batches (binary `COPY TO STDOUT` decoded into builders as they come),
 //!   against the server's `COPY … TO '/dev/null' (FORMAT binary)`.
 //!
+//! - the wire's limit: the same `COPY TO STDOUT` read and thrown away by the
+//!   client, no decoding, to tell the decoder's cost from the server's and
+//!   the socket's.
+//!
 //! Targets: load ≥ 0.8×, extract ≥ 0.7×. `cargo bench --bench postgres` prints
 //! both ratios last.
 
@@ -128,6 +132,25 @@ fn main() {
             started.elapsed()
         })
     };
+    // The wire's own limit: the same COPY TO STDOUT read by the client and
+    // thrown away, no decoding (what the server and the socket cost).
+    let wire = || -> Duration {
+        rt.block_on(async {
+            use futures::StreamExt;
+            let started = Instant::now();
+            let stream = client
+                .copy_out("COPY orders TO STDOUT (FORMAT binary)")
+                .await
+                .unwrap();
+            futures::pin_mut!(stream);
+            let mut bytes = 0;
+            while let Some(chunk) = stream.next().await {
+                bytes += chunk.unwrap().len();
+            }
+            assert!(bytes > ROWS);
+            started.elapsed()
+        })
+    };
     let server_copy_out = || -> Duration {
         rt.block_on(async {
             let started = Instant::now();
@@ -163,6 +186,7 @@ fn main() {
                 .map(|_| {
                     timed(1, "postgres_extract_into_arrow", read)
                         + timed(1, "server_copy_to_dev_null", server_copy_out)
+                        + timed(1, "copy_to_stdout_discarded", wire)
                 })
                 .sum()
         })
@@ -178,6 +202,7 @@ fn main() {
         "server_copy_from_binary_file",
         "postgres_extract_into_arrow",
         "server_copy_to_dev_null",
+        "copy_to_stdout_discarded",
     ] {
         if let (Some(s), Some(r)) = (median(name), rate(name)) {
             println!("{name:<30} {s:>10.3} {r:>14.0}");
@@ -200,4 +225,15 @@ fn main() {
         "server_copy_to_dev_null",
         0.7,
     );
+    // Beside the wire's own limit: what decoding into Arrow costs on top.
+    let (ours, wire) = (
+        rate("postgres_extract_into_arrow"),
+        rate("copy_to_stdout_discarded"),
+    );
+    if let (Some(o), Some(w)) = (ours, wire) {
+        println!(
+            "postgres_extract_into_arrow / copy_to_stdout_discarded = {:.2} (the wire's limit)",
+            o / w
+        );
+    }
 }
