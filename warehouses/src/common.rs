@@ -69,6 +69,34 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Fails with [`Error::UnknownTable`] unless `extractor` offers `table`:
+/// by the list its last listing left in `offered`, else by listing now.
+#[cfg(any(feature = "sqlite", feature = "duckdb", feature = "postgres"))]
+pub(crate) async fn check_offered<E: etl_core::Extractor>(
+    extractor: &E,
+    offered: &Mutex<Option<Vec<String>>>,
+    table: &str,
+) -> Result<()> {
+    let known = lock(offered).clone();
+    let offered = match known {
+        Some(offered) => offered,
+        None => extractor
+            .discover()
+            .await?
+            .iter()
+            .map(|d| d.name().to_owned())
+            .collect(),
+    };
+    if offered.iter().any(|t| t == table) {
+        Ok(())
+    } else {
+        Err(Error::UnknownTable {
+            table: table.to_owned(),
+            offered,
+        })
+    }
+}
+
 /// Batches in flight between a stream and the thread writing it.
 const IN_FLIGHT: usize = 2;
 

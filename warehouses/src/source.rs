@@ -157,22 +157,7 @@ impl<C: Dialect> Extractor for SqlExtractor<C> {
 
     async fn extract(&self, table: &TableSpec, options: &ExtractOptions) -> Result<BatchStream> {
         let name = table.name().to_owned();
-        let known = lock(&self.offered).clone();
-        let offered = match known {
-            Some(offered) => offered,
-            None => self
-                .discover()
-                .await?
-                .iter()
-                .map(|d| d.name().to_owned())
-                .collect(),
-        };
-        if !offered.contains(&name) {
-            return Err(Error::UnknownTable {
-                table: name,
-                offered,
-            });
-        }
+        crate::common::check_offered(self, &self.offered, &name).await?;
         let schema = table.schema().clone();
         let conn = self.conn.clone();
         let rows = options.batch_size.max(1);

@@ -279,26 +279,7 @@ impl Extractor for PostgresExtractor {
 
     async fn extract(&self, table: &TableSpec, options: &ExtractOptions) -> Result<BatchStream> {
         let name = table.name().to_owned();
-        let known = self
-            .offered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let offered = match known {
-            Some(offered) => offered,
-            None => self
-                .discover()
-                .await?
-                .iter()
-                .map(|d| d.name().to_owned())
-                .collect(),
-        };
-        if !offered.contains(&name) {
-            return Err(Error::UnknownTable {
-                table: name,
-                offered,
-            });
-        }
+        crate::common::check_offered(self, &self.offered, &name).await?;
         let schema: SchemaRef = table.schema().clone();
         let client = self.inner.client().await?;
         // The columns the spec names, with the types they have now.
