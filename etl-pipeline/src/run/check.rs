@@ -437,3 +437,31 @@ pub fn plan(file: &File) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::at_fault;
+
+    #[test]
+    fn a_connector_error_is_placed_at_the_deepest_key_it_names() {
+        let key = "sources.old";
+        assert_eq!(
+            at_fault(
+                key,
+                "invalid configuration: sources.old.sqlite.tables[1]: invalid type: integer `7`"
+            ),
+            "sources.old.sqlite.tables[1]"
+        );
+        assert_eq!(
+            at_fault(
+                key,
+                "invalid configuration: sources.old.sqlite: missing field `path`"
+            ),
+            "sources.old.sqlite"
+        );
+        // Nothing under the key: the key itself; a path with a space is not one.
+        assert_eq!(at_fault(key, "the server is gone"), key);
+        assert_eq!(at_fault(key, "sources.old.a b: x"), key);
+        assert_eq!(at_fault(key, "sources.older.x: y"), key);
+    }
+}

@@ -260,3 +260,31 @@ tables = ["orders", "big"]
     );
     assert!(!problems.contains("hunter2"), "{problems}");
 }
+
+#[test]
+fn a_place_not_recorded_is_the_nearest_one_around_it() {
+    let text = "name = \"p\"\n[sources.s]\nsqlite = { path = \"a.sqlite\", tables = [\"x\", \"y\"] }\n[warehouses.w]\nsqlite = { path = \"w.sqlite\" }\n[[steps]]\nname = \"copy\"\nsource = \"s\"\nwarehouse = \"w\"\n";
+    let kinds = etl_pipeline::Kinds::new(["sqlite"], []);
+    let pipeline = Pipeline::parse_with(text, "p.toml", &kinds).unwrap();
+    let line3 = text.lines().nth(2).unwrap();
+    let at = |needle: &str| line3.find(needle).unwrap() + 1;
+    // Each key of a registered kind's table, and each item of its arrays.
+    assert_eq!(
+        pipeline.position("sources.s.sqlite.tables").column,
+        at("tables")
+    );
+    assert_eq!(
+        pipeline.position("sources.s.sqlite.tables[1]").column,
+        at("\"y\"")
+    );
+    // A place deeper than any recorded: the nearest around it.
+    assert_eq!(
+        pipeline
+            .position("sources.s.sqlite.tables[1].deeper")
+            .column,
+        at("\"y\"")
+    );
+    // A key the table does not have: the source's own place.
+    assert_eq!(pipeline.position("sources.s.sqlite.colour").line, 2);
+    assert_eq!(pipeline.position("nowhere").line, 1);
+}
