@@ -6,11 +6,39 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use etl_core::connectors::Connectors;
 use etl_core::stream::BatchStream;
 use etl_core::{Discovered, Error, ExtractOptions, Extractor, Result, TableSpec};
 
 use crate::common::lock;
 use crate::sql::{Dialect, SqlWarehouse};
+
+/// A database file as a source of the registry: `path` (relative to the
+/// configuration's folder; it must exist) and `tables` (every one when
+/// left out).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceConfig {
+    path: String,
+    tables: Option<Vec<String>>,
+}
+
+/// Registers source kind `kind`, files of dialect `C` opened by `open`.
+#[allow(private_bounds)]
+pub(crate) fn register_source<C: Dialect>(
+    connectors: Connectors,
+    kind: &'static str,
+    open: fn(PathBuf) -> Result<SqlExtractor<C>>,
+) -> Connectors {
+    connectors.source(kind, move |c| {
+        let config: SourceConfig = c.parse()?;
+        let mut extractor = open(c.path(config.path))?;
+        if let Some(tables) = config.tables {
+            extractor = extractor.with_tables(tables);
+        }
+        Ok(Box::new(extractor))
+    })
+}
 
 /// Batches in flight between the reading thread and the load, at most.
 const IN_FLIGHT: usize = 2;

@@ -15,27 +15,11 @@ struct Config {
     memory_limit: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Source {
-    /// The file, relative to the configuration's folder; it must exist.
-    path: String,
-    /// Only these tables (every one when left out).
-    tables: Option<Vec<String>>,
-}
-
 /// Registers kind `"duckdb"`, as a warehouse and as a source (read-only).
 pub fn register(connectors: Connectors) -> Connectors {
-    connectors
-        .source("duckdb", |c| {
-            let source: Source = c.parse()?;
-            let mut extractor = DuckDbExtractor::open(c.path(source.path))?;
-            if let Some(tables) = source.tables {
-                extractor = extractor.with_tables(tables);
-            }
-            Ok(Box::new(extractor))
-        })
-        .warehouse("duckdb", |c| {
+    crate::source::register_source(connectors, "duckdb", DuckDbExtractor::open).warehouse(
+        "duckdb",
+        |c| {
             let config: Config = c.parse()?;
             let mut driver = super::driver::Config::default();
             if let Some(limit) = &config.memory_limit {
@@ -47,5 +31,6 @@ pub fn register(connectors: Connectors) -> Connectors {
                 c.path(config.path),
                 driver,
             )?))
-        })
+        },
+    )
 }

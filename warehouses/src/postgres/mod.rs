@@ -279,8 +279,8 @@ impl PostgresWarehouse {
         &self.inner.schema
     }
 
-    /// Connects, and makes sure the schema and etl's tables exist: what
-    /// `etl check --online` asks of a warehouse.
+    /// Connects, and makes sure the schema and etl's tables exist, before
+    /// any load (`connect` does this; `new` leaves it to the first call).
     pub async fn check(&self) -> Result<()> {
         self.ready().await
     }
@@ -452,7 +452,10 @@ impl Inner {
         };
         config.options(&options_text);
         let location = redacted(&config);
-        check_name(&location, "schema", &options.schema)?;
+        check_name(&location, "schema", &options.schema).map_err(|e| match e {
+            Error::Schema { message, .. } => Error::Config(format!("{location}: {message}")),
+            other => other,
+        })?;
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };

@@ -482,7 +482,14 @@ async fn a_schema_the_user_may_not_write_to_is_named() {
         .await
         .is_some()
     );
-    // Names PostgreSQL would cut short are refused, not truncated.
+    // Names PostgreSQL would cut short are refused, not truncated: a schema
+    // as the configuration's mistake, a table as the load's.
+    let err = PostgresWarehouse::new(&url, PostgresOptions::default().schema("s".repeat(64)))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Config(m) if m.contains("schema name") && m.contains("63 bytes")),
+        "{err:?}"
+    );
     let long = "x".repeat(64);
     let err = write(&w, &long, WriteMode::Replace, &ids(&[1]))
         .await
