@@ -7,10 +7,12 @@
 //!   against `CREATE TABLE` and the server's `COPY … FROM 'file' (FORMAT
 //!   binary)` of the same rows from a binary file it reads itself;
 //! - **extract**: the same table read by `PostgresExtractor` into Arrow
-//!   batches (binary `COPY TO STDOUT` decoded into builders as they come),
-//!   against the server's `COPY … TO '/dev/null' (FORMAT binary)`.
-//!
-//! - the wire's limit: the same `COPY TO STDOUT` read and thrown away by the
+//!   batches (binary `COPY TO STDOUT` decoded into builders as they come;
+//!   by default over two connections, each a range of the table's pages, in
+//!   one snapshot), against the server's `COPY … TO '/dev/null' (FORMAT
+//!   binary)`;
+//! - the same read over one connection (`read_connections(1)`), and the
+//!   wire's limit: the same `COPY TO STDOUT` read and thrown away by the
 //!   client, no decoding, to tell the decoder's cost from the server's and
 //!   the socket's.
 //!
@@ -117,7 +119,11 @@ fn main() {
         .unwrap()
         .with_tables(["orders"]);
     let spec = rt.block_on(source.tables()).unwrap().remove(0);
-    let read = || -> Duration {
+    let one_connection =
+        PostgresExtractor::new(&url, PostgresOptions::default().read_connections(1))
+            .unwrap()
+            .with_tables(["orders"]);
+    let read_with = |source: &PostgresExtractor| -> Duration {
         rt.block_on(async {
             let started = Instant::now();
             let mut stream = source
@@ -132,6 +138,8 @@ fn main() {
             started.elapsed()
         })
     };
+    let read = || read_with(&source);
+    let read_one = || read_with(&one_connection);
     // The wire's own limit: the same COPY TO STDOUT read by the client and
     // thrown away, no decoding (what the server and the socket cost).
     let wire = || -> Duration {
@@ -186,6 +194,7 @@ fn main() {
                 .map(|_| {
                     timed(1, "postgres_extract_into_arrow", read)
                         + timed(1, "server_copy_to_dev_null", server_copy_out)
+                        + timed(1, "extract_over_one_connection", read_one)
                         + timed(1, "copy_to_stdout_discarded", wire)
                 })
                 .sum()
@@ -202,6 +211,7 @@ fn main() {
         "server_copy_from_binary_file",
         "postgres_extract_into_arrow",
         "server_copy_to_dev_null",
+        "extract_over_one_connection",
         "copy_to_stdout_discarded",
     ] {
         if let (Some(s), Some(r)) = (median(name), rate(name)) {
@@ -225,15 +235,11 @@ fn main() {
         "server_copy_to_dev_null",
         0.7,
     );
-    // Beside the wire's own limit: what decoding into Arrow costs on top.
-    let (ours, wire) = (
-        rate("postgres_extract_into_arrow"),
-        rate("copy_to_stdout_discarded"),
-    );
-    if let (Some(o), Some(w)) = (ours, wire) {
-        println!(
-            "postgres_extract_into_arrow / copy_to_stdout_discarded = {:.2} (the wire's limit)",
-            o / w
-        );
+    // Over one connection, beside the reference and the wire's own limit:
+    // what decoding into Arrow costs on top.
+    for reference in ["server_copy_to_dev_null", "copy_to_stdout_discarded"] {
+        if let (Some(o), Some(r)) = (rate("extract_over_one_connection"), rate(reference)) {
+            println!("extract_over_one_connection / {reference} = {:.2}", o / r);
+        }
     }
 }

@@ -916,6 +916,7 @@ impl Pipeline {
                                 "queries",
                                 "incremental",
                                 "root_certificates",
+                                "read_connections",
                             ],
                         );
                         let url = r.postgres_url(it, &kpath, inner.span(), &params);
@@ -939,6 +940,9 @@ impl Pipeline {
                             );
                         }
                         let incremental = r.string_table(it, "incremental", &kpath);
+                        let read_connections = r
+                            .integer(it, "read_connections", &kpath, 1..65)
+                            .map(|n| n as usize);
                         Source::Postgres {
                             url: url.unwrap_or_default(),
                             schema: schema.map(Spanned::into_inner),
@@ -951,6 +955,7 @@ impl Pipeline {
                                 .map(|(k, v)| (k.into_inner(), v.into_inner()))
                                 .collect(),
                             root_certificates: certificates.map(Spanned::into_inner),
+                            read_connections,
                         }
                     }
                     "airtable" => {

@@ -175,6 +175,8 @@ pub enum Source {
         /// A PEM file of certificates to trust for TLS, relative to the
         /// pipeline file.
         root_certificates: Option<String>,
+        /// Connections one table's read uses at most (2).
+        read_connections: Option<usize>,
     },
     /// A kind the reader does not know itself but the build registered
     /// (`etl::registry()`): `sqlite = { path }`, your own. Its table goes

@@ -212,6 +212,7 @@ pub(crate) fn source(
             queries,
             incremental,
             root_certificates,
+            read_connections,
         } => {
             let mut sql = serde_json::Map::new();
             for (name, query) in queries {
@@ -230,6 +231,7 @@ pub(crate) fn source(
                         .as_deref()
                         .map(|c| text(c, "postgres.root_certificates", Place::Path))
                         .transpose()?,
+                    "read_connections": read_connections,
                 }),
             )
         }

@@ -217,7 +217,7 @@ name = "pg"
 type = "int"
 default = 1
 [sources.shop]
-postgres = { url = "${PG_URL}", schema = "shop", queries = { big = "SELECT * FROM orders WHERE total > ${params.min}" }, incremental = { orders = "updated_at" } }
+postgres = { url = "${PG_URL}", schema = "shop", queries = { big = "SELECT * FROM orders WHERE total > ${params.min}" }, incremental = { orders = "updated_at" }, read_connections = 4 }
 [warehouses.w]
 sqlite = { path = "w.sqlite" }
 [[steps]]
@@ -233,8 +233,10 @@ tables = ["orders", "big"]
             schema,
             queries,
             incremental,
+            read_connections,
             ..
         } => {
+            assert_eq!(*read_connections, Some(4));
             assert_eq!(url, "${PG_URL}");
             assert_eq!(schema.as_deref(), Some("shop"));
             assert_eq!(
@@ -248,6 +250,7 @@ tables = ["orders", "big"]
     // A cursor that is not a column name, a password in the URL.
     let broken = text
         .replace("orders = \"updated_at\"", "orders = 7")
+        .replace("read_connections = 4", "read_connections = 0")
         .replace("${PG_URL}", "postgres://etl:hunter2@db/shop");
     let problems = Pipeline::parse(&broken, "pg.toml").unwrap_err().to_string();
     assert!(
@@ -256,6 +259,11 @@ tables = ["orders", "big"]
     );
     assert!(
         problems.contains("sources.shop.postgres.url: holds a password"),
+        "{problems}"
+    );
+    assert!(
+        problems
+            .contains("sources.shop.postgres.read_connections: give a whole number from 1 to 64"),
         "{problems}"
     );
     assert!(!problems.contains("hunter2"), "{problems}");

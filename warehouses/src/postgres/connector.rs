@@ -1,7 +1,7 @@
 //! PostgreSQL databases in the connector registry, as warehouses
 //! (`postgres = { url, schema, root_certificates }`) and as sources
 //! (`postgres = { url, schema, tables, queries, incremental,
-//! root_certificates }`).
+//! root_certificates, read_connections }`).
 
 use std::collections::BTreeMap;
 
@@ -37,6 +37,8 @@ struct Source {
     #[serde(default)]
     incremental: BTreeMap<String, String>,
     root_certificates: Option<String>,
+    /// Connections one table's read uses at most (2).
+    read_connections: Option<usize>,
 }
 
 fn options(
@@ -65,7 +67,15 @@ pub fn register(connectors: Connectors) -> Connectors {
         })
         .source("postgres", |c| {
             let config: Source = c.parse()?;
-            let options = options(c, config.schema, config.root_certificates.as_deref());
+            let mut options = options(c, config.schema, config.root_certificates.as_deref());
+            if let Some(n) = config.read_connections {
+                if !(1..=64).contains(&n) {
+                    return Err(etl_core::Error::Config(format!(
+                        "read_connections: give a whole number from 1 to 64, not {n}"
+                    )));
+                }
+                options = options.read_connections(n);
+            }
             let mut source = PostgresExtractor::new(&config.url, options)?;
             if let Some(tables) = config.tables {
                 source = source.with_tables(tables);

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use etl_core::arrow::datatypes::SchemaRef;
 use etl_core::{
-    BatchStream, Discovered, Error, ExtractNotes, ExtractOptions, Extractor, Result, TableSpec,
+    AsyncBatchSender, BatchStream, Discovered, Error, ExtractNotes, ExtractOptions, Extractor,
+    Result, TableSpec,
 };
 use futures::StreamExt;
 
@@ -19,6 +20,18 @@ use super::{
 
 /// Batches in flight between the reader and the load, at most.
 const IN_FLIGHT: usize = 2;
+
+/// Pages (8 kB by default) each connection of a read in ranges reads at
+/// least: a table under twice this (16 MB) is read over one connection.
+const PAGES_PER_READER: i64 = 2048;
+
+/// Whether a table can be read in ranges of its pages (a plain table, on a
+/// server with TID range scans, PostgreSQL 14 on, that can export its
+/// snapshot), and its pages now.
+const RANGEABLE: &str = "SELECT c.relkind = 'r' AND current_setting('server_version_num')::int >= 140000 \
+     AND NOT pg_is_in_recovery(), pg_relation_size(c.oid) / current_setting('block_size')::int8 \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE n.nspname = $1 AND c.relname = $2";
 
 /// The tables and views of a schema of a PostgreSQL database, a chosen list
 /// of them, or named queries, as a source.
@@ -41,6 +54,15 @@ const IN_FLIGHT: usize = 2;
 /// primary key from the catalog (none for a view, a query or a table
 /// without one). Rows stream: the server's `COPY` is read as the load takes
 /// batches, so memory holds a few batches whatever the table's size.
+///
+/// A table of more than 16 MB is read over
+/// [`read_connections`](PostgresOptions::read_connections) connections at
+/// once (2), each a range of its pages, all in the first one's exported
+/// snapshot and each holding the table's `ACCESS SHARE` lock before any
+/// range is read: every row once, as it was when the read began. A
+/// connection the pool cannot give at once is not waited for. Views,
+/// queries, partitioned and foreign tables, servers before PostgreSQL 14 and
+/// hot standbys read over one.
 ///
 /// An incremental table reads, in one `REPEATABLE READ` snapshot, the
 /// largest value of its cursor column and then the rows past the stored
@@ -241,6 +263,64 @@ fn literal(table: &str, text: &str) -> Result<String> {
     ))
 }
 
+/// `pages` split in `parts` ranges of whole pages, each as the conditions on
+/// `ctid` that select its rows: the first open below, the last open above,
+/// so a row on a page added since the count is still read once.
+fn ranges(pages: i64, parts: usize) -> Vec<Vec<String>> {
+    let parts = parts.max(1) as i64;
+    let bound = |i: i64| format!("'({},0)'::tid", pages * i / parts);
+    (0..parts)
+        .map(|i| {
+            let mut range = Vec::new();
+            if i > 0 {
+                range.push(format!("ctid >= {}", bound(i)));
+            }
+            if i + 1 < parts {
+                range.push(format!("ctid < {}", bound(i + 1)));
+            }
+            range
+        })
+        .collect()
+}
+
+/// The `SELECT` of `columns` from `from` where every one of `conditions` holds.
+fn select(columns: &[Column], from: &str, conditions: &[String]) -> String {
+    let mut sql = format!("SELECT {} FROM {from}", select_list(columns));
+    for (i, condition) in conditions.iter().enumerate() {
+        sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+        sql.push_str(condition);
+    }
+    sql
+}
+
+/// Reads `select` through binary `COPY TO STDOUT` on `reader`, decoding
+/// batches into `tx` as rows arrive; stops early when the load stops
+/// reading.
+async fn copy_into(
+    reader: &tokio_postgres::Transaction<'_>,
+    select: String,
+    mut decoder: Decoder,
+    tx: &AsyncBatchSender,
+    db: &impl Fn(tokio_postgres::Error) -> Error,
+) -> Result<()> {
+    let copy = reader
+        .copy_out(&format!("COPY ({select}) TO STDOUT (FORMAT binary)"))
+        .await
+        .map_err(db)?;
+    futures::pin_mut!(copy);
+    while let Some(chunk) = copy.next().await {
+        for batch in decoder.push(&chunk.map_err(db)?)? {
+            if !tx.send(batch).await {
+                return Ok(()); // the load stopped reading
+            }
+        }
+    }
+    if let Some(batch) = decoder.finish()? {
+        tx.send(batch).await;
+    }
+    Ok(())
+}
+
 impl Extractor for PostgresExtractor {
     fn source(&self) -> String {
         format!("postgres:{}/{}", self.inner.location, self.inner.schema)
@@ -335,6 +415,7 @@ impl Extractor for PostgresExtractor {
             None => None,
         };
         let since_text = options.since.clone();
+        let is_query = self.queries.iter().any(|(q, _)| *q == name);
         let inner = self.inner.clone();
         let batch_rows = options.batch_size;
         let notes = ExtractNotes::default();
@@ -343,16 +424,37 @@ impl Extractor for PostgresExtractor {
         let stream = BatchStream::from_async(schema, IN_FLIGHT, move |tx| async move {
             let mut client = client;
             let db = |e| inner.db(e, Some(&name));
+            // A table may be read in ranges over several connections.
+            let ranged = !is_query && inner.read_connections > 1;
             let transaction = tokio_postgres::Client::transaction(&mut client)
                 .await
                 .map_err(db)?;
-            let mut filter = String::new();
-            if let Some((column, since)) = &cursor {
-                // One snapshot: the largest cursor, then the rows up to it.
+            if cursor.is_some() || ranged {
+                // One snapshot for every statement (and every connection).
                 transaction
                     .batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await
                     .map_err(db)?;
+            }
+            let mut pages = None;
+            if ranged {
+                // Locked before the snapshot is taken: nothing rewrites the
+                // table (and moves its rows) until the read ends.
+                transaction
+                    .batch_execute(&format!("LOCK TABLE {from} IN ACCESS SHARE MODE"))
+                    .await
+                    .map_err(db)?;
+                let row = transaction
+                    .query_one(RANGEABLE, &[&inner.schema, &name])
+                    .await
+                    .map_err(db)?;
+                if row.get::<_, bool>(0) {
+                    pages = Some(row.get::<_, i64>(1));
+                }
+            }
+            let mut filter = Vec::new();
+            if let Some((column, since)) = &cursor {
+                // The largest cursor, then the rows up to it.
                 let c = quote_ident(&column.name);
                 let past = since
                     .as_ref()
@@ -371,32 +473,78 @@ impl Extractor for PostgresExtractor {
                     return Ok(());
                 };
                 let upto = literal(&name, &largest)?;
-                filter = match since {
-                    Some(s) => format!(
-                        " WHERE {c} > {s}::{pg} AND {c} <= {upto}::{pg}",
-                        pg = column.pg
-                    ),
-                    None => format!(" WHERE {c} <= {upto}::{}", column.pg),
-                };
+                if let Some(s) = since {
+                    filter.push(format!("{c} > {s}::{}", column.pg));
+                }
+                filter.push(format!("{c} <= {upto}::{}", column.pg));
                 producer_notes.set_cursor_value(largest);
             }
-            let select = format!("SELECT {} FROM {from}{filter}", select_list(&columns));
-            let types: Vec<PgType> = columns.iter().map(|c| c.pg.clone()).collect();
-            let mut decoder = Decoder::new(&name, stream_schema, &types).batch_rows(batch_rows);
-            let copy = transaction
-                .copy_out(&format!("COPY ({select}) TO STDOUT (FORMAT binary)"))
-                .await
-                .map_err(db)?;
-            futures::pin_mut!(copy);
-            while let Some(chunk) = copy.next().await {
-                for batch in decoder.push(&chunk.map_err(db)?)? {
-                    if !tx.send(batch).await {
-                        return Ok(()); // the load stopped reading
+            // The other connections, each in the first's snapshot and
+            // holding its own lock before any range is read.
+            let mut spares = Vec::new();
+            let wanted = pages.map_or(0, |pages| {
+                (pages / PAGES_PER_READER).min(inner.read_connections as i64) - 1
+            });
+            if wanted > 0 {
+                let snapshot: String = transaction
+                    .query_one("SELECT pg_export_snapshot()", &[])
+                    .await
+                    .map_err(db)?
+                    .get(0);
+                for _ in 0..wanted {
+                    match inner.spare_client().await {
+                        Some(spare) => spares.push(spare),
+                        None => break,
                     }
                 }
-            }
-            if let Some(batch) = decoder.finish()? {
-                tx.send(batch).await;
+                let join = format!(
+                    "SET TRANSACTION SNAPSHOT {}; LOCK TABLE {from} IN ACCESS SHARE MODE NOWAIT",
+                    literal(&name, &snapshot)?
+                );
+                let mut readers = Vec::new();
+                for spare in spares.iter_mut() {
+                    let reader = tokio_postgres::Client::build_transaction(spare)
+                        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                        .read_only(true)
+                        .start()
+                        .await;
+                    // A connection that cannot join (someone waits to
+                    // rewrite the table: NOWAIT) is left out, never waited
+                    // on while the others hold the table.
+                    if let Ok(reader) = reader
+                        && reader.batch_execute(&join).await.is_ok()
+                    {
+                        readers.push(reader);
+                    }
+                }
+                let ranges = ranges(pages.unwrap_or(0), readers.len() + 1);
+                let types: Vec<PgType> = columns.iter().map(|c| c.pg.clone()).collect();
+                let reads = std::iter::once(&transaction)
+                    .chain(readers.iter())
+                    .zip(ranges)
+                    .map(|(reader, range)| {
+                        let mut conditions = filter.clone();
+                        conditions.extend(range);
+                        let select = select(&columns, &from, &conditions);
+                        let decoder = Decoder::new(&name, stream_schema.clone(), &types)
+                            .batch_rows(batch_rows);
+                        copy_into(reader, select, decoder, &tx, &db)
+                    });
+                futures::future::try_join_all(reads).await?;
+                for reader in readers {
+                    reader.commit().await.map_err(db)?;
+                }
+            } else {
+                let types: Vec<PgType> = columns.iter().map(|c| c.pg.clone()).collect();
+                let decoder = Decoder::new(&name, stream_schema, &types).batch_rows(batch_rows);
+                copy_into(
+                    &transaction,
+                    select(&columns, &from, &filter),
+                    decoder,
+                    &tx,
+                    &db,
+                )
+                .await?;
             }
             transaction.commit().await.map_err(db)?;
             Ok(())

@@ -162,6 +162,10 @@ pub struct PostgresOptions {
     pub connect_timeout: Duration,
     /// A PEM file of certificates to trust for TLS, beside the Mozilla roots.
     pub root_certificates: Option<PathBuf>,
+    /// Connections one table's read uses at most, as a source (2): a large
+    /// table is read in ranges of its pages, each over a connection of its
+    /// own, all in one snapshot. See [`PostgresExtractor`].
+    pub read_connections: usize,
 }
 
 impl Default for PostgresOptions {
@@ -171,6 +175,7 @@ impl Default for PostgresOptions {
             pool_size: 4,
             connect_timeout: Duration::from_secs(10),
             root_certificates: None,
+            read_connections: 2,
         }
     }
 }
@@ -193,6 +198,12 @@ impl PostgresOptions {
         self.connect_timeout = timeout;
         self
     }
+
+    /// Reads one table over `connections` at most (1: never in ranges).
+    pub fn read_connections(mut self, connections: usize) -> Self {
+        self.read_connections = connections.max(1);
+        self
+    }
 }
 
 /// A warehouse in a schema of a PostgreSQL database; see the [module docs](self).
@@ -207,6 +218,8 @@ struct Inner {
     pool: Pool,
     schema: String,
     location: String,
+    /// [`PostgresOptions::read_connections`].
+    read_connections: usize,
     /// Set once the schema and etl's tables exist.
     ready: tokio::sync::OnceCell<()>,
 }
@@ -478,6 +491,7 @@ impl Inner {
             pool,
             schema: options.schema,
             location,
+            read_connections: options.read_connections.max(1),
             ready: tokio::sync::OnceCell::new(),
         })
     }
@@ -499,6 +513,16 @@ impl Inner {
                 source: format!("connecting to {}: {message}", self.location).into(),
             }
         })
+    }
+
+    /// A connection if one is idle or may be opened now: never waits for
+    /// another reader to give one back.
+    async fn spare_client(&self) -> Option<Object> {
+        let timeouts = deadpool_postgres::Timeouts {
+            wait: Some(Duration::ZERO),
+            ..self.pool.timeouts()
+        };
+        self.pool.timeout_get(&timeouts).await.ok()
     }
 
     /// A driver error as etl's, naming the server and the table.

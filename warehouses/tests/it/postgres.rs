@@ -1056,6 +1056,190 @@ mod extractor {
         }
         assert_eq!(rows, 20_000, "the read saw the table whole");
     }
+
+    /// 400,000 rows over 4,096 pages of 8 kB: read in two ranges.
+    const BIG: &str = "
+        CREATE TABLE big (id bigint PRIMARY KEY, v int NOT NULL, pad text);
+        INSERT INTO big SELECT i, i % 1000, repeat('x', 60) FROM generate_series(1, 400000) i;
+    ";
+
+    /// The ids and the sum of `v` of `batches`.
+    fn ids_and_sum(batches: &[RecordBatch]) -> (Vec<i64>, i64) {
+        let mut ids = Vec::new();
+        let mut sum = 0;
+        for b in batches {
+            ids.extend(
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values(),
+            );
+            let v = b.column(1).as_any().downcast_ref::<Int32Array>().unwrap();
+            sum += v.values().iter().map(|&x| i64::from(x)).sum::<i64>();
+        }
+        ids.sort_unstable();
+        (ids, sum)
+    }
+
+    /// The `COPY` statements of this database running now.
+    async fn copies_running(url: &str) -> i64 {
+        query_text(
+            url,
+            "SELECT count(*)::text FROM pg_stat_activity WHERE datname = current_database() \
+             AND state = 'active' AND query LIKE 'COPY (SELECT %' AND pid <> pg_backend_pid()",
+        )
+        .await
+        .unwrap()
+        .parse()
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_large_table_is_read_in_ranges_over_two_connections_in_one_snapshot() {
+        let url = etl_testing::postgres::shared().database().await;
+        admin(&url, BIG).await;
+        let pages = query_text(&url, "SELECT (pg_relation_size('big') / 8192)::text").await;
+        let pages: i64 = pages.unwrap().parse().unwrap();
+        assert!(pages >= 4_096, "big enough for two ranges: {pages} pages");
+        let source = PostgresExtractor::new(&url, PostgresOptions::default())
+            .unwrap()
+            .with_tables(["big"]);
+        let spec = source.tables().await.unwrap().remove(0);
+        // Rows of the first range rewritten one by one, each committed, as
+        // the read starts: each new version lands in the last range, so a
+        // range read in a later snapshot than the first's would read a
+        // row twice.
+        let (writer, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writing = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                let mut id = 1i64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    writer
+                        .execute("UPDATE big SET v = v WHERE id = $1", &[&id])
+                        .await
+                        .unwrap();
+                    id += 1;
+                }
+                id
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut stream = source
+            .extract(&spec, &ExtractOptions::with_batch_size(1_000))
+            .await
+            .unwrap();
+        let mut batches = vec![stream.next_batch().await.unwrap().unwrap()];
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let rewritten = writing.await.unwrap();
+        assert!(
+            rewritten > 10,
+            "rows rewritten during the read: {rewritten}"
+        );
+        // Two COPYs at once, each a range of the table's pages.
+        assert_eq!(copies_running(&url).await, 2);
+        // Every row changed, some gone, some new, committed mid-read: the
+        // read sees none of it, and no row twice (the new versions of the
+        // updated rows sit past the pages counted, in the last range).
+        admin(
+            &url,
+            "UPDATE big SET v = v + 1; DELETE FROM big WHERE id % 10 = 0; \
+             INSERT INTO big SELECT i, 0, NULL FROM generate_series(400001, 400100) i",
+        )
+        .await;
+        // Nothing rewrites or renames the table under the read.
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute("SET lock_timeout = '300ms'")
+            .await
+            .unwrap();
+        for statement in ["VACUUM FULL big", "ALTER TABLE big RENAME TO gone"] {
+            let err = client.batch_execute(statement).await.unwrap_err();
+            assert!(
+                err.as_db_error()
+                    .is_some_and(|e| e.message().contains("lock timeout")),
+                "{statement}: {err:?}"
+            );
+        }
+        while let Some(batch) = stream.next_batch().await {
+            batches.push(batch.unwrap());
+        }
+        let (ids, sum) = ids_and_sum(&batches);
+        assert_eq!(ids, (1..=400_000).collect::<Vec<i64>>());
+        let expected: i64 = (1..=400_000i64).map(|i| i % 1000).sum();
+        assert_eq!(sum, expected, "the values as they were when the read began");
+        assert_eq!(copies_running(&url).await, 0);
+
+        // Incremental, in ranges: the cursor's filter holds in each range.
+        let source = source.with_incremental("big", "id");
+        let spec = source.tables().await.unwrap().remove(0);
+        let stream = source
+            .extract(
+                &spec,
+                &ExtractOptions::default().with_since(Some("399000".into())),
+            )
+            .await
+            .unwrap();
+        let notes = stream.notes().clone();
+        let (ids, _) = ids_and_sum(&stream.collect_batches().await.unwrap());
+        let expected: Vec<i64> = (399_001..=400_100)
+            .filter(|i| i % 10 != 0 || *i > 400_000)
+            .collect();
+        assert_eq!(ids, expected);
+        assert_eq!(notes.cursor_value().as_deref(), Some("400100"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_in_ranges_never_waits_for_a_connection_it_cannot_have() {
+        let url = etl_testing::postgres::shared().database().await;
+        admin(&url, BIG).await;
+        // One connection in the pool, and two tables read at once by a
+        // pool of two: each read takes what is free and reads the rest
+        // over it, never waiting on the other.
+        for (pool, tables) in [(1, vec!["big"]), (2, vec!["big", "big"])] {
+            let mut options = PostgresOptions::default().read_connections(4);
+            options.pool_size = pool;
+            let source = PostgresExtractor::new(&url, options)
+                .unwrap()
+                .with_tables(["big"]);
+            let spec = source.tables().await.unwrap().remove(0);
+            let reads = tables.iter().map(|_| async {
+                let batches = source
+                    .extract(&spec, &ExtractOptions::default())
+                    .await
+                    .unwrap()
+                    .collect_batches()
+                    .await
+                    .unwrap();
+                ids_and_sum(&batches).0.len()
+            });
+            let rows =
+                tokio::time::timeout(Duration::from_secs(120), futures::future::join_all(reads))
+                    .await
+                    .expect("no read waits for a connection another holds");
+            assert!(rows.iter().all(|&n| n == 400_000), "pool {pool}: {rows:?}");
+        }
+        // One connection asked for: one COPY, however large the table.
+        let source = PostgresExtractor::new(&url, PostgresOptions::default().read_connections(1))
+            .unwrap()
+            .with_tables(["big"]);
+        let spec = source.tables().await.unwrap().remove(0);
+        let mut stream = source
+            .extract(&spec, &ExtractOptions::with_batch_size(1_000))
+            .await
+            .unwrap();
+        stream.next_batch().await.unwrap().unwrap();
+        assert_eq!(copies_running(&url).await, 1);
+        drop(stream);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
