@@ -68,6 +68,24 @@ async fn a_source_and_a_warehouse_chosen_by_name_load_as_typed_ones_do() {
     registry
         .open_source(&ConnectorConfig::new("http", &http, "sources.h.http"))
         .unwrap();
+    // A key left out, or given as null (a pipeline file's unset key), is
+    // the default.
+    for postgres in [
+        json!({ "url": "postgres://etl@127.0.0.1:9/shop", "read_connections": 4 }),
+        json!({ "url": "postgres://etl@127.0.0.1:9/shop", "read_connections": null, "schema": null }),
+    ] {
+        let opened = registry
+            .open_source(&ConnectorConfig::new(
+                "postgres",
+                &postgres,
+                "sources.p.postgres",
+            ))
+            .unwrap();
+        assert_eq!(
+            opened.source(),
+            "postgres:postgres://etl@127.0.0.1:9/shop/public"
+        );
+    }
 }
 
 #[test]
@@ -117,6 +135,20 @@ fn every_mistake_is_named_at_its_place_and_no_secret_is_shown() {
             "warehouses.w.postgres",
             false,
             "not a PostgreSQL URL",
+        ),
+        (
+            "postgres",
+            json!({ "url": "postgres://etl@db/shop", "read_connections": 0 }),
+            "sources.p.postgres",
+            true,
+            "sources.p.postgres.read_connections: give a whole number from 1 to 64, not 0",
+        ),
+        (
+            "postgres",
+            json!({ "url": "postgres://etl@db/shop", "read_connections": -3 }),
+            "sources.p.postgres",
+            true,
+            "sources.p.postgres.read_connections: invalid value: integer `-3`",
         ),
         (
             "airtable",

@@ -38,7 +38,21 @@ struct Source {
     incremental: BTreeMap<String, String>,
     root_certificates: Option<String>,
     /// Connections one table's read uses at most (2).
+    #[serde(default, deserialize_with = "connections")]
     read_connections: Option<usize>,
+}
+
+/// A number of connections: 1 to 64.
+fn connections<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let Some(n) = Option::<u64>::deserialize(d)? else {
+        return Ok(None);
+    };
+    match usize::try_from(n) {
+        Ok(n @ 1..=64) => Ok(Some(n)),
+        _ => Err(serde::de::Error::custom(format!(
+            "give a whole number from 1 to 64, not {n}"
+        ))),
+    }
 }
 
 fn options(
@@ -69,11 +83,6 @@ pub fn register(connectors: Connectors) -> Connectors {
             let config: Source = c.parse()?;
             let mut options = options(c, config.schema, config.root_certificates.as_deref());
             if let Some(n) = config.read_connections {
-                if !(1..=64).contains(&n) {
-                    return Err(etl_core::Error::Config(format!(
-                        "read_connections: give a whole number from 1 to 64, not {n}"
-                    )));
-                }
                 options = options.read_connections(n);
             }
             let mut source = PostgresExtractor::new(&config.url, options)?;
