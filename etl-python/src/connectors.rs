@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use etl::connectors::ConnectorConfig;
-use etl_core::{DynExtractor, DynWarehouse};
+use etl_core::{BatchStream, DynExtractor, DynWarehouse, ExtractOptions, TableSpec, WriteOptions};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
+use pyo3_arrow::PyRecordBatchReader;
 use serde_json::{Map, Value, json};
 
 use crate::errors::{self, to_py};
@@ -49,6 +50,43 @@ impl Extractor {
         Ok(specs.iter().map(|t| t.name().to_owned()).collect())
     }
 
+    /// The rows of `table` as a [`Stream`](crate::arrow::Stream), read as
+    /// the consumer asks for them, `batch_size` rows a batch at most.
+    #[pyo3(signature = (table, *, batch_size = None))]
+    fn read(
+        &self,
+        py: Python<'_>,
+        table: String,
+        batch_size: Option<usize>,
+    ) -> PyResult<crate::arrow::Stream> {
+        if batch_size == Some(0) {
+            return Err(errors::config(
+                "Extractor.read",
+                "batch_size",
+                "give at least 1",
+            ));
+        }
+        let inner = self.inner.clone();
+        let name = table.clone();
+        let stream = crate::runtime::wait(py, async move {
+            let specs = inner.tables().await?;
+            let offered: Vec<String> = specs.iter().map(|t| t.name().to_owned()).collect();
+            let spec = specs
+                .into_iter()
+                .find(|t| t.name() == name)
+                .ok_or_else(|| etl::Error::UnknownTable {
+                    table: name.clone(),
+                    offered,
+                })?;
+            let options = batch_size
+                .map(ExtractOptions::with_batch_size)
+                .unwrap_or_default();
+            inner.extract(&spec, &options).await
+        })?
+        .map_err(|e| to_py(py, e))?;
+        Ok(crate::arrow::Stream::of_batches(table, stream))
+    }
+
     fn __repr__(&self) -> String {
         format!("<etl.Extractor {} {}>", self.kind, self.inner.source())
     }
@@ -67,6 +105,67 @@ impl Warehouse {
         let inner = self.inner.clone();
         crate::runtime::wait(py, async move { inner.table_names().await })?
             .map_err(|e| to_py(py, e))
+    }
+
+    /// Writes `data`, any object exporting an Arrow C stream (a pyarrow
+    /// Table or RecordBatchReader, a polars DataFrame, an `etl.Stream`),
+    /// into `table` in one transaction: `replace`, `append` (adding new
+    /// columns) or `merge` on `primary_key`. A stream that fails half-way
+    /// leaves the table as it was. Returns the rows written.
+    #[pyo3(signature = (table, data, *, mode = "replace", primary_key = None))]
+    fn write(
+        &self,
+        py: Python<'_>,
+        table: String,
+        data: PyRecordBatchReader,
+        mode: &str,
+        primary_key: Option<Vec<String>>,
+    ) -> PyResult<u64> {
+        let mode = crate::workflow::write_mode("Warehouse.write", mode)?;
+        let reader = data.into_reader()?;
+        let schema = reader.schema();
+        let mut spec = TableSpec::new(&table, schema.clone()).with_mode(mode);
+        if let Some(key) = primary_key {
+            spec = spec.with_primary_key(key);
+        }
+        let inner = self.inner.clone();
+        let summary = crate::runtime::wait(py, async move {
+            let name = table.clone();
+            let stream = BatchStream::from_blocking(schema, 2, move |tx| {
+                for batch in reader {
+                    let batch = batch.map_err(|source| etl::Error::Arrow {
+                        context: format!("table {name:?}: reading the data given"),
+                        source,
+                    })?;
+                    if !tx.send(batch) {
+                        break; // the write stopped reading
+                    }
+                }
+                Ok(())
+            });
+            inner.write(&spec, stream, &WriteOptions::default()).await
+        })?
+        .map_err(|e| to_py(py, e))?;
+        Ok(summary.rows)
+    }
+
+    /// The rows of `table` as a [`Stream`](crate::arrow::Stream).
+    fn read_table(&self, py: Python<'_>, table: String) -> PyResult<crate::arrow::Stream> {
+        let inner = self.inner.clone();
+        let name = table.clone();
+        let (schema, batches) = crate::runtime::wait(py, async move {
+            let Some(schema) = inner.table_schema(&name).await? else {
+                return Err(etl::Error::Schema {
+                    table: name,
+                    message: "no such table in the warehouse".into(),
+                });
+            };
+            let batches = inner.read_table(&name).await?;
+            Ok((schema, batches))
+        })?
+        .map_err(|e| to_py(py, e))?;
+        let stream = BatchStream::from_batches(schema, batches);
+        Ok(crate::arrow::Stream::of_batches(table, stream))
     }
 
     fn __repr__(&self) -> String {

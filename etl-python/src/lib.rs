@@ -5,6 +5,7 @@
 
 use pyo3::prelude::*;
 
+mod arrow;
 mod connectors;
 mod errors;
 mod runtime;
@@ -17,6 +18,7 @@ fn _etl(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     connectors::register(m)?;
+    m.add_class::<arrow::Stream>()?;
     workflow::register(m)?;
     sample::register(m)?;
     Ok(())

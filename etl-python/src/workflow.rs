@@ -51,7 +51,7 @@ impl ETLWorkflow {
             workflow = workflow.tables(tables);
         }
         if let Some(mode) = mode {
-            workflow = workflow.write_mode(write_mode(mode)?);
+            workflow = workflow.write_mode(write_mode("ETLWorkflow.run", mode)?);
         }
         if let Some(key) = primary_key {
             workflow = workflow.primary_key(key);
@@ -81,14 +81,14 @@ impl ETLWorkflow {
     }
 }
 
-/// `replace`, `append` or `merge`.
-fn write_mode(mode: &str) -> PyResult<WriteMode> {
+/// `replace`, `append` or `merge`, given to `call`.
+pub(crate) fn write_mode(call: &str, mode: &str) -> PyResult<WriteMode> {
     match mode {
         "replace" => Ok(WriteMode::Replace),
         "append" => Ok(WriteMode::Append),
         "merge" => Ok(WriteMode::Merge),
         other => Err(config(
-            "ETLWorkflow.run",
+            call,
             "mode",
             format!("{other:?} is not replace, append or merge"),
         )),

@@ -2,7 +2,7 @@
 
 import os
 from types import TracebackType
-from typing import Literal, Mapping, Optional, Sequence, Union
+from typing import Literal, Mapping, Optional, Protocol, Sequence, Union
 
 __version__: str
 
@@ -34,6 +34,22 @@ class CancelledError(Error): ...
 class TransformError(Error): ...
 class WorkflowValidationError(Error): ...
 
+class ArrowStreamExportable(Protocol):
+    """Any object exporting an Arrow C stream: a pyarrow Table or
+    RecordBatchReader, a polars DataFrame, an etl Stream."""
+
+    def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object: ...
+
+class Stream:
+    """The batches of one table, read once, as an Arrow C stream."""
+
+    @property
+    def table(self) -> str: ...
+    @property
+    def columns(self) -> list[str]: ...
+    def __arrow_c_schema__(self) -> object: ...
+    def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object: ...
+
 class Extractor:
     """A source of tables; build one of its subclasses."""
 
@@ -42,6 +58,7 @@ class Extractor:
     @property
     def source(self) -> str: ...
     def tables(self) -> list[str]: ...
+    def read(self, table: str, *, batch_size: Optional[int] = None) -> Stream: ...
 
 class Warehouse:
     """A destination of tables; build one of its subclasses."""
@@ -49,6 +66,15 @@ class Warehouse:
     @property
     def kind(self) -> str: ...
     def table_names(self) -> list[str]: ...
+    def write(
+        self,
+        table: str,
+        data: ArrowStreamExportable,
+        *,
+        mode: Literal["replace", "append", "merge"] = "replace",
+        primary_key: Optional[Sequence[str]] = None,
+    ) -> int: ...
+    def read_table(self, table: str) -> Stream: ...
 
 class AirtableExtractor(Extractor):
     def __init__(
