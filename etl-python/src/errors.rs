@@ -52,6 +52,12 @@ create_exception!(
 );
 create_exception!(
     etl,
+    RunError,
+    Error,
+    "A run where a step failed: `report` holds every step's outcome."
+);
+create_exception!(
+    etl,
     WorkflowValidationError,
     Error,
     "A workflow whose graph cannot run; the message lists every problem."
@@ -68,6 +74,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DataError", py.get_type::<DataError>())?;
     m.add("CancelledError", py.get_type::<CancelledError>())?;
     m.add("TransformError", py.get_type::<TransformError>())?;
+    m.add("RunError", py.get_type::<RunError>())?;
     m.add(
         "WorkflowValidationError",
         py.get_type::<WorkflowValidationError>(),

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 mod arrow;
 mod connectors;
 mod errors;
+mod pipeline;
 mod runtime;
 mod sample;
 mod workflow;
@@ -21,5 +22,6 @@ fn _etl(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<arrow::Stream>()?;
     workflow::register(m)?;
     sample::register(m)?;
+    pipeline::register(m)?;
     Ok(())
 }

@@ -180,9 +180,14 @@ impl SqlWarehouse<Connection> {
     fn configured(conn: Connection, path: Option<PathBuf>) -> Result<Self> {
         for (name, value) in Self::PRAGMAS {
             // journal_mode answers with a row; pragma_update_and_check reads it.
+            // The first statement is where a file that is not a database
+            // shows it: the error names the file.
             conn.pragma_update_and_check(None, name, value, |_| Ok(()))
                 .or_else(|_| conn.pragma_update(None, name, value))
-                .map_err(db_error)?;
+                .map_err(|e| match &path {
+                    Some(path) => open_error(WAREHOUSE, path, e),
+                    None => db_error(e),
+                })?;
         }
         conn.set_prepared_statement_cache_capacity(64);
         Self::from_connection(conn, path)

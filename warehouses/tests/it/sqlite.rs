@@ -325,3 +325,18 @@ async fn a_second_writer_waits_its_turn_and_a_lock_held_too_long_names_the_file(
     assert!(err.is_retryable(), "{err:?}");
     assert_eq!(people_rows(&w).await, 4);
 }
+
+#[test]
+fn a_file_that_is_not_a_database_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("garbage.sqlite");
+    std::fs::write(&path, b"not a database at all".repeat(100)).unwrap();
+    let err = SqliteWarehouse::open(&path).unwrap_err().to_string();
+    assert!(err.contains("garbage.sqlite"), "{err}");
+    assert!(err.contains("not a database"), "{err}");
+    // The file is left as it was.
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"not a database at all".repeat(100)
+    );
+}
