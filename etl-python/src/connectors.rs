@@ -14,6 +14,54 @@ use serde_json::{Map, Value, json};
 
 use crate::errors::{self, to_py};
 
+thread_local! {
+    /// The warehouses this thread is reading a stream for, to write: a
+    /// Python stream (a generator behind a RecordBatchReader) runs here.
+    static WRITING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A warehouse's identity: the address its clones share.
+fn identity(warehouse: &Arc<dyn DynWarehouse>) -> usize {
+    Arc::as_ptr(warehouse) as *const () as usize
+}
+
+/// Refuses a call into `warehouse` from a stream it is reading to write:
+/// the write holds the warehouse until the stream ends, so the call would
+/// wait for ever.
+pub(crate) fn not_reentrant(warehouse: &Arc<dyn DynWarehouse>, call: &str) -> PyResult<()> {
+    let id = identity(warehouse);
+    if WRITING.with(|w| w.borrow().contains(&id)) {
+        return Err(errors::Error::new_err(format!(
+            "{call}: called from the data this {} warehouse is writing; it holds the \
+             warehouse until that data ends, so the call would wait for ever. Use \
+             another warehouse, or call it after the write",
+            warehouse.kind()
+        )));
+    }
+    Ok(())
+}
+
+/// Marks this thread as reading a stream for `id` until dropped.
+struct Writing(usize);
+
+impl Writing {
+    fn start(id: usize) -> Writing {
+        WRITING.with(|w| w.borrow_mut().push(id));
+        Writing(id)
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        WRITING.with(|w| {
+            let mut w = w.borrow_mut();
+            if let Some(at) = w.iter().rposition(|&id| id == self.0) {
+                w.remove(at);
+            }
+        });
+    }
+}
+
 /// A source of tables. Its subclasses are the kinds etl has.
 #[pyclass(subclass, frozen, module = "etl")]
 pub(crate) struct Extractor {
@@ -102,6 +150,7 @@ impl Warehouse {
 
     /// The names of the tables it holds (etl's own left out).
     fn table_names(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        not_reentrant(&self.inner, "Warehouse.table_names")?;
         let inner = self.inner.clone();
         crate::runtime::wait(py, async move { inner.table_names().await })?
             .map_err(|e| to_py(py, e))
@@ -121,6 +170,7 @@ impl Warehouse {
         mode: &str,
         primary_key: Option<Vec<String>>,
     ) -> PyResult<u64> {
+        not_reentrant(&self.inner, "Warehouse.write")?;
         let mode = crate::workflow::write_mode("Warehouse.write", mode)?;
         let reader = data.into_reader()?;
         let schema = reader.schema();
@@ -129,9 +179,11 @@ impl Warehouse {
             spec = spec.with_primary_key(key);
         }
         let inner = self.inner.clone();
+        let id = identity(&inner);
         let summary = crate::runtime::wait(py, async move {
             let name = table.clone();
             let stream = BatchStream::from_blocking(schema, 2, move |tx| {
+                let _writing = Writing::start(id);
                 for batch in reader {
                     let batch = batch.map_err(|source| etl::Error::Arrow {
                         context: format!("table {name:?}: reading the data given"),
@@ -151,6 +203,7 @@ impl Warehouse {
 
     /// The rows of `table` as a [`Stream`](crate::arrow::Stream).
     fn read_table(&self, py: Python<'_>, table: String) -> PyResult<crate::arrow::Stream> {
+        not_reentrant(&self.inner, "Warehouse.read_table")?;
         let inner = self.inner.clone();
         let name = table.clone();
         let (schema, batches) = crate::runtime::wait(py, async move {

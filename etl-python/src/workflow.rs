@@ -44,6 +44,7 @@ impl ETLWorkflow {
         batch_size: Option<usize>,
         raise_on_failure: bool,
     ) -> PyResult<Report> {
+        crate::connectors::not_reentrant(&self.warehouse, "ETLWorkflow.run")?;
         let mut workflow =
             etl_core::ETLWorkflow::new(self.extractor.clone(), self.warehouse.clone())
                 .drop_tables(drop_tables);

@@ -92,3 +92,22 @@ def test_what_is_not_arrow_is_refused_before_anything_is_written(tmp_path: Path)
     # No columns at all: the warehouse names the table.
     with pytest.raises(etl.Error, match="t"):
         warehouse.write("t", pa.table({}))
+
+
+def test_a_stream_calling_into_the_warehouse_writing_it_is_told_not_hung(tmp_path: Path) -> None:
+    warehouse = etl.SQLiteWarehouse(tmp_path / "w.sqlite")
+    other = etl.SQLiteWarehouse(tmp_path / "other.sqlite")
+    warehouse.write("old", pa.table({"id": [1]}))
+    schema = pa.schema([("id", pa.int64())])
+    seen: list[str] = []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield pa.record_batch({"id": [1, 2]}, schema=schema)
+        seen.extend(other.table_names())  # another warehouse: fine
+        warehouse.table_names()  # the one writing: would wait for ever
+        yield pa.record_batch({"id": [3]}, schema=schema)
+
+    with pytest.raises(etl.Error, match="would wait for ever"):
+        warehouse.write("t", pa.RecordBatchReader.from_batches(schema, batches()))
+    assert seen == []
+    assert warehouse.table_names() == ["old"], "nothing of the failed write is left"
