@@ -309,7 +309,7 @@ impl AirtableExtractor {
 }
 
 /// A REST/JSON API: `config` is its configuration as a dict (the keys of
-/// docs/http.md) or the path of its TOML file.
+/// an API's TOML file, docs/loading.md) or the path of such a file.
 #[pyclass(extends = Extractor, frozen, module = "etl")]
 pub(crate) struct HttpExtractor;
 

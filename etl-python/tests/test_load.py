@@ -102,7 +102,7 @@ def test_mistakes_are_named_and_no_secret_is_shown(
         etl.AirtableExtractor("appAAAAAAAAAAAAAA")
     # A value JSON has no form for, in an HTTP API's configuration.
     with pytest.raises(etl.ConfigError, match="HttpExtractor.config"):
-        etl.HttpExtractor({"base_url": "http://127.0.0.1:9/", "resources": {1, 2}})  # type: ignore[dict-item]
+        etl.HttpExtractor({"base_url": "http://127.0.0.1:9/", "resources": {1, 2}})
     with pytest.raises(etl.ConfigError, match="HttpExtractor.config: give a dict"):
         etl.HttpExtractor(7)  # type: ignore[arg-type]
     # The registry's own errors name the field.
@@ -204,3 +204,45 @@ def test_ctrl_c_stops_a_load_and_the_table_keeps_its_rows(tmp_path: Path) -> Non
     rows_after, loads_after = counts()
     assert rows_after == rows > 0
     assert loads_after < loads + 3, (loads, loads_after)
+
+
+def test_an_http_api_configured_by_a_dict_or_a_file_loads(tmp_path: Path) -> None:
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Api(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = json.dumps({"data": [{"id": 1, "name": "ada"}, {"id": 2, "name": "bob"}]})
+            self.send_response(200 if self.path.startswith("/users") else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = {
+            "base_url": f"http://127.0.0.1:{server.server_address[1]}/",
+            "resources": [{"name": "users", "path": "users", "records": "data", "primary_key": ["id"]}],
+        }
+        report = etl.ETLWorkflow(etl.HttpExtractor(config), etl.SQLiteWarehouse(tmp_path / "w.sqlite")).run()
+        assert entry(report, "users").rows == 2
+        toml = tmp_path / "api.toml"
+        toml.write_text(
+            f'base_url = "{config["base_url"]}"\n'
+            '[[resources]]\nname = "users"\npath = "users"\nrecords = "data"\n'
+        )
+        source = etl.HttpExtractor(toml)
+        assert source.kind == "http"
+        assert pa_rows(source.read("users")) == 2
+    finally:
+        server.shutdown()
+
+
+def pa_rows(stream: etl.Stream) -> int:
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    return int(pa.table(stream).num_rows)

@@ -2,12 +2,11 @@
 
 import os
 from types import TracebackType
-from typing import Literal, Mapping, Optional, Protocol, Sequence, Union
+from typing import Any, Literal, Mapping, Optional, Protocol, Sequence, Union
 
 __version__: str
 
 StrPath = Union[str, "os.PathLike[str]"]
-JSONValue = Union[None, bool, int, float, str, Sequence["JSONValue"], Mapping[str, "JSONValue"]]
 
 class Error(Exception):
     """Every error etl raises. Attributes name what it is about, or are None."""
@@ -91,7 +90,8 @@ class AirtableExtractor(Extractor):
     ) -> None: ...
 
 class HttpExtractor(Extractor):
-    def __init__(self, config: Union[Mapping[str, JSONValue], StrPath]) -> None: ...
+    def __init__(self, config: Union[Mapping[str, Any], StrPath]) -> None:
+        """`config`: the keys of an API's TOML file (JSON-like values), or its path."""
 
 class FilesExtractor(Extractor):
     def __init__(self, path: StrPath) -> None: ...
