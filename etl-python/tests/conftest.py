@@ -3,6 +3,7 @@ on 127.0.0.1."""
 
 import glob
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -56,14 +57,26 @@ def postgres_server() -> Iterator[str]:
         capture_output=True,
     )
     port = _free_port()
-    server = subprocess.Popen(
+    postgres = shlex.join(
         [
             *run_as, str(bin / "postgres"), "-D", str(data), "-p", str(port),
             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={root}",
             "-c", "fsync=off", "-c", "synchronous_commit=off",
-        ],
+        ]
+    )
+    # The server behind a watcher: if this process dies without its
+    # teardown (killed), the watcher stops the server and removes the folder.
+    watcher = (
+        f"{postgres} >{root}/server.log 2>&1 & pg=$!; "
+        f"while kill -0 {os.getpid()} 2>/dev/null && kill -0 $pg 2>/dev/null; do sleep 0.3; done; "
+        f"if ! kill -0 {os.getpid()} 2>/dev/null; then "
+        f"kill -INT $(head -n1 {data}/postmaster.pid) 2>/dev/null; wait $pg; rm -rf {root}; fi"
+    )
+    server = subprocess.Popen(
+        ["sh", "-c", watcher],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         for _ in range(200):
