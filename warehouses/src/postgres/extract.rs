@@ -482,6 +482,7 @@ impl Extractor for PostgresExtractor {
             // The other connections, each in the first's snapshot and
             // holding its own lock before any range is read.
             let mut spares = Vec::new();
+            let mut readers = Vec::new();
             let wanted = pages.map_or(0, |pages| {
                 (pages / PAGES_PER_READER).min(inner.read_connections as i64) - 1
             });
@@ -501,7 +502,6 @@ impl Extractor for PostgresExtractor {
                     "SET TRANSACTION SNAPSHOT {}; LOCK TABLE {from} IN ACCESS SHARE MODE NOWAIT",
                     literal(&name, &snapshot)?
                 );
-                let mut readers = Vec::new();
                 for spare in spares.iter_mut() {
                     let reader = tokio_postgres::Client::build_transaction(spare)
                         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
@@ -517,34 +517,25 @@ impl Extractor for PostgresExtractor {
                         readers.push(reader);
                     }
                 }
-                let ranges = ranges(pages.unwrap_or(0), readers.len() + 1);
-                let types: Vec<PgType> = columns.iter().map(|c| c.pg.clone()).collect();
-                let reads = std::iter::once(&transaction)
-                    .chain(readers.iter())
-                    .zip(ranges)
-                    .map(|(reader, range)| {
-                        let mut conditions = filter.clone();
-                        conditions.extend(range);
-                        let select = select(&columns, &from, &conditions);
-                        let decoder = Decoder::new(&name, stream_schema.clone(), &types)
-                            .batch_rows(batch_rows);
-                        copy_into(reader, select, decoder, &tx, &db)
-                    });
-                futures::future::try_join_all(reads).await?;
-                for reader in readers {
-                    reader.commit().await.map_err(db)?;
-                }
-            } else {
-                let types: Vec<PgType> = columns.iter().map(|c| c.pg.clone()).collect();
-                let decoder = Decoder::new(&name, stream_schema, &types).batch_rows(batch_rows);
-                copy_into(
-                    &transaction,
-                    select(&columns, &from, &filter),
-                    decoder,
-                    &tx,
-                    &db,
-                )
-                .await?;
+            }
+            // One range per connection: with none to spare, one COPY of
+            // the whole table (its only range has no bounds).
+            let ranges = ranges(pages.unwrap_or(0), readers.len() + 1);
+            let types: Vec<PgType> = columns.iter().map(|c| c.pg.clone()).collect();
+            let reads = std::iter::once(&transaction)
+                .chain(readers.iter())
+                .zip(ranges)
+                .map(|(reader, range)| {
+                    let mut conditions = filter.clone();
+                    conditions.extend(range);
+                    let select = select(&columns, &from, &conditions);
+                    let decoder =
+                        Decoder::new(&name, stream_schema.clone(), &types).batch_rows(batch_rows);
+                    copy_into(reader, select, decoder, &tx, &db)
+                });
+            futures::future::try_join_all(reads).await?;
+            for reader in readers {
+                reader.commit().await.map_err(db)?;
             }
             transaction.commit().await.map_err(db)?;
             Ok(())
