@@ -84,16 +84,16 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// What an error names, set as the exception's attributes.
 #[derive(Default)]
-struct Names {
-    table: Option<String>,
-    column: Option<String>,
-    row: Option<u64>,
-    file: Option<String>,
-    line: Option<u64>,
-    warehouse: Option<&'static str>,
+pub(crate) struct Names {
+    pub(crate) table: Option<String>,
+    pub(crate) column: Option<String>,
+    pub(crate) row: Option<u64>,
+    pub(crate) file: Option<String>,
+    pub(crate) line: Option<u64>,
+    pub(crate) warehouse: Option<&'static str>,
     /// The setting at fault, as `Class.field` says it (`read_connections`).
-    field: Option<String>,
-    retryable: bool,
+    pub(crate) field: Option<String>,
+    pub(crate) retryable: bool,
 }
 
 /// `error` as the exception of its kind, its names as attributes.
@@ -197,7 +197,7 @@ pub(crate) fn to_py(py: Python<'_>, error: etl::Error) -> PyErr {
 }
 
 /// Sets what `err` names as its attributes, each `None` when unknown.
-fn named(py: Python<'_>, err: &PyErr, names: Names) {
+pub(crate) fn named(py: Python<'_>, err: &PyErr, names: Names) {
     let value = err.value(py);
     // Setting an attribute on a fresh exception of ours cannot fail.
     let _ = value.setattr("table", names.table);

@@ -17,29 +17,25 @@ pub(crate) struct Pipeline {
     file: File,
 }
 
-/// Why a run did not start.
-enum Refused {
-    Problems(Problems),
-    Error(etl::Error),
-}
-
 /// `problems` as a `ConfigError` naming the file, every problem in its
 /// message and in `problems` as `(line, column, message)`.
 fn problems_error(py: Python<'_>, problems: &Problems) -> PyErr {
     let err = errors::ConfigError::new_err(problems.to_string());
-    let value = err.value(py);
+    errors::named(
+        py,
+        &err,
+        errors::Names {
+            file: Some(problems.file.clone()),
+            line: problems.problems.first().map(|p| p.line as u64),
+            ..errors::Names::default()
+        },
+    );
     let list: Vec<(usize, usize, String)> = problems
         .problems
         .iter()
         .map(|p| (p.line, p.column, p.message.clone()))
         .collect();
-    let _ = value.setattr("file", problems.file.clone());
-    let _ = value.setattr("line", problems.problems.first().map(|p| p.line));
-    let _ = value.setattr("problems", list);
-    for name in ["table", "column", "row", "warehouse", "field", "report"] {
-        let _ = value.setattr(name, py.None());
-    }
-    let _ = value.setattr("retryable", false);
+    let _ = err.value(py).setattr("problems", list);
     err
 }
 
@@ -52,33 +48,10 @@ fn file_error(py: Python<'_>, e: FileError) -> PyErr {
 
 /// A run's parameters as the runner takes them (`--param KEY=VALUE`):
 /// text, numbers and booleans; anything else a `ConfigError` naming it.
-fn params(
-    file: &File,
-    given: Option<BTreeMap<String, Bound<'_, PyAny>>>,
-) -> PyResult<BTreeMap<String, String>> {
-    let declared: Vec<&str> = file
-        .pipeline
-        .params
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect();
+/// What the file declares is checked by [`checked`].
+fn params(given: Option<BTreeMap<String, Bound<'_, PyAny>>>) -> PyResult<BTreeMap<String, String>> {
     let mut params = BTreeMap::new();
     for (name, value) in given.unwrap_or_default() {
-        if !declared.contains(&name.as_str()) {
-            return Err(errors::config(
-                "Pipeline",
-                &format!("params.{name}"),
-                format!(
-                    "{} declares no such parameter; it has: {}",
-                    file.path.display(),
-                    if declared.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        declared.join(", ")
-                    }
-                ),
-            ));
-        }
         let text = if value.is_instance_of::<PyBool>() {
             value.extract::<bool>()?.to_string()
         } else if value.is_instance_of::<PyString>()
@@ -99,6 +72,23 @@ fn params(
         params.insert(name, text);
     }
     Ok(params)
+}
+
+/// `params` checked against what `dag` declares, as the server checks a
+/// run's (`WorkflowInfo::check_params`: names, types, sizes, required
+/// ones), every problem in one `ConfigError`; with the defaults filled in.
+fn checked(
+    py: Python<'_>,
+    dag: &etl::dag::Dag,
+    params: &BTreeMap<String, String>,
+) -> PyResult<BTreeMap<String, String>> {
+    etl::runs::registry::WorkflowInfo::of(dag, "")
+        .check_params(params)
+        .map_err(|e| {
+            let err = errors::ConfigError::new_err(e.to_string());
+            errors::named(py, &err, errors::Names::default());
+            err
+        })
 }
 
 #[pymethods]
@@ -150,7 +140,8 @@ impl Pipeline {
         online: bool,
         params: Option<BTreeMap<String, Bound<'_, PyAny>>>,
     ) -> PyResult<Vec<String>> {
-        let params = self::params(&self.file, params)?;
+        let dag = self.file.dag().map_err(|e| to_py(py, e))?;
+        let params = checked(py, &dag, &self::params(params)?)?;
         let file = self.file.clone();
         let checked = crate::runtime::wait(py, async move {
             etl::pipeline::check_with(&file, online, &params).await
@@ -176,19 +167,14 @@ impl Pipeline {
         params: Option<BTreeMap<String, Bound<'_, PyAny>>>,
         raise_on_failure: bool,
     ) -> PyResult<RunReport> {
-        let params = self::params(&self.file, params)?;
+        let dag = self.file.dag().map_err(|e| to_py(py, e))?;
+        let params = checked(py, &dag, &self::params(params)?)?;
         let file = self.file.clone();
         let outcome = crate::runtime::wait(py, async move {
-            etl::pipeline::check_with(&file, false, &params)
-                .await
-                .map_err(Refused::Problems)?;
-            let dag = file.dag().map_err(Refused::Error)?;
-            Ok(RunReport::from(&dag.runner().params(params).run().await))
+            etl::pipeline::check_with(&file, false, &params).await?;
+            Ok::<_, Problems>(RunReport::from(&dag.runner().params(params).run().await))
         })?;
-        let report = outcome.map_err(|refused| match refused {
-            Refused::Problems(problems) => problems_error(py, &problems),
-            Refused::Error(e) => to_py(py, e),
-        })?;
+        let report = outcome.map_err(|problems| problems_error(py, &problems))?;
         if raise_on_failure && !report.succeeded {
             let err = errors::RunError::new_err(format!(
                 "pipeline {:?}: a step failed\n{}",

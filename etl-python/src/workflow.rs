@@ -82,18 +82,15 @@ impl ETLWorkflow {
     }
 }
 
-/// `replace`, `append` or `merge`, given to `call`.
+/// `replace`, `append` or `merge` (`WriteMode`'s own names), given to `call`.
 pub(crate) fn write_mode(call: &str, mode: &str) -> PyResult<WriteMode> {
-    match mode {
-        "replace" => Ok(WriteMode::Replace),
-        "append" => Ok(WriteMode::Append),
-        "merge" => Ok(WriteMode::Merge),
-        other => Err(config(
+    mode.parse().map_err(|_| {
+        config(
             call,
             "mode",
-            format!("{other:?} is not replace, append or merge"),
-        )),
-    }
+            format!("{mode:?} is not replace, append or merge"),
+        )
+    })
 }
 
 /// What a load did, table by table; `print(report)` shows the table the

@@ -105,7 +105,7 @@ def test_a_failed_step_raises_with_the_report(tmp_path: Path) -> None:
     with pytest.raises(etl.ConfigError, match="params.folder") as bad_param:
         pipeline.run(params={"folder": ["a", "b"]})  # type: ignore[dict-item]
     assert bad_param.value.field == "params.folder"
-    with pytest.raises(etl.ConfigError, match="no such parameter; it has: db, folder"):
+    with pytest.raises(etl.ConfigError, match='unknown parameter "folders": it declares db, folder'):
         pipeline.run(params={"folders": "x"})
     # A value of the wrong type for its declaration is refused by the run.
     typed = etl.Pipeline.parse(
